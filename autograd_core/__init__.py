@@ -1,0 +1,38 @@
+"""autograd_core: a scalar reverse-mode automatic differentiation engine.
+
+    >>> from autograd_core import Value
+    >>> a, b = Value(2.0), Value(-3.0)
+    >>> c = a * b + b**2
+    >>> c.backward()
+    >>> a.grad, b.grad
+    (-3.0, -4.0)
+"""
+
+from .backward import gradients, topological_order
+from .draw import draw_dot
+from .jit import Jitted, jit
+from .modes import detect_anomaly, enable_grad, no_grad
+from .ops import OPS, Op
+from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
+from .value import Value, dot, vsum
+
+__all__ = [
+    "OPS",
+    "GradcheckError",
+    "Jitted",
+    "Op",
+    "Value",
+    "detect_anomaly",
+    "dot",
+    "draw_dot",
+    "enable_grad",
+    "grad",
+    "gradcheck",
+    "gradients",
+    "hessian",
+    "jit",
+    "no_grad",
+    "topological_order",
+    "value_and_grad",
+    "vsum",
+]

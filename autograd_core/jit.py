@@ -1,0 +1,164 @@
+"""`jit`: trace a function once, then run it as generated straight-line Python.
+
+Tracing calls `f` on Values and records its graph. Each node becomes one line of forward
+code, printed by the op's `source`; the backward is the chain rule unrolled, one line per
+edge, printed by calling the op table's own partial rules on symbols (`ops.Expr`). The result
+is ordinary Python with no graph and no Value objects, which is why it is fast.
+
+As in JAX, Python control flow that depends on the data (`if x > 0:`) is frozen at trace
+time: the generated code replays the branch taken by the first call, whatever later inputs
+are. Numbers `f` reads from elsewhere (a Value it closes over) are frozen as constants too;
+pass anything that changes as an argument.
+
+The generated source holds only numbers, generated names (x0.., v0.., dx0..) and the rule
+functions of the op table: never a label or any other string from the user.
+"""
+
+from __future__ import annotations
+
+import itertools
+import linecache
+import math
+from collections.abc import Callable, Sequence
+from typing import Any
+
+from . import ops
+from .backward import topological_order
+from .modes import enable_grad
+from .transforms import _call
+from .value import Value
+
+_compiled_count = itertools.count()
+
+
+class Jitted:
+    """A traced function: call it for the value, `.value_and_grad(*xs)` for both."""
+
+    def __init__(self, f: Callable[..., Any]) -> None:
+        self._f = f
+        self._arity: int | None = None
+        self._forward: Callable[..., float] | None = None
+        self._value_and_grad: Callable[..., tuple[float, Any]] | None = None
+        self._source: str | None = None
+
+    @property
+    def source(self) -> str:
+        """The generated Python source (available after the first call)."""
+        if self._source is None:
+            raise RuntimeError("nothing traced yet: call the jitted function once first")
+        return self._source
+
+    def __call__(self, *xs: float) -> float:
+        return self._compiled(xs)[0](*xs)
+
+    def value_and_grad(self, *xs: float) -> tuple[float, Any]:
+        """(f(*xs), grads) exactly as `autograd_core.value_and_grad(f)` gives them."""
+        return self._compiled(xs)[1](*xs)
+
+    def _compiled(self, xs: Sequence[float]) -> tuple[Callable[..., Any], Callable[..., Any]]:
+        if self._forward is None or self._value_and_grad is None:
+            self._trace(xs)
+        elif len(xs) != self._arity:
+            raise TypeError(
+                f"this jitted function was traced with {self._arity} argument(s), got "
+                f"{len(xs)}; jit the function again for a different number of arguments"
+            )
+        assert self._forward is not None and self._value_and_grad is not None
+        return self._forward, self._value_and_grad
+
+    def _trace(self, xs: Sequence[float]) -> None:
+        args = [Value(x) for x in xs]
+        with enable_grad():
+            out = _call(self._f, args)
+        source = generate_source(out, args)
+        filename = f"<jit-{next(_compiled_count)}>"
+        # Registering the text lets tracebacks and `inspect` show the generated lines.
+        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+        namespace: dict[str, Any] = dict(ops.RULE_FUNCTIONS, inf=math.inf, nan=math.nan)
+        exec(compile(source, filename, "exec"), namespace)
+        self._arity = len(args)
+        self._source = source
+        self._forward = namespace["forward"]
+        self._value_and_grad = namespace["value_and_grad"]
+
+
+def jit(f: Callable[..., Any]) -> Jitted:
+    """Trace `f` (n numbers -> Value) on its first call and compile it to plain Python."""
+    return Jitted(f)
+
+
+def generate_source(out: Value, args: Sequence[Value]) -> str:
+    """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for out's graph."""
+    order = topological_order(out)
+    names: dict[Value, str] = {arg: f"x{i}" for i, arg in enumerate(args)}
+    forward = []
+    for node in order:
+        if node in names:
+            continue
+        if not node.inputs:  # a leaf that is not an argument: frozen as a constant
+            names[node] = ops.literal(node.data)
+            continue
+        names[node] = f"v{len(forward)}"
+        expression = node._op.source(*[ops.Expr(names[child]) for child in node.inputs])
+        forward.append(f"{names[node]} = {_unwrap(str(expression))}")
+
+    # Only nodes that depend on an argument need a gradient.
+    needs_grad = set(args)
+    for node in order:
+        if any(child in needs_grad for child in node.inputs):
+            needs_grad.add(node)
+    grad_names: dict[Value, str] = {}
+    backward = []
+    if out in needs_grad:
+        grad_names[out] = f"d{names[out]}"
+        backward.append(f"{grad_names[out]} = 1.0")
+    for node in reversed(order):
+        if node not in needs_grad or not node.inputs:
+            continue
+        symbols = [ops.Expr(names[child]) for child in node.inputs]
+        local_grads = node._op.partials(ops.Expr(names[node]), *symbols)
+        for child, local in zip(node.inputs, local_grads):
+            if child not in needs_grad:
+                continue
+            term = _unwrap(str(ops.Expr(grad_names[node]) * local))
+            if child in grad_names:
+                backward.append(f"{grad_names[child]} += {term}")
+            else:
+                grad_names[child] = f"d{names[child]}"
+                backward.append(f"{grad_names[child]} = {term}")
+
+    params = ", ".join(names[arg] for arg in args)
+    grads = [grad_names.get(arg, "0.0") for arg in args]
+    returned = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
+    return "\n".join(
+        [
+            f"def forward({params}):",
+            *_indent(forward),
+            f"    return {names[out]}",
+            "",
+            "",
+            f"def value_and_grad({params}):",
+            "    # forward: one line per node",
+            *_indent(forward),
+            "    # backward: the chain rule, one line per edge, from the output back",
+            *_indent(backward),
+            f"    return {names[out]}, {returned}",
+            "",
+        ]
+    )
+
+
+def _indent(lines: list[str]) -> list[str]:
+    return ["    " + line for line in lines]
+
+
+def _unwrap(text: str) -> str:
+    """Drop one pair of parentheses around the whole expression, if there is one."""
+    if not (text.startswith("(") and text.endswith(")")):
+        return text
+    depth = 0
+    for i, char in enumerate(text):
+        depth += {"(": 1, ")": -1}.get(char, 0)
+        if depth == 0 and i < len(text) - 1:
+            return text  # the first parenthesis closes before the end: "(a) * (b)"
+    return text[1:-1]

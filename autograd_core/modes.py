@@ -1,0 +1,53 @@
+"""Thread-local switches: whether ops record a graph, and whether non-finite numbers raise."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+
+
+class _Mode(threading.local):
+    # Class attributes are each thread's starting values.
+    grad_enabled: bool = True
+    anomaly: bool = False
+
+
+mode = _Mode()
+
+
+@contextmanager
+def no_grad() -> Iterator[None]:
+    """Inside this block ops record no graph: every result is a leaf (as `torch.no_grad`)."""
+    previous = mode.grad_enabled
+    mode.grad_enabled = False
+    try:
+        yield
+    finally:
+        mode.grad_enabled = previous
+
+
+@contextmanager
+def enable_grad() -> Iterator[None]:
+    """Record the graph again, even inside `no_grad` (the jit traces in this mode)."""
+    previous = mode.grad_enabled
+    mode.grad_enabled = True
+    try:
+        yield
+    finally:
+        mode.grad_enabled = previous
+
+
+@contextmanager
+def detect_anomaly() -> Iterator[None]:
+    """Inside this block the first NaN or inf made in forward or backward raises.
+
+    The `FloatingPointError` names the op, its input values and the node's label. Checking
+    every node costs time, so it is off by default, as in PyTorch.
+    """
+    previous = mode.anomaly
+    mode.anomaly = True
+    try:
+        yield
+    finally:
+        mode.anomaly = previous

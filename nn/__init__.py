@@ -1,0 +1,1 @@
+"""nn: a small neural-network library on top of autograd_core."""
