@@ -52,10 +52,14 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
             elif node in grads:
                 node.grad = node.grad + grads[node]
         return
+    # Every node starts this pass from zero; the leaves' earlier gradients are added back once
+    # at the end, so two passes give exactly twice one pass (summing a leaf's paths onto an
+    # old total would round differently).
+    leaves = [node for node in order if not node.inputs]
+    earlier = [leaf.grad for leaf in leaves]
     for node in order:
-        if node.inputs:
-            node.grad = 0.0
-    root.grad = root.grad + seed if not root.inputs else float(seed)
+        node.grad = 0.0
+    root.grad = float(seed)
     check = mode.anomaly
     for node in reversed(order):
         g = node.grad
@@ -63,6 +67,8 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
             child.grad += local * g
         if check:
             _check_contributions(node, node.local_grads, g)
+    for leaf, grad in zip(leaves, earlier):
+        leaf.grad = grad + leaf.grad
 
 
 def propagate(order: Sequence[Value], grads: dict[Value, Any], create_graph: bool) -> dict:
@@ -108,7 +114,9 @@ def _check_seed(seed: Any) -> None:
 def _check_contributions(node: Value, local_grads: Sequence[Any], g: Any) -> None:
     """Anomaly mode: raise at the first op whose backward step makes a NaN or inf."""
     for index, local in enumerate(local_grads):
-        contribution = float(local * g)
+        # On floats, so that with create_graph the check itself records no node (a graph
+        # product would raise first, naming '*' instead of this op).
+        contribution = float(local) * float(g)
         if not math.isfinite(contribution):
             where = f" labelled {node.label!r}" if node.label else ""
             raise FloatingPointError(

@@ -2,7 +2,9 @@
 
 Each Value is a box showing its label, data and grad; each op is a small ellipse between its
 inputs and its output. Labels are user text, so they go through HTML escaping: quotes,
-braces, `<`, `|` and newlines show as typed and never break the dot source.
+braces, `<`, `|` and `&` show as typed, a newline starts a new line, and any other character
+that cannot be printed (a tab, a control code) is shown as its Python escape (`\\t`), so no
+label can break the dot source.
 """
 
 from __future__ import annotations
@@ -16,6 +18,8 @@ if TYPE_CHECKING:
     import graphviz
 
 RANKDIRS = ("LR", "RL", "TB", "BT")
+# An op is a small ellipse that grows only as much as its name needs.
+OP_STYLE = {"shape": "ellipse", "fontsize": "11", "width": "0.3", "height": "0.3", "margin": "0.04"}
 
 
 def draw_dot(
@@ -47,7 +51,7 @@ def draw_dot(
         dot.node(ids[node], _value_label(node, show_grad), shape="plaintext")
         if node.inputs:
             op_id = ids[node] + "op"
-            dot.node(op_id, html.escape(node.op), shape="ellipse", fontsize="10")
+            dot.node(op_id, html.escape(node.op), **OP_STYLE)
             dot.edge(op_id, ids[node])
             for child in node.inputs:
                 dot.edge(ids[child], op_id)
@@ -70,9 +74,24 @@ def _value_label(node: Value, show_grad: bool) -> str:
     """An HTML-like table: label | data | grad, each cell escaped."""
     cells = []
     if node.label:
-        cells.append(f"<b>{html.escape(node.label).replace(chr(10), '<br/>')}</b>")
+        cells.append(f"<b>{_escape(node.label)}</b>")
     cells.append(f"data {node.data:.4f}")
     if show_grad:
         cells.append(f"grad {float(node.grad):.4f}")
     row = "".join(f"<td>{cell}</td>" for cell in cells)
-    return f'<<table border="0" cellborder="1" cellspacing="0" cellpadding="4"><tr>{row}</tr></table>>'
+    table = '<table border="0" cellborder="1" cellspacing="0" cellpadding="4">'
+    return f"<{table}<tr>{row}</tr></table>>"
+
+
+def _escape(text: str) -> str:
+    """User text as HTML-like label content: printed as typed, one line per line of text.
+
+    Graphviz parses the label as XML, which forbids control codes: one in a label would make
+    `dot` fail, so those (and other unprintable characters) are written out as escapes.
+    """
+    lines = text.replace("\r\n", "\n").split("\n")
+    return "<br/>".join(html.escape("".join(map(_printable, line))) for line in lines)
+
+
+def _printable(char: str) -> str:
+    return char if char.isprintable() else repr(char)[1:-1]

@@ -175,18 +175,35 @@ def _leaky_relu(x: float, slope: float) -> float:
 
 
 def _ieee_power(x: float, e: float) -> float:
-    """x ** e, giving inf where Python raises (0 ** -1), as IEEE and PyTorch do for derivatives."""
+    """x ** e, giving +-inf where Python raises (0 ** -1, overflow), as IEEE and PyTorch do."""
     try:
         return x**e
     except ZeroDivisionError:
         return math.inf
+    except OverflowError:
+        # Only a negative base to an odd integer power overflows to -inf.
+        return -math.inf if x < 0.0 and e % 2.0 == 1.0 else math.inf
 
 
 def _log_or_nan(x: float) -> float:
-    """log x, or -inf at 0 and nan below: the exponent partial of x ** y, as PyTorch gives it."""
+    """The factor log x of d/dy x^y = x^y log x, as PyTorch gives it: log x for x > 0; 0 at
+    x = 0, where 0^y is 0 for every y > 0 so the derivative is 0 (not 0 * -inf = nan); nan below.
+    """
     if x > 0.0:
         return math.log(x)
-    return -math.inf if x == 0.0 else math.nan
+    return 0.0 if x == 0.0 else math.nan
+
+
+def _ieee_power_of_value(v: Any, e: Any) -> Any:
+    """v ** e on the graph where it is finite; elsewhere (0 ** -1, overflow) the constant +-inf
+    that floats give, where the graph's own pow would raise."""
+    power = _ieee_power(v.data, float(e))
+    return v**e if math.isfinite(power) else power
+
+
+def _log_or_nan_of_value(v: Any) -> Any:
+    """log v on the graph where it is defined; elsewhere the same constant as on floats."""
+    return v.log() if v.data > 0.0 else _log_or_nan(v.data)
 
 
 def _sign(x: float) -> float:
@@ -223,8 +240,8 @@ sin = RuleFunction("sin", math.sin, lambda v: v.sin())
 cos = RuleFunction("cos", math.cos, lambda v: v.cos())
 divide = RuleFunction("divide", _checked_div, lambda v, y: v / y)
 power = RuleFunction("power", _checked_pow, lambda v, e: v**e)
-ieee_power = RuleFunction("ieee_power", _ieee_power, lambda v, e: v**e)
-log_or_nan = RuleFunction("log_or_nan", _log_or_nan, lambda v: v.log())
+ieee_power = RuleFunction("ieee_power", _ieee_power, _ieee_power_of_value)
+log_or_nan = RuleFunction("log_or_nan", _log_or_nan, _log_or_nan_of_value)
 sign = RuleFunction("sign", _sign, _constant(_sign))
 step = RuleFunction("step", _step, _constant(_step))
 

@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-import math
 import numbers
 from collections.abc import Iterable, Sequence
+from math import isfinite
 from typing import TYPE_CHECKING, Any, Union
 
 from . import ops
@@ -72,48 +72,39 @@ class Value:
     # -- arithmetic: a Value or a real number on either side ----------------------------------
 
     def __add__(self, other: Operand) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.ADD, self, other)
+        return _binary(ops.ADD, self, other)
 
     def __radd__(self, other: Number) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.ADD, other, self)
+        return _binary(ops.ADD, other, self)
 
     def __sub__(self, other: Operand) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.SUB, self, other)
+        return _binary(ops.SUB, self, other)
 
     def __rsub__(self, other: Number) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.SUB, other, self)
+        return _binary(ops.SUB, other, self)
 
     def __mul__(self, other: Operand) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.MUL, self, other)
+        return _binary(ops.MUL, self, other)
 
     def __rmul__(self, other: Number) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.MUL, other, self)
+        return _binary(ops.MUL, other, self)
 
     def __truediv__(self, other: Operand) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.DIV, self, other)
+        return _binary(ops.DIV, self, other)
 
     def __rtruediv__(self, other: Number) -> Value:
-        other = _as_value(other)
-        return NotImplemented if other is None else _apply(ops.DIV, other, self)
+        return _binary(ops.DIV, other, self)
 
     def __pow__(self, exponent: Operand) -> Value:
         if isinstance(exponent, Value):
-            return _apply(ops.POW, self, exponent)
+            return _binary(ops.POW, self, exponent)
         if _is_real(exponent):
             # A constant exponent is part of the op: no node, and no d/d(exponent) to compute.
             return _apply(ops.power_of(float(exponent)), self)
         return NotImplemented
 
     def __rpow__(self, base: Number) -> Value:
-        base = _as_value(base)
-        return NotImplemented if base is None else _apply(ops.POW, base, self)
+        return _binary(ops.POW, base, self)
 
     def __neg__(self) -> Value:
         return _apply(ops.NEG, self)
@@ -215,25 +206,46 @@ def _data(x: Operand) -> float:
     raise TypeError(f"cannot compare a Value with {type(x).__name__}")
 
 
+def _binary(op: ops.Op, a: object, b: object) -> Value:
+    """`a op b` for the operators + - * / **, a real number on either side made a constant leaf.
+
+    NotImplemented when a side is neither, so Python tries the other operand's method. This is
+    `_apply` written out for two inputs: every operator in a graph comes through here.
+    """
+    if not (isinstance(a, Value) and isinstance(b, Value)):
+        a, b = _as_value(a), _as_value(b)
+        if a is None or b is None:
+            return NotImplemented
+    x, y = a.data, b.data
+    data = op.forward(x, y)
+    return _node(op, data, (a, b), op.partials(data, x, y) if mode.grad_enabled else None)
+
+
 def _apply(op: ops.Op, *inputs: Value) -> Value:
     """Run `op` forward on the inputs' data and, unless in `no_grad`, record the node."""
     xs = [v.data for v in inputs]
-    out = Value.__new__(Value)
-    out.data = data = op.forward(*xs)
-    out.grad = 0.0
-    out.label = ""
-    if mode.grad_enabled:
-        out._op = op
-        out.inputs = inputs
-        out.local_grads = op.partials(data, *xs)
-    else:
-        out._op = None
-        out.inputs = ()
-        out.local_grads = ()
-    if mode.anomaly and not math.isfinite(data):
+    data = op.forward(*xs)
+    return _node(op, data, inputs, op.partials(data, *xs) if mode.grad_enabled else None)
+
+
+def _node(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple | None) -> Value:
+    """The Value `op` made from `inputs`; a leaf when `local_grads` is None (in `no_grad`)."""
+    if not isfinite(data) and mode.anomaly:
         raise FloatingPointError(
             f"{op.name} produced {data!r} in the forward pass from inputs {describe(inputs)}"
         )
+    out = Value.__new__(Value)
+    out.data = data
+    out.grad = 0.0
+    out.label = ""
+    if local_grads is None:
+        out._op = None
+        out.inputs = ()
+        out.local_grads = ()
+    else:
+        out._op = op
+        out.inputs = inputs
+        out.local_grads = local_grads
     return out
 
 
@@ -242,11 +254,12 @@ def describe(nodes: Iterable[Value]) -> str:
     return "(" + ", ".join(f"{v.label}={v.data!r}" if v.label else repr(v.data) for v in nodes) + ")"
 
 
-def vsum(values: Iterable[Operand], start: Number = 0.0) -> Value:
+def vsum(values: Iterable[Operand], start: Operand = 0.0) -> Value:
     """sum(values) + start as ONE node with an input per term: d/dv_i = 1 for every term."""
     terms = [_coerce(v, "vsum") for v in values]
+    # A Value start is always a term (its `!=` is identity), so its gradient flows as in sum().
     if start != 0.0:
-        terms.append(Value(start))
+        terms.append(_coerce(start, "vsum"))
     if not terms:
         return Value(0.0)
     return _apply(ops.VSUM, *terms)

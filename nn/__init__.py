@@ -1,1 +1,31 @@
-"""nn: a small neural-network library on top of autograd_core."""
+"""nn: a small neural-network library on top of autograd_core.
+
+    >>> from nn import MLP, fit, optim
+    >>> from nn.data import make_moons
+    >>> X, y = make_moons(100, noise=0.1, seed=0)
+    >>> model = MLP(2, [16, 16, 1], seed=0)
+    >>> history = fit(model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1),
+    ...               epochs=100, progress=False)
+"""
+
+from . import data, losses, optim, plot
+from .export import to_torch
+from .modules import MLP, Layer, Module, Neuron
+from .serialize import load, save
+from .train import History, fit
+
+__all__ = [
+    "MLP",
+    "History",
+    "Layer",
+    "Module",
+    "Neuron",
+    "data",
+    "fit",
+    "load",
+    "losses",
+    "optim",
+    "plot",
+    "save",
+    "to_torch",
+]

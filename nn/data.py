@@ -1,0 +1,195 @@
+"""Small 2-D data sets to train on, and the batching that turns gradient descent into its variants.
+
+Every generator is pure Python, returns `(X, y)` with `X` a list of `[x0, x1]` points and `y`
+a list of int class labels 0..k-1, and is reproducible: the same `seed` gives the same data.
+The samples come shuffled, so any slice of them mixes the classes.
+
+`batches` chooses the kind of gradient descent: the whole data set per step (batch), one
+sample per step (stochastic), or k samples per step (mini-batch).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+import random
+from collections.abc import Sequence
+from typing import Any, Union
+
+Seed = Union[int, random.Random, None]
+Point = list[float]
+Dataset = tuple[list[Point], list[int]]
+
+
+def as_rng(seed: Seed) -> random.Random:
+    """A random source: `seed` itself if it is a `random.Random`, else a new one seeded with it.
+
+    Never the global `random` module, so results do not depend on what else drew from it.
+    None seeds from the operating system (different every time).
+    """
+    return seed if isinstance(seed, random.Random) else random.Random(seed)
+
+
+def make_moons(n_samples: int = 100, noise: float = 0.1, seed: Seed = None) -> Dataset:
+    """Two interleaving half circles, as `sklearn.datasets.make_moons`.
+
+    Class 0 is the upper moon (cos t, sin t) and class 1 the lower one (1 - cos t, 1/2 - sin t),
+    for t evenly spaced in [0, pi]; then N(0, noise^2) is added to each coordinate.
+    """
+    _check_count("make_moons", "n_samples", n_samples, 2)
+    _check_noise("make_moons", noise)
+    n_upper = n_samples // 2
+    n_lower = n_samples - n_upper
+    points = [[math.cos(t), math.sin(t)] for t in _linspace(0.0, math.pi, n_upper)]
+    points += [[1.0 - math.cos(t), 0.5 - math.sin(t)] for t in _linspace(0.0, math.pi, n_lower)]
+    return _noisy_and_shuffled(points, [0] * n_upper + [1] * n_lower, noise, as_rng(seed))
+
+
+def make_circles(
+    n_samples: int = 100, noise: float = 0.05, factor: float = 0.5, seed: Seed = None
+) -> Dataset:
+    """A circle of radius 1 (class 0) around one of radius `factor` (class 1).
+
+    As `sklearn.datasets.make_circles`: points evenly spaced in angle, then N(0, noise^2) added
+    to each coordinate.
+    """
+    _check_count("make_circles", "n_samples", n_samples, 2)
+    _check_noise("make_circles", noise)
+    if not _is_real(factor) or not 0.0 < factor < 1.0:
+        raise ValueError(f"make_circles expected 0 < factor < 1, got {factor!r}")
+    n_outer = n_samples // 2
+    n_inner = n_samples - n_outer
+    points = [
+        [radius * math.cos(t), radius * math.sin(t)]
+        for radius, n in ((1.0, n_outer), (factor, n_inner))
+        for t in _linspace(0.0, 2.0 * math.pi, n, endpoint=False)
+    ]
+    return _noisy_and_shuffled(points, [0] * n_outer + [1] * n_inner, noise, as_rng(seed))
+
+
+def make_blobs(
+    n_samples: int = 100,
+    centers: int | Sequence[Sequence[float]] = 3,
+    seed: Seed = None,
+    cluster_std: float = 1.0,
+    center_box: tuple[float, float] = (-10.0, 10.0),
+) -> Dataset:
+    """Gaussian blobs, one class per center, as `sklearn.datasets.make_blobs`.
+
+    `centers` is a number of 2-D centers drawn uniformly from `center_box`, or the list of
+    centers itself. Each class gets n_samples / k points (the first classes one more when it
+    does not divide), each its center plus N(0, cluster_std^2) per coordinate.
+    """
+    rng = as_rng(seed)
+    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+        _check_count("make_blobs", "centers", centers, 1)
+        low, high = center_box
+        centers = [[rng.uniform(low, high), rng.uniform(low, high)] for _ in range(centers)]
+    elif not centers or not all(len(c) == len(centers[0]) for c in centers):
+        raise ValueError(
+            f"make_blobs expected centers to be an int >= 1 or a list of points of one "
+            f"dimension, got {centers!r}"
+        )
+    k = len(centers)
+    _check_count("make_blobs", "n_samples", n_samples, k)
+    _check_noise("make_blobs", cluster_std, "cluster_std")
+    labels = [c for c in range(k) for _ in range(_share(n_samples, k, c))]
+    points = [[float(coordinate) for coordinate in centers[c]] for c in labels]
+    return _noisy_and_shuffled(points, labels, cluster_std, rng)
+
+
+def make_spiral(
+    n_samples: int = 100, n_classes: int = 3, noise: float = 0.2, seed: Seed = None
+) -> Dataset:
+    """Interleaved spiral arms, one class per arm (the CS231n spiral).
+
+    Arm j has points at radius r evenly spaced in [0, 1] and angle t = 4 j + 4 r, plus
+    N(0, noise^2) on the angle: (r sin t, r cos t). Not linearly separable for n_classes >= 2.
+    """
+    _check_count("make_spiral", "n_classes", n_classes, 1)
+    _check_count("make_spiral", "n_samples", n_samples, n_classes)
+    _check_noise("make_spiral", noise)
+    rng = as_rng(seed)
+    points, labels = [], []
+    for arm in range(n_classes):
+        for r in _linspace(0.0, 1.0, _share(n_samples, n_classes, arm)):
+            t = 4.0 * arm + 4.0 * r + rng.gauss(0.0, noise)
+            points.append([r * math.sin(t), r * math.cos(t)])
+            labels.append(arm)
+    return _noisy_and_shuffled(points, labels, 0.0, rng)
+
+
+def make_xor(n_samples: int = 100, noise: float = 0.2, seed: Seed = None) -> Dataset:
+    """XOR: four clusters at (+-1, +-1); class 1 where the two coordinates differ in sign.
+
+    No straight line separates the classes: the problem a single neuron cannot learn. Each point
+    is its corner plus N(0, noise^2) per coordinate; the corners take turns, so each gets
+    n_samples / 4 points.
+    """
+    _check_count("make_xor", "n_samples", n_samples, 4)
+    _check_noise("make_xor", noise)
+    corners = [(-1.0, -1.0), (1.0, 1.0), (-1.0, 1.0), (1.0, -1.0)]
+    points = [list(corners[i % 4]) for i in range(n_samples)]
+    labels = [0 if i % 4 < 2 else 1 for i in range(n_samples)]
+    return _noisy_and_shuffled(points, labels, noise, as_rng(seed))
+
+
+def batches(
+    X: Sequence[Any], y: Sequence[Any], batch_size: int | None = None, shuffle: bool = True,
+    seed: Seed = None,
+) -> list[tuple[list[Any], list[Any]]]:
+    """One epoch of `(X_batch, y_batch)` pairs; every sample is in exactly one batch.
+
+    `batch_size=None` gives one batch of everything (batch gradient descent), `1` one sample
+    per batch (stochastic gradient descent), `k` batches of k (mini-batch; the last one holds
+    what is left). `shuffle` visits the samples in a random order drawn from `seed`: pass one
+    `random.Random` to draw a new order each epoch, reproducibly.
+    """
+    if len(X) != len(y):
+        raise ValueError(f"batches expected as many labels as samples, got {len(X)} and {len(y)}")
+    if len(X) == 0:
+        raise ValueError("batches expected at least one sample, got none")
+    if batch_size is None:
+        batch_size = len(X)
+    _check_count("batches", "batch_size", batch_size, 1)
+    order = list(range(len(X)))
+    if shuffle:
+        as_rng(seed).shuffle(order)
+    return [
+        ([X[i] for i in chunk], [y[i] for i in chunk])
+        for chunk in (order[start : start + batch_size] for start in range(0, len(X), batch_size))
+    ]
+
+
+def _linspace(start: float, stop: float, n: int, endpoint: bool = True) -> list[float]:
+    """n evenly spaced numbers from start to stop (stop included if `endpoint`), as NumPy's."""
+    steps = (n - 1 if endpoint else n) or 1
+    return [start + (stop - start) * i / steps for i in range(n)]
+
+
+def _share(n_samples: int, k: int, index: int) -> int:
+    """How many of n_samples the class `index` of k gets: equal parts, the first ones +1."""
+    return n_samples // k + (1 if index < n_samples % k else 0)
+
+
+def _noisy_and_shuffled(
+    points: list[Point], labels: list[int], noise: float, rng: random.Random
+) -> Dataset:
+    X = [[coordinate + rng.gauss(0.0, noise) for coordinate in p] for p in points]
+    order = list(range(len(X)))
+    rng.shuffle(order)
+    return [X[i] for i in order], [labels[i] for i in order]
+
+
+def _is_real(x: Any) -> bool:
+    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+
+
+def _check_count(function: str, name: str, n: Any, minimum: int) -> None:
+    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
+        raise ValueError(f"{function} expected {name} to be an int >= {minimum}, got {n!r}")
+
+
+def _check_noise(function: str, noise: Any, name: str = "noise") -> None:
+    if not _is_real(noise) or noise < 0.0:
+        raise ValueError(f"{function} expected {name} to be a finite number >= 0, got {noise!r}")

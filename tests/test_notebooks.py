@@ -1,0 +1,87 @@
+"""The notebooks: each runs top to bottom in a real Jupyter kernel and draws its pictures.
+
+A code cell tagged "graph" (a computation graph) or "plot" (a matplotlib figure) must produce
+an image. Notebooks run from a temporary copy, so the repository's files are never rewritten.
+"""
+
+import shutil
+import sys
+from pathlib import Path
+
+import nbformat
+import pytest
+from ipykernel.kernelspec import write_kernel_spec
+from jupyter_client.kernelspec import KernelSpecManager
+from jupyter_client.manager import KernelManager
+from nbclient import NotebookClient
+
+NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
+PICTURE_TAGS = {"graph", "plot"}
+IMAGE_TYPES = ("image/svg+xml", "image/png")
+
+
+@pytest.fixture(scope="session")
+def kernel_specs(tmp_path_factory: pytest.TempPathFactory) -> KernelSpecManager:
+    """A `python3` kernel running this interpreter, whatever kernels the machine has installed."""
+    kernels = tmp_path_factory.mktemp("kernels")
+    write_kernel_spec(kernels / "python3")
+    return KernelSpecManager(kernel_dirs=[str(kernels)])
+
+
+def picture_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode]:
+    return [
+        cell
+        for cell in notebook.cells
+        if cell.cell_type == "code" and PICTURE_TAGS & set(cell.metadata.get("tags", []))
+    ]
+
+
+def has_image(cell: nbformat.NotebookNode) -> bool:
+    return any(mime in output.get("data", {}) for output in cell.outputs for mime in IMAGE_TYPES)
+
+
+def test_the_tour_has_the_five_notebooks():
+    assert [path.name for path in NOTEBOOKS] == [
+        "01_value_and_chain_rule.ipynb",
+        "02_drawing_graphs.ipynb",
+        "03_training_moons.ipynb",
+        "04_gradient_descent_variants.ipynb",
+        "05_higher_order_and_jit.ipynb",
+    ]
+
+
+def test_the_kernel_runs_this_interpreter(kernel_specs: KernelSpecManager):
+    assert kernel_specs.get_kernel_spec("python3").argv[0] == sys.executable
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_is_saved_with_its_outputs(path: Path):
+    """A reader on GitHub sees the results without running anything."""
+    notebook = nbformat.read(path, as_version=4)
+    code = [cell for cell in notebook.cells if cell.cell_type == "code"]
+    assert code and all(cell.execution_count is not None for cell in code)
+    assert not [out for cell in code for out in cell.outputs if out.output_type == "error"]
+    assert picture_cells(notebook), "each notebook shows at least one graph or plot"
+    assert all(has_image(cell) for cell in picture_cells(notebook))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
+def test_notebook_runs_top_to_bottom_and_draws_its_pictures(
+    path: Path, tmp_path: Path, kernel_specs: KernelSpecManager
+):
+    copy = tmp_path / path.name
+    shutil.copy(path, copy)
+    notebook = nbformat.read(copy, as_version=4)
+    for cell in notebook.cells:
+        if cell.cell_type == "code":
+            cell.outputs = []  # every picture checked below must come from this run
+
+    kernel = KernelManager(kernel_name="python3", kernel_spec_manager=kernel_specs)
+    client = NotebookClient(
+        notebook, km=kernel, timeout=120, resources={"metadata": {"path": str(tmp_path)}}
+    )
+    client.execute()  # raises CellExecutionError, naming the cell, if any cell fails
+
+    for cell in picture_cells(notebook):
+        assert has_image(cell), f"no image from the cell:\n{cell.source}"

@@ -1,0 +1,272 @@
+"""Value: one real number and the graph node that produced it (SPEC 3.1), and the no_grad mode."""
+
+import math
+import threading
+
+import numpy as np
+import pytest
+
+from autograd_core import Value, dot, enable_grad, no_grad, vsum
+
+# -- construction ------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("data", [3, 3.0, np.float64(3.0), np.float32(3.0), np.int64(3)])
+def test_data_is_stored_as_a_python_float(data):
+    v = Value(data)
+    assert type(v.data) is float and v.data == 3.0
+
+
+@pytest.mark.parametrize(
+    ("data", "type_name"),
+    [("abc", "str"), (None, "NoneType"), (1 + 2j, "complex"), ([1.0], "list"), (Value(1.0), "Value")],
+)
+def test_non_real_data_raises_type_error_naming_the_type(data, type_name):
+    with pytest.raises(TypeError, match=rf"got {type_name}"):
+        Value(data)
+
+
+def test_bool_data_is_refused_as_a_likely_slip():
+    with pytest.raises(TypeError, match="got bool"):
+        Value(True)
+
+
+def test_label_must_be_a_str():
+    with pytest.raises(TypeError, match="label must be a str, got int"):
+        Value(1.0, label=7)
+
+
+def test_a_leaf_has_no_op_no_inputs_and_zero_grad():
+    a = Value(2.0, label="a")
+    assert (a.op, a.inputs, a.grad, a.label) == ("", (), 0.0, "a")
+
+
+def test_an_op_result_records_its_op_and_its_inputs_in_order():
+    a, b = Value(2.0), Value(5.0)
+    c = a - b
+    assert (c.op, c.inputs, c.data) == ("-", (a, b), -3.0)
+
+
+def test_a_number_operand_becomes_a_constant_leaf():
+    a = Value(3.0)
+    c = 2 - a
+    c.backward()
+    assert (c.inputs[0].data, c.inputs[0].op, a.grad) == (2.0, "", -1.0)
+
+
+def test_repr_shows_data_grad_and_label():
+    assert repr(Value(1.5, label="w")) == "Value(data=1.5, grad=0.0, label='w')"
+
+
+# -- operators, with a Value or a number on either side ---------------------------------------
+
+A, B = Value(3.0), Value(2.0)
+
+
+@pytest.mark.parametrize(
+    ("expression", "data", "op"),
+    [
+        (lambda: A + 2, 5.0, "+"),
+        (lambda: 2 + A, 5.0, "+"),
+        (lambda: A - 2, 1.0, "-"),
+        (lambda: 2 - A, -1.0, "-"),
+        (lambda: A * 2, 6.0, "*"),
+        (lambda: 2 * A, 6.0, "*"),
+        (lambda: A / 2, 1.5, "/"),
+        (lambda: 3 / B, 1.5, "/"),
+        (lambda: A**2, 9.0, "**2"),
+        (lambda: 2**A, 8.0, "pow"),
+        (lambda: A**B, 9.0, "pow"),
+        (lambda: -A, -3.0, "neg"),
+        (lambda: abs(-A), 3.0, "abs"),
+        (lambda: A.exp(), math.exp(3.0), "exp"),
+        (lambda: A.log(), math.log(3.0), "log"),
+        (lambda: A.sqrt(), math.sqrt(3.0), "sqrt"),
+        (lambda: A.tanh(), math.tanh(3.0), "tanh"),
+        (lambda: A.sigmoid(), 1 / (1 + math.exp(-3.0)), "sigmoid"),
+        (lambda: (-A).relu(), 0.0, "relu"),
+        (lambda: A.sin(), math.sin(3.0), "sin"),
+        (lambda: A.cos(), math.cos(3.0), "cos"),
+    ],
+)
+def test_operators_and_methods_build_the_named_op(expression, data, op):
+    out = expression()
+    assert out.data == pytest.approx(data, rel=1e-15)
+    assert out.op == op
+
+
+def test_unary_plus_is_the_value_itself():
+    assert +A is A
+
+
+def test_leaky_relu_default_slope_is_one_hundredth():
+    assert Value(-2.0).leaky_relu().data == -0.02
+
+
+def test_leaky_relu_takes_a_slope():
+    assert Value(-2.0).leaky_relu(0.5).data == -1.0
+
+
+def test_an_operand_that_is_not_a_number_raises_type_error():
+    with pytest.raises(TypeError, match="unsupported operand"):
+        Value(1.0) + "1"
+
+
+# -- NumPy scalars -----------------------------------------------------------------------------
+
+
+def test_numpy_scalar_times_value_is_a_value():
+    assert isinstance(np.float64(2.0) * Value(3.0), Value)
+
+
+def test_gradient_flows_through_a_numpy_scalar_product():
+    v = Value(3.0)
+    out = np.float64(2.0) * v + v * np.float32(4.0)
+    out.backward()
+    assert (out.data, v.grad) == (18.0, 6.0)
+
+
+# -- comparisons, equality and hashing ---------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("comparison", "expected"),
+    [
+        (lambda: Value(1.0) < Value(2.0), True),
+        (lambda: Value(1.0) <= 1, True),
+        (lambda: Value(1.0) > 2.0, False),
+        (lambda: Value(2.0) >= Value(2.0), True),
+        (lambda: 3 > Value(2.0), True),
+    ],
+)
+def test_ordering_compares_data_and_returns_a_bool(comparison, expected):
+    assert comparison() is expected
+
+
+def test_ordering_with_a_non_number_raises_type_error():
+    with pytest.raises(TypeError, match="cannot compare a Value with str"):
+        Value(1.0) < "2"
+
+
+def test_equal_data_does_not_make_values_equal():
+    # == is identity: two nodes holding the same number are two nodes of the graph.
+    a, b = Value(1.0), Value(1.0)
+    assert a == a and a != b
+
+
+def test_values_with_equal_data_are_distinct_set_members_and_dict_keys():
+    a, b = Value(1.0), Value(1.0)
+    assert len({a, b}) == 2
+    assert {a: "a", b: "b"}[b] == "b"
+
+
+def test_float_gives_data():
+    assert float(Value(2.5)) == 2.5
+
+
+# -- detach and no_grad ------------------------------------------------------------------------
+
+
+def test_detach_gives_a_leaf_with_the_same_data():
+    x = Value(3.0, label="x")
+    y = (x * 2).detach()
+    assert (y.data, y.op, y.inputs) == (6.0, "", ())
+
+
+def test_no_gradient_flows_through_a_detached_value():
+    x = Value(3.0)
+    (x * x.detach()).backward()
+    assert x.grad == 3.0
+
+
+def test_no_grad_results_are_leaves():
+    x = Value(3.0)
+    with no_grad():
+        y = x * x + 1
+    assert (y.data, y.op, y.inputs) == (10.0, "", ())
+
+
+def test_no_grad_restores_recording_after_an_exception():
+    x = Value(3.0)
+    with pytest.raises(ZeroDivisionError), no_grad():
+        x / 0
+    assert (x * x).inputs == (x, x)
+
+
+def test_enable_grad_records_inside_no_grad():
+    x = Value(3.0)
+    with no_grad(), enable_grad():
+        y = x * x
+    assert y.inputs == (x, x)
+
+
+def test_no_grad_in_one_thread_does_not_affect_another():
+    entered, checked = threading.Event(), threading.Event()
+    results = {}
+
+    def inside_no_grad():
+        with no_grad():
+            entered.set()
+            checked.wait(timeout=10)
+            results["other thread"] = (Value(1.0) + 1).op
+
+    thread = threading.Thread(target=inside_no_grad)
+    thread.start()
+    entered.wait(timeout=10)
+    results["main thread"] = (Value(1.0) + 1).op
+    checked.set()
+    thread.join()
+    assert results == {"main thread": "+", "other thread": ""}
+
+
+# -- vsum and dot: one node each, however many inputs -----------------------------------------
+
+
+def test_vsum_is_one_node_with_an_input_per_term():
+    xs = [Value(float(i)) for i in range(5)]
+    s = vsum(xs)
+    assert (s.data, s.op, s.inputs) == (10.0, "sum", tuple(xs))
+
+
+def test_vsum_gradient_is_one_for_every_term():
+    xs = [Value(float(i)) for i in range(5)]
+    vsum(xs).backward()
+    assert [x.grad for x in xs] == [1.0] * 5
+
+
+def test_vsum_adds_start_as_a_constant_term():
+    s = vsum([Value(1.0), 2.0], start=10)
+    assert (s.data, len(s.inputs)) == (13.0, 3)
+
+
+def test_vsum_accepts_a_value_as_start():
+    x, bias = Value(1.0), Value(2.0)
+    s = vsum([x], start=bias)
+    s.backward()
+    assert (s.data, bias.grad) == (3.0, 1.0)
+
+
+def test_vsum_of_nothing_is_zero():
+    assert vsum([]).data == 0.0
+
+
+def test_vsum_of_a_non_number_raises_type_error():
+    with pytest.raises(TypeError, match="vsum takes Values or real numbers, got str"):
+        vsum([Value(1.0), "2"])
+
+
+def test_dot_is_one_node_with_the_weights_then_the_inputs():
+    ws, xs = [Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]
+    d = dot(ws, xs)
+    assert (d.data, d.op, d.inputs) == (11.0, "dot", (*ws, *xs))
+
+
+def test_dot_gradient_of_each_weight_is_its_input_and_back():
+    ws, xs = [Value(1.0), Value(2.0)], [Value(3.0), Value(4.0)]
+    dot(ws, xs).backward()
+    assert [v.grad for v in ws + xs] == [3.0, 4.0, 1.0, 2.0]
+
+
+def test_dot_of_sequences_of_different_lengths_raises_value_error():
+    with pytest.raises(ValueError, match="same length, got 2 and 1"):
+        dot([Value(1.0), Value(2.0)], [Value(3.0)])
