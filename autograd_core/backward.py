@@ -63,11 +63,11 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     check = mode.anomaly
     for node in reversed(order):
         g = node.grad
-        for child, local in zip(node.inputs, node.local_grads):
+        for child, local in zip(node.inputs, node.local_grads, strict=True):
             child.grad += local * g
         if check:
             _check_contributions(node, node.local_grads, g)
-    for leaf, grad in zip(leaves, earlier):
+    for leaf, grad in zip(leaves, earlier, strict=True):
         leaf.grad = grad + leaf.grad
 
 
@@ -87,7 +87,7 @@ def propagate(order: Sequence[Value], grads: dict[Value, Any], create_graph: boo
         local_grads = node._op.partials(node, *node.inputs) if create_graph else node.local_grads
         if check:
             _check_contributions(node, local_grads, g)
-        for child, local in zip(node.inputs, local_grads):
+        for child, local in zip(node.inputs, local_grads, strict=True):
             contribution = local * g
             grads[child] = grads[child] + contribution if child in grads else contribution
     return grads

@@ -10,8 +10,9 @@ time: the generated code replays the branch taken by the first call, whatever la
 are. Numbers `f` reads from elsewhere (a Value it closes over) are frozen as constants too;
 pass anything that changes as an argument.
 
-The generated source holds only numbers, generated names (x0.., v0.., dx0..) and the rule
-functions of the op table: never a label or any other string from the user.
+The generated source holds only numbers, generated names (x0.., v0.., dx0..), the rule
+functions of the op table and Python's `abs` and `sum` (a `dot` or `vsum` node is written out
+as a sum): never a label or any other string from the user.
 """
 
 from __future__ import annotations
@@ -91,16 +92,23 @@ def generate_source(out: Value, args: Sequence[Value]) -> str:
     """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for out's graph."""
     order = topological_order(out)
     names: dict[Value, str] = {arg: f"x{i}" for i, arg in enumerate(args)}
+    # The op table's rules are called on these symbols, one per node, to print the source.
+    symbols: dict[Value, ops.Expr] = {arg: ops.Expr(name) for arg, name in names.items()}
+    # The symbols that stand for a constant, with its number.
+    constants: dict[ops.Expr, float] = {}
     forward = []
     for node in order:
         if node in names:
             continue
         if not node.inputs:  # a leaf that is not an argument: frozen as a constant
             names[node] = ops.literal(node.data)
+            symbols[node] = ops.Expr(names[node])
+            constants[symbols[node]] = node.data
             continue
         names[node] = f"v{len(forward)}"
-        expression = node._op.source(*[ops.Expr(names[child]) for child in node.inputs])
-        forward.append(f"{names[node]} = {_unwrap(str(expression))}")
+        symbols[node] = ops.Expr(names[node])
+        inputs = [symbols[child] for child in node.inputs]
+        forward.append(f"{names[node]} = {_forward_source(node._op, inputs, constants)}")
 
     # Only nodes that depend on an argument need a gradient.
     needs_grad = set(args)
@@ -115,12 +123,15 @@ def generate_source(out: Value, args: Sequence[Value]) -> str:
     for node in reversed(order):
         if node not in needs_grad or not node.inputs:
             continue
-        symbols = [ops.Expr(names[child]) for child in node.inputs]
-        local_grads = node._op.partials(ops.Expr(names[node]), *symbols)
-        for child, local in zip(node.inputs, local_grads):
+        inputs = [symbols[child] for child in node.inputs]
+        local_grads = node._op.partials(symbols[node], *inputs)
+        for child, local in zip(node.inputs, local_grads, strict=True):
             if child not in needs_grad:
                 continue
-            term = _unwrap(str(ops.Expr(grad_names[node]) * local))
+            # A partial that is a constant input (d(w * c)/dw = c) is used as its number, so
+            # that a product with 1.0 folds away.
+            term = ops.Expr(grad_names[node]) * constants.get(local, local)
+            term = _unwrap(ops.literal(term))
             if child in grad_names:
                 backward.append(f"{grad_names[child]} += {term}")
             else:
@@ -146,6 +157,29 @@ def generate_source(out: Value, args: Sequence[Value]) -> str:
             "",
         ]
     )
+
+
+def _forward_source(op: ops.Op, inputs: list[ops.Expr], constants: dict[ops.Expr, float]) -> str:
+    """The expression for one node's forward, from its inputs' symbols.
+
+    The n-ary ops are written out, `sum((w0 * x0, w1 * x1))`, rather than called with every
+    input as an argument, which is faster; `sum` adds the terms in the same order as the op
+    table's forward, so the number is the same. A product with the constant 1.0 is dropped.
+    """
+    if op is ops.DOT:
+        half = len(inputs) // 2
+        numbers = [constants.get(symbol, symbol) for symbol in inputs]
+        expression: Any = _sum([w * x for w, x in zip(numbers[:half], numbers[half:], strict=True)])
+    elif op is ops.VSUM:
+        expression = _sum(inputs)
+    else:
+        expression = op.source(*inputs)
+    return _unwrap(ops.literal(expression))
+
+
+def _sum(terms: list[Any]) -> ops.Expr:
+    texts = [_unwrap(ops.literal(term)) for term in terms]
+    return ops.Expr(f"sum(({', '.join(texts)}{',' if len(texts) == 1 else ''}))")
 
 
 def _indent(lines: list[str]) -> list[str]:

@@ -155,7 +155,9 @@ def _checked_pow(x: float, y: float) -> float:
     try:
         return x**y
     except OverflowError:
-        raise OverflowError(f"pow overflow: {x!r} ** {y!r} is larger than the largest float") from None
+        raise OverflowError(
+            f"pow overflow: {x!r} ** {y!r} is larger than the largest float"
+        ) from None
 
 
 def _stable_sigmoid(x: float) -> float:

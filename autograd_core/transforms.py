@@ -99,7 +99,7 @@ def gradcheck(
     analytic = grad(f)(*xs)
     analytic = (analytic,) if len(xs) == 1 else analytic
     mismatches = []
-    for index, (x, a) in enumerate(zip(xs, analytic)):
+    for index, (x, a) in enumerate(zip(xs, analytic, strict=True)):
         numeric = (_at(f, xs, index, x + eps) - _at(f, xs, index, x - eps)) / (2.0 * eps)
         if not abs(a - numeric) <= atol + rtol * abs(numeric):
             mismatches.append(Mismatch(index, a, numeric))

@@ -256,7 +256,7 @@ def describe(nodes: Iterable[Value]) -> str:
 
 def vsum(values: Iterable[Operand], start: Operand = 0.0) -> Value:
     """sum(values) + start as ONE node with an input per term: d/dv_i = 1 for every term."""
-    terms = [_coerce(v, "vsum") for v in values]
+    terms = _values(values, "vsum")
     # A Value start is always a term (its `!=` is identity), so its gradient flows as in sum().
     if start != 0.0:
         terms.append(_coerce(start, "vsum"))
@@ -271,7 +271,12 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Value:
         raise ValueError(f"dot needs two sequences of the same length, got {len(ws)} and {len(xs)}")
     if not ws:
         return Value(0.0)
-    return _apply(ops.DOT, *[_coerce(w, "dot") for w in ws], *[_coerce(x, "dot") for x in xs])
+    return _apply(ops.DOT, *_values(ws, "dot"), *_values(xs, "dot"))
+
+
+def _values(xs: Iterable[Operand], where: str) -> list[Value]:
+    """The operands as Values; the check is inline because a model's every dot comes here."""
+    return [x if isinstance(x, Value) else _coerce(x, where) for x in xs]
 
 
 def _coerce(x: Operand, where: str) -> Value:

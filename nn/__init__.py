@@ -1,11 +1,14 @@
 """nn: a small neural-network library on top of autograd_core.
 
-    >>> from nn import MLP, fit, optim
-    >>> from nn.data import make_moons
-    >>> X, y = make_moons(100, noise=0.1, seed=0)
-    >>> model = MLP(2, [16, 16, 1], seed=0)
-    >>> history = fit(model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1),
-    ...               epochs=100, progress=False)
+Train micrograd's moons model::
+
+    from nn import MLP, fit, optim
+    from nn.data import make_moons
+
+    X, y = make_moons(100, noise=0.1, seed=0)
+    model = MLP(2, [16, 16, 1], seed=0)
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    history = fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=100)
 """
 
 from . import data, losses, optim, plot

@@ -14,9 +14,9 @@ import math
 import numbers
 import random
 from collections.abc import Sequence
-from typing import Any, Union
+from typing import Any
 
-Seed = Union[int, random.Random, None]
+Seed = int | random.Random | None
 Point = list[float]
 Dataset = tuple[list[Point], list[int]]
 
@@ -135,7 +135,10 @@ def make_xor(n_samples: int = 100, noise: float = 0.2, seed: Seed = None) -> Dat
 
 
 def batches(
-    X: Sequence[Any], y: Sequence[Any], batch_size: int | None = None, shuffle: bool = True,
+    X: Sequence[Any],
+    y: Sequence[Any],
+    batch_size: int | None = None,
+    shuffle: bool = True,
     seed: Seed = None,
 ) -> list[tuple[list[Any], list[Any]]]:
     """One epoch of `(X_batch, y_batch)` pairs; every sample is in exactly one batch.
@@ -145,10 +148,7 @@ def batches(
     what is left). `shuffle` visits the samples in a random order drawn from `seed`: pass one
     `random.Random` to draw a new order each epoch, reproducibly.
     """
-    if len(X) != len(y):
-        raise ValueError(f"batches expected as many labels as samples, got {len(X)} and {len(y)}")
-    if len(X) == 0:
-        raise ValueError("batches expected at least one sample, got none")
+    _check_samples("batches", X, y)
     if batch_size is None:
         batch_size = len(X)
     _check_count("batches", "batch_size", batch_size, 1)
@@ -188,6 +188,15 @@ def _is_real(x: Any) -> bool:
 def _check_count(function: str, name: str, n: Any, minimum: int) -> None:
     if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
         raise ValueError(f"{function} expected {name} to be an int >= {minimum}, got {n!r}")
+
+
+def _check_samples(function: str, X: Sequence[Any], y: Sequence[Any]) -> None:
+    if len(X) != len(y):
+        raise ValueError(
+            f"{function} expected as many labels as samples, got {len(X)} and {len(y)}"
+        )
+    if len(X) == 0:
+        raise ValueError(f"{function} expected at least one sample, got none")
 
 
 def _check_noise(function: str, noise: Any, name: str = "noise") -> None:

@@ -14,12 +14,12 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Iterable, Sequence
-from typing import Any, Union
+from typing import Any
 
 from autograd_core import Value, dot, vsum
 
-Number = Union[int, float]
-Prediction = Union[Value, float]
+Number = int | float
+Prediction = Value | float
 
 
 def mse(preds: Sequence[Any], targets: Sequence[Any]) -> Value:
@@ -31,14 +31,14 @@ def mse(preds: Sequence[Any], targets: Sequence[Any]) -> Value:
     """
     _check_batch("mse", preds, targets, "predictions", "targets")
     differences = []
-    for i, (p, t) in enumerate(zip(preds, targets)):
+    for i, (p, t) in enumerate(zip(preds, targets, strict=True)):
         if _is_list(p):
             if not _is_list(t) or len(t) != len(p):
                 raise ValueError(
                     f"mse: prediction {i} has {len(p)} outputs, so its target must be a list "
                     f"of {len(p)} numbers, got {t!r}"
                 )
-            differences.extend(pj - tj for pj, tj in zip(p, t))
+            differences.extend(pj - tj for pj, tj in zip(p, t, strict=True))
         else:
             differences.append(p - t)
     # dot(d, d) = sum_i d_i^2 in one node.
@@ -53,7 +53,10 @@ def hinge(scores: Sequence[Prediction], labels: Sequence[Number]) -> Value:
     """
     scores = _one_per_sample("hinge", scores, labels)
     classes = _class_indices("hinge", labels, [2] * len(labels))
-    margins = [(1.0 - score if c == 1 else 1.0 + score).relu() for score, c in zip(scores, classes)]
+    margins = [
+        (1.0 - score if c == 1 else 1.0 + score).relu()
+        for score, c in zip(scores, classes, strict=True)
+    ]
     return vsum(margins) / len(margins)
 
 
@@ -103,7 +106,7 @@ def cross_entropy(
     classes = _class_indices("cross_entropy", labels, [len(row) for row in rows])
     n = len(rows)
     log_sum_exps = [_log_sum_exp(row) for row in rows]
-    picked = [row[c] for row, c in zip(rows, classes)]
+    picked = [row[c] for row, c in zip(rows, classes, strict=True)]
     return dot([*log_sum_exps, *picked], [1.0] * n + [-1.0] * n) / n
 
 
@@ -161,7 +164,7 @@ def _one_per_sample(
 def _class_indices(loss: str, labels: Sequence[Number], n_classes: Sequence[int]) -> list[int]:
     """The labels as ints, each checked to be a class 0..k-1 the model can output."""
     classes = []
-    for i, (label, k) in enumerate(zip(labels, n_classes)):
+    for i, (label, k) in enumerate(zip(labels, n_classes, strict=True)):
         is_real = isinstance(label, numbers.Real) and not isinstance(label, bool)
         if not (is_real and math.isfinite(label) and float(label).is_integer() and 0 <= label < k):
             expected = "0 or 1" if k == 2 else f"a class index 0..{k - 1}"

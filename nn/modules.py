@@ -6,7 +6,7 @@ bias is one more weight, paired with a constant input 1.0, so
     w . x + b  =  dot([w_1, ..., w_n, b], [x_1, ..., x_n, 1.0])
 
 and its local gradients are d/dw_i = x_i, d/db = 1, d/dx_i = w_i. With the activation a neuron
-is two nodes, whatever its number of inputs (micrograd makes 2n + 1 nodes for the same sum).
+is two nodes, whatever its number of inputs (micrograd makes 2n nodes for the same sum).
 
 As in micrograd and PyTorch: `model.parameters()` lists every weight, `model.zero_grad()` clears
 their gradients, and `model(x)` runs the forward pass.
@@ -17,15 +17,15 @@ from __future__ import annotations
 import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any, Union
+from typing import Any
 
 from autograd_core import Value, dot
 
 from .data import Seed, as_rng
 
-Input = Union[Value, float]
+Input = Value | float
 # A parameter "tensor": a Value, or a (nested) list of them, e.g. a layer's weight matrix.
-ParameterTree = Union[Value, list["ParameterTree"]]
+ParameterTree = Value | list["ParameterTree"]
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "relu": Value.relu,
@@ -116,7 +116,7 @@ def _match(
     if not isinstance(numbers_, (list, tuple)) or len(numbers_) != len(tree):
         got = len(numbers_) if isinstance(numbers_, (list, tuple)) else type(numbers_).__name__
         raise ValueError(f"{where}: expected a list of {len(tree)}, got {got}")
-    for index, (child, entry) in enumerate(zip(tree, numbers_)):
+    for index, (child, entry) in enumerate(zip(tree, numbers_, strict=True)):
         _match(child, entry, f"{where}[{index}]", assignments)
 
 
@@ -194,9 +194,7 @@ class Layer(Module):
     `layer(x)` returns a list of `nout` Values, or a single Value when `nout == 1`.
     """
 
-    def __init__(
-        self, nin: int, nout: int, activation: str = "relu", *, seed: Seed = None
-    ) -> None:
+    def __init__(self, nin: int, nout: int, activation: str = "relu", *, seed: Seed = None) -> None:
         _check_size("Layer", "nin", nin)
         _check_size("Layer", "nout", nout)
         _check_activation(activation)
@@ -250,7 +248,9 @@ class MLP(Module):
     ) -> None:
         _check_size("MLP", "nin", nin)
         if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
-            raise ValueError(f"MLP expected a non-empty list of layer sizes as nouts, got {nouts!r}")
+            raise ValueError(
+                f"MLP expected a non-empty list of layer sizes as nouts, got {nouts!r}"
+            )
         for size in nouts:
             _check_size("MLP", "every layer size in nouts", size)
         _check_activation(activation)

@@ -21,8 +21,11 @@ from autograd_core import Value, no_grad
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
 
-# Class i gets colour i, in the regions and on the points alike.
-CLASS_COLORS = ["#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd", "#8c564b", "#e377c2"]
+# Class k gets colour k (matplotlib's "tab10"), in the regions and on the points alike.
+CLASS_COLORS = [
+    "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
+    "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
+]  # fmt: skip
 
 
 def _axes(ax: Axes | None) -> Axes:
@@ -33,16 +36,19 @@ def _axes(ax: Axes | None) -> Axes:
     return plt.subplots()[1]
 
 
-def predict_class(output: Value | Sequence[Value]) -> int:
-    """The class a model output stands for.
+def _class_color(k: int) -> str:
+    return CLASS_COLORS[k % len(CLASS_COLORS)]
 
-    One output is a binary score (hinge or logit): class 1 when it is > 0, else 0.
-    Several outputs are per-class scores: the class with the largest.
+
+def class_scores(output: Value | Sequence[Value], threshold: float = 0.0) -> list[float]:
+    """One score per class from a model output; the predicted class has the largest.
+
+    Several outputs are already per-class scores. One output s is a binary score that means
+    class 1 when s > threshold: it becomes the scores [threshold, s].
     """
     if isinstance(output, Value):
-        return int(output.data > 0.0)
-    scores = [score.data for score in output]
-    return max(range(len(scores)), key=scores.__getitem__)
+        return [threshold, output.data]
+    return [score.data for score in output]
 
 
 def decision_boundary(
@@ -51,12 +57,19 @@ def decision_boundary(
     y: Sequence[int],
     ax: Axes | None = None,
     resolution: int = 60,
+    threshold: float = 0.0,
 ) -> Axes:
     """Colour the plane by the class `model` predicts and scatter the data (X, y) on top.
 
     The model is evaluated on a `resolution` x `resolution` grid covering the data plus a
     margin, under `no_grad` (no graph is recorded for the grid points). Works for a binary
-    model (one output: score > 0 is class 1) and a multi-class one (argmax of the outputs).
+    model (one output: class 1 when it is > `threshold`, which is 0 for a hinge score or a
+    logit and 0.5 for a model trained with mse on 0/1 labels) and a multi-class one (the
+    largest output wins).
+
+    Class k's region is where its margin s_k - max_(j != k) s_j is positive. The margin is
+    continuous, so contouring it at 0 draws a smooth boundary from a coarse grid (the class
+    numbers themselves would draw a staircase).
     """
     if not X or len(X) != len(y):
         raise ValueError(f"need as many labels as points, got {len(X)} points, {len(y)} labels")
@@ -64,26 +77,21 @@ def decision_boundary(
         raise ValueError("decision_boundary draws 2-D inputs; some points have another size")
     if resolution < 2:
         raise ValueError(f"resolution must be at least 2, got {resolution}")
-    from matplotlib.colors import ListedColormap
-
     xs = _grid_axis([x[0] for x in X], resolution)
     ys = _grid_axis([x[1] for x in X], resolution)
     with no_grad():
-        classes = [[predict_class(model([a, b])) for a in xs] for b in ys]
+        scores = [[class_scores(model([a, b]), threshold) for a in xs] for b in ys]
 
-    n_classes = max(max(y), *(max(row) for row in classes)) + 1
-    colors = ListedColormap(CLASS_COLORS[: max(n_classes, 2)])
-    # Level boundaries halfway between class numbers: one band, one colour, per class.
-    levels = [k - 0.5 for k in range(n_classes + 1)]
     ax = _axes(ax)
-    ax.contourf(xs, ys, classes, levels=levels, cmap=colors, alpha=0.3)
+    for k in range(len(scores[0][0])):
+        margin = [[s[k] - max(s[:k] + s[k + 1 :]) for s in row] for row in scores]
+        top = max(max(row) for row in margin)
+        if top > 0.0:  # class k wins somewhere on the grid
+            ax.contourf(xs, ys, margin, levels=[0.0, top], colors=[_class_color(k)], alpha=0.3)
     ax.scatter(
         [x[0] for x in X],
         [x[1] for x in X],
-        c=list(y),
-        cmap=colors,
-        vmin=-0.5,
-        vmax=n_classes - 0.5,
+        c=[_class_color(label) for label in y],
         edgecolors="black",
         linewidths=0.5,
         s=20,
@@ -105,24 +113,24 @@ def _grid_axis(values: list[float], resolution: int) -> list[float]:
 def history(history: Any, ax: Axes | None = None) -> Axes:
     """The training loss per epoch on `ax` and, on a second y axis, the accuracy.
 
-    `history` is what `fit` returns: anything with `.loss` and `.accuracy` lists, one entry
-    per epoch (an empty `.accuracy` draws the loss alone).
+    `history` is what `fit` returns (a `History`): `.loss` and `.accuracy` lists, one entry
+    per epoch, accuracy as a fraction in [0, 1]. An empty `.accuracy` draws the loss alone.
     """
     losses, accuracies = list(history.loss), list(history.accuracy)
     if not losses:
         raise ValueError("the history is empty: there is no epoch to plot")
     epochs = range(1, len(losses) + 1)
     ax = _axes(ax)
-    lines = ax.plot(epochs, losses, color=CLASS_COLORS[0], label="loss")
+    lines = ax.plot(epochs, losses, color=_class_color(0), label="loss")
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
     if accuracies:
         accuracy_ax = ax.twinx()
         lines += accuracy_ax.plot(
-            range(1, len(accuracies) + 1), accuracies, color=CLASS_COLORS[1], label="accuracy"
+            range(1, len(accuracies) + 1), accuracies, color=_class_color(1), label="accuracy"
         )
         accuracy_ax.set_ylabel("accuracy")
-        accuracy_ax.set_ylim(0.0, 1.05 * max(1.0, max(accuracies)))
+        accuracy_ax.set_ylim(0.0, 1.05)
     ax.legend(lines, [line.get_label() for line in lines], loc="center right")
     ax.set_title("training")
     return ax

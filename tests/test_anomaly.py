@@ -9,8 +9,12 @@ from autograd_core import Value, detect_anomaly, grad
 
 def test_inf_minus_inf_in_forward_raises_naming_the_op_and_inputs():
     big = Value(math.inf, label="big")
-    with detect_anomaly(), pytest.raises(
-        FloatingPointError, match=r"^- produced nan in the forward pass from inputs \(big=inf, inf\)"
+    with (
+        detect_anomaly(),
+        pytest.raises(
+            FloatingPointError,
+            match=r"^- produced nan in the forward pass from inputs \(big=inf, inf\)",
+        ),
     ):
         big - Value(math.inf)
 
@@ -25,10 +29,10 @@ def test_nan_only_in_backward_raises_naming_the_op():
     x = Value(0.0, label="x")
     y = x.sqrt()
     y.label = "root"
-    with detect_anomaly(), pytest.raises(
-        FloatingPointError,
-        match=r"^sqrt node labelled 'root' produced inf in the backward pass.*inputs were \(x=0\.0\)",
-    ):
+    message = (
+        r"^sqrt node labelled 'root' produced inf in the backward pass.*inputs were \(x=0\.0\)"
+    )
+    with detect_anomaly(), pytest.raises(FloatingPointError, match=message):
         y.backward()
 
 

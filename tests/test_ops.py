@@ -43,7 +43,9 @@ TORCH_TWINS = {
     "sin": lambda torch, x: torch.sin(x),
     "cos": lambda torch, x: torch.cos(x),
     "vsum": lambda torch, *xs: torch.stack(xs).sum(),
-    "dot": lambda torch, *wx: torch.dot(torch.stack(wx[: len(wx) // 2]), torch.stack(wx[len(wx) // 2 :])),
+    "dot": lambda torch, *wx: torch.dot(
+        torch.stack(wx[: len(wx) // 2]), torch.stack(wx[len(wx) // 2 :])
+    ),
 }
 
 
@@ -161,7 +163,7 @@ def test_partials_on_values_equal_partials_on_floats(name, xs):
     leaves = leaves_for(xs)
     out = _apply(op, *leaves)
     on_values = op.partials(out, *leaves)
-    for on_value, on_float in zip(on_values, out.local_grads):
+    for on_value, on_float in zip(on_values, out.local_grads, strict=True):
         assert float(on_value) == pytest.approx(on_float, rel=1e-15, abs=1e-15)
 
 
@@ -174,7 +176,7 @@ def test_value_and_gradient_match_pytorch(torch, name, xs):
     expected = TORCH_TWINS[name](torch, *tensors)
     expected.backward()
     assert_close(out.data, expected.item(), "value")
-    for index, (leaf, tensor) in enumerate(zip(leaves, tensors)):
+    for index, (leaf, tensor) in enumerate(zip(leaves, tensors, strict=True)):
         assert_close(leaf.grad, tensor.grad.item(), f"d/dx{index}")
 
 
@@ -249,7 +251,12 @@ def test_pow_overflow_raises_overflow_error():
 
 @pytest.mark.parametrize(
     ("method", "x", "value"),
-    [("tanh", 1000.0, 1.0), ("tanh", -1000.0, -1.0), ("sigmoid", 1000.0, 1.0), ("sigmoid", -1000.0, 0.0)],
+    [
+        ("tanh", 1000.0, 1.0),
+        ("tanh", -1000.0, -1.0),
+        ("sigmoid", 1000.0, 1.0),
+        ("sigmoid", -1000.0, 0.0),
+    ],
 )
 def test_tanh_and_sigmoid_are_finite_and_saturated_far_out(method, x, value):
     leaf = Value(x)

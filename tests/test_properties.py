@@ -9,8 +9,9 @@ The graph is recorded as a program: a list of steps, replayed on Values and on t
 so both libraries differentiate the same function.
 """
 
+import math
+from typing import Any
 
-import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
 from test_ops import TORCH_TWINS, arity, assert_close
@@ -20,8 +21,7 @@ from autograd_core.value import _apply
 
 BOUND = 1e3  # largest |value| or |partial| a step may make before its inputs are squashed
 # A program step: ("constant", number) or (op name, indices of its input nodes).
-Step = tuple
-
+Step = tuple[str, Any]
 
 
 def replay(program: list[Step], leaves: list, apply, constant) -> list:
@@ -84,7 +84,10 @@ def build(leaves: list[float], steps: list[tuple[str, list[int]]]) -> list[Step]
     return program
 
 
-leaf_values = st.lists(st.floats(-2.0, 2.0), min_size=1, max_size=3)
+# Leaves are 0 or at least 1e-3 in size: a tiny leaf makes higher derivatives overflow, where
+# the two libraries' inf * 0 = nan land in different places.
+leaf = st.floats(-2.0, 2.0).filter(lambda x: x == 0.0 or abs(x) >= 1e-3)
+leaf_values = st.lists(leaf, min_size=1, max_size=3)
 steps = st.lists(
     st.tuples(st.sampled_from(sorted(OPS)), st.lists(st.integers(0, 99), min_size=4, max_size=4)),
     min_size=1,
@@ -98,17 +101,19 @@ def test_random_graph_gradients_match_pytorch(torch, leaves, steps):
     program = build(leaves, steps)
     nodes = on_values(program, [Value(x) for x in leaves])
     nodes[-1].backward()
-    tensors = on_tensors(torch, program, [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in leaves])
+    tensors = on_tensors(
+        torch, program, [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in leaves]
+    )
     for t in tensors[len(leaves) :]:
         if t.requires_grad:
             t.retain_grad()
     if tensors[-1].requires_grad:
         tensors[-1].backward()
     for index, (node, tensor) in enumerate(zip(nodes, tensors, strict=True)):
-        assert_close(node.data, tensor.item(), f"value of node {index}", tolerance=1e-9)
+        assert_close(node.data, tensor.item(), f"value of node {index}", tolerance=1e-10)
         if tensor.requires_grad:
             expected = 0.0 if tensor.grad is None else tensor.grad.item()
-            assert_close(node.grad, expected, f"gradient of node {index}", tolerance=1e-9)
+            assert_close(node.grad, expected, f"gradient of node {index}", tolerance=1e-10)
 
 
 @settings(max_examples=50, deadline=None)
@@ -122,4 +127,7 @@ def test_random_graph_hessians_match_pytorch(torch, leaves, steps):
     )
     for i, row in enumerate(ours):
         for j, entry in enumerate(row):
-            assert_close(entry, theirs[i, j].item(), f"d2/dx{i}dx{j}", tolerance=1e-9)
+            # Where PyTorch gives nan or inf the point is singular for the Hessian (x ** y at
+            # x = 0): the two libraries may give different non-answers, so it is not judged.
+            if math.isfinite(theirs[i, j].item()):
+                assert_close(entry, theirs[i, j].item(), f"d2/dx{i}dx{j}", tolerance=1e-10)

@@ -65,6 +65,7 @@ def test_transforms_do_not_touch_grad_of_values_the_function_uses():
 
 
 def test_transforms_record_the_graph_even_inside_no_grad():
+    # As torch.func.grad: a transform ignores an outer no_grad, but honours one inside f.
     with no_grad():
         assert grad(lambda x: x * x)(3.0) == 6.0
 
@@ -111,7 +112,9 @@ HIGHER_DERIVATIVES = [
     pytest.param(lambda x: x.exp() * x, 0.2, math.exp(0.2) * 2.2, math.exp(0.2) * 3.2, id="x*exp"),
     pytest.param(lambda x: x.log(), 2.0, -1 / 4, 2 / 8, id="log"),
     pytest.param(lambda x: 1 / x, 2.0, 2 / 8, -6 / 16, id="1/x"),
-    pytest.param(lambda x: 2**x, 0.5, math.log(2) ** 2 * 2**0.5, math.log(2) ** 3 * 2**0.5, id="2^x"),
+    pytest.param(
+        lambda x: 2**x, 0.5, math.log(2) ** 2 * 2**0.5, math.log(2) ** 3 * 2**0.5, id="2^x"
+    ),
 ]
 
 

@@ -1,0 +1,473 @@
+"""Speed and memory of one training step, side by side, in one process (SPEC section 8).
+
+    python -m benchmarks.run            # from the repository root; writes benchmarks/RESULTS.md
+
+The workload is micrograd's moons demo: one step (forward, loss, backward, SGD update) of a
+2-16-16-1 ReLU MLP on 100 moons points (noise 0.1), hinge loss + 1e-4 L2, full batch. It runs
+on micrograd (from PyPI), on this engine driven as micrograd is driven, through `nn.fit`
+eager and jitted, and as the hand-written plain-float step of `benchmarks.floor`. Every
+implementation starts from the same weights, and one step of each is first checked to give
+the same loss and the same new weights, so all of them time the same arithmetic.
+
+Then: time per step against the number of parameters, backward through a 1,000,000-node chain,
+and memory per graph node (tracemalloc) on the micrograd-style graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import datetime
+import gc
+import math
+import os
+import platform
+import statistics
+import sys
+import time
+import tracemalloc
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import micrograd.engine
+import micrograd.nn
+
+import autograd_core
+import nn
+from nn.data import make_moons
+
+from . import floor, micrograd_style
+
+SEED = 0
+LR = 0.1  # micrograd's demo decays its rate from 1.0; the rate does not change a step's work
+ALPHA = 1e-4
+HIDDEN = [16, 16]
+WIDTHS = [4, 8, 16, 32, 64]
+CHAIN_NODES = 1_000_000
+
+GOALS = {
+    "micrograd-style engine vs micrograd": 5.0,
+    "nn.fit eager vs micrograd": 25.0,
+    "nn.fit(jit=True) vs floor": 2.0,
+    "bytes per node": 250.0,
+}
+
+Run = Callable[[int], Any]
+"""`run(n)` performs n training steps."""
+
+
+@dataclass
+class Timing:
+    """One implementation's time per step, and what part of it the garbage collector took."""
+
+    name: str
+    per_step: float  # seconds, median over trials
+    best: float  # seconds, the fastest trial
+    gc_per_step: float  # seconds spent in gc.collect per step, median over trials
+    first_call: float  # seconds for one call of run(1): includes any one-time cost (a trace)
+    steps: int  # steps per trial
+
+
+class GcTimer:
+    """Adds up the time the cyclic garbage collector runs (it runs inside allocations)."""
+
+    def __init__(self) -> None:
+        self.total = 0.0
+        self._start = 0.0
+
+    def __call__(self, phase: str, info: dict[str, int]) -> None:
+        if phase == "start":
+            self._start = time.perf_counter()
+        else:
+            self.total += time.perf_counter() - self._start
+
+
+def measure(name: str, run: Run, trials: int, budget: float) -> Timing:
+    """Time per step as (time of run(1 + k) - time of run(1)) / k, the median over trials.
+
+    Subtracting a one-step call leaves out what a call costs once (`fit`'s checks, a jit
+    trace); `k` is chosen so that a trial takes about `budget` seconds.
+    """
+    first_call = _timed(run, 1)
+    steps = max(3, min(50, round(budget / max(first_call, 1e-6))))
+    per_step, gc_per_step = [], []
+    for _ in range(trials):
+        one = _timed(run, 1)
+        timer = GcTimer()
+        gc.callbacks.append(timer)
+        try:
+            many = _timed(run, 1 + steps)
+        finally:
+            gc.callbacks.remove(timer)
+        per_step.append((many - one) / steps)
+        gc_per_step.append(timer.total / (1 + steps))
+    return Timing(
+        name,
+        statistics.median(per_step),
+        min(per_step),
+        statistics.median(gc_per_step),
+        first_call,
+        steps,
+    )
+
+
+def _timed(run: Run, n: int) -> float:
+    start = time.perf_counter()
+    run(n)
+    return time.perf_counter() - start
+
+
+# -- the implementations of one step, each from the same starting weights ---------------------
+
+
+def nn_model(widths: list[int]) -> nn.MLP:
+    """The starting model: the same seed gives the same weights every time."""
+    return nn.MLP(2, [*widths, 1], seed=SEED)
+
+
+def micrograd_run(X: list[list[float]], y: list[int]) -> tuple[Run, Any]:
+    model = micrograd.nn.MLP(2, [*HIDDEN, 1])
+    micrograd_style.copy_weights(nn_model(HIDDEN), model)
+    signs = [2 * label - 1 for label in y]
+
+    def run(n: int) -> float:
+        for _ in range(n):
+            loss = micrograd_style.demo_step(micrograd.engine.Value, model, X, signs, LR)
+        return loss
+
+    return run, model
+
+
+def micrograd_style_run(X: list[list[float]], y: list[int]) -> tuple[Run, Any]:
+    model = micrograd_style.MLP(2, [*HIDDEN, 1])
+    micrograd_style.copy_weights(nn_model(HIDDEN), model)
+    signs = [2 * label - 1 for label in y]
+
+    def run(n: int) -> float:
+        for _ in range(n):
+            loss = micrograd_style.demo_step(autograd_core.Value, model, X, signs, LR)
+        return loss
+
+    return run, model
+
+
+def fit_run(X: list[list[float]], y: list[int], jit: bool, widths: list[int] = HIDDEN) -> tuple:
+    model = nn_model(widths)
+    optimizer = nn.optim.SGD(model.parameters(), lr=LR)
+
+    def run(n: int) -> float:
+        history = nn.fit(
+            model, X, y, loss="hinge", optimizer=optimizer, epochs=n, l2=ALPHA, progress=False,
+            jit=jit,
+        )  # fmt: skip
+        return history.loss[0]
+
+    return run, model
+
+
+def floor_run(X: list[list[float]], y: list[int]) -> tuple[Run, list[floor.Layer]]:
+    state = nn_model(HIDDEN).state_dict()
+    layers = [
+        (state[f"layers.{i}.weight"], state[f"layers.{i}.bias"]) for i in range(len(HIDDEN) + 1)
+    ]
+
+    def run(n: int) -> float:
+        for _ in range(n):
+            loss = floor.train_step(layers, X, y, LR, ALPHA)
+        return loss
+
+    return run, layers
+
+
+def weights_of(model: Any) -> list[float]:
+    """Every weight, as micrograd and `nn` list them: per neuron w_1..w_n then b."""
+    if isinstance(model, list):  # the floor's layers
+        return [v for W, b in model for row, bias in zip(W, b, strict=True) for v in (*row, bias)]
+    return [p.data for p in model.parameters()]
+
+
+def check_same_step(implementations: dict[str, tuple[Run, Any]]) -> float:
+    """One step of each from the same weights must give the same loss and the same new weights.
+
+    Returns the largest difference found; raises SystemExit when one is over 1e-9.
+    """
+    reference_loss = reference_weights = None
+    worst = 0.0
+    for name, (run, model) in implementations.items():
+        loss = run(1)
+        weights = weights_of(model)
+        if reference_weights is None:
+            reference_loss, reference_weights = loss, weights
+            continue
+        difference = max(
+            abs(loss - reference_loss),
+            max(abs(a - b) for a, b in zip(weights, reference_weights, strict=True)),
+        )
+        if difference > 1e-9:
+            raise SystemExit(f"{name} does not compute the same step (difference {difference:g})")
+        worst = max(worst, difference)
+    return worst
+
+
+# -- scaling, depth and memory ----------------------------------------------------------------
+
+
+def chain_backward(n_nodes: int) -> tuple[float, float]:
+    """Seconds to build, and to run backward through, v = x * w * w * ... (n_nodes nodes)."""
+    start = time.perf_counter()
+    x, w = autograd_core.Value(1.0), autograd_core.Value(0.999999)
+    v = x
+    for _ in range(n_nodes - 2):
+        v = v * w
+    built = time.perf_counter()
+    v.backward()
+    done = time.perf_counter()
+    expected = w.data ** (n_nodes - 2)
+    if not math.isclose(x.grad, expected, rel_tol=1e-9):
+        raise SystemExit(f"chain: d/dx is {x.grad!r}, expected {expected!r}")
+    return built - start, done - built
+
+
+def micrograd_recursion_depth() -> str:
+    """micrograd's recursive topological sort, on a chain of 2,000 nodes."""
+    v = micrograd.engine.Value(1.0)
+    for _ in range(2_000):
+        v = v * 1.0
+    try:
+        v.backward()
+    except RecursionError:
+        return "RecursionError"
+    return "ok"
+
+
+def bytes_per_node(value_class: type, model: Any, X: list[list[float]], y: list[int]) -> tuple:
+    """tracemalloc bytes per node of the demo's graph: after the forward, and after backward.
+
+    Counts the memory the step allocates and keeps (nodes, their inputs and partials, and
+    then their gradients), divided by the nodes the step made.
+    """
+    signs = [2 * label - 1 for label in y]
+    gc.collect()
+    tracemalloc.start()
+    try:
+        before = tracemalloc.get_traced_memory()[0]
+        loss, _ = micrograd_style.demo_loss(value_class, model, X, signs)
+        after_forward = tracemalloc.get_traced_memory()[0]
+        loss.backward()
+        gc.collect()
+        after_backward = tracemalloc.get_traced_memory()[0]
+    finally:
+        tracemalloc.stop()
+    nodes = _count_nodes(loss) - len(model.parameters())
+    return nodes, (after_forward - before) / nodes, (after_backward - before) / nodes
+
+
+def _count_nodes(root: Any) -> int:
+    """Nodes of a micrograd graph (`_prev`) or of ours (`inputs`)."""
+    seen, stack = {root}, [root]
+    while stack:
+        node = stack.pop()
+        for child in getattr(node, "inputs", None) or getattr(node, "_prev", ()):
+            if child not in seen:
+                seen.add(child)
+                stack.append(child)
+    return len(seen)
+
+
+# -- the report ---------------------------------------------------------------------------------
+
+
+def machine() -> dict[str, str]:
+    cpu = platform.processor() or platform.machine()
+    try:
+        with open("/proc/cpuinfo") as cpuinfo:
+            names = [line.split(":", 1)[1].strip() for line in cpuinfo if "model name" in line]
+        cpu = names[0] if names else cpu
+    except OSError:
+        pass
+    return {
+        "platform": platform.platform(),
+        "cpu": f"{cpu}, {os.cpu_count()} logical CPUs",
+        "python": f"{platform.python_implementation()} {platform.python_version()}",
+        "date": datetime.datetime.now(datetime.timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+    }
+
+
+def load() -> str:
+    return "{:.2f} {:.2f} {:.2f}".format(*os.getloadavg()) if hasattr(os, "getloadavg") else "?"
+
+
+def verdict(measured: float, goal: float, at_most: bool = False) -> str:
+    met = measured <= goal if at_most else measured >= goal
+    return "met" if met else "**missed**"
+
+
+def report(results: dict[str, Any]) -> str:
+    t = results["timings"]
+    micro, floor_time = t["micrograd"].per_step, t["floor"].per_step
+    lines = [
+        "# Benchmark results",
+        "",
+        f"Written by `python -m benchmarks.run` on {results['machine']['date']}.",
+        "",
+        f"- Machine: {results['machine']['platform']}; {results['machine']['cpu']}",
+        f"- Python: {results['machine']['python']}",
+        f"- Load average (1, 5, 15 min) at start: {results['load'][0]}; at end: "
+        f"{results['load'][1]} (other processes share the machine: figures move with it)",
+        "",
+        "## One training step",
+        "",
+        "2-16-16-1 ReLU MLP, 100 moons points (noise 0.1), hinge loss + 1e-4 L2, full batch, "
+        "one SGD step. All implementations start from the same weights; one step of each gives "
+        f"the same loss and new weights (largest difference {results['same_step']:.1e}).",
+        "",
+        "| implementation | ms / step | best | of which GC | vs micrograd | vs floor |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for timing in t.values():
+        lines.append(
+            f"| {timing.name} | {timing.per_step * 1e3:.2f} | {timing.best * 1e3:.2f} | "
+            f"{timing.gc_per_step * 1e3:.2f} | {micro / timing.per_step:.1f}x | "
+            f"{timing.per_step / floor_time:.2f}x slower |"
+        )
+    jit = t["nn.fit(jit=True)"]
+    lines += [
+        "",
+        f"`nn.fit(jit=True)` traces and compiles once per `fit` call: the first one-epoch call "
+        f"took {jit.first_call * 1e3:.0f} ms.",
+        "",
+        "## Goals",
+        "",
+        "| goal | target | measured | |",
+        "|---|---:|---:|---|",
+    ]
+    ours_vs_micro = micro / t["this engine, micrograd-style"].per_step
+    eager_vs_micro = micro / t["nn.fit eager"].per_step
+    jit_vs_floor = jit.per_step / floor_time
+    memory = results["memory"]["autograd_core"][2]
+    lines += [
+        f"| micrograd-style engine vs micrograd | >= 5x faster | {ours_vs_micro:.1f}x | "
+        f"{verdict(ours_vs_micro, GOALS['micrograd-style engine vs micrograd'])} |",
+        f"| nn.fit eager vs micrograd | >= 25x faster | {eager_vs_micro:.1f}x | "
+        f"{verdict(eager_vs_micro, GOALS['nn.fit eager vs micrograd'])} |",
+        f"| nn.fit(jit=True) vs the plain-float floor | within 2x | {jit_vs_floor:.2f}x | "
+        f"{verdict(jit_vs_floor, GOALS['nn.fit(jit=True) vs floor'], at_most=True)} |",
+        f"| bytes per node | <= 250 | {memory:.0f} | "
+        f"{verdict(memory, GOALS['bytes per node'], at_most=True)} |",
+        "",
+        "## Time per step against the number of parameters",
+        "",
+        "2-w-w-1 ReLU MLP, the same workload otherwise. Linear cost means a steady time per "
+        "parameter.",
+        "",
+        "| width | parameters | nn.fit eager ms / step | µs / parameter | "
+        "nn.fit(jit=True) ms / step | µs / parameter |",
+        "|---:|---:|---:|---:|---:|---:|",
+    ]
+    for width, params, eager, jitted in results["scaling"]:
+        lines.append(
+            f"| {width} | {params} | {eager * 1e3:.2f} | {eager / params * 1e6:.2f} | "
+            f"{jitted * 1e3:.2f} | {jitted / params * 1e6:.2f} |"
+        )
+    build, backward = results["chain"]
+    memory_rows = results["memory"]
+    lines += [
+        "",
+        "## Depth",
+        "",
+        f"A chain of {CHAIN_NODES:,} nodes (`v = v * w`): built in {build:.2f} s, backward in "
+        f"{backward:.2f} s, no recursion limit. micrograd's recursive sort on a chain of 2,000 "
+        f"nodes: {results['micrograd_depth']}.",
+        "",
+        "## Memory per node",
+        "",
+        "tracemalloc, on the graph of one micrograd-style step (the same graph in both engines): "
+        "bytes the step allocates and keeps, divided by the nodes it makes.",
+        "",
+        "| engine | nodes | bytes / node after forward | after backward |",
+        "|---|---:|---:|---:|",
+    ]
+    for name, (nodes, forward, backward_bytes) in memory_rows.items():
+        lines.append(f"| {name} | {nodes} | {forward:.0f} | {backward_bytes:.0f} |")
+    lines += [
+        "",
+        "## How it is measured",
+        "",
+        "`time.perf_counter` in one process. For each implementation, `run(1 + k)` and `run(1)` "
+        "are timed and their difference divided by k, so one-time costs of a call (`fit`'s checks, "
+        "the jit trace) drop out; k is chosen so a trial takes about a second; the table gives "
+        'the median of the trials and the best. "of which GC" is the time Python\'s cyclic '
+        "garbage collector ran during the steps (`gc.callbacks`); it is part of the time, as it "
+        "is for a user.",
+        "",
+    ]
+    return "\n".join(lines)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--trials", type=int, default=5, help="trials per measurement")
+    parser.add_argument("--budget", type=float, default=1.0, help="seconds per trial, about")
+    parser.add_argument(
+        "--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="report file"
+    )
+    args = parser.parse_args(argv)
+    results: dict[str, Any] = {"machine": machine()}
+    start_load = load()
+    X, y = make_moons(100, noise=0.1, seed=SEED)
+
+    def implementations() -> dict[str, tuple[Run, Any]]:
+        return {
+            "floor": floor_run(X, y),
+            "micrograd": micrograd_run(X, y),
+            "this engine, micrograd-style": micrograd_style_run(X, y),
+            "nn.fit eager": fit_run(X, y, jit=False),
+            "nn.fit(jit=True)": fit_run(X, y, jit=True),
+        }
+
+    results["same_step"] = check_same_step(implementations())
+    print(f"all implementations compute the same step (max difference {results['same_step']:.1e})")
+    timings = {}
+    for name, (run, _) in implementations().items():
+        timings[name] = measure(name, run, args.trials, args.budget)
+        print(f"{name:32s} {timings[name].per_step * 1e3:9.2f} ms / step")
+    order = ["micrograd", "this engine, micrograd-style", "nn.fit eager", "nn.fit(jit=True)"]
+    results["timings"] = {name: timings[name] for name in [*order, "floor"]}
+
+    results["scaling"] = []
+    for width in WIDTHS:
+        eager_run, model = fit_run(X, y, jit=False, widths=[width, width])
+        jit_run, _ = fit_run(X, y, jit=True, widths=[width, width])
+        eager = measure("eager", eager_run, max(1, args.trials // 2), args.budget / 2)
+        jitted = measure("jit", jit_run, max(1, args.trials // 2), args.budget / 2)
+        params = len(model.parameters())
+        results["scaling"].append((width, params, eager.per_step, jitted.per_step))
+        print(f"width {width:3d}: {params:5d} parameters, eager {eager.per_step * 1e3:8.2f} ms, "
+              f"jit {jitted.per_step * 1e3:8.2f} ms")  # fmt: skip
+
+    results["chain"] = chain_backward(CHAIN_NODES)
+    print(f"chain of {CHAIN_NODES:,} nodes: backward {results['chain'][1]:.2f} s")
+    results["micrograd_depth"] = micrograd_recursion_depth()
+
+    ours = micrograd_style.MLP(2, [*HIDDEN, 1])
+    theirs = micrograd.nn.MLP(2, [*HIDDEN, 1])
+    results["memory"] = {
+        "autograd_core": bytes_per_node(autograd_core.Value, ours, X, y),
+        "micrograd": bytes_per_node(micrograd.engine.Value, theirs, X, y),
+    }
+    for name, (_, forward, backward) in results["memory"].items():
+        print(
+            f"{name:14s} {forward:6.0f} bytes / node after forward, {backward:6.0f} after backward"
+        )
+
+    results["load"] = (start_load, load())
+    text = report(results)
+    args.out.write_text(text)
+    print()
+    print(text[text.index("## Goals") : text.index("## Time per step")].strip())
+    print(f"\nwritten to {args.out}")
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,184 @@
+"""nn.data: the toy data sets (shape, geometry, seeding) and batching (every sample once)."""
+
+import math
+import random
+from collections import Counter
+
+import pytest
+
+from nn.data import batches, make_blobs, make_circles, make_moons, make_spiral, make_xor
+
+GENERATORS = {
+    "moons": (make_moons, 2),
+    "circles": (make_circles, 2),
+    "blobs": (make_blobs, 3),
+    "spiral": (make_spiral, 3),
+    "xor": (make_xor, 2),
+}
+
+
+# -- every generator ----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_a_data_set_is_lists_of_2d_float_points_and_int_labels(name):
+    make, n_classes = GENERATORS[name]
+    X, y = make(n_samples=61, seed=0)
+    assert len(X) == len(y) == 61
+    assert type(X) is list and all(type(p) is list and len(p) == 2 for p in X)
+    assert all(type(c) is float and math.isfinite(c) for p in X for c in p)
+    assert all(type(label) is int for label in y)
+    assert set(y) == set(range(n_classes))
+    counts = Counter(y).values()
+    assert max(counts) - min(counts) <= 1  # balanced classes
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_the_same_seed_gives_the_same_data_and_another_seed_other_data(name):
+    make, _ = GENERATORS[name]
+    assert make(n_samples=40, seed=7) == make(n_samples=40, seed=7)
+    assert make(n_samples=40, seed=7) != make(n_samples=40, seed=8)
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_generators_leave_the_global_random_state_alone(name):
+    make, _ = GENERATORS[name]
+    state = random.getstate()
+    make(n_samples=20, seed=1)
+    make(n_samples=20)
+    assert random.getstate() == state
+
+
+@pytest.mark.parametrize("name", GENERATORS)
+def test_samples_come_shuffled(name):
+    make, _ = GENERATORS[name]
+    _, y = make(n_samples=60, seed=0)
+    assert y != sorted(y)
+
+
+# -- geometry, without noise ------------------------------------------------------------------
+
+
+def test_moons_lie_on_two_half_circles():
+    X, y = make_moons(50, noise=0.0, seed=0)
+    for (x0, x1), label in zip(X, y, strict=True):
+        center = (0.0, 0.0) if label == 0 else (1.0, 0.5)
+        assert math.dist((x0, x1), center) == pytest.approx(1.0)
+        assert (x1 >= -1e-12) if label == 0 else (x1 <= 0.5 + 1e-12)
+
+
+def test_circles_have_radius_one_and_factor():
+    X, y = make_circles(40, noise=0.0, factor=0.3, seed=0)
+    for point, label in zip(X, y, strict=True):
+        assert math.hypot(*point) == pytest.approx(1.0 if label == 0 else 0.3)
+
+
+def test_blobs_gather_around_the_given_centers():
+    centers = [[0.0, 0.0], [10.0, 10.0], [-10.0, 5.0]]
+    X, y = make_blobs(300, centers=centers, cluster_std=0.5, seed=0)
+    for c, center in enumerate(centers):
+        members = [p for p, label in zip(X, y, strict=True) if label == c]
+        mean = [sum(coordinates) / len(members) for coordinates in zip(*members, strict=True)]
+        assert math.dist(mean, center) < 0.3
+
+
+def test_blobs_with_a_number_of_centers_draw_them_from_the_box():
+    X, _ = make_blobs(90, centers=4, cluster_std=0.0, center_box=(-1.0, 1.0), seed=0)
+    assert len({tuple(p) for p in X}) == 4
+    assert all(-1.0 <= c <= 1.0 for p in X for c in p)
+
+
+def test_spiral_arms_start_at_the_center_and_reach_radius_one():
+    X, y = make_spiral(90, n_classes=3, noise=0.0, seed=0)
+    radii = [math.hypot(*p) for p in X]
+    assert min(radii) == 0.0 and max(radii) == pytest.approx(1.0)
+    assert set(y) == {0, 1, 2}
+
+
+def test_xor_labels_are_one_where_the_coordinates_differ_in_sign():
+    X, y = make_xor(100, noise=0.1, seed=0)
+    assert all(label == int(x0 * x1 < 0) for (x0, x1), label in zip(X, y, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: make_moons(1), "make_moons expected n_samples to be an int >= 2, got 1"),
+        (lambda: make_moons(10, noise=-0.1), "noise to be a finite number >= 0, got -0.1"),
+        (lambda: make_moons(10.5), "got 10.5"),
+        (lambda: make_circles(10, factor=1.0), "0 < factor < 1, got 1.0"),
+        (lambda: make_blobs(10, centers=0), "centers to be an int >= 1, got 0"),
+        (lambda: make_blobs(10, centers=[]), "centers to be an int >= 1 or a list of points"),
+        (lambda: make_blobs(2, centers=3), "n_samples to be an int >= 3, got 2"),
+        (lambda: make_spiral(10, n_classes=0), "n_classes to be an int >= 1, got 0"),
+        (lambda: make_spiral(10, noise=float("nan")), "got nan"),
+        (lambda: make_xor(3), "make_xor expected n_samples to be an int >= 4, got 3"),
+    ],
+)
+def test_bad_generator_arguments_say_what_was_expected(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+# -- batches ----------------------------------------------------------------------------------
+
+X10 = [[float(i), -float(i)] for i in range(10)]
+Y10 = list(range(10))
+
+
+def _sizes(epoch):
+    return [len(X_batch) for X_batch, _ in epoch]
+
+
+def test_no_batch_size_is_one_batch_of_everything():
+    assert _sizes(batches(X10, Y10)) == [10]
+
+
+def test_batch_size_one_is_stochastic():
+    assert _sizes(batches(X10, Y10, batch_size=1, seed=0)) == [1] * 10
+
+
+def test_batch_size_k_gives_batches_of_k_and_the_rest():
+    assert _sizes(batches(X10, Y10, batch_size=4, seed=0)) == [4, 4, 2]
+    assert _sizes(batches(X10, Y10, batch_size=50, seed=0)) == [10]
+
+
+@pytest.mark.parametrize("batch_size", [None, 1, 3, 10])
+def test_every_sample_is_in_exactly_one_batch_with_its_own_label(batch_size):
+    epoch = batches(X10, Y10, batch_size=batch_size, seed=0)
+    pairs = [
+        (tuple(x), label)
+        for X_batch, y_batch in epoch
+        for x, label in zip(X_batch, y_batch, strict=True)
+    ]
+    assert sorted(pairs) == sorted((tuple(x), label) for x, label in zip(X10, Y10, strict=True))
+
+
+def test_shuffle_is_reproducible_with_a_seed():
+    assert batches(X10, Y10, batch_size=3, seed=5) == batches(X10, Y10, batch_size=3, seed=5)
+    assert batches(X10, Y10, batch_size=3, seed=5) != batches(X10, Y10, batch_size=3, seed=6)
+
+
+def test_a_shared_random_source_draws_a_new_order_each_epoch():
+    rng = random.Random(0)
+    first, second = (batches(X10, Y10, batch_size=2, seed=rng) for _ in range(2))
+    assert first != second
+
+
+def test_without_shuffle_the_order_is_kept():
+    epoch = batches(X10, Y10, batch_size=4, shuffle=False)
+    assert [label for _, y_batch in epoch for label in y_batch] == Y10
+
+
+@pytest.mark.parametrize(
+    ("call", "message"),
+    [
+        (lambda: batches(X10, Y10[:9]), "as many labels as samples, got 10 and 9"),
+        (lambda: batches([], []), "at least one sample"),
+        (lambda: batches(X10, Y10, batch_size=0), "batch_size to be an int >= 1, got 0"),
+        (lambda: batches(X10, Y10, batch_size=2.0), "batch_size to be an int >= 1, got 2.0"),
+    ],
+)
+def test_bad_batch_arguments_are_refused(call, message):
+    with pytest.raises(ValueError, match=message):
+        call()

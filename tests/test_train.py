@@ -1,0 +1,280 @@
+"""nn.train: fit trains real models, the jit path equals the eager one, and failures are clean."""
+
+import pytest
+
+from nn import losses, optim
+from nn.data import make_blobs, make_moons, make_spiral, make_xor
+from nn.modules import MLP
+from nn.train import History, accuracy, fit
+
+
+def _weights(model):
+    return [p.data for p in model.parameters()]
+
+
+# -- it learns ------------------------------------------------------------------------------
+
+
+def test_hinge_loss_learns_moons():
+    X, y = make_moons(100, noise=0.1, seed=0)
+    model = MLP(2, [16, 16, 1], seed=0)
+    optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+    history = fit(
+        model, X, y, loss="hinge", optimizer=optimizer, epochs=60, l2=1e-4, progress=False, jit=True
+    )
+    assert accuracy(model, X, y, loss="hinge") >= 0.97
+    assert history.loss[-1] < 0.1 * history.loss[0]
+
+
+def test_binary_cross_entropy_learns_moons():
+    X, y = make_moons(100, noise=0.1, seed=0)
+    model = MLP(2, [16, 16, 1], seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    history = fit(model, X, y, loss="bce", optimizer=optimizer, epochs=60, progress=False, jit=True)
+    assert accuracy(model, X, y, loss="bce") >= 0.97
+    assert history.loss[-1] < 0.1 * history.loss[0]
+
+
+def test_cross_entropy_learns_three_blobs():
+    X, y = make_blobs(150, centers=3, seed=0)
+    model = MLP(2, [16, 3], seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    fit(model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=40, progress=False, jit=True)
+    assert accuracy(model, X, y) >= 0.90
+
+
+def test_cross_entropy_learns_a_three_arm_spiral():
+    X, y = make_spiral(90, n_classes=3, seed=0)
+    model = MLP(2, [12, 12, 3], activation="tanh", seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    fit(
+        model, X, y, loss="cross_entropy", optimizer=optimizer, epochs=100, progress=False, jit=True
+    )
+    assert accuracy(model, X, y) >= 0.90
+
+
+def test_a_hidden_layer_learns_xor_perfectly():
+    X, y = make_xor(40, seed=0)
+    model = MLP(2, [8, 1], seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.1)
+    fit(model, X, y, loss="bce", optimizer=optimizer, epochs=40, progress=False)
+    assert accuracy(model, X, y, loss="bce") == 1.0
+
+
+@pytest.mark.parametrize(
+    ("batch_size", "epochs"),
+    [(None, 60), (8, 15), (1, 6)],
+    ids=["full-batch", "mini-batch", "stochastic"],
+)
+def test_each_kind_of_gradient_descent_trains(batch_size, epochs):
+    X, y = make_moons(60, noise=0.1, seed=1)
+    model = MLP(2, [16, 16, 1], seed=1)
+    optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+    history = fit(
+        model, X, y, loss="bce", optimizer=optimizer, epochs=epochs,
+        batch_size=batch_size, seed=0, progress=False, jit=True,
+    )  # fmt: skip
+    assert history.loss[-1] < 0.4 * history.loss[0]
+    assert history.accuracy[-1] >= 0.9
+    assert accuracy(model, X, y, loss="bce") >= 0.9
+
+
+def test_the_eager_path_trains():
+    X, y = make_moons(60, noise=0.1, seed=1)
+    model = MLP(2, [16, 16, 1], seed=1)
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    history = fit(model, X, y, loss="bce", optimizer=optimizer, epochs=30, progress=False)
+    assert history.loss[-1] < 0.2 * history.loss[0]
+    assert accuracy(model, X, y, loss="bce") >= 0.95
+
+
+def test_mse_on_one_hot_targets_learns_blobs():
+    X, y = make_blobs(60, centers=3, seed=0)
+    model = MLP(2, [8, 3], seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.05)
+    history = fit(model, X, y, loss="mse", optimizer=optimizer, epochs=60, progress=False, jit=True)
+    assert history.loss[-1] < 0.1 * history.loss[0]
+    assert accuracy(model, X, y, loss="mse") >= 0.9
+
+
+# -- jit gives the eager numbers --------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "make_data", "nouts"),
+    [
+        ("hinge", lambda: make_moons(40, seed=1), [8, 8, 1]),
+        ("bce", lambda: make_moons(40, seed=1), [8, 8, 1]),
+        ("cross_entropy", lambda: make_blobs(40, centers=3, seed=1), [8, 3]),
+        ("mse", lambda: make_blobs(40, centers=3, seed=1), [8, 3]),
+    ],
+)
+def test_jit_gives_the_same_losses_and_weights_as_eager(loss, make_data, nouts):
+    X, y = make_data()
+    runs = []
+    for jit in (False, True):
+        model = MLP(2, nouts, seed=3)
+        optimizer = optim.Adam(model.parameters(), lr=0.05)
+        history = fit(
+            model, X, y, loss=loss, optimizer=optimizer, epochs=6, batch_size=16,
+            l2=1e-3, seed=5, progress=False, jit=jit,
+        )  # fmt: skip
+        runs.append((history, _weights(model)))
+    (eager, eager_weights), (jitted, jitted_weights) = runs
+    assert jitted.loss == pytest.approx(eager.loss, rel=0, abs=1e-12)
+    assert jitted.accuracy == eager.accuracy
+    assert jitted_weights == pytest.approx(eager_weights, rel=0, abs=1e-12)
+    assert eager_weights != _weights(MLP(2, nouts, seed=3))  # it did train
+
+
+# -- the History and the loop -----------------------------------------------------------------
+
+
+def test_history_has_one_loss_and_one_accuracy_per_epoch():
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    history = fit(
+        model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=3,
+        progress=False,
+    )  # fmt: skip
+    assert isinstance(history, History)
+    assert len(history.loss) == len(history.accuracy) == 3
+    assert all(0.0 <= a <= 1.0 for a in history.accuracy)
+
+
+def test_full_batch_loss_is_the_loss_of_the_model_before_the_step():
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    expected = (losses.hinge([model(x) for x in X], y) + losses.l2(model.parameters(), 0.01)).data
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=1, l2=0.01, progress=False)
+    assert history.loss == [pytest.approx(expected, rel=1e-14)]
+
+
+def test_a_loss_function_can_be_passed_instead_of_a_name():
+    X, y = make_moons(30, seed=0)
+    results = []
+    for loss in ("hinge", lambda scores, labels: losses.hinge(scores, labels)):
+        model = MLP(2, [4, 1], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        results.append(fit(model, X, y, loss=loss, optimizer=optimizer, epochs=3, progress=False))
+    assert results[0] == results[1]
+
+
+def test_the_same_seed_gives_the_same_mini_batch_training():
+    X, y = make_moons(30, seed=0)
+    results = []
+    for _ in range(2):
+        model = MLP(2, [4, 1], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        fit(
+            model, X, y, loss="hinge", optimizer=optimizer, epochs=2, batch_size=4, seed=9,
+            progress=False,
+        )  # fmt: skip
+        results.append(_weights(model))
+    assert results[0] == results[1]
+
+
+def test_accuracy_counts_the_predicted_class():
+    model = MLP(1, [1], seed=0)  # a single linear neuron: output = w x + b
+    model.layers[0].neurons[0].w[0].data, model.layers[0].neurons[0].b.data = 1.0, -0.4
+    X, y = [[0.0], [0.5], [1.0], [1.3]], [0, 1, 1, 1]  # outputs -0.4, 0.1, 0.6, 0.9
+    assert accuracy(model, X, y, loss="hinge") == 1.0  # class 1 where the output is > 0
+    assert accuracy(model, X, y, loss="mse") == 0.75  # the output rounded: 0.1 is class 0
+
+
+def test_progress_bar_goes_to_stderr_unless_disabled(capsys):
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [2, 1], seed=0)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=2)
+    assert "2/2" in capsys.readouterr().err
+    fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=2, progress=False)
+    assert capsys.readouterr().err == ""
+
+
+# -- failures -------------------------------------------------------------------------------
+
+
+class RecordingOptimizer:
+    """Steps an SGD optimizer and keeps the parameters after every step."""
+
+    def __init__(self, model, lr):
+        self.model = model
+        self.sgd = optim.SGD(model.parameters(), lr=lr)
+        self.after_each_step = [_weights(model)]
+
+    def zero_grad(self):
+        self.sgd.zero_grad()
+
+    def step(self):
+        self.sgd.step()
+        self.after_each_step.append(_weights(self.model))
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_a_non_finite_loss_stops_training_before_the_bad_step(jit):
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    optimizer = RecordingOptimizer(model, lr=1e4)  # far too large: the loss explodes
+    with pytest.raises(FloatingPointError, match=r"at epoch (\d+)/50, step 1/1; training stopped"):
+        fit(model, X, y, loss="mse", optimizer=optimizer, epochs=50, progress=False, jit=jit)
+    assert len(optimizer.after_each_step) > 2  # a few good steps came first
+    assert _weights(model) == optimizer.after_each_step[-1]
+
+
+def test_the_error_names_the_epoch_where_the_loss_stopped_being_finite():
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    optimizer = RecordingOptimizer(model, lr=1e4)
+    with pytest.raises(FloatingPointError) as error:
+        fit(model, X, y, loss="mse", optimizer=optimizer, epochs=50, progress=False)
+    good_steps = len(optimizer.after_each_step) - 1
+    assert f"at epoch {good_steps + 1}/50" in str(error.value)
+
+
+def _fit_with(**changes):
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    arguments = {
+        "loss": "hinge",
+        "optimizer": optim.SGD(model.parameters(), lr=0.1),
+        "epochs": 1,
+        "progress": False,
+    }
+    arguments.update(changes)
+    model = arguments.pop("model", model)
+    return fit(model, arguments.pop("X", X), arguments.pop("y", y), **arguments)
+
+
+@pytest.mark.parametrize(
+    ("changes", "error", "message"),
+    [
+        ({"loss": "softmax"}, ValueError, "unknown loss 'softmax': expected one of hinge"),
+        ({"model": MLP(2, [3, 3], seed=0)}, ValueError, "'hinge' needs a model with 1 output"),
+        (
+            {"loss": "cross_entropy"},
+            ValueError,
+            "'cross_entropy' needs a model with one output per class",
+        ),
+        ({"y": [0, 1, 2] + [0] * 7}, ValueError, "label 2 of sample 2 is not a class"),
+        ({"y": [0, 1]}, ValueError, "as many labels as samples, got 10 and 2"),
+        ({"epochs": -1}, ValueError, "epochs to be an int >= 0, got -1"),
+        ({"l2": -1.0}, ValueError, "l2 to be a finite number >= 0, got -1.0"),
+        ({"batch_size": 0}, ValueError, "batch_size to be an int >= 1, got 0"),
+        ({"optimizer": object()}, TypeError, "an optimizer with step"),
+        ({"X": [[1.0, 2.0, 3.0]] * 10}, ValueError, "expected 2 inputs, got 3"),
+    ],
+)
+def test_bad_arguments_are_refused_before_any_step(changes, error, message):
+    with pytest.raises(error, match=message):
+        _fit_with(**changes)
+
+
+def test_zero_epochs_changes_nothing():
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    before = _weights(model)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=0, progress=False)
+    assert history == History() and _weights(model) == before
