@@ -53,6 +53,8 @@ LOSSES: dict[str, LossFunction] = {
 
 
 class Optimizer(Protocol):
+    """What `fit` needs of an optimizer (`nn.optim.SGD`, `Adam`, `RMSprop` all fit)."""
+
     def step(self) -> None: ...
 
     def zero_grad(self) -> None: ...
