@@ -1,11 +1,11 @@
 """autograd_core: a scalar reverse-mode automatic differentiation engine.
 
-    >>> from autograd_core import Value
-    >>> a, b = Value(2.0), Value(-3.0)
-    >>> c = a * b + b**2
-    >>> c.backward()
-    >>> a.grad, b.grad
-    (-3.0, -4.0)
+>>> from autograd_core import Value
+>>> a, b = Value(2.0), Value(-3.0)
+>>> c = a * b + b**2
+>>> c.backward()
+>>> a.grad, b.grad
+(-3.0, -4.0)
 """
 
 from .backward import gradients, topological_order

@@ -13,8 +13,8 @@ from .modes import mode
 if TYPE_CHECKING:
     import graphviz
 
-Number = Union[int, float]
-Operand = Union["Value", Number]
+Number = int | float
+Operand = Union["Value", int, float]  # noqa: UP007 (a forward reference cannot use |)
 
 
 class Value:
@@ -184,8 +184,10 @@ class Value:
 
 def _is_real(x: object) -> bool:
     """int, float or another real number type (NumPy scalars, Fraction), but not bool."""
-    return type(x) is float or type(x) is int or (
-        isinstance(x, numbers.Real) and not isinstance(x, bool)
+    return (
+        type(x) is float
+        or type(x) is int
+        or (isinstance(x, numbers.Real) and not isinstance(x, bool))
     )
 
 
@@ -251,7 +253,8 @@ def _node(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple
 
 def describe(nodes: Iterable[Value]) -> str:
     """'(a=1.0, 2.0)': each node's data, with its label where it has one (for error messages)."""
-    return "(" + ", ".join(f"{v.label}={v.data!r}" if v.label else repr(v.data) for v in nodes) + ")"
+    parts = (f"{v.label}={v.data!r}" if v.label else repr(v.data) for v in nodes)
+    return "(" + ", ".join(parts) + ")"
 
 
 def vsum(values: Iterable[Operand], start: Operand = 0.0) -> Value:
