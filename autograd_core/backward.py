@@ -50,7 +50,10 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
             if node.inputs:
                 node.grad = grads.get(node, 0.0)
             elif node in grads:
-                node.grad = node.grad + grads[node]
+                # A fresh leaf takes the gradient as it is, without a `0.0 +` node in front.
+                earlier = node.grad
+                fresh = isinstance(earlier, float) and earlier == 0.0
+                node.grad = grads[node] if fresh else earlier + grads[node]
         return
     # Every node starts this pass from zero; the leaves' earlier gradients are added back once
     # at the end, so two passes give exactly twice one pass (summing a leaf's paths onto an
@@ -61,12 +64,18 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
         node.grad = 0.0
     root.grad = float(seed)
     check = mode.anomaly
-    for node in reversed(order):
-        g = node.grad
-        for child, local in zip(node.inputs, node.local_grads, strict=True):
-            child.grad += local * g
-        if check:
-            _check_contributions(node, node.local_grads, g)
+    try:
+        for node in reversed(order):
+            g = node.grad
+            for child, local in zip(node.inputs, node.local_grads, strict=True):
+                child.grad += local * g
+            if check:
+                _check_contributions(node, node.local_grads, g)
+    except FloatingPointError:
+        # Anomaly mode stopped the pass: the leaves keep what they held before it.
+        for leaf, grad in zip(leaves, earlier, strict=True):
+            leaf.grad = grad
+        raise
     for leaf, grad in zip(leaves, earlier, strict=True):
         leaf.grad = grad + leaf.grad
 

@@ -57,3 +57,12 @@ def test_detect_anomaly_ends_with_its_block():
     with detect_anomaly():
         pass
     assert math.isnan((Value(math.inf) - Value(math.inf)).data)
+
+
+def test_backward_stopped_by_anomaly_leaves_earlier_leaf_gradients_as_they_were():
+    x = Value(0.0)
+    x.grad = 5.0
+    y = x.sqrt()
+    with detect_anomaly(), pytest.raises(FloatingPointError, match="sqrt"):
+        y.backward()
+    assert x.grad == 5.0
