@@ -37,9 +37,9 @@ class Jitted:
 
     def __init__(self, f: Callable[..., Any]) -> None:
         self._f = f
-        self._arity: int | None = None
-        self._forward: Callable[..., float] | None = None
-        self._value_and_grad: Callable[..., tuple[float, Any]] | None = None
+        self._arity: int | None = None  # None until the first call traces f
+        self._forward: Callable[..., float]
+        self._value_and_grad: Callable[..., tuple[float, Any]]
         self._source: str | None = None
 
     @property
@@ -50,22 +50,24 @@ class Jitted:
         return self._source
 
     def __call__(self, *xs: float) -> float:
-        return self._compiled(xs)[0](*xs)
+        if len(xs) != self._arity:
+            self._trace_first_call(xs)
+        return self._forward(*xs)
 
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
         """(f(*xs), grads) exactly as `autograd_core.value_and_grad(f)` gives them."""
-        return self._compiled(xs)[1](*xs)
+        if len(xs) != self._arity:
+            self._trace_first_call(xs)
+        return self._value_and_grad(*xs)
 
-    def _compiled(self, xs: Sequence[float]) -> tuple[Callable[..., Any], Callable[..., Any]]:
-        if self._forward is None or self._value_and_grad is None:
-            self._trace(xs)
-        elif len(xs) != self._arity:
+    def _trace_first_call(self, xs: Sequence[float]) -> None:
+        """Trace on the first call; later calls must pass as many arguments as it did."""
+        if self._arity is not None:
             raise TypeError(
                 f"this jitted function was traced with {self._arity} argument(s), got "
                 f"{len(xs)}; jit the function again for a different number of arguments"
             )
-        assert self._forward is not None and self._value_and_grad is not None
-        return self._forward, self._value_and_grad
+        self._trace(xs)
 
     def _trace(self, xs: Sequence[float]) -> None:
         args = [Value(x) for x in xs]
@@ -115,31 +117,34 @@ def generate_source(out: Value, args: Sequence[Value]) -> str:
     for node in order:
         if any(child in needs_grad for child in node.inputs):
             needs_grad.add(node)
-    grad_names: dict[Value, str] = {}
+    # The chain rule: a node's gradient is the sum, over the nodes that use it, of their
+    # gradient times the local partial. Walking back from the output, every user of a node
+    # comes before the node itself, so its line can be written the moment it is reached.
+    terms: dict[Value, list[str]] = {}
     backward = []
     if out in needs_grad:
-        grad_names[out] = f"d{names[out]}"
-        backward.append(f"{grad_names[out]} = 1.0")
+        backward.append(f"d{names[out]} = 1.0")
     for node in reversed(order):
         if node not in needs_grad or not node.inputs:
             continue
-        inputs = [symbols[child] for child in node.inputs]
-        local_grads = node._op.partials(symbols[node], *inputs)
+        if node is not out:
+            backward.append(f"d{names[node]} = {_total(terms.pop(node))}")
+        grad = ops.Expr(f"d{names[node]}")
+        local_grads = node._op.partials(symbols[node], *[symbols[c] for c in node.inputs])
         for child, local in zip(node.inputs, local_grads, strict=True):
-            if child not in needs_grad:
-                continue
-            # A partial that is a constant input (d(w * c)/dw = c) is used as its number, so
-            # that a product with 1.0 folds away.
-            term = ops.Expr(grad_names[node]) * constants.get(local, local)
-            term = _unwrap(ops.literal(term))
-            if child in grad_names:
-                backward.append(f"{grad_names[child]} += {term}")
-            else:
-                grad_names[child] = f"d{names[child]}"
-                backward.append(f"{grad_names[child]} = {term}")
+            if child in needs_grad:
+                # A partial that is a constant input (d(w * c)/dw = c) is used as its number,
+                # so that a product with 1.0 folds away.
+                term = grad * constants.get(local, local)
+                terms.setdefault(child, []).append(_unwrap(ops.literal(term)))
+    grads = []
+    for arg in args:
+        if arg in terms:
+            backward.append(f"d{names[arg]} = {_total(terms[arg])}")
+        # An argument the output does not depend on has gradient 0.
+        grads.append(f"d{names[arg]}" if arg in terms or arg is out else "0.0")
 
     params = ", ".join(names[arg] for arg in args)
-    grads = [grad_names.get(arg, "0.0") for arg in args]
     returned = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
     return "\n".join(
         [
@@ -151,7 +156,8 @@ def generate_source(out: Value, args: Sequence[Value]) -> str:
             f"def value_and_grad({params}):",
             "    # forward: one line per node",
             *_indent(forward),
-            "    # backward: the chain rule, one line per edge, from the output back",
+            "    # backward: the chain rule, from the output back: d(node) = sum over its users",
+            "    # of d(user) * d(user)/d(node)",
             *_indent(backward),
             f"    return {names[out]}, {returned}",
             "",
@@ -175,6 +181,11 @@ def _forward_source(op: ops.Op, inputs: list[ops.Expr], constants: dict[ops.Expr
     else:
         expression = op.source(*inputs)
     return _unwrap(ops.literal(expression))
+
+
+def _total(terms: list[str]) -> str:
+    """The sum of a node's gradient terms, in the order the eager backward adds them."""
+    return terms[0] if len(terms) == 1 else f"sum(({', '.join(terms)}))"
 
 
 def _sum(terms: list[Any]) -> ops.Expr:

@@ -43,7 +43,7 @@ class Value:
     local_grads: tuple[Any, ...]
 
     def __init__(self, data: Number, label: str = "") -> None:
-        if isinstance(data, bool) or not isinstance(data, numbers.Real):
+        if not _is_real(data):
             raise TypeError(
                 "Value needs a real number (int, float or NumPy real scalar), "
                 f"got {type(data).__name__}: {data!r}"
@@ -100,20 +100,20 @@ class Value:
             return _binary(ops.POW, self, exponent)
         if _is_real(exponent):
             # A constant exponent is part of the op: no node, and no d/d(exponent) to compute.
-            return _apply(ops.power_of(float(exponent)), self)
+            return _unary(ops.power_of(float(exponent)), self)
         return NotImplemented
 
     def __rpow__(self, base: Number) -> Value:
         return _binary(ops.POW, base, self)
 
     def __neg__(self) -> Value:
-        return _apply(ops.NEG, self)
+        return _unary(ops.NEG, self)
 
     def __pos__(self) -> Value:
         return self
 
     def __abs__(self) -> Value:
-        return _apply(ops.ABS, self)
+        return _unary(ops.ABS, self)
 
     # -- comparisons look at data only --------------------------------------------------------
 
@@ -132,31 +132,31 @@ class Value:
     # -- functions ------------------------------------------------------------------------------
 
     def exp(self) -> Value:
-        return _apply(ops.EXP, self)
+        return _unary(ops.EXP, self)
 
     def log(self) -> Value:
-        return _apply(ops.LOG, self)
+        return _unary(ops.LOG, self)
 
     def sqrt(self) -> Value:
-        return _apply(ops.SQRT, self)
+        return _unary(ops.SQRT, self)
 
     def tanh(self) -> Value:
-        return _apply(ops.TANH, self)
+        return _unary(ops.TANH, self)
 
     def sigmoid(self) -> Value:
-        return _apply(ops.SIGMOID, self)
+        return _unary(ops.SIGMOID, self)
 
     def relu(self) -> Value:
-        return _apply(ops.RELU, self)
+        return _unary(ops.RELU, self)
 
     def leaky_relu(self, slope: float = 0.01) -> Value:
-        return _apply(ops.leaky_relu_of(float(slope)), self)
+        return _unary(ops.leaky_relu_of(float(slope)), self)
 
     def sin(self) -> Value:
-        return _apply(ops.SIN, self)
+        return _unary(ops.SIN, self)
 
     def cos(self) -> Value:
-        return _apply(ops.COS, self)
+        return _unary(ops.COS, self)
 
     # -- graph ----------------------------------------------------------------------------------
 
@@ -221,6 +221,13 @@ def _binary(op: ops.Op, a: object, b: object) -> Value:
     x, y = a.data, b.data
     data = op.forward(x, y)
     return _node(op, data, (a, b), op.partials(data, x, y) if mode.grad_enabled else None)
+
+
+def _unary(op: ops.Op, a: Value) -> Value:
+    """`op(a)` for the one-input ops (the methods): `_apply` written out for one input."""
+    x = a.data
+    data = op.forward(x)
+    return _node(op, data, (a,), op.partials(data, x) if mode.grad_enabled else None)
 
 
 def _apply(op: ops.Op, *inputs: Value) -> Value:

@@ -26,7 +26,7 @@ import sys
 import time
 import tracemalloc
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -61,11 +61,22 @@ class Timing:
     """One implementation's time per step, and what part of it the garbage collector took."""
 
     name: str
-    per_step: float  # seconds, median over trials
-    best: float  # seconds, the fastest trial
-    gc_per_step: float  # seconds spent in gc.collect per step, median over trials
-    first_call: float  # seconds for one call of run(1): includes any one-time cost (a trace)
     steps: int  # steps per trial
+    first_call: float  # seconds for one call of run(1): includes any one-time cost (a trace)
+    samples: list[float] = field(default_factory=list)  # seconds per step, one per trial
+    gc_samples: list[float] = field(default_factory=list)  # of which in the collector
+
+    @property
+    def per_step(self) -> float:
+        return statistics.median(self.samples)
+
+    @property
+    def best(self) -> float:
+        return min(self.samples)
+
+    @property
+    def gc_per_step(self) -> float:
+        return statistics.median(self.gc_samples)
 
 
 class GcTimer:
@@ -82,35 +93,33 @@ class GcTimer:
             self.total += time.perf_counter() - self._start
 
 
-def measure(name: str, run: Run, trials: int, budget: float) -> Timing:
-    """Time per step as (time of run(1 + k) - time of run(1)) / k, the median over trials.
+def measure(runs: dict[str, Run], trials: int, budget: float) -> dict[str, Timing]:
+    """Time per step of each run, as (time of run(1 + k) - time of run(1)) / k.
 
     Subtracting a one-step call leaves out what a call costs once (`fit`'s checks, a jit
-    trace); `k` is chosen from a first estimate so that a trial takes about `budget` seconds.
+    trace); k is chosen from a first estimate so that a trial takes about `budget` seconds.
+    The trials take turns across the runs, so a busy spell of the machine falls on all of
+    them alike; each Timing reports the median trial.
     """
-    first_call = _timed(run, 1)
-    m = max(2, min(50, round(0.5 * budget / first_call)))
-    estimate = max((_timed(run, 1 + m) - _timed(run, 1)) / m, 1e-5)
-    steps = max(3, min(500, round(budget / estimate)))
-    per_step, gc_per_step = [], []
+    timings = {}
+    for name, run in runs.items():
+        first_call = _timed(run, 1)
+        m = max(2, min(50, round(0.5 * budget / first_call)))
+        estimate = max((_timed(run, 1 + m) - _timed(run, 1)) / m, 1e-5)
+        timings[name] = Timing(name, max(3, min(500, round(budget / estimate))), first_call)
     for _ in range(trials):
-        one = _timed(run, 1)
-        timer = GcTimer()
-        gc.callbacks.append(timer)
-        try:
-            many = _timed(run, 1 + steps)
-        finally:
-            gc.callbacks.remove(timer)
-        per_step.append((many - one) / steps)
-        gc_per_step.append(timer.total / (1 + steps))
-    return Timing(
-        name,
-        statistics.median(per_step),
-        min(per_step),
-        statistics.median(gc_per_step),
-        first_call,
-        steps,
-    )
+        for name, run in runs.items():
+            timing = timings[name]
+            one = _timed(run, 1)
+            timer = GcTimer()
+            gc.callbacks.append(timer)
+            try:
+                many = _timed(run, 1 + timing.steps)
+            finally:
+                gc.callbacks.remove(timer)
+            timing.samples.append((many - one) / timing.steps)
+            timing.gc_samples.append(timer.total / (1 + timing.steps))
+    return timings
 
 
 def _timed(run: Run, n: int) -> float:
@@ -428,7 +437,7 @@ def report(results: dict[str, Any]) -> str:
 
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--trials", type=int, default=3, help="trials per measurement")
+    parser.add_argument("--trials", type=int, default=5, help="trials per measurement")
     parser.add_argument("--budget", type=float, default=1.0, help="seconds per trial, about")
     parser.add_argument(
         "--out", type=Path, default=Path(__file__).with_name("RESULTS.md"), help="report file"
@@ -451,10 +460,10 @@ def main(argv: list[str] | None = None) -> None:
     print(
         f"all implementations compute the same step (largest difference {results['same_step']:.1e})"
     )
-    timings = {}
-    for name, (run, _) in implementations().items():
-        timings[name] = measure(name, run, args.trials, args.budget)
-        print(f"{name:30s} {timings[name].per_step * 1e3:9.2f} ms / step")
+    runs = {name: run for name, (run, _) in implementations().items()}
+    timings = measure(runs, args.trials, args.budget)
+    for name, timing in timings.items():
+        print(f"{name:30s} {timing.per_step * 1e3:9.2f} ms / step")
     order = ["micrograd", "this engine, micrograd-style", "nn.fit eager", "nn.fit(jit=True)"]
     results["timings"] = {name: timings[name] for name in [*order, "floor"]}
 
@@ -462,12 +471,12 @@ def main(argv: list[str] | None = None) -> None:
     for width in WIDTHS:
         eager_run, model = fit_run(X, y, jit=False, widths=[width, width])
         jit_run, _ = fit_run(X, y, jit=True, widths=[width, width])
-        eager = measure("eager", eager_run, args.trials, args.budget / 2)
-        jitted = measure("jit", jit_run, args.trials, args.budget / 2)
+        pair = measure({"eager": eager_run, "jit": jit_run}, args.trials, args.budget / 2)
         params = len(model.parameters())
-        results["scaling"].append((width, params, eager.per_step, jitted.per_step))
-        print(f"width {width:3d}: {params:5d} parameters, eager {eager.per_step * 1e3:8.2f} ms, "
-              f"jit {jitted.per_step * 1e3:8.2f} ms")  # fmt: skip
+        eager, jitted = pair["eager"].per_step, pair["jit"].per_step
+        results["scaling"].append((width, params, eager, jitted))
+        print(f"width {width:3d}: {params:5d} parameters, eager {eager * 1e3:8.2f} ms, "
+              f"jit {jitted * 1e3:8.2f} ms")  # fmt: skip
 
     results["chain"] = chain_backward(CHAIN_NODES)
     print(f"chain of {CHAIN_NODES:,} nodes: built in {results['chain'][0]:.2f} s, "

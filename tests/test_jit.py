@@ -189,13 +189,13 @@ def test_source_reads_as_the_chain_rule():
         "    v0 = x0 * x1\n"
         "    v1 = exp(x1)\n"
         "    v2 = v0 + v1\n"
-        "    # backward: the chain rule, one line per edge, from the output back\n"
+        "    # backward: the chain rule, from the output back: d(node) = sum over its users\n"
+        "    # of d(user) * d(user)/d(node)\n"
         "    dv2 = 1.0\n"
-        "    dv0 = dv2\n"
         "    dv1 = dv2\n"
-        "    dx1 = dv1 * v1\n"
+        "    dv0 = dv2\n"
         "    dx0 = dv0 * x1\n"
-        "    dx1 += dv0 * x0\n"
+        "    dx1 = sum((dv1 * v1, dv0 * x0))\n"
         "    return v2, (dx0, dx1)\n"
     )
 
