@@ -13,6 +13,9 @@ The model is `layers = [(W, b), ...]`: `W` a list of rows (one per neuron, as Py
 and the step is p <- p - lr * dL/dp.
 """
 
+# ruff: noqa: B905
+# (zip without strict=: a keyword call per zip would slow the floor's inner loops noticeably)
+
 from __future__ import annotations
 
 from operator import mul
@@ -27,16 +30,16 @@ def train_step(
     n = len(X)
     last = len(layers) - 1
     # Each layer's weights by column, to send a gradient back: d/da_k = sum_j delta_j W[j][k].
-    columns = [[list(column) for column in zip(*W, strict=True)] for W, _ in layers]
+    columns = [[list(column) for column in zip(*W)] for W, _ in layers]
     grad_W = [[[0.0] * len(row) for row in W] for W, _ in layers]
     grad_b = [[0.0] * len(b) for _, b in layers]
     hinge_sum = 0.0
-    for x, label in zip(X, y, strict=True):
+    for x, label in zip(X, y):
         # Forward, keeping every layer's input: activations[i] is what layer i reads.
         activations = [x]
         for i, (W, b) in enumerate(layers):
             a = activations[-1]
-            z = [sum(map(mul, row, a)) + bias for row, bias in zip(W, b, strict=True)]
+            z = [sum(map(mul, row, a)) + bias for row, bias in zip(W, b)]
             activations.append(z if i == last else [v if v > 0.0 else 0.0 for v in z])
         sign = 1.0 if label == 1 else -1.0
         margin = 1.0 - sign * activations[-1][0]
@@ -50,18 +53,18 @@ def train_step(
             for j, d in enumerate(delta):
                 if d != 0.0:
                     grad_b[i][j] += d
-                    grad_W[i][j] = [g + d * ak for g, ak in zip(grad_W[i][j], a, strict=True)]
+                    grad_W[i][j] = [g + d * ak for g, ak in zip(grad_W[i][j], a)]
             if i > 0:
                 # Through the relu of layer i - 1: the gradient passes where its output is > 0.
                 delta = [
                     sum(map(mul, column, delta)) if ak > 0.0 else 0.0
-                    for column, ak in zip(columns[i], a, strict=True)
+                    for column, ak in zip(columns[i], a)
                 ]
     penalty = 0.0
-    for (W, b), gW, gb in zip(layers, grad_W, grad_b, strict=True):
-        for j, (row, grow) in enumerate(zip(W, gW, strict=True)):
+    for (W, b), gW, gb in zip(layers, grad_W, grad_b):
+        for j, (row, grow) in enumerate(zip(W, gW)):
             penalty += sum(map(mul, row, row)) + b[j] * b[j]
             # d/dp alpha p^2 = 2 alpha p, added to the hinge gradient before the update.
-            W[j] = [w - lr * (g + 2.0 * alpha * w) for w, g in zip(row, grow, strict=True)]
+            W[j] = [w - lr * (g + 2.0 * alpha * w) for w, g in zip(row, grow)]
             b[j] -= lr * (gb[j] + 2.0 * alpha * b[j])
     return hinge_sum / n + alpha * penalty

@@ -6,6 +6,9 @@ exactly as micrograd is driven: one node per `+` and `*` (the library's own `nn.
 micrograd's `demo.ipynb`, the same code for micrograd's Value and for ours.
 """
 
+# ruff: noqa: B905
+# (micrograd's code as written: zip without strict=)
+
 from __future__ import annotations
 
 from typing import Any
@@ -20,7 +23,7 @@ class Neuron:
         self.nonlin = nonlin
 
     def __call__(self, x: list[Any]) -> Any:
-        act = sum((wi * xi for wi, xi in zip(self.w, x, strict=True)), self.b)
+        act = sum((wi * xi for wi, xi in zip(self.w, x)), self.b)
         return act.relu() if self.nonlin else act
 
     def parameters(self) -> list[Any]:
@@ -73,14 +76,14 @@ def demo_loss(value_class: type, model: Any, X: list[list[float]], y: list[int])
     # forward the model to get scores
     scores = list(map(model, inputs))
     # svm "max-margin" loss
-    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores, strict=True)]
+    losses = [(1 + -yi * scorei).relu() for yi, scorei in zip(y, scores)]
     data_loss = sum(losses) * (1.0 / len(losses))
     # L2 regularization
     alpha = 1e-4
     reg_loss = alpha * sum(p * p for p in model.parameters())
     total_loss = data_loss + reg_loss
     # also get accuracy
-    accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores, strict=True)]
+    accuracy = [(yi > 0) == (scorei.data > 0) for yi, scorei in zip(y, scores)]
     return total_loss, sum(accuracy) / len(accuracy)
 
 

@@ -123,6 +123,8 @@ def measure(runs: dict[str, Run], trials: int, budget: float) -> dict[str, Timin
 
 
 def _timed(run: Run, n: int) -> float:
+    # Collect what earlier runs left (micrograd leaves cycles), so that no run pays for another.
+    gc.collect()
     start = time.perf_counter()
     run(n)
     return time.perf_counter() - start
@@ -427,9 +429,12 @@ def report(results: dict[str, Any]) -> str:
         "`time.perf_counter`, everything in one process. For each implementation `run(1 + k)` "
         "and `run(1)` are timed and the difference divided by k, so what a call costs once "
         "(`fit`'s checks, the jit trace) drops out; k is chosen so that a trial takes about a "
-        'second. The tables give the median of the trials, and the best. "of which GC" is the '
-        "time Python's cyclic garbage collector ran during the steps (`gc.callbacks`): it is "
-        "part of the time, as it is for a user.",
+        "second, and the trials of the implementations take turns, so that a busy spell of the "
+        "machine falls on all of them. The tables give the median trial, and the best. "
+        '"of which GC" is the time Python\'s cyclic garbage collector ran during the steps '
+        "(`gc.callbacks`): it is part of the time, as it is for a user. Before each timed call "
+        "`gc.collect()` clears what earlier calls left, so that no implementation pays for "
+        "collecting another's garbage.",
         "",
     ]
     return "\n".join(lines)
