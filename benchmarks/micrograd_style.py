@@ -43,7 +43,7 @@ class Layer:
 
 
 class MLP:
-    """micrograd's MLP; the weights start at 0, to be copied in (see `copy_weights`)."""
+    """micrograd's MLP; the weights start at 0, for the benchmark to set."""
 
     def __init__(self, nin: int, nouts: list[int]) -> None:
         sz = [nin] + nouts
@@ -62,12 +62,6 @@ class MLP:
     def zero_grad(self) -> None:
         for p in self.parameters():
             p.grad = 0
-
-
-def copy_weights(source: Any, target: Any) -> None:
-    """Give `target` the weights of `source`: both list w_1..w_n, b per neuron, layer by layer."""
-    for p, q in zip(source.parameters(), target.parameters(), strict=True):
-        q.data = p.data
 
 
 def demo_loss(value_class: type, model: Any, X: list[list[float]], y: list[int]) -> Any:
