@@ -1,20 +1,24 @@
-"""Small 2-D data sets to train on, and the batching that turns gradient descent into its variants.
+"""Data to train on: small 2-D data sets, real digits, a held-out split, and batching.
 
-Every generator is pure Python, returns `(X, y)` with `X` a list of `[x0, x1]` points and `y`
-a list of int class labels 0..k-1, and is reproducible: the same `seed` gives the same data.
-The samples come shuffled, so any slice of them mixes the classes.
+Every toy generator is pure Python, returns `(X, y)` with `X` a list of `[x0, x1]` points and
+`y` a list of int class labels 0..k-1, and is reproducible: the same `seed` gives the same data.
+The samples come shuffled, so any slice of them mixes the classes. `load_digits` gives real
+data in the same form: scikit-learn's bundled 8x8 images of handwritten digits.
 
-`batches` chooses the kind of gradient descent: the whole data set per step (batch), one
-sample per step (stochastic), or k samples per step (mini-batch).
+`train_test_split` holds out part of the data, so that accuracy is measured on samples the
+model never trained on. `batches` chooses the kind of gradient descent: the whole data set per
+step (batch), one sample per step (stochastic), or k samples per step (mini-batch).
 """
 
 from __future__ import annotations
 
 import math
-import numbers
 import random
-from collections.abc import Sequence
+from collections import Counter
+from collections.abc import Hashable, Sequence
 from typing import Any
+
+from ._checks import is_integer, is_real
 
 Seed = int | random.Random | None
 Point = list[float]
@@ -55,7 +59,7 @@ def make_circles(
     """
     _check_count("make_circles", "n_samples", n_samples, 2)
     _check_noise("make_circles", noise)
-    if not _is_real(factor) or not 0.0 < factor < 1.0:
+    if not _is_finite_real(factor) or not 0.0 < factor < 1.0:
         raise ValueError(f"make_circles expected 0 < factor < 1, got {factor!r}")
     n_outer = n_samples // 2
     n_inner = n_samples - n_outer
@@ -81,7 +85,7 @@ def make_blobs(
     does not divide), each its center plus N(0, cluster_std^2) per coordinate.
     """
     rng = as_rng(seed)
-    if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
+    if is_integer(centers):
         _check_count("make_blobs", "centers", centers, 1)
         low, high = center_box
         centers = [[rng.uniform(low, high), rng.uniform(low, high)] for _ in range(centers)]
@@ -134,6 +138,114 @@ def make_xor(n_samples: int = 100, noise: float = 0.2, seed: Seed = None) -> Dat
     return _noisy_and_shuffled(points, labels, noise, as_rng(seed))
 
 
+def load_digits() -> Dataset:
+    """scikit-learn's bundled handwritten digits: 1797 images of 8x8 pixels, labels 0..9.
+
+    Each sample is the image's 64 pixels row by row, scaled from the file's 0..16 grey levels
+    to [0, 1] (pixel / 16), as plain floats; `y[i]` is the digit drawn. The images come in the
+    order of the file (no download: the data ships inside scikit-learn), so split them with
+    `train_test_split`, which shuffles. Needs the optional extra: `pip install -e ".[digits]"`.
+    """
+    try:
+        # Imported here, not at the top: scikit-learn is optional and slow to import.
+        from sklearn.datasets import load_digits as sklearn_load_digits
+    except ImportError as error:
+        raise ImportError(
+            "load_digits needs scikit-learn, which is not installed: "
+            'pip install -e ".[digits]" (or pip install scikit-learn)'
+        ) from error
+    digits = sklearn_load_digits()
+    X = [[float(pixel) / 16.0 for pixel in image] for image in digits.data.tolist()]
+    return X, [int(label) for label in digits.target.tolist()]
+
+
+def train_test_split(
+    X: Sequence[Any],
+    y: Sequence[Any],
+    test_size: float = 0.25,
+    stratify: bool = True,
+    seed: Seed = 0,
+) -> tuple[list[Any], list[Any], list[Any], list[Any]]:
+    """Hold out part of (X, y) for testing: `(X_train, X_test, y_train, y_test)`.
+
+    The order of `sklearn.model_selection.train_test_split`. `test_size` is the fraction held
+    out, 0 < test_size < 1, with n_test = ceil(test_size * n) samples; or an int, the number
+    of samples itself. Every sample lands in exactly one part, with its own label.
+
+    `stratify=True` keeps each class's share in both parts: class c, with n_c of the n
+    samples, gets n_c * n_test / n of the test samples, rounded down, and the samples left
+    over go to the classes with the largest remainders, so the counts add up to n_test. It
+    needs class labels (hashable) and at least 2 samples of each class, one for each part.
+    `stratify=False` draws the test samples at random whatever the labels (regression).
+
+    Which samples are held out, and the order of each part (shuffled), come from `seed`.
+    """
+    _check_samples("train_test_split", X, y)
+    n_test = _test_count(test_size, len(X))
+    if not isinstance(stratify, bool):
+        raise ValueError(f"train_test_split expected stratify to be True or False, got {stratify!r}")
+    rng = as_rng(seed)
+    if stratify:
+        test = _stratified_test_indices(y, n_test, rng)
+    else:
+        test = set(rng.sample(range(len(X)), n_test))
+    train_order = [i for i in range(len(X)) if i not in test]
+    test_order = sorted(test)
+    rng.shuffle(train_order)
+    rng.shuffle(test_order)
+    return (
+        [X[i] for i in train_order],
+        [X[i] for i in test_order],
+        [y[i] for i in train_order],
+        [y[i] for i in test_order],
+    )
+
+
+def _test_count(test_size: Any, n: int) -> int:
+    """How many of the n samples `test_size` (a fraction or a count) holds out."""
+    expected = f"a fraction 0 < test_size < 1 or a count 1 <= test_size < {n}"
+    if is_integer(test_size):
+        n_test = int(test_size)
+    elif is_real(test_size) and 0.0 < test_size < 1.0:
+        # round() first: 0.07 * 100 is 7.000000000000001 in binary, which must hold out 7, not 8.
+        n_test = math.ceil(round(test_size * n, 9))
+    else:
+        raise ValueError(f"train_test_split expected {expected}, got test_size={test_size!r}")
+    if not 1 <= n_test < n:
+        raise ValueError(
+            f"train_test_split expected {expected}, got test_size={test_size!r}, which holds "
+            f"out {n_test} of the {n} samples: each part needs at least one"
+        )
+    return n_test
+
+
+def _stratified_test_indices(y: Sequence[Any], n_test: int, rng: random.Random) -> set[int]:
+    """n_test indices, each class's share of them in proportion to its size (see above)."""
+    members: dict[Hashable, list[int]] = {}
+    for i, label in enumerate(y):
+        if not isinstance(label, Hashable):
+            raise TypeError(
+                f"train_test_split with stratify=True needs class labels, got "
+                f"{type(label).__name__} {label!r} for sample {i}; pass stratify=False"
+            )
+        members.setdefault(label, []).append(i)
+    for label, indices in members.items():
+        if len(indices) < 2:
+            raise ValueError(
+                f"train_test_split with stratify=True needs at least 2 samples of each class, "
+                f"class {label!r} has 1 (sample {indices[0]}); for regression targets pass "
+                "stratify=False"
+            )
+    n = len(y)
+    # Exact integer shares: class c gets floor(n_c * n_test / n), plus one of the samples left
+    # over if its remainder is among the largest (ties to the class seen first).
+    shares = Counter({label: len(indices) * n_test // n for label, indices in members.items()})
+    remainders = sorted(members, key=lambda label: -(len(members[label]) * n_test % n))
+    for label in remainders[: n_test - sum(shares.values())]:
+        shares[label] += 1
+    return {i for label, indices in members.items() for i in rng.sample(indices, shares[label])}
+
+
 def batches(
     X: Sequence[Any],
     y: Sequence[Any],
@@ -181,12 +293,12 @@ def _noisy_and_shuffled(
     return [X[i] for i in order], [labels[i] for i in order]
 
 
-def _is_real(x: Any) -> bool:
-    return isinstance(x, numbers.Real) and not isinstance(x, bool) and math.isfinite(x)
+def _is_finite_real(x: Any) -> bool:
+    return is_real(x) and math.isfinite(x)
 
 
 def _check_count(function: str, name: str, n: Any, minimum: int) -> None:
-    if isinstance(n, bool) or not isinstance(n, numbers.Integral) or n < minimum:
+    if not is_integer(n) or n < minimum:
         raise ValueError(f"{function} expected {name} to be an int >= {minimum}, got {n!r}")
 
 
@@ -200,5 +312,5 @@ def _check_samples(function: str, X: Sequence[Any], y: Sequence[Any]) -> None:
 
 
 def _check_noise(function: str, noise: Any, name: str = "noise") -> None:
-    if not _is_real(noise) or noise < 0.0:
+    if not _is_finite_real(noise) or noise < 0.0:
         raise ValueError(f"{function} expected {name} to be a finite number >= 0, got {noise!r}")

@@ -1,12 +1,23 @@
-"""nn.data: the toy data sets (shape, geometry, seeding) and batching (every sample once)."""
+"""nn.data: the toy data sets (shape, geometry, seeding), digits, the held-out split, batching."""
 
 import math
 import random
+import re
+import sys
 from collections import Counter
 
 import pytest
 
-from nn.data import batches, make_blobs, make_circles, make_moons, make_spiral, make_xor
+from nn.data import (
+    batches,
+    load_digits,
+    make_blobs,
+    make_circles,
+    make_moons,
+    make_spiral,
+    make_xor,
+    train_test_split,
+)
 
 GENERATORS = {
     "moons": (make_moons, 2),
@@ -182,3 +193,132 @@ def test_without_shuffle_the_order_is_kept():
 def test_bad_batch_arguments_are_refused(call, message):
     with pytest.raises(ValueError, match=message):
         call()
+
+
+# -- train_test_split ---------------------------------------------------------------------------
+
+X100 = [[float(i), float(i % 7)] for i in range(100)]
+Y100 = [0] * 50 + [1] * 30 + [2] * 20  # unbalanced, and in blocks: a split must mix them
+
+
+def _pairs(X, y):
+    return sorted((tuple(x), label) for x, label in zip(X, y, strict=True))
+
+
+@pytest.mark.parametrize("stratify", [True, False])
+def test_split_puts_every_sample_in_exactly_one_part_with_its_own_label(stratify):
+    X_train, X_test, y_train, y_test = train_test_split(X100, Y100, stratify=stratify, seed=3)
+    assert (len(X_train), len(X_test)) == (75, 25)
+    assert _pairs(X_train + X_test, y_train + y_test) == _pairs(X100, Y100)
+
+
+def test_stratified_split_gives_each_class_its_share_largest_remainder_first():
+    # Exact shares 12.5, 7.5, 5: floors 12 + 7 + 5 = 24; the 25th goes to the first of the
+    # classes tied on the largest remainder (class 0).
+    _, _, y_train, y_test = train_test_split(X100, Y100, test_size=0.25, seed=0)
+    assert Counter(y_test) == {0: 13, 1: 7, 2: 5}
+    assert Counter(y_train) == {0: 37, 1: 23, 2: 15}
+
+
+def test_stratified_split_of_digits_keeps_every_class_within_one_sample_of_its_share():
+    _, _, y_train, y_test = train_test_split(*load_digits(), test_size=0.25, seed=0)
+    counts, test_counts = Counter(y_train + y_test), Counter(y_test)
+    assert len(y_test) == math.ceil(0.25 * 1797)
+    for label, n_c in counts.items():
+        assert abs(test_counts[label] - n_c * len(y_test) / 1797) < 1.0
+
+
+def test_unstratified_split_takes_any_labels_even_regression_targets():
+    targets = [[0.5 * i, -float(i)] for i in range(100)]  # lists: not hashable, not classes
+    X_train, X_test, y_train, y_test = train_test_split(X100, targets, stratify=False, seed=0)
+    assert len(y_test) == 25
+    assert sorted(y_train + y_test) == sorted(targets)
+    assert all(y[0] == 0.5 * x[0] for x, y in zip(X_train, y_train, strict=True))
+
+
+@pytest.mark.parametrize(
+    ("test_size", "n_test"), [(0.25, 25), (0.1, 10), (0.333, 34), (0.99, 99), (1, 1), (40, 40)]
+)
+def test_test_size_is_a_fraction_rounded_up_or_a_count(test_size, n_test):
+    _, X_test, _, _ = train_test_split(X100, Y100, test_size=test_size, stratify=False)
+    assert len(X_test) == n_test
+
+
+def test_a_fraction_is_not_rounded_up_by_binary_noise():
+    assert 0.07 * 100 > 7  # 7.000000000000001
+    _, X_test, _, _ = train_test_split(X100, Y100, test_size=0.07)
+    assert len(X_test) == 7
+
+
+def test_split_is_reproducible_with_a_seed_and_shuffles_both_parts():
+    assert train_test_split(X100, Y100, seed=5) == train_test_split(X100, Y100, seed=5)
+    assert train_test_split(X100, Y100, seed=5) != train_test_split(X100, Y100, seed=6)
+    _, _, y_train, y_test = train_test_split(X100, Y100, seed=5)
+    assert y_train != sorted(y_train) and y_test != sorted(y_test)
+
+
+def test_split_leaves_the_global_random_state_and_its_inputs_alone():
+    state = random.getstate()
+    X, y = [list(x) for x in X100], list(Y100)
+    train_test_split(X, y, seed=None)
+    assert random.getstate() == state
+    assert (X, y) == (X100, Y100)
+
+
+@pytest.mark.parametrize(
+    ("call", "error", "message"),
+    [
+        (lambda: train_test_split(X100, Y100[:99]), ValueError, "got 100 and 99"),
+        (lambda: train_test_split([], []), ValueError, "at least one sample"),
+        (lambda: train_test_split(X100, Y100, test_size=0.0), ValueError, "test_size=0.0"),
+        (lambda: train_test_split(X100, Y100, test_size=1.0), ValueError, "test_size=1.0"),
+        (lambda: train_test_split(X100, Y100, test_size=-0.2), ValueError, "test_size=-0.2"),
+        (lambda: train_test_split(X100, Y100, test_size=100), ValueError, "out 100 of the 100"),
+        (lambda: train_test_split(X100, Y100, test_size="0.2"), ValueError, "test_size='0.2'"),
+        (lambda: train_test_split(X100, Y100, test_size=True), ValueError, "test_size=True"),
+        (lambda: train_test_split(X100, Y100, test_size=math.nan), ValueError, "test_size=nan"),
+        (lambda: train_test_split(X100, Y100, stratify="yes"), ValueError, "True or False"),
+        (
+            lambda: train_test_split(X100, Y100[:99] + [3]),
+            ValueError,
+            "at least 2 samples of each class, class 3 has 1 (sample 99)",
+        ),
+        (
+            lambda: train_test_split(X100, [[0.0]] * 100),
+            TypeError,
+            "needs class labels, got list [0.0] for sample 0; pass stratify=False",
+        ),
+    ],
+)
+def test_bad_split_arguments_are_refused_by_name(call, error, message):
+    with pytest.raises(error, match=re.escape(message)):
+        call()
+
+
+# -- digits -------------------------------------------------------------------------------------
+
+
+def test_digits_are_1797_images_of_64_pixels_in_0_1_with_labels_0_to_9():
+    X, y = load_digits()
+    assert len(X) == len(y) == 1797
+    assert type(X) is list and all(type(x) is list and len(x) == 64 for x in X)
+    assert all(type(pixel) is float and 0.0 <= pixel <= 1.0 for x in X for pixel in x)
+    assert min(min(x) for x in X) == 0.0 and max(max(x) for x in X) == 1.0
+    assert all(type(label) is int for label in y)
+    assert set(y) == set(range(10))
+
+
+def test_digits_are_scikit_learns_pixels_divided_by_16():
+    datasets = pytest.importorskip("sklearn.datasets")
+    digits = datasets.load_digits()
+    X, y = load_digits()
+    assert X == (digits.data / 16.0).tolist()
+    assert y == digits.target.tolist()
+
+
+def test_digits_without_scikit_learn_name_the_extra_to_install(monkeypatch):
+    # None in sys.modules makes `import sklearn...` raise ImportError, as if it were absent.
+    monkeypatch.setitem(sys.modules, "sklearn", None)
+    monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
+    with pytest.raises(ImportError, match=re.escape('pip install -e ".[digits]"')):
+        load_digits()
