@@ -23,10 +23,11 @@ A schedule wraps an optimizer and sets its `lr` once per epoch, like
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable
 
 from autograd_core import Value
+
+from ._checks import is_integer, is_real
 
 
 def _check(
@@ -39,7 +40,7 @@ def _check(
     high_open: bool = True,
 ) -> float:
     """`value` as a float inside the interval, else an error naming the hyper-parameter."""
-    if isinstance(value, bool) or not isinstance(value, numbers.Real):
+    if not is_real(value):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__}: {value!r}")
     value = float(value)
     below = value <= low if low_open else value < low
@@ -53,13 +54,16 @@ def _check(
 class Optimizer:
     """The parameters to update and the learning rate; subclasses define `step`.
 
-    `lr` can be set at any time (the schedules below do, once per epoch); a negative,
-    infinite or NaN learning rate is refused. `step()` reads each gradient with `float()`,
-    so a Value gradient (after `backward(create_graph=True)`) works too.
+    The one optimizer type of `nn`: `fit` takes any `Optimizer`, and a new update rule is a
+    subclass that defines `step()`. `params` is what `model.parameters()` returns (any
+    iterable of Values), as in `torch.optim`; the model itself is refused with a TypeError
+    saying so. `lr` can be set at any time (the schedules below do, once per epoch); a
+    negative, infinite or NaN learning rate is refused. `step()` reads each gradient with
+    `float()`, so a Value gradient (after `backward(create_graph=True)`) works too.
     """
 
     def __init__(self, params: Iterable[Value], lr: float) -> None:
-        self.params: list[Value] = list(params)
+        self.params: list[Value] = _parameter_list(type(self).__name__, params)
         if not self.params:
             raise ValueError("the optimizer got an empty parameter list")
         for p in self.params:
@@ -95,6 +99,22 @@ class Optimizer:
 
     def _options(self) -> dict[str, object]:
         return {"lr": self.lr}
+
+
+def _parameter_list(optimizer: str, params: object) -> list[Value]:
+    """`params` as a list, or a TypeError that says what to pass instead."""
+    if callable(getattr(params, "parameters", None)):
+        # The commonest slip: Adam(model) where torch.optim, and this, want the parameters.
+        raise TypeError(
+            f"{optimizer} takes the parameters to update, not the {type(params).__name__} "
+            f"itself: pass model.parameters(), as in {optimizer}(model.parameters(), ...)"
+        )
+    if not isinstance(params, Iterable):
+        raise TypeError(
+            f"{optimizer} takes an iterable of Values (model.parameters()), got "
+            f"{type(params).__name__}: {params!r}"
+        )
+    return list(params)
 
 
 class SGD(Optimizer):
@@ -277,7 +297,7 @@ class Schedule:
 
 
 def _check_epochs(name: str, value: object) -> int:
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
+    if not is_integer(value) or value < 1:
         raise ValueError(f"invalid {name}: {value!r} (expected a whole number >= 1)")
     return int(value)
 

@@ -5,7 +5,8 @@ import math
 import pytest
 
 from autograd_core import Value
-from nn.optim import SGD, Adam, CosineDecay, LinearDecay, RMSprop, StepDecay
+from nn import MLP
+from nn.optim import SGD, Adam, CosineDecay, LinearDecay, Optimizer, RMSprop, StepDecay
 
 START = [0.5, -1.5, 2.0, 0.0, -0.25]
 STEPS = 12
@@ -185,6 +186,42 @@ def test_a_parameter_listed_twice_is_refused():
 def test_parameters_must_be_values():
     with pytest.raises(TypeError, match="takes Values, got float"):
         SGD([1.0], lr=0.1)
+
+
+@pytest.mark.parametrize("optimizer_class", [SGD, Adam, RMSprop])
+def test_a_model_instead_of_its_parameters_says_to_pass_model_parameters(optimizer_class):
+    model = MLP(2, [3, 1], seed=0)
+    message = rf"{optimizer_class.__name__} takes the parameters to update, not the MLP itself: "
+    with pytest.raises(TypeError, match=message + r"pass model\.parameters\(\)"):
+        optimizer_class(model, lr=0.1)
+    # The message's advice works.
+    assert optimizer_class(model.parameters(), lr=0.1).params == model.parameters()
+
+
+@pytest.mark.parametrize("params", [Value(1.0), 1.0, None])
+def test_something_not_iterable_is_refused_naming_what_it_got(params):
+    with pytest.raises(
+        TypeError, match=rf"takes an iterable of Values.*got {type(params).__name__}"
+    ):
+        Adam(params)
+
+
+def test_every_optimizer_is_one_optimizer_type_with_step_and_zero_grad():
+    for optimizer_class in (SGD, Adam, RMSprop):
+        assert issubclass(optimizer_class, Optimizer)
+    p = Value(1.0)
+    p.grad = 2.0
+    base = Optimizer([p], lr=0.1)
+    base.zero_grad()
+    assert p.grad == 0.0
+    with pytest.raises(NotImplementedError):
+        base.step()  # the update rule is the subclass's
+
+
+@pytest.mark.parametrize("lr", [True, False])
+def test_a_bool_is_not_a_learning_rate(lr):
+    with pytest.raises(TypeError, match="lr must be a real number, got bool"):
+        SGD([Value(1.0)], lr=lr)
 
 
 # -- schedules --------------------------------------------------------------------------------
