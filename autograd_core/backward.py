@@ -104,7 +104,16 @@ def propagate(order: Sequence[Value], grads: dict[Value, Any], create_graph: boo
         g = grads.get(node)
         if g is None or not node.inputs:
             continue
-        local_grads = node._op.partials(node, *node.inputs) if create_graph else node.local_grads
+        if create_graph:
+            # An infinite partial (sqrt'(0)) is a node like any other here; anomaly mode
+            # reports it below, as this op's backward step, not as the forward of a rule's op.
+            mode.anomaly = False
+            try:
+                local_grads = node._op.partials(node, *node.inputs)
+            finally:
+                mode.anomaly = check
+        else:
+            local_grads = node.local_grads
         if check:
             _check_contributions(node, local_grads, g)
         for child, local in zip(node.inputs, local_grads, strict=True):

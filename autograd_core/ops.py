@@ -1,17 +1,19 @@
 """The op table: every primitive's forward pass and local partial derivatives, in one place.
 
-Each op is one `Op` entry. `forward` maps input floats to the output float and raises a clear
-error on a domain violation. `partials(out, *inputs)` returns d(out)/d(input) for each input,
-written with ordinary operators and the rule functions below, so that one rule serves three
-kinds of argument:
+Each primitive is one `Op`: its `forward` on floats (from `numeric`, with the domain checks)
+and its `partials(out, *inputs)`, the derivative of the output with respect to each input.
+A rule is written with ordinary operators and calls to other ops, so the one rule serves every
+kind of number it meets:
 
-* floats: the eager engine evaluates the rule once, in the forward pass;
-* `Value`s: `backward(create_graph=True)` re-evaluates it on the graph, so the derivative is
+* floats: the eager engine evaluates it once per node, in the forward pass;
+* `Value`s: `backward(create_graph=True)` evaluates it on the graph, so the derivative is
   itself differentiable (higher-order derivatives for free);
-* `Expr`s: `jit` evaluates it on symbols to print the chain rule as Python source.
+* the variables of a traced program (`autograd_core.ir`): `jit` evaluates it on them to write
+  the backward pass down as equations, which its back-ends then run;
+* NumPy arrays: the batched back-end evaluates it on a whole batch at once.
 
-Adding an op is one entry in `OPS` (plus a method on `Value` that calls it); the tests
-enumerate `OPS`, so the new op is checked without writing a new test.
+Adding an op is one entry here (or one call to `defop`); the tests enumerate `OPS`, and eager
+mode, `create_graph`, `jit` and its batched back-end all read the same entry.
 """
 
 from __future__ import annotations
@@ -22,291 +24,104 @@ from dataclasses import dataclass
 from functools import lru_cache
 from typing import Any
 
-
-class Expr:
-    """A symbol standing for a float in generated source; operators build source text.
-
-    `jit` calls the op table's rules on `Expr`s to turn them into Python expressions.
-    Multiplying by 1.0 is folded away so the printed chain rule stays short.
-    """
-
-    __slots__ = ("text",)
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-
-    def __str__(self) -> str:
-        return self.text
-
-    def __repr__(self) -> str:
-        return f"Expr({self.text!r})"
-
-    def _binary(self, other: Any, symbol: str, reflected: bool = False) -> Expr:
-        left, right = (literal(other), self.text) if reflected else (self.text, literal(other))
-        return Expr(f"({left} {symbol} {right})")
-
-    def __add__(self, other: Any) -> Expr:
-        return self if other == 0.0 and isinstance(other, float) else self._binary(other, "+")
-
-    def __radd__(self, other: Any) -> Expr:
-        return self if other == 0.0 and isinstance(other, float) else self._binary(other, "+", True)
-
-    def __sub__(self, other: Any) -> Expr:
-        return self._binary(other, "-")
-
-    def __rsub__(self, other: Any) -> Expr:
-        return self._binary(other, "-", True)
-
-    def __mul__(self, other: Any) -> Expr:
-        if isinstance(other, float) and other == 1.0:
-            return self
-        if isinstance(other, float) and other == -1.0:
-            return -self
-        return self._binary(other, "*")
-
-    def __rmul__(self, other: Any) -> Expr:
-        if isinstance(other, float) and other == 1.0:
-            return self
-        if isinstance(other, float) and other == -1.0:
-            return -self
-        return self._binary(other, "*", True)
-
-    def __truediv__(self, other: Any) -> Expr:
-        return self._binary(other, "/")
-
-    def __rtruediv__(self, other: Any) -> Expr:
-        return self._binary(other, "/", True)
-
-    def __neg__(self) -> Expr:
-        return Expr(f"(-{self.text})")
-
-
-def literal(x: Any) -> str:
-    """Source text for a number or an `Expr`; inf and nan become names the jit defines."""
-    if isinstance(x, Expr):
-        return x.text
-    x = float(x)
-    if math.isfinite(x):
-        return repr(x)
-    return "nan" if math.isnan(x) else ("inf" if x > 0 else "(-inf)")
-
-
-class RuleFunction:
-    """A function the rules may call on a float, a `Value` or an `Expr`.
-
-    On a float it runs `on_float`; on a `Value` it runs `on_value` (building graph); on an
-    `Expr` it prints a call `name(...)`, which the jit binds to `on_float`.
-    """
-
-    __slots__ = ("name", "on_float", "on_value")
-
-    def __init__(
-        self, name: str, on_float: Callable[..., float], on_value: Callable[..., Any]
-    ) -> None:
-        self.name = name
-        self.on_float = on_float
-        self.on_value = on_value
-
-    def __call__(self, x: Any, *params: float) -> Any:
-        if isinstance(x, float):
-            return self.on_float(x, *params)
-        if isinstance(x, Expr):
-            return Expr(f"{self.name}({', '.join(map(literal, (x, *params)))})")
-        return self.on_value(x, *params)
-
-    def __repr__(self) -> str:
-        return f"<rule function {self.name}>"
-
-
-# ---------------------------------------------------------------------------------------------
-# Forward functions on floats, with the domain checks of the spec. Errors name the op and value.
-
-
-def _checked_exp(x: float) -> float:
-    try:
-        return math.exp(x)
-    except OverflowError:
-        raise OverflowError(f"exp overflow: exp({x!r}) is larger than the largest float") from None
-
-
-def _checked_log(x: float) -> float:
-    if x <= 0.0:
-        raise ValueError(f"log domain error: log({x!r}) needs an input > 0")
-    return math.log(x)
-
-
-def _checked_sqrt(x: float) -> float:
-    if x < 0.0:
-        raise ValueError(f"sqrt domain error: sqrt({x!r}) needs an input >= 0")
-    return math.sqrt(x)
-
-
-def _checked_div(x: float, y: float) -> float:
-    if y == 0.0:
-        raise ZeroDivisionError(f"division by zero: {x!r} / {y!r}")
-    return x / y
-
-
-def _checked_pow(x: float, y: float) -> float:
-    if x < 0.0 and not y.is_integer():
-        raise ValueError(f"pow domain error: negative base {x!r} to non-integer power {y!r}")
-    if x == 0.0 and y < 0.0:
-        raise ZeroDivisionError(f"pow: {x!r} ** {y!r} divides by zero")
-    try:
-        return x**y
-    except OverflowError:
-        raise OverflowError(
-            f"pow overflow: {x!r} ** {y!r} is larger than the largest float"
-        ) from None
-
-
-def _stable_sigmoid(x: float) -> float:
-    # Only ever exponentiate a non-positive number, so no input overflows.
-    if x >= 0.0:
-        return 1.0 / (1.0 + math.exp(-x))
-    z = math.exp(x)
-    return z / (1.0 + z)
-
-
-def _relu(x: float) -> float:
-    return x if x > 0.0 else 0.0
-
-
-def _leaky_relu(x: float, slope: float) -> float:
-    return x if x > 0.0 else slope * x
-
-
-def _ieee_power(x: float, e: float) -> float:
-    """x ** e, giving +-inf where Python raises (0 ** -1, overflow), as IEEE and PyTorch do."""
-    try:
-        return x**e
-    except ZeroDivisionError:
-        return math.inf
-    except OverflowError:
-        # Only a negative base to an odd integer power overflows to -inf.
-        return -math.inf if x < 0.0 and e % 2.0 == 1.0 else math.inf
-
-
-def _log_or_nan(x: float) -> float:
-    """The factor log x of d/dy x^y = x^y log x, as PyTorch gives it: log x for x > 0; 0 at
-    x = 0, where 0^y is 0 for every y > 0 so the derivative is 0 (not 0 * -inf = nan); nan below.
-    """
-    if x > 0.0:
-        return math.log(x)
-    return 0.0 if x == 0.0 else math.nan
-
-
-def _ieee_power_of_value(v: Any, e: Any) -> Any:
-    """v ** e on the graph where it is finite; elsewhere (0 ** -1, overflow) the constant +-inf
-    that floats give, where the graph's own pow would raise."""
-    power = _ieee_power(v.data, float(e))
-    return v**e if math.isfinite(power) else power
-
-
-def _log_or_nan_of_value(v: Any) -> Any:
-    """log v on the graph where it is defined; elsewhere the same constant as on floats."""
-    return v.log() if v.data > 0.0 else _log_or_nan(v.data)
-
-
-def _sign(x: float) -> float:
-    return 1.0 if x > 0.0 else (-1.0 if x < 0.0 else 0.0)
-
-
-def _step(x: float) -> float:
-    return 1.0 if x > 0.0 else 0.0
-
-
-def _vsum(*xs: float) -> float:
-    return sum(xs)
-
-
-def _dot(*ws_then_xs: float) -> float:
-    half = len(ws_then_xs) // 2
-    return sum(map(float.__mul__, ws_then_xs[:half], ws_then_xs[half:]))
-
-
-def _constant(f: Callable[[float], float]) -> Callable[[Any], float]:
-    """A piecewise-constant function of a Value: its derivative is 0, so it stays a float."""
-    return lambda v: f(v.data)
-
-
-# Rule functions: usable in partials and forwards alike (see RuleFunction).
-exp = RuleFunction("exp", _checked_exp, lambda v: v.exp())
-log = RuleFunction("log", _checked_log, lambda v: v.log())
-sqrt = RuleFunction("sqrt", _checked_sqrt, lambda v: v.sqrt())
-tanh = RuleFunction("tanh", math.tanh, lambda v: v.tanh())
-sigmoid = RuleFunction("sigmoid", _stable_sigmoid, lambda v: v.sigmoid())
-relu = RuleFunction("relu", _relu, lambda v: v.relu())
-leaky_relu = RuleFunction("leaky_relu", _leaky_relu, lambda v, slope: v.leaky_relu(slope))
-sin = RuleFunction("sin", math.sin, lambda v: v.sin())
-cos = RuleFunction("cos", math.cos, lambda v: v.cos())
-divide = RuleFunction("divide", _checked_div, lambda v, y: v / y)
-power = RuleFunction("power", _checked_pow, lambda v, e: v**e)
-ieee_power = RuleFunction("ieee_power", _ieee_power, _ieee_power_of_value)
-log_or_nan = RuleFunction("log_or_nan", _log_or_nan, _log_or_nan_of_value)
-sign = RuleFunction("sign", _sign, _constant(_sign))
-step = RuleFunction("step", _step, _constant(_step))
-
-RULE_FUNCTIONS: dict[str, Callable[..., float]] = {
-    f.name: f.on_float
-    for f in (exp, log, sqrt, tanh, sigmoid, relu, leaky_relu, sin, cos, divide, power)
-    + (ieee_power, log_or_nan, sign, step)
-}
-RULE_FUNCTIONS.update(vsum=_vsum, dot=_dot)
-
+from . import numeric
 
 @dataclass(frozen=True, eq=False, slots=True)
 class Op:
     """One primitive: its name as drawn, its forward on floats, its local partials.
 
-    `forward(*input_floats) -> float`; `partials(out, *inputs) -> tuple` with one entry per
-    input. `infix` is the operator symbol for + - * (the jit prints those inline).
-    `source(*input_exprs) -> Expr` prints the forward for the jit.
+    `forward(*input_floats) -> float` raises a clear error on a domain violation.
+    `partials(out, *inputs) -> tuple` gives d(out)/d(input) for each input.
+    `array(np, *arrays)`, optional, is the forward on NumPy arrays for the batched back-end
+    (without it, that back-end applies `forward` element by element: right, only slower).
+    `family` and `params` name a parametrised op, e.g. `power_of(3.0)` is family "power_of"
+    with params (3.0,); an op of the table is found by its key in `OPS`.
+
+    Calling an op applies it to whatever it is given: floats give a float, a `Value` gives a
+    node of the graph, a traced variable gives an equation, NumPy arrays give an array.
     """
 
     name: str
     forward: Callable[..., float]
     partials: Callable[..., tuple]
-    source: Callable[..., Any]
+    array: Callable[..., Any] | None = None
+    family: str = ""
+    params: tuple = ()
+
+    def __call__(self, *args: Any) -> Any:
+        for arg in args:
+            if type(arg) is not float:
+                return self._apply_to(args)
+        return self.forward(*args)
+
+    def _apply_to(self, args: tuple) -> Any:
+        for arg in args:
+            # Value and the traced variables of `ir` know how to record an op applied to them.
+            apply_op = getattr(type(arg), "apply_op", None)
+            if apply_op is not None:
+                return apply_op(self, args)
+        if any(getattr(arg, "ndim", 0) for arg in args):
+            return self.on_arrays(*args)
+        return self.forward(*(float(arg) for arg in args))
+
+    def on_arrays(self, *xs: Any) -> Any:
+        """The forward on NumPy arrays (and numbers), element by element."""
+        import numpy
+
+        if self.array is not None:
+            return self.array(numpy, *xs)
+        return numpy.vectorize(self.forward, otypes=[float])(*xs)
+
+    def __repr__(self) -> str:
+        return f"<op {self.name}>"
 
 
-def _nary_source(name: str) -> Callable[..., Expr]:
-    return lambda *xs: Expr(f"{name}({', '.join(map(literal, xs))})")
+# ---------------------------------------------------------------------------------------------
+# The table. `out` is the op's result; each rule returns one partial per input.
 
-
-def _unary(function: RuleFunction, partials: Callable[..., tuple]) -> Op:
-    return Op(function.name, function.on_float, partials, function)
-
-
-ADD = Op("+", float.__add__, lambda out, x, y: (1.0, 1.0), lambda x, y: x + y)
-SUB = Op("-", float.__sub__, lambda out, x, y: (1.0, -1.0), lambda x, y: x - y)
-MUL = Op("*", float.__mul__, lambda out, x, y: (y, x), lambda x, y: x * y)
-DIV = Op("/", _checked_div, lambda out, x, y: (1.0 / y, -out / y), divide)
-NEG = Op("neg", float.__neg__, lambda out, x: (-1.0,), lambda x: -x)
-# x ** y with both sides Values; d/dy x^y = x^y log x is nan for a negative base, as in PyTorch.
+ADD = Op("+", float.__add__, lambda out, x, y: (1.0, 1.0), lambda np, x, y: x + y)
+SUB = Op("-", float.__sub__, lambda out, x, y: (1.0, -1.0), lambda np, x, y: x - y)
+MUL = Op("*", float.__mul__, lambda out, x, y: (y, x), lambda np, x, y: x * y)
+# d/dx x/y = 1/y, d/dy x/y = -x/y^2 = -out/y
+DIV = Op("/", numeric.checked_div, lambda out, x, y: (1.0 / y, -out / y), lambda np, x, y: x / y)
+NEG = Op("neg", float.__neg__, lambda out, x: (-1.0,), lambda np, x: -x)
+# d/dx x^y = y x^(y-1); d/dy x^y = x^y log x (nan for a negative base, as in PyTorch).
 POW = Op(
     "pow",
-    _checked_pow,
-    lambda out, x, y: (y * ieee_power(x, y - 1.0), out * log_or_nan(x)),
-    power,
+    numeric.checked_pow,
+    lambda out, x, y: (y * IEEE_POW(x, y - 1.0), out * LOG_OR_NAN(x)),
+    lambda np, x, y: np.power(x, y),
 )
-EXP = _unary(exp, lambda out, x: (out,))  # d/dx e^x = e^x
-LOG = _unary(log, lambda out, x: (1.0 / x,))  # d/dx log x = 1/x
-SQRT = _unary(sqrt, lambda out, x: (0.5 * ieee_power(out, -1.0),))  # d/dx sqrt x = 1/(2 sqrt x)
-TANH = _unary(tanh, lambda out, x: (1.0 - out * out,))  # d/dx tanh x = 1 - tanh(x)^2
-SIGMOID = _unary(sigmoid, lambda out, x: (out * (1.0 - out),))  # s' = s (1 - s)
-RELU = _unary(relu, lambda out, x: (step(x),))  # 1 where x > 0, else 0 (0 at the kink)
-ABS = Op("abs", abs, lambda out, x: (sign(x),), lambda x: Expr(f"abs({literal(x)})"))
-SIN = _unary(sin, lambda out, x: (cos(x),))  # d/dx sin x = cos x
-COS = _unary(cos, lambda out, x: (-sin(x),))  # d/dx cos x = -sin x
+EXP = Op("exp", numeric.checked_exp, lambda out, x: (out,), lambda np, x: np.exp(x))  # e^x
+LOG = Op("log", numeric.checked_log, lambda out, x: (1.0 / x,), lambda np, x: np.log(x))  # 1/x
+# d/dx sqrt x = 1 / (2 sqrt x): infinite at 0, as in PyTorch.
+SQRT = Op(
+    "sqrt",
+    numeric.checked_sqrt,
+    lambda out, x: (0.5 * IEEE_POW(out, -1.0),),
+    lambda np, x: np.sqrt(x),
+)
+TANH = Op("tanh", math.tanh, lambda out, x: (1.0 - out * out,), lambda np, x: np.tanh(x))
+# s' = s (1 - s); on arrays the same stable form as on floats: only exp of a number <= 0.
+SIGMOID = Op(
+    "sigmoid",
+    numeric.stable_sigmoid,
+    lambda out, x: (out * (1.0 - out),),
+    lambda np, x: np.where(x >= 0.0, 1.0, np.exp(x)) / (1.0 + np.exp(-np.abs(x))),
+)
+# 1 where x > 0, else 0 (0 at the kink, as PyTorch).
+RELU = Op("relu", numeric.relu, lambda out, x: (STEP(x),), lambda np, x: np.maximum(x, 0.0))
+ABS = Op("abs", abs, lambda out, x: (SIGN(x),), lambda np, x: np.abs(x))  # sign(x); 0 at 0
+SIN = Op("sin", math.sin, lambda out, x: (COS(x),), lambda np, x: np.sin(x))
+COS = Op("cos", math.cos, lambda out, x: (-SIN(x),), lambda np, x: np.cos(x))
 # n-ary: one node for a whole sum or dot product, however many inputs.
-VSUM = Op("sum", _vsum, lambda out, *xs: (1.0,) * len(xs), _nary_source("vsum"))
+VSUM = Op("sum", numeric.vsum, lambda out, *xs: (1.0,) * len(xs), lambda np, *xs: sum(xs))
 # dot(w1..wn, x1..xn): d/dwi = xi and d/dxi = wi, so the partials are the inputs, halves swapped.
 DOT = Op(
     "dot",
-    _dot,
+    numeric.dot,
     lambda out, *wx: wx[len(wx) // 2 :] + wx[: len(wx) // 2],
-    _nary_source("dot"),
+    lambda np, *wx: sum(w * x for w, x in zip(wx[: len(wx) // 2], wx[len(wx) // 2 :])),  # noqa: B905
 )
 
 
@@ -315,9 +130,11 @@ def power_of(c: float) -> Op:
     """x ** c for a constant c: d/dx x^c = c x^(c-1). One Op per exponent, shared by all nodes."""
     return Op(
         f"**{c:g}",
-        lambda x: _checked_pow(x, c),
-        lambda out, x: (c * ieee_power(x, c - 1.0),),
-        lambda x: power(x, c),
+        lambda x: numeric.checked_pow(x, c),
+        lambda out, x: (c * IEEE_POW(x, c - 1.0),),
+        lambda np, x: np.power(x, c),
+        family="power_of",
+        params=(c,),
     )
 
 
@@ -326,10 +143,30 @@ def leaky_relu_of(slope: float) -> Op:
     """max(x, slope x): the partial is 1 where x > 0, else slope."""
     return Op(
         "leaky_relu",
-        lambda x: _leaky_relu(x, slope),
-        lambda out, x: (slope + (1.0 - slope) * step(x),),
-        lambda x: leaky_relu(x, slope),
+        lambda x: numeric.leaky_relu(x, slope),
+        lambda out, x: (slope + (1.0 - slope) * STEP(x),),
+        lambda np, x: np.where(x > 0.0, x, slope * x),
+        family="leaky_relu",
+        params=(slope,),
     )
+
+
+# Ops the rules above use. Each is piecewise smooth, with the partials PyTorch gives.
+STEP = Op("step", numeric.step, lambda out, x: (0.0,), lambda np, x: (x > 0.0) * 1.0)
+SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: np.sign(x))
+# x ** y with IEEE results where `pow` would raise: 0 ** -1 is inf, so sqrt'(0) is inf.
+IEEE_POW = Op(
+    "ieee_pow",
+    numeric.ieee_power,
+    lambda out, x, y: (y * IEEE_POW(x, y - 1.0), out * LOG_OR_NAN(x)),
+    lambda np, x, y: np.power(x, y),
+)
+LOG_OR_NAN = Op(
+    "log_or_nan",
+    numeric.log_or_nan,
+    lambda out, x: (IEEE_POW(x, -1.0),),
+    lambda np, x: np.where(x > 0.0, np.log(np.where(x > 0.0, x, 1.0)), np.where(x == 0.0, 0.0, np.nan)),
+)
 
 
 OPS: dict[str, Op] = {
@@ -352,5 +189,49 @@ OPS: dict[str, Op] = {
     "cos": COS,
     "vsum": VSUM,
     "dot": DOT,
+    "step": STEP,
+    "sign": SIGN,
+    "ieee_pow": IEEE_POW,
+    "log_or_nan": LOG_OR_NAN,
 }
 """Every primitive, by name. Parametrised ops appear with one representative parameter."""
+
+
+def key_of(op: Op) -> str:
+    """The name `op` has in `OPS` (its family's name for a parametrised op)."""
+    if op.family:
+        return op.family
+    for key, entry in OPS.items():
+        if entry is op:
+            return key
+    raise KeyError(f"{op!r} is not in the op table: declare it with defop")
+
+
+def defop(
+    name: str,
+    forward: Callable[..., float],
+    partials: Callable[..., tuple],
+    array: Callable[..., Any] | None = None,
+) -> Op:
+    """Declare a new primitive and return it; call the result to apply it.
+
+    `forward(*floats) -> float`; `partials(out, *inputs) -> tuple`, written with ordinary
+    operators and other ops (`autograd_core.ops.EXP(x)`, not `x.exp()`), so that it works on
+    floats, Values, traced variables and arrays alike; `array(np, *arrays)` optionally gives the
+    batched back-end a vectorised forward. The op joins `OPS`, so eager mode, `create_graph`,
+    `gradcheck`, `jit` and the batched back-end all use it.
+
+    >>> softplus = defop("softplus", lambda x: math.log1p(math.exp(x)),
+    ...                  lambda out, x: (SIGMOID(x),))
+    >>> softplus(Value(0.0))  # a node of the graph
+    """
+    if not (isinstance(name, str) and name.isidentifier()):
+        raise ValueError(f"an op's name must be a Python identifier, got {name!r}")
+    if name in OPS:
+        raise ValueError(f"an op named {name!r} already exists")
+    for what, function in (("forward", forward), ("partials", partials)):
+        if not callable(function):
+            raise TypeError(f"defop {name!r}: {what} must be a function, got {function!r}")
+    op = Op(name, forward, partials, array)
+    OPS[name] = op
+    return op

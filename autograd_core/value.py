@@ -158,6 +158,11 @@ class Value:
     def cos(self) -> Value:
         return _unary(ops.COS, self)
 
+    @staticmethod
+    def apply_op(op: ops.Op, args: Sequence[Any]) -> Value:
+        """`op(*args)` as a node, numbers among `args` made constant leaves (`ops.Op` calls this)."""
+        return _apply(op, *[_coerce(arg, op.name) for arg in args])
+
     # -- graph ----------------------------------------------------------------------------------
 
     def detach(self) -> Value:

@@ -46,6 +46,11 @@ TORCH_TWINS = {
     "dot": lambda torch, *wx: torch.dot(
         torch.stack(wx[: len(wx) // 2]), torch.stack(wx[len(wx) // 2 :])
     ),
+    # The ops the rules use. step and sign are flat: PyTorch gives them no gradient either.
+    "step": lambda torch, x: (x > 0).to(x.dtype) + 0.0 * x,
+    "sign": lambda torch, x: torch.sign(x),
+    "ieee_pow": lambda torch, x, y: torch.pow(x, y),
+    "log_or_nan": lambda torch, x: torch.log(x),
 }
 
 
