@@ -1,11 +1,14 @@
 """draw_dot: the picture of a computation graph, rendered by the real Graphviz `dot` program."""
 
+import math
+import random
 import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 
-from autograd_core import Value, draw_dot
+from autograd_core import Value, dot, draw_dot, vsum
+from autograd_core.draw import module_of
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -164,3 +167,192 @@ def test_a_create_graph_gradient_is_drawn_as_its_number():
     assert "grad 27.0000" in texts(render(y))  # d(x^3)/dx = 3x^2
     x.grad.label = "dy/dx"
     assert "dy/dx" in texts(render(x.grad))  # the gradient's own graph can be drawn too
+
+
+# -- modules, levels, colours -------------------------------------------------------------------
+
+
+def labelled_mlp(
+    sizes: list[int], x: list[float], activation: str = "tanh", seed: int = 0
+) -> tuple[Value, list[Value]]:
+    """A hand-built MLP labelled as `nn` labels one: layer<i>.neuron<j>.w<k> / .b / .out.
+
+    Each neuron is one `dot` node over [w, b] and [x, 1] and an activation (the last layer is
+    linear). Returns the output (the sum of the outputs if there are several) and the
+    parameters.
+    """
+    rng = random.Random(seed)
+    signal = [Value(v) for v in x]
+    one = Value(1.0)
+    parameters = []
+    for i, width in enumerate(sizes[1:], start=1):
+        last = i == len(sizes) - 1
+        outputs = []
+        for j in range(1, width + 1):
+            name = f"layer{i}.neuron{j}"
+            ws = [Value(rng.gauss(0, 1), f"{name}.w{k}") for k in range(len(signal))]
+            b = Value(0.1, f"{name}.b")
+            parameters += [*ws, b]
+            out = dot([*ws, b], [*signal, one])
+            out = out if last else getattr(out, activation)()
+            out.label = f"{name}.out"
+            outputs.append(out)
+        signal = outputs
+    return (signal[0] if len(signal) == 1 else vsum(signal)), parameters
+
+
+def titles(svg: ET.Element, kind: str) -> list[str]:
+    """The titles (dot names) of the SVG groups of one class: 'node', 'edge' or 'cluster'."""
+    return [g.find(SVG + "title").text for g in svg.iter(SVG + "g") if g.get("class") == kind]
+
+
+def line_of(source: str, text: str) -> str:
+    """The line of dot source that defines the node showing `text`."""
+    (line,) = [line for line in source.splitlines() if text in line]
+    return line
+
+
+def test_module_of_a_label_is_the_label_up_to_its_last_dot():
+    assert module_of("layer1.neuron3.w0") == "layer1.neuron3"
+    assert module_of("layer1.neuron3") == "layer1"
+    assert module_of("w0") == ""
+
+
+def test_each_module_is_a_cluster_inside_its_parent_module():
+    out, _ = labelled_mlp([2, 2, 1], [0.5, -1.0])
+    out.backward()
+    svg = render(out)
+    assert sorted(titles(svg, "cluster")) == [
+        "cluster_layer1",
+        "cluster_layer1_neuron1",
+        "cluster_layer1_neuron2",
+        "cluster_layer2",
+        "cluster_layer2_neuron1",
+    ]
+    clusters = {g.find(SVG + "title").text: g for g in svg.iter(SVG + "g")}
+    assert [t.text for t in clusters["cluster_layer1_neuron2"].iter(SVG + "text")] == ["neuron2"]
+    # In the dot source the neuron's subgraph is written inside its layer's.
+    layer1 = draw_dot(out).source.split("subgraph cluster_layer1 {")[1]
+    assert "subgraph cluster_layer1_neuron2 {" in layer1
+
+
+def test_the_weighted_sum_of_a_neuron_is_drawn_inside_the_neuron():
+    out, _ = labelled_mlp([2, 2, 1], [0.5, -1.0])
+    source = draw_dot(out).source
+    cluster = source.split("subgraph cluster_layer1_neuron1 {")[1].split("}")[0]
+    assert "layer1.neuron1.w0" in cluster and "layer1.neuron1.out" in cluster
+    assert "label=dot" in cluster and "label=tanh" in cluster
+
+
+def test_unlabelled_inputs_are_named_x0_x1_and_the_bias_input_is_1():
+    out, _ = labelled_mlp([2, 1], [0.5, -1.0])
+    shown = texts(render(out))
+    assert "x0" in shown and "x1" in shown and "x2" not in shown
+    assert "1" in shown
+
+
+def test_inputs_can_be_given_names():
+    out, _ = labelled_mlp([2, 1], [0.5, -1.0])
+    shown = texts(render(out, input_names=["petal length", "petal width"]))
+    assert "petal length" in shown and "petal width" in shown and "x0" not in shown
+
+
+def test_more_input_names_than_inputs_is_refused():
+    out, _ = labelled_mlp([2, 1], [0.5, -1.0])
+    with pytest.raises(ValueError, match="input_names has 3 names but the graph has 2"):
+        draw_dot(out, input_names=["a", "b", "c"])
+
+
+def test_edge_labels_show_each_local_partial():
+    a, b = Value(2.0, label="a"), Value(-3.0, label="b")
+    c = (a * b).tanh()
+    edge_texts = [t for g in edges(render(c, edge_labels=True)) for t in texts(g)]
+    # d(ab)/da = b = -3, d(ab)/db = a = 2, d tanh(u)/du = 1 - tanh(-6)^2
+    assert sorted(edge_texts) == sorted(["-3", "2", f"{1 - math.tanh(-6.0) ** 2:.4g}"])
+
+
+def test_neurons_level_draws_one_box_per_neuron_with_its_activation_and_parameters():
+    out, _ = labelled_mlp([2, 3, 1], [0.5, -1.0])
+    out.backward()
+    svg = render(out, level="neurons")
+    assert len(nodes(svg)) == 2 + 3 + 1  # x0, x1, three hidden neurons, the output neuron
+    assert not list(svg.iter(SVG + "ellipse"))  # no op nodes
+    shown = texts(svg)
+    for j in (1, 2, 3):
+        assert f"layer1.neuron{j}" in shown
+    assert shown.count("tanh") == 3 and shown.count("linear") == 1
+    assert shown.count("3 parameters") == 3 and shown.count("4 parameters") == 1
+    assert f"out {out.data:.4f}" in shown
+    assert len(edges(svg)) == 2 * 3 + 3  # every input to every neuron, every neuron to the output
+    assert sorted(titles(svg, "cluster")) == ["cluster_layer1", "cluster_layer2"]
+
+
+def test_layers_level_draws_one_box_per_layer_with_width_activation_and_parameter_count():
+    out, _ = labelled_mlp([64, 32, 10], [0.01 * i for i in range(64)], activation="relu")
+    out.backward()
+    svg = render(out, level="layers", max_nodes=10)  # coarse levels ignore the node limit
+    shown = texts(svg)
+    assert "32 neurons, relu" in shown and "64 * 32 + 32 = 2080 parameters" not in shown
+    assert "2080 parameters" in shown  # 64 weights and a bias for each of 32 neurons
+    assert "10 neurons, linear" in shown and "330 parameters" in shown
+    assert "64 values" in shown
+    assert "1 op after the model" in shown  # the sum of the ten outputs
+    assert len(nodes(svg)) == 4 and len(edges(svg)) == 3  # inputs, layer1, layer2, output
+
+
+def test_an_unknown_level_or_color_is_refused():
+    with pytest.raises(ValueError, match="level must be one of scalars, neurons, layers, got 'x'"):
+        draw_dot(Value(1.0), level="x")
+    with pytest.raises(ValueError, match="color must be None or 'grad', got 'red'"):
+        draw_dot(Value(1.0), color="red")
+
+
+def test_color_grad_fills_each_value_by_its_decade_of_gradient():
+    p, q, z = Value(1.0, label="p"), Value(1.0, label="q"), Value(1.0, label="z")
+    y = 0.001 * p + 10 * q + 0 * z
+    y.backward()  # p.grad = 1e-3, q.grad = 10, y.grad = 1, z.grad = 0
+    source = draw_dot(y, color="grad").source
+    # Decades 1e-3 .. 1e1: five bands, spread from the palette's blue end to its red end.
+    assert 'bgcolor="#313695"' in line_of(source, "<b>p</b>")
+    assert 'bgcolor="#a50026"' in line_of(source, "<b>q</b>")
+    assert 'bgcolor="#d9d9d9"' in line_of(source, "<b>z</b>")  # 0 has no logarithm: grey
+    legend = line_of(source, "|grad|")
+    for decade in ("1e-3", "1e-2", "1e-1", "1e0", "1e1"):
+        assert decade in legend
+
+
+def test_a_relu_that_is_zero_on_every_sample_is_marked_dead():
+    w = Value(-1.0, label="layer1.neuron1.w0")
+    outs = []
+    for x in (1.0, 2.0, 3.0):
+        out = (w * x).relu()
+        out.label = "layer1.neuron1.out"
+        outs.append(out)
+    total = outs[0] + outs[1] + outs[2]
+    total.backward()
+    assert texts(render(total, color="grad")).count("dead ReLU") == 3
+    assert "dead ReLU" not in texts(render(total))  # marks come with the colours
+    alive = (w * -1.0).relu()
+    alive.label = "layer1.neuron1.out"  # the same unit, positive on one more sample
+    assert "dead ReLU" not in texts(render(total + alive, color="grad"))
+
+
+def test_a_tanh_with_a_slope_under_one_percent_is_marked_saturated():
+    flat, steep = Value(5.0, label="flat"), Value(0.5, label="steep")
+    y = flat.tanh() + steep.tanh()  # tanh'(5) = 1.8e-4, tanh'(0.5) = 0.79
+    y.backward()
+    assert texts(render(y, color="grad")).count("saturated tanh") == 1
+
+
+def test_a_layer_far_below_the_output_layers_gradient_is_marked_vanishing():
+    w1 = Value(1.0, label="layer1.neuron1.w0")
+    w2 = Value(1e-4, label="layer2.neuron1.w0")
+    h = w1 * 1.0
+    h.label = "layer1.neuron1.out"
+    out = w2 * h
+    out.label = "layer2.neuron1.out"
+    out.backward()  # w1.grad = 1e-4, w2.grad = 1
+    shown = texts(render(out, color="grad"))
+    assert "vanishing: 1e-04 x output layer" in shown
+    assert any("vanishing" in t for t in texts(render(out, level="layers", color="grad")))
+    assert not any(t.startswith("exploding") for t in shown)
