@@ -12,17 +12,24 @@ Train micrograd's moons model::
 """
 
 from . import data, losses, optim, plot
+from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
 from .export import to_torch
 from .modules import MLP, Layer, Module, Neuron
+from .recurrent import RNNCell, unroll
 from .serialize import load, save
 from .train import History, fit
 
 __all__ = [
     "MLP",
+    "AvgPool1d",
+    "Conv1d",
+    "Flatten",
     "History",
     "Layer",
+    "MaxPool1d",
     "Module",
     "Neuron",
+    "RNNCell",
     "data",
     "fit",
     "load",
@@ -31,4 +38,5 @@ __all__ = [
     "plot",
     "save",
     "to_torch",
+    "unroll",
 ]

@@ -1,0 +1,259 @@
+"""One-dimensional convolution, pooling and flattening, one sample at a time, as scalar graphs.
+
+A sample is a list of channels, each a list of numbers (or Values) of the same length `L`; a
+flat list of numbers is one channel. These modules compute what `torch.nn.Conv1d`,
+`MaxPool1d`, `AvgPool1d` and `Flatten` compute on one sample, node by node:
+
+    conv:  out[o][t] = b[o] + sum_c sum_j  w[o][c][j] * x[c][t * stride + j]   (x zero-padded)
+    max:   out[c][t] = max_j x[c][t * stride + j]
+    avg:   out[c][t] = (1 / k) * sum_j x[c][t * stride + j]
+
+with `t` running over the `(L + 2 * padding - k) // stride + 1` windows that fit.
+
+Each output of a convolution is ONE `dot` node, like a neuron: the kernel's weights, then the
+bias paired with a constant 1.0. Every window of an output channel reads the same list of
+weight Values, so the weight sharing that makes it a convolution is visible in the graph (and
+a back-end can find all the windows of one kernel and run them as one matrix product).
+"""
+
+from __future__ import annotations
+
+import math
+import numbers
+from collections.abc import Iterator, Sequence
+from typing import Any
+
+from autograd_core import Value, dot, vsum
+
+from .data import Seed, as_rng
+from .modules import Input, Module, ParameterTree, _check_size
+
+Channels = list[list[Value]]
+
+
+class Conv1d(Module):
+    """`out_channels` kernels of `in_channels x kernel_size` weights, slid along the sample.
+
+    `conv(x)` takes one sample (`in_channels` lists of equal length, or a flat list when
+    `in_channels == 1`) and returns `out_channels` lists of `(L + 2 * padding - kernel_size) //
+    stride + 1` Values. `padding` zeros are added at both ends of every channel.
+
+    Initialisation is PyTorch's default for `Conv1d` (Kaiming-uniform with a = sqrt(5)): every
+    weight and bias is drawn from U(-1/sqrt(fan_in), 1/sqrt(fan_in)), with fan_in =
+    in_channels * kernel_size, the number of inputs each output reads. `seed` is an int, a
+    `random.Random` to draw from, or None for a fresh random start.
+
+    `state_dict()` has PyTorch's names and shapes: `weight` is out x in x kernel_size and
+    `bias` has out_channels entries, so a `torch.nn.Conv1d`'s state loads as it is.
+    """
+
+    def __init__(
+        self,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+        seed: Seed = None,
+    ) -> None:
+        _check_size("Conv1d", "in_channels", in_channels)
+        _check_size("Conv1d", "out_channels", out_channels)
+        _check_size("Conv1d", "kernel_size", kernel_size)
+        _check_size("Conv1d", "stride", stride)
+        _check_padding("Conv1d", padding)
+        rng = as_rng(seed)
+        bound = 1.0 / math.sqrt(in_channels * kernel_size)
+        self.weight = [
+            [
+                [
+                    Value(rng.uniform(-bound, bound), f"weight[{o}][{c}][{j}]")
+                    for j in range(kernel_size)
+                ]
+                for c in range(in_channels)
+            ]
+            for o in range(out_channels)
+        ]
+        self.bias = [Value(rng.uniform(-bound, bound), f"bias[{o}]") for o in range(out_channels)]
+        self.stride = stride
+        self.padding = padding
+
+    @property
+    def in_channels(self) -> int:
+        return len(self.weight[0])
+
+    @property
+    def out_channels(self) -> int:
+        return len(self.weight)
+
+    @property
+    def kernel_size(self) -> int:
+        return len(self.weight[0][0])
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-ready data: `Conv1d(**config)` rebuilds this shape."""
+        return {
+            "in_channels": self.in_channels,
+            "out_channels": self.out_channels,
+            "kernel_size": self.kernel_size,
+            "stride": self.stride,
+            "padding": self.padding,
+        }
+
+    def forward(self, x: Sequence[Any]) -> Channels:
+        channels = _channels("Conv1d", x, self.in_channels)
+        length = len(channels[0]) + 2 * self.padding
+        if length < self.kernel_size:
+            raise ValueError(
+                f"Conv1d expected channels of at least {self.kernel_size - 2 * self.padding} "
+                f"numbers (kernel_size={self.kernel_size}, padding={self.padding}), "
+                f"got {len(channels[0])}"
+            )
+        if self.padding:
+            zeros = [Value(0.0)] * self.padding  # one constant node per forward pass
+            channels = [zeros + channel + zeros for channel in channels]
+        one = Value(1.0)  # the bias's input, shared by every window
+        starts = range(0, length - self.kernel_size + 1, self.stride)
+        windows = [
+            [*(xc for channel in channels for xc in channel[t : t + self.kernel_size]), one]
+            for t in starts
+        ]
+        # One weight list per kernel, read by every window: the shared weights of a convolution.
+        kernels = [
+            [*(w for row in weights for w in row), bias]
+            for weights, bias in zip(self.weight, self.bias, strict=True)
+        ]
+        return [[dot(kernel, window) for window in windows] for kernel in kernels]
+
+    def parameters(self) -> list[Value]:
+        return [w for kernel in self.weight for row in kernel for w in row] + self.bias
+
+    def _parameter_tree(self) -> dict[str, ParameterTree]:
+        return {"weight": self.weight, "bias": self.bias}
+
+    def _use_parameters(self, values: Iterator[Value]) -> None:
+        self.weight = [[[next(values) for _ in row] for row in kernel] for kernel in self.weight]
+        self.bias = [next(values) for _ in self.bias]
+
+    def __repr__(self) -> str:
+        return (
+            f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
+            f"stride={self.stride}, padding={self.padding})"
+        )
+
+
+class _Pool1d(Module):
+    """Shared by the pools: windows of `kernel_size` along each channel, `stride` apart."""
+
+    def __init__(self, kernel_size: int, stride: int | None = None) -> None:
+        name = type(self).__name__
+        _check_size(name, "kernel_size", kernel_size)
+        if stride is not None:
+            _check_size(name, "stride", stride)
+        self.kernel_size = kernel_size
+        self.stride = kernel_size if stride is None else stride
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-ready data: `type(self)(**config)` rebuilds it."""
+        return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+    def forward(self, x: Sequence[Any]) -> Channels | list[Value]:
+        """Pooled channels: a list of channels, or a flat list for a flat (one-channel) input."""
+        name = type(self).__name__
+        channels = _channels(name, x, None)
+        length = len(channels[0])
+        if length < self.kernel_size:
+            raise ValueError(
+                f"{name} expected channels of at least kernel_size={self.kernel_size} numbers, "
+                f"got {length}"
+            )
+        starts = range(0, length - self.kernel_size + 1, self.stride)
+        pooled = [
+            [self._pool(channel[t : t + self.kernel_size]) for t in starts] for channel in channels
+        ]
+        return pooled[0] if _is_flat(x) else pooled
+
+    def _pool(self, window: list[Value]) -> Value:
+        raise NotImplementedError
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
+
+
+class MaxPool1d(_Pool1d):
+    """The largest number in each window, as `torch.nn.MaxPool1d` (no padding, no dilation).
+
+    `stride` defaults to `kernel_size` (windows side by side). The gradient of a max goes to
+    the winning input only. The graph builds the max from ops it already has:
+
+        max(m, x) = m + relu(x - m)
+
+    d/dx = 1 and d/dm = 0 when x > m, the other way round otherwise, so on a tie the earlier
+    input wins, as in PyTorch. Written this way, the choice of winner is part of the graph, not a
+    Python `if` on the data, so a traced (`jit`) program picks the winner anew for every input.
+    """
+
+    def _pool(self, window: list[Value]) -> Value:
+        largest = window[0]
+        for x in window[1:]:
+            largest = largest + (x - largest).relu()
+        return largest
+
+
+class AvgPool1d(_Pool1d):
+    """The mean of each window, as `torch.nn.AvgPool1d` (no padding): d out / d x_j = 1 / k.
+
+    `stride` defaults to `kernel_size` (windows side by side).
+    """
+
+    def _pool(self, window: list[Value]) -> Value:
+        return vsum(window) / self.kernel_size
+
+
+class Flatten(Module):
+    """The channels of one sample, one after the other, as one flat list (channel by channel).
+
+    As `torch.nn.Flatten()` on a batch: [[a, b], [c, d]] becomes [a, b, c, d]. No new nodes are
+    made; a flat list comes back as it is. Put it between convolutions and a `Layer`.
+    """
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def forward(self, x: Sequence[Any]) -> list[Input]:
+        if isinstance(x, Sequence) and _is_flat(x):
+            return list(x)
+        return [xi for channel in _channels("Flatten", x, None) for xi in channel]
+
+    def __repr__(self) -> str:
+        return "Flatten()"
+
+
+def _is_flat(x: Sequence[Any]) -> bool:
+    """True for a flat list of numbers, which is one channel."""
+    return all(isinstance(xi, (Value, numbers.Real)) for xi in x)
+
+
+def _channels(owner: str, x: Any, expected: int | None) -> Channels:
+    """One sample as a list of channels of Values, checked: equal lengths, the right count."""
+    if isinstance(x, (Value, str, bytes, numbers.Number)) or not isinstance(x, Sequence):
+        raise TypeError(f"{owner} expected a list of channels, got {type(x).__name__}")
+    if not x:
+        raise ValueError(f"{owner} expected a list of channels, got an empty list")
+    raw = [x] if _is_flat(x) else x
+    for index, channel in enumerate(raw):
+        if isinstance(channel, (str, bytes)) or not isinstance(channel, Sequence):
+            raise TypeError(
+                f"{owner} expected channel {index} to be a list of numbers, "
+                f"got {type(channel).__name__}"
+            )
+    if expected is not None and len(raw) != expected:
+        raise ValueError(f"{owner} expected {expected} channels, got {len(raw)}")
+    lengths = [len(channel) for channel in raw]
+    if len(set(lengths)) != 1 or lengths[0] == 0:
+        raise ValueError(f"{owner} expected channels of one non-zero length, got lengths {lengths}")
+    return [[xi if isinstance(xi, Value) else Value(xi) for xi in channel] for channel in raw]
+
+
+def _check_padding(owner: str, padding: Any) -> None:
+    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+        raise ValueError(f"{owner} expected padding to be an int >= 0, got {padding!r}")

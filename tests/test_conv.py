@@ -1,0 +1,282 @@
+"""nn.conv: Conv1d, MaxPool1d, AvgPool1d and Flatten against PyTorch, their graphs and errors."""
+
+import json
+import math
+import random
+import statistics
+
+import pytest
+
+from autograd_core import Value, gradcheck, jit
+from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+from nn.modules import functional_call
+
+# (in_channels, out_channels, kernel_size, stride, padding, length)
+CONV_SHAPES = [
+    (1, 1, 1, 1, 0, 5),
+    (1, 2, 3, 1, 1, 3),
+    (2, 3, 3, 1, 0, 7),
+    (3, 2, 4, 2, 1, 9),
+    (2, 2, 5, 3, 2, 6),
+]
+# (channels, kernel_size, stride, length)
+POOL_SHAPES = [(1, 2, None, 6), (2, 3, None, 7), (3, 3, 1, 5), (2, 2, 3, 8), (1, 4, 2, 4)]
+
+
+def _sample(channels, length, seed):
+    rng = random.Random(seed)
+    return [[rng.uniform(-2.0, 2.0) for _ in range(length)] for _ in range(channels)]
+
+
+def _data(channels):
+    return [[v.data for v in channel] for channel in channels]
+
+
+def _weighted_sum(channels, coefficients):
+    """A scalar loss reading every output with its own weight, so every gradient is tested."""
+    return sum(
+        c * v
+        for row, crow in zip(channels, coefficients, strict=True)
+        for v, c in zip(row, crow, strict=True)
+    )
+
+
+def _torch_check(torch, ours, theirs, x, parameters=None):
+    """Forward and input/parameter gradients of `ours` equal those of the torch module `theirs`."""
+    inputs = [[Value(xi) for xi in channel] for channel in x]
+    out = ours(inputs)
+    coefficients = _sample(len(out), len(out[0]), seed=99)
+    _weighted_sum(out, coefficients).backward()
+
+    x_t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    out_t = theirs(x_t)
+    (out_t * torch.tensor(coefficients, dtype=torch.float64)).sum().backward()
+
+    assert _close(_data(out), out_t.tolist())
+    assert _close(_grads(inputs), x_t.grad.tolist())
+    for name, values in (parameters or {}).items():
+        assert _close(_grads(values), getattr(theirs, name).grad.tolist()), name
+
+
+def _flat(tree):
+    """Nested lists of numbers, flattened, for `pytest.approx` (which takes one level only)."""
+    return [tree] if not isinstance(tree, list) else [x for child in tree for x in _flat(child)]
+
+
+def _close(ours, theirs, rel=1e-12):
+    return _flat(ours) == pytest.approx(_flat(theirs), rel=rel, abs=1e-14)
+
+
+def _grads(tree):
+    return tree.grad if isinstance(tree, Value) else [_grads(child) for child in tree]
+
+
+# -- Conv1d -----------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", CONV_SHAPES, ids=str)
+def test_conv1d_forward_and_gradients_equal_pytorch(torch, shape):
+    in_channels, out_channels, kernel_size, stride, padding, length = shape
+    conv = Conv1d(in_channels, out_channels, kernel_size, stride, padding, seed=1)
+    reference = torch.nn.Conv1d(
+        in_channels, out_channels, kernel_size, stride, padding, dtype=torch.float64
+    )
+    reference.load_state_dict(
+        {k: torch.tensor(v, dtype=torch.float64) for k, v in conv.state_dict().items()}
+    )
+    x = _sample(in_channels, length, seed=2)
+    _torch_check(torch, conv, reference, x, parameters={"weight": conv.weight, "bias": conv.bias})
+
+
+def test_conv1d_gradients_equal_finite_differences_for_inputs_and_parameters():
+    conv = Conv1d(2, 2, 3, stride=2, padding=1, seed=0)
+    x = _sample(2, 5, seed=1)
+    coefficients = _sample(2, 3, seed=2)
+    n_inputs = 10
+
+    def loss(*numbers):
+        sample = [list(numbers[:5]), list(numbers[5:n_inputs])]
+        return _weighted_sum(functional_call(conv, numbers[n_inputs:], sample), coefficients)
+
+    assert gradcheck(loss, *x[0], *x[1], *(p.data for p in conv.parameters()))
+
+
+def test_conv1d_loads_pytorchs_state_and_gives_its_outputs(torch):
+    torch.manual_seed(0)
+    reference = torch.nn.Conv1d(2, 3, 2, dtype=torch.float64)
+    conv = Conv1d(2, 3, 2, seed=0)
+    conv.load_state_dict({k: v.tolist() for k, v in reference.state_dict().items()})
+    x = _sample(2, 4, seed=0)
+    expected = reference(torch.tensor(x, dtype=torch.float64)).tolist()
+    assert _close(_data(conv(x)), expected)
+
+
+def test_conv1d_state_dict_has_pytorchs_names_and_shapes(torch):
+    conv = Conv1d(3, 4, 5, seed=0)
+    state = json.loads(json.dumps(conv.state_dict()))
+    reference = torch.nn.Conv1d(3, 4, 5).state_dict()
+    assert list(state) == list(reference) == ["weight", "bias"]
+    assert torch.tensor(state["weight"]).shape == reference["weight"].shape == (4, 3, 5)
+    assert torch.tensor(state["bias"]).shape == reference["bias"].shape == (4,)
+
+
+def test_each_conv_output_is_one_dot_node_over_the_kernel_and_its_window():
+    conv = Conv1d(2, 1, 2, seed=0)
+    x = [[Value(1.0), Value(2.0), Value(3.0)], [Value(4.0), Value(5.0), Value(6.0)]]
+    first, second = conv(x)[0]
+    assert first.op == second.op == "dot"
+    kernel = [*conv.weight[0][0], *conv.weight[0][1], conv.bias[0]]
+    # Both windows read the very same weight Values: the weight sharing of a convolution.
+    assert first.inputs[:5] == second.inputs[:5] == tuple(kernel)
+    assert first.inputs[5:9] == (x[0][0], x[0][1], x[1][0], x[1][1])
+    assert second.inputs[5:9] == (x[0][1], x[0][2], x[1][1], x[1][2])
+    assert first.inputs[9].data == 1.0 and first.inputs[9] is second.inputs[9]
+
+
+def test_conv1d_padding_reads_one_constant_zero_per_forward_pass():
+    conv = Conv1d(1, 1, 3, padding=2, seed=0)
+    out = conv([1.0, 2.0])[0]
+    assert len(out) == 4
+    zeros = {v for node in out for v in node.inputs[3:6] if not v.inputs and v.data == 0.0}
+    assert len(zeros) == 1
+
+
+def test_a_flat_list_is_one_channel():
+    conv = Conv1d(1, 2, 2, seed=0)
+    assert _data(conv([1.0, 2.0, 3.0])) == _data(conv([[1.0, 2.0, 3.0]]))
+
+
+def test_conv1d_initialisation_is_pytorchs_uniform_bound():
+    conv = Conv1d(10, 40, 5, seed=0)
+    bound = 1.0 / math.sqrt(10 * 5)
+    weights = [w.data for w in conv.parameters()]
+    assert max(map(abs, weights)) <= bound
+    assert statistics.pstdev(weights) == pytest.approx(bound / math.sqrt(3.0), rel=0.05)
+    assert Conv1d(2, 2, 3, seed=7).state_dict() == Conv1d(2, 2, 3, seed=7).state_dict()
+    assert Conv1d(2, 2, 3, seed=7).state_dict() != Conv1d(2, 2, 3, seed=8).state_dict()
+
+
+def test_conv1d_parameters_are_weights_then_biases_each_once():
+    conv = Conv1d(2, 3, 4, seed=0)
+    params = conv.parameters()
+    assert len(params) == len(set(params)) == 3 * 2 * 4 + 3
+    assert params[-3:] == conv.bias
+    assert params[:4] == conv.weight[0][0]
+
+
+def test_conv1d_repr_and_config():
+    conv = Conv1d(2, 3, 4, stride=2, padding=1, seed=0)
+    assert repr(conv) == "Conv1d(2, 3, kernel_size=4, stride=2, padding=1)"
+    assert Conv1d(**conv.config()).config() == conv.config()
+
+
+# -- pools and Flatten ------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("shape", POOL_SHAPES, ids=str)
+@pytest.mark.parametrize("pool", ["MaxPool1d", "AvgPool1d"])
+def test_pool_forward_and_gradients_equal_pytorch(torch, pool, shape):
+    channels, kernel_size, stride, length = shape
+    ours = {"MaxPool1d": MaxPool1d, "AvgPool1d": AvgPool1d}[pool](kernel_size, stride)
+    theirs = getattr(torch.nn, pool)(kernel_size, stride)
+    _torch_check(torch, ours, theirs, _sample(channels, length, seed=3))
+
+
+def test_max_pool_gives_a_tie_to_the_first_input_as_pytorch(torch):
+    x = [[1.0, 1.0, 0.5, 3.0, 3.0, 3.0]]
+    _torch_check(torch, MaxPool1d(3, 1), torch.nn.MaxPool1d(3, 1), x)
+
+
+def test_pool_gradients_equal_finite_differences():
+    x = _sample(1, 6, seed=4)[0]
+    coefficients = [1.0, -2.0, 0.5]
+    for pool in (MaxPool1d(2), AvgPool1d(3, 1)):
+
+        def loss(*numbers, pool=pool):
+            out = pool(list(numbers))
+            return sum(c * v for c, v in zip(coefficients, out, strict=False))
+
+        assert gradcheck(loss, *x)
+
+
+def test_max_pool_picks_the_winner_in_the_graph_so_jit_stays_right():
+    """The winner is chosen by relu nodes, not a Python `if`: a traced max pool is still a max."""
+    pooled = jit(lambda a, b, c: MaxPool1d(3)([a, b, c])[0])
+    assert pooled.value_and_grad(1.0, 3.0, 2.0) == (3.0, (0.0, 1.0, 0.0))
+    assert pooled.value_and_grad(5.0, 3.0, 2.0) == (5.0, (1.0, 0.0, 0.0))
+    assert pooled.value_and_grad(1.0, 3.0, 4.0) == (4.0, (0.0, 0.0, 1.0))
+
+
+def test_pools_keep_the_layout_they_are_given():
+    assert _data([MaxPool1d(2)([1.0, 4.0, 2.0, 3.0])]) == [[4.0, 3.0]]
+    assert _data(AvgPool1d(2)([[1.0, 3.0], [2.0, 6.0]])) == [[2.0], [4.0]]
+    assert repr(MaxPool1d(3)) == "MaxPool1d(kernel_size=3, stride=3)"
+    assert AvgPool1d(2, 1).config() == {"kernel_size": 2, "stride": 1}
+
+
+def test_flatten_joins_the_channels_in_order_as_pytorch(torch):
+    x = _sample(3, 4, seed=5)
+    expected = torch.nn.Flatten()(torch.tensor([x], dtype=torch.float64))[0].tolist()
+    values = [[Value(xi) for xi in channel] for channel in x]
+    flat = Flatten()(values)
+    assert [v.data for v in flat] == expected
+    assert flat[4] is values[1][0]  # no new nodes: gradients flow straight through
+    assert Flatten()([1.0, 2.0]) == [1.0, 2.0]
+
+
+def test_a_small_cnn_runs_end_to_end_and_every_parameter_gets_a_gradient():
+    from nn.modules import Layer
+
+    conv, pool, flatten = Conv1d(1, 2, 3, padding=1, seed=0), MaxPool1d(2), Flatten()
+    head = Layer(2 * 4, 1, "linear", seed=0)
+    out = head(flatten(pool(conv([0.1 * i for i in range(8)]))))
+    out.backward()
+    assert sum(p.grad != 0.0 for p in conv.parameters()) == len(conv.parameters())
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: Conv1d(0, 1, 3), "Conv1d expected in_channels to be an int >= 1, got 0"),
+        (lambda: Conv1d(1, 1, 0), "Conv1d expected kernel_size to be an int >= 1, got 0"),
+        (lambda: Conv1d(1, 1, 2, stride=0), "Conv1d expected stride to be an int >= 1, got 0"),
+        (lambda: Conv1d(1, 1, 2, padding=-1), "padding to be an int >= 0, got -1"),
+        (lambda: Conv1d(1, 1, 2.5), "kernel_size to be an int >= 1, got 2.5"),
+        (lambda: MaxPool1d(0), "MaxPool1d expected kernel_size to be an int >= 1, got 0"),
+        (lambda: AvgPool1d(2, stride=True), "AvgPool1d expected stride to be an int >= 1"),
+    ],
+)
+def test_bad_constructor_arguments_say_what_was_expected(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+@pytest.mark.parametrize(
+    ("module", "x", "message"),
+    [
+        (Conv1d(1, 1, 4), [1.0, 2.0, 3.0], "Conv1d expected channels of at least 4 numbers"),
+        (Conv1d(1, 1, 5, padding=1), [1.0, 2.0], r"at least 3 numbers .* got 2"),
+        (Conv1d(3, 1, 2), [1.0, 2.0, 3.0], "Conv1d expected 3 channels, got 1"),
+        (Conv1d(2, 1, 2), [[1.0, 2.0], [3.0]], r"one non-zero length, got lengths \[2, 1\]"),
+        (Conv1d(1, 1, 1), [], "got an empty list"),
+        (MaxPool1d(3), [[1.0, 2.0]], "MaxPool1d expected channels of at least kernel_size=3"),
+        (AvgPool1d(2), [[1.0, 2.0], []], r"got lengths \[2, 0\]"),
+    ],
+)
+def test_bad_samples_are_refused_naming_expected_and_got(module, x, message):
+    with pytest.raises(ValueError, match=message):
+        module(x)
+
+
+@pytest.mark.parametrize("module", [Conv1d(1, 1, 1), MaxPool1d(1), Flatten()])
+def test_a_number_is_not_a_sample(module):
+    with pytest.raises(TypeError, match="expected a list of channels, got float"):
+        module(1.5)
+
+
+def test_a_channel_that_is_not_a_list_is_refused():
+    with pytest.raises(TypeError, match="expected channel 1 to be a list of numbers, got float"):
+        Conv1d(2, 1, 1)([[1.0], 2.0])

@@ -1,0 +1,262 @@
+"""nn.recurrent: the Elman cell and backprop through time against PyTorch, its graph and errors."""
+
+import json
+import math
+import random
+import statistics
+
+import pytest
+
+from autograd_core import Value
+from nn.recurrent import RNNCell, unroll
+
+NAMES = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+
+
+def _vector(n, seed):
+    rng = random.Random(seed)
+    return [rng.uniform(-1.5, 1.5) for _ in range(n)]
+
+
+def _sequence(length, size, seed):
+    rng = random.Random(seed)
+    return [[rng.uniform(-1.5, 1.5) for _ in range(size)] for _ in range(length)]
+
+
+def _grads(tree):
+    return tree.grad if isinstance(tree, Value) else [_grads(child) for child in tree]
+
+
+def _flat(tree):
+    """Nested lists of numbers, flattened, for `pytest.approx` (which takes one level only)."""
+    return [tree] if not isinstance(tree, list) else [x for child in tree for x in _flat(child)]
+
+
+def _close(ours, theirs):
+    return _flat(ours) == pytest.approx(_flat(theirs), rel=1e-12, abs=1e-14)
+
+
+def _torch_cell(torch, cell):
+    reference = torch.nn.RNNCell(
+        cell.input_size, cell.hidden_size, nonlinearity=cell.nonlinearity, dtype=torch.float64
+    )
+    reference.load_state_dict(
+        {k: torch.tensor(v, dtype=torch.float64) for k, v in cell.state_dict().items()}
+    )
+    return reference
+
+
+def _assert_parameter_grads_equal(cell, reference):
+    for name in NAMES:
+        assert _close(_grads(getattr(cell, name)), getattr(reference, name).grad.tolist()), name
+
+
+# -- one step ---------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("given_h", [True, False], ids=["h", "no-h"])
+def test_one_step_forward_and_gradients_equal_pytorch(torch, nonlinearity, given_h):
+    cell = RNNCell(3, 4, nonlinearity, seed=0)
+    reference = _torch_cell(torch, cell)
+    x = [Value(v) for v in _vector(3, seed=1)]
+    h = [Value(v) for v in _vector(4, seed=2)] if given_h else None
+    coefficients = _vector(4, seed=3)
+    out = cell(x, h)
+    sum(c * v for c, v in zip(coefficients, out, strict=True)).backward()
+
+    x_t = torch.tensor([v.data for v in x], dtype=torch.float64, requires_grad=True)
+    h_t = (
+        torch.tensor([v.data for v in h], dtype=torch.float64, requires_grad=True)
+        if given_h
+        else None
+    )
+    out_t = reference(x_t, h_t)
+    (out_t * torch.tensor(coefficients, dtype=torch.float64)).sum().backward()
+
+    assert _close([v.data for v in out], out_t.tolist())
+    assert _close(_grads(x), x_t.grad.tolist())
+    if given_h:
+        assert _close(_grads(h), h_t.grad.tolist())
+    _assert_parameter_grads_equal(cell, reference)
+
+
+def test_one_step_gradients_equal_finite_differences_for_inputs_state_and_parameters():
+    cell = RNNCell(2, 3, seed=0)
+    x = [Value(v) for v in _vector(2, seed=1)]
+    h = [Value(v) for v in _vector(3, seed=2)]
+    coefficients = [0.5, -1.0, 2.0]
+
+    def loss():
+        return sum(c * v for c, v in zip(coefficients, cell(x, h), strict=True))
+
+    loss().backward()
+    for leaf in [*x, *h, *cell.parameters()]:
+        assert leaf.grad == pytest.approx(_central_difference(loss, leaf), rel=1e-6, abs=1e-9)
+
+
+def _central_difference(loss, leaf, eps=1e-6):
+    """(loss(leaf + eps) - loss(leaf - eps)) / (2 eps), leaving the leaf as it was."""
+    start = leaf.data
+    leaf.data = start + eps
+    above = loss().data
+    leaf.data = start - eps
+    below = loss().data
+    leaf.data = start
+    return (above - below) / (2.0 * eps)
+
+
+# -- through time -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+def test_unrolled_sequence_equals_a_pytorch_loop_in_value_and_gradient(torch, nonlinearity):
+    cell = RNNCell(2, 3, nonlinearity, seed=4)
+    reference = _torch_cell(torch, cell)
+    xs = [[Value(v) for v in step] for step in _sequence(6, 2, seed=5)]
+    h0 = [Value(v) for v in _vector(3, seed=6)]
+    states = unroll(cell, xs, h0)
+    # A loss on the last state and on a middle one: gradients reach back along both paths.
+    loss = sum(states[-1]) + 0.5 * states[2][1]
+    loss.backward()
+
+    xs_t = torch.tensor(
+        [[v.data for v in step] for step in xs], dtype=torch.float64, requires_grad=True
+    )
+    h_t = torch.tensor([v.data for v in h0], dtype=torch.float64, requires_grad=True)
+    h, states_t = h_t, []
+    for x_t in xs_t:
+        h = reference(x_t, h)
+        states_t.append(h)
+    loss_t = states_t[-1].sum() + 0.5 * states_t[2][1]
+    loss_t.backward()
+
+    assert loss.data == pytest.approx(loss_t.item(), rel=1e-12)
+    assert _close([[v.data for v in s] for s in states], [s.tolist() for s in states_t])
+    assert _close(_grads(xs), xs_t.grad.tolist())
+    assert _close(_grads(h0), h_t.grad.tolist())
+    _assert_parameter_grads_equal(cell, reference)
+
+
+def test_torch_rnn_with_the_same_weights_gives_the_same_states(torch):
+    cell = RNNCell(2, 3, seed=7)
+    rnn = torch.nn.RNN(2, 3, dtype=torch.float64)
+    rnn.load_state_dict(
+        {f"{k}_l0": torch.tensor(v, dtype=torch.float64) for k, v in cell.state_dict().items()}
+    )
+    xs = _sequence(5, 2, seed=8)
+    outputs, _ = rnn(torch.tensor(xs, dtype=torch.float64))
+    assert _close([[v.data for v in s] for s in unroll(cell, xs)], outputs.tolist())
+
+
+def test_every_step_uses_the_same_weight_values():
+    cell = RNNCell(1, 2, seed=0)
+    states = unroll(cell, [[1.0], [2.0], [3.0]])
+    kernels = {node.inputs[0].inputs[:5] for state in states for node in state}
+    unit0 = (*cell.weight_ih[0], cell.bias_ih[0], *cell.weight_hh[0], cell.bias_hh[0])
+    # 1 + 1 + 2 + 1 weights per unit; every step reads the same ones: 2 distinct lists in all.
+    assert unit0 in kernels and len(kernels) == 2
+
+
+def test_a_weight_used_at_every_step_gets_the_sum_of_its_gradients_over_time():
+    """Backprop through time is the chain rule: a shared weight's gradient is the sum over steps."""
+    cell = RNNCell(1, 1, seed=0)
+    xs = [[0.5], [-1.0], [2.0]]
+    unroll(cell, xs)[-1][0].backward()
+    w = cell.weight_ih[0][0]
+    total = w.grad
+    numeric = _central_difference(lambda: unroll(cell, xs)[-1][0], w)
+    assert total == pytest.approx(numeric, rel=1e-6)
+
+
+def test_each_hidden_unit_is_one_dot_node_then_its_activation():
+    cell = RNNCell(2, 3, seed=0)
+    h = cell([1.0, 2.0])
+    assert [v.op for v in h] == ["tanh"] * 3
+    (pre,) = h[0].inputs
+    assert pre.op == "dot" and len(pre.inputs) == 2 * (2 + 1 + 3 + 1)
+    assert RNNCell(2, 3, "relu", seed=0)([1.0, 2.0])[0].op == "relu"
+
+
+def test_a_hidden_state_of_none_is_zeros_as_in_pytorch():
+    cell = RNNCell(2, 3, seed=0)
+    assert [v.data for v in cell([0.3, 0.1])] == [v.data for v in cell([0.3, 0.1], [0, 0, 0])]
+
+
+# -- state, initialisation, repr --------------------------------------------------------------
+
+
+def test_state_dict_has_pytorchs_names_and_shapes(torch):
+    cell = RNNCell(3, 5, seed=0)
+    state = json.loads(json.dumps(cell.state_dict()))
+    reference = torch.nn.RNNCell(3, 5).state_dict()
+    assert list(state) == list(reference) == NAMES
+    for name in NAMES:
+        assert torch.tensor(state[name]).shape == reference[name].shape
+
+
+def test_load_state_dict_of_pytorchs_cell_gives_its_outputs(torch):
+    torch.manual_seed(0)
+    reference = torch.nn.RNNCell(2, 3, dtype=torch.float64)
+    cell = RNNCell(2, 3, seed=0)
+    cell.load_state_dict({k: v.tolist() for k, v in reference.state_dict().items()})
+    x = [0.4, -0.9]
+    assert _close(
+        [v.data for v in cell(x)], reference(torch.tensor(x, dtype=torch.float64)).tolist()
+    )
+
+
+def test_parameters_follow_pytorchs_order():
+    cell = RNNCell(2, 3, seed=0)
+    params = cell.parameters()
+    assert len(params) == len(set(params)) == 3 * 2 + 3 * 3 + 3 + 3
+    assert params[:2] == cell.weight_ih[0]
+    assert params[-3:] == cell.bias_hh
+
+
+def test_initialisation_is_pytorchs_uniform_bound_and_seeded():
+    cell = RNNCell(30, 50, seed=0)
+    bound = 1.0 / math.sqrt(50)
+    weights = [p.data for p in cell.parameters()]
+    assert max(map(abs, weights)) <= bound
+    assert statistics.pstdev(weights) == pytest.approx(bound / math.sqrt(3.0), rel=0.05)
+    assert RNNCell(2, 3, seed=1).state_dict() == RNNCell(2, 3, seed=1).state_dict()
+    assert RNNCell(2, 3, seed=1).state_dict() != RNNCell(2, 3, seed=2).state_dict()
+
+
+def test_repr_and_config():
+    cell = RNNCell(2, 3, "relu", seed=0)
+    assert repr(cell) == "RNNCell(2, 3, nonlinearity='relu')"
+    assert RNNCell(**cell.config()).config() == cell.config()
+
+
+# -- bad input --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("make", "message"),
+    [
+        (lambda: RNNCell(0, 3), "RNNCell expected input_size to be an int >= 1, got 0"),
+        (lambda: RNNCell(2, 1.5), "RNNCell expected hidden_size to be an int >= 1, got 1.5"),
+        (lambda: RNNCell(2, 3, "sigmoid"), "nonlinearity to be one of tanh, relu, got 'sigmoid'"),
+    ],
+)
+def test_bad_constructor_arguments_say_what_was_expected(make, message):
+    with pytest.raises(ValueError, match=message):
+        make()
+
+
+def test_a_wrong_input_size_is_refused():
+    with pytest.raises(ValueError, match="expected 2 inputs, got 3"):
+        RNNCell(2, 3, seed=0)([1.0, 2.0, 3.0])
+
+
+def test_a_wrong_hidden_state_size_is_refused():
+    with pytest.raises(ValueError, match="RNNCell expected a hidden state of 3 numbers, got 2"):
+        RNNCell(2, 3, seed=0)([1.0, 2.0], [0.0, 0.0])
+
+
+@pytest.mark.parametrize("xs", [[], "ab", 3.0])
+def test_unroll_refuses_what_is_not_a_sequence_of_inputs(xs):
+    with pytest.raises(ValueError, match="unroll expected a non-empty sequence of inputs"):
+        unroll(RNNCell(1, 1, seed=0), xs)
