@@ -1,4 +1,4 @@
-"""Neurons, layers and multi-layer perceptrons, built from `autograd_core` Values.
+"""Modules: neurons, layers, multi-layer perceptrons and the `Module` base they share.
 
 A neuron computes act(w . x + b). Here the weighted sum and the bias are ONE `dot` node: the
 bias is one more weight, paired with a constant input 1.0, so
@@ -10,14 +10,45 @@ is two nodes, whatever its number of inputs (micrograd makes 2n nodes for the sa
 
 As in micrograd and PyTorch: `model.parameters()` lists every weight, `model.zero_grad()` clears
 their gradients, and `model(x)` runs the forward pass.
+
+Writing a module
+----------------
+A module declares what it holds once, as attributes set in `__init__`; everything else is
+derived from them by `Module` (as PyTorch's registration or micrograd's recursion do):
+
+- a **parameter** is an attribute holding a `Value` or a (nested) list of Values, e.g.
+  `self.w = [Value(...) for ...]`;
+- a **submodule** is an attribute holding a `Module` or a list of Modules;
+- a **buffer** is state that is not trained (BatchNorm's running statistics): a float, an int
+  or a (nested) list of floats, named in the class attribute `buffers`.
+
+Attributes whose names start with `_` are private: never parameters, submodules or state.
+From that one declaration come `parameters()` (attribute order, depth first: micrograd's
+order), `named_parameters()` and `state_dict()` (PyTorch's names: `layers.0.weight`),
+`load_state_dict()`, `zero_grad()`, `children()`, `modules()`, `train()` / `eval()`, the
+labels of the graph's nodes (`layer1.neuron3.w0`), and `functional_call`.
+
+Two class attributes adjust the names in `state_dict` where PyTorch's differ from ours:
+`state_names` renames an attribute (a Neuron's `w` is `weight`; a Sequential's `layers` is ""
+so its children are `0.`, `1.`, ...), and `stacked` names a list of submodules whose parameters
+are stored stacked, as PyTorch stores a layer (a Layer's neurons: one `weight` of nout rows).
+
+To be saved, loaded and exported, a module type also defines `config()` (its constructor's
+arguments as JSON-ready data: `type(m)(**m.config())` rebuilds its shape) and is registered
+with the `@register` decorator, which puts it in `MODULE_TYPES` under its class name: that dict
+is where `nn.load` finds the type named in a file. A type whose constructor takes its submodules
+(Sequential) sets `container = True`. Overriding the classmethod `state_shapes(**config)` lets
+`nn.load` compare a file's declared shapes with the weights present without building anything.
+`nn.export` keeps the matching table for PyTorch (see there).
 """
 
 from __future__ import annotations
 
+import copy
 import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
-from typing import Any
+from typing import Any, TypeVar
 
 from autograd_core import Value, dot
 
@@ -26,6 +57,7 @@ from .data import Seed, as_rng
 Input = Value | float
 # A parameter "tensor": a Value, or a (nested) list of them, e.g. a layer's weight matrix.
 ParameterTree = Value | list["ParameterTree"]
+Shape = tuple[int, ...]
 
 ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
     "relu": Value.relu,
@@ -36,70 +68,294 @@ ACTIVATIONS: dict[str, Callable[[Value], Value]] = {
 }
 """The activations a neuron can apply to its weighted sum, by name."""
 
+ModuleType = TypeVar("ModuleType", bound=type["Module"])
+
+MODULE_TYPES: dict[str, type[Module]] = {}
+"""Every module type `nn.load` can rebuild, by class name (the `type` field of a model file)."""
+
+
+def register(cls: ModuleType) -> ModuleType:
+    """Class decorator: make a module type known to `nn.load` under its class name."""
+    name = cls.__name__
+    if name in MODULE_TYPES and MODULE_TYPES[name] is not cls:
+        raise ValueError(f"a module type named {name!r} is already registered")
+    MODULE_TYPES[name] = cls
+    return cls
+
 
 class Module:
-    """The base of every model: parameters, gradients, state and the call.
+    """The base of every model: parameters, gradients, state, train/eval mode and the call.
 
-    A subclass defines `forward(x)`, `parameters()` (a fixed order), `_parameter_tree()`
-    (the same Values, named and shaped for `state_dict`) and `_use_parameters(values)`
-    (put other Values in their place, for `functional_call`).
+    A subclass sets its parameters and submodules as attributes and defines `forward(x)`; the
+    module docstring says how the rest is derived from those attributes.
     """
 
+    buffers: tuple[str, ...] = ()
+    """Names of the attributes that are state but not parameters (saved, never trained)."""
+    state_names: dict[str, str] = {}
+    """Attribute name -> its name in `state_dict`, where the two differ."""
+    stacked: str | None = None
+    """A list of submodules whose parameters `state_dict` stores stacked into one per name."""
+    container: bool = False
+    """True when the constructor takes the submodules (`Sequential(*modules)`)."""
+    training: bool = True
+    """Train mode (the default) or eval mode; see `train()`."""
+
+    # -- the declaration, read from the attributes ---------------------------------------------
+
+    def _members(self) -> Iterator[tuple[str, str, Any]]:
+        """(kind, attribute name, value) of each declared member, in attribute order.
+
+        kind is "parameter", "child", "children" (a list of modules) or "buffer" (last).
+        """
+        for name, value in vars(self).items():
+            if name.startswith("_") or name in self.buffers:
+                continue
+            if isinstance(value, Module):
+                yield "child", name, value
+            elif _is_module_list(value):
+                yield "children", name, value
+            elif _is_parameter_tree(value):
+                yield "parameter", name, value
+        for name in self.buffers:
+            yield "buffer", name, getattr(self, name)
+
+    def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, str, Module, str, Any]]:
+        """(state name, kind, owner, attribute, value) of every parameter and buffer below."""
+        for kind, name, value in self._members():
+            key = prefix + self.state_names.get(name, name)
+            if kind in ("parameter", "buffer"):
+                yield key, kind, self, name, value
+            elif kind == "child":
+                yield from value._state_entries(key + ".")
+            elif name == self.stacked:
+                rows = [dict((k, v) for k, _, _, _, v in child._state_entries()) for child in value]
+                for child_key in rows[0]:
+                    yield prefix + child_key, "parameter", self, name, [r[child_key] for r in rows]
+            else:
+                for i, child in enumerate(value):
+                    yield from child._state_entries(f"{key}.{i}." if key else f"{i}.")
+
+    # -- views derived from it -----------------------------------------------------------------
+
     def parameters(self) -> list[Value]:
-        """Every trainable Value of the module, always in the same order."""
-        return []
+        """Every trainable Value of the module, always in the same order (attribute order,
+        depth first: a neuron's weights then its bias, neuron after neuron, as in micrograd)."""
+        found: list[Value] = []
+        for kind, _, value in self._members():
+            if kind == "parameter":
+                _flatten(value, found)
+            elif kind == "child":
+                found += value.parameters()
+            elif kind == "children":
+                for child in value:
+                    found += child.parameters()
+        return found
+
+    def named_parameters(self) -> list[tuple[str, ParameterTree]]:
+        """(name, parameter tensor) pairs with PyTorch's names: `layers.0.weight` is a list of
+        nout rows of nin Values, `layers.0.bias` a list of nout Values."""
+        return [
+            (key, value) for key, kind, _, _, value in self._state_entries() if kind == "parameter"
+        ]
+
+    def children(self) -> list[Module]:
+        """The direct submodules, in attribute order."""
+        found: list[Module] = []
+        for kind, _, value in self._members():
+            if kind == "child":
+                found.append(value)
+            elif kind == "children":
+                found += value
+        return found
+
+    def modules(self) -> list[Module]:
+        """This module and every submodule below it, depth first."""
+        found: list[Module] = [self]
+        for child in self.children():
+            found += child.modules()
+        return found
 
     def zero_grad(self) -> None:
         """Set every parameter's gradient to 0 (gradients accumulate across `backward` calls)."""
         for p in self.parameters():
             p.grad = 0.0
 
+    def train(self, mode: bool = True) -> Module:
+        """Put this module and every submodule in train mode (`mode=False`: eval mode).
+
+        Only some modules behave differently: Dropout drops inputs only in train mode, and
+        BatchNorm1d normalises with the batch's statistics in train mode and with its running
+        estimates in eval mode. Returns the module, as PyTorch does.
+        """
+        if not isinstance(mode, bool):
+            raise TypeError(f"train(mode) takes a bool, got {type(mode).__name__}")
+        for module in self.modules():
+            module.training = mode
+        return self
+
+    def eval(self) -> Module:
+        """Eval mode: `train(False)`."""
+        return self.train(False)
+
+    # -- the forward pass ----------------------------------------------------------------------
+
     def forward(self, x: Sequence[Input]) -> Any:
         raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
 
-    def __call__(self, x: Sequence[Input]) -> Any:
-        return self.forward(x)
+    def __call__(self, x: Sequence[Input], **options: Any) -> Any:
+        return self.forward(x, **options)
 
-    def _parameter_tree(self) -> dict[str, ParameterTree]:
-        return {}
+    def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
+        """The outputs for every sample of a batch: `[self(x) for x in X]` for most modules.
 
-    def _use_parameters(self, values: Iterator[Value]) -> None:
-        raise NotImplementedError(f"{type(self).__name__} cannot swap its parameters")
+        A module whose train-mode output depends on the whole batch (BatchNorm1d) overrides
+        it; training calls `forward_batch`, so such a module sees its batch.
+        """
+        return [self(x) for x in X]
+
+    # -- labels: every node named by where it lives -------------------------------------------
+
+    def _set_labels(self, prefix: str = "") -> None:
+        """Label every parameter by its place: `layer1.neuron3.w0`, `layer1.neuron3.b`.
+
+        A parent calls this on its children with its own prefix, so a module built inside
+        another is relabelled once the outer one is complete. List submodules are numbered from
+        1 under their attribute's singular (`layers` -> `layer1`); list parameters take their
+        index (`w` -> `w0`, `w1`, ...; `weight0_1` in two dimensions).
+        """
+        for kind, name, value in self._members():
+            if kind == "parameter":
+                _label_tree(value, prefix + name)
+            elif kind == "child":
+                value._set_labels(f"{prefix}{name}.")
+            elif kind == "children":
+                singular = name[:-1] if name.endswith("s") else name
+                for i, child in enumerate(value, start=1):
+                    child._set_labels(f"{prefix}{singular}{i}.")
+
+    # -- state ---------------------------------------------------------------------------------
 
     def state_dict(self) -> dict[str, Any]:
-        """The parameters' numbers by name, as JSON-ready floats and lists of floats.
+        """The parameters' and buffers' numbers by name, as JSON-ready floats and lists.
 
         Names and shapes follow PyTorch: a layer's `weight` is a list of `nout` rows of `nin`
         floats and its `bias` a list of `nout` floats; an MLP prefixes `layers.<i>.`.
         """
-        return {name: _numbers(tree) for name, tree in self._parameter_tree().items()}
+        return {key: _numbers(value) for key, _, _, _, value in self._state_entries()}
 
     def load_state_dict(self, state: Mapping[str, Any]) -> None:
-        """Copy the numbers of `state` (as made by `state_dict`) into the parameters.
+        """Copy the numbers of `state` (as made by `state_dict`) into the parameters and buffers.
 
         Everything is checked before anything is written: the names, every shape, and that every
-        entry is a finite real number. On any problem a `ValueError` says what and where, and the
-        module is left exactly as it was.
+        entry is a finite real number (an int where the buffer is a count). On any problem a
+        `ValueError` says what and where, and the module is left exactly as it was.
         """
-        tree = self._parameter_tree()
+        entries = list(self._state_entries())
         if not isinstance(state, Mapping):
             raise ValueError(f"a state dict must be a dict, got {type(state).__name__}")
-        missing = [name for name in tree if name not in state]
-        unexpected = [name for name in state if name not in tree]
+        names = {key for key, *_ in entries}
+        missing = [key for key, *_ in entries if key not in state]
+        unexpected = [name for name in state if name not in names]
         if missing or unexpected:
             raise ValueError(
                 f"state dict does not fit {type(self).__name__}: "
                 f"missing {missing}, unexpected {unexpected}"
             )
         assignments: list[tuple[Value, float]] = []
-        for name, parameters in tree.items():
-            _match(parameters, state[name], name, assignments)
+        buffers: list[tuple[Module, str, Any]] = []
+        for key, kind, owner, name, value in entries:
+            if kind == "parameter":
+                _match(value, state[key], key, assignments)
+            else:
+                buffers.append((owner, name, _checked_buffer(value, state[key], key)))
         for parameter, number in assignments:
             parameter.data = number
+        for owner, name, value in buffers:
+            setattr(owner, name, value)
+
+    def config(self) -> dict[str, Any]:
+        """The constructor's arguments as JSON-ready data: `type(self)(**config)` rebuilds the
+        shape (with new weights). Submodules of a container are not part of it."""
+        raise NotImplementedError(f"{type(self).__name__} does not define config()")
+
+    @classmethod
+    def state_shapes(cls, **config: Any) -> dict[str, Shape]:
+        """The shape of each `state_dict` entry of `cls(**config)` (() for a number).
+
+        `nn.load` compares these with a file's weights before building anything, so a file
+        declaring a huge model with few weights is refused at once. This default builds the
+        module to find out; a type whose size follows from its config overrides it.
+        """
+        return {key: _shape(value) for key, value in cls(**config).state_dict().items()}
+
+    def __repr__(self) -> str:
+        try:
+            arguments = ", ".join(f"{k}={v!r}" for k, v in self.config().items())
+        except NotImplementedError:
+            arguments = ""
+        return f"{type(self).__name__}({arguments})"
 
 
-def _numbers(tree: ParameterTree) -> Any:
-    return tree.data if isinstance(tree, Value) else [_numbers(child) for child in tree]
+def _is_module_list(value: Any) -> bool:
+    return isinstance(value, list) and bool(value) and all(isinstance(v, Module) for v in value)
+
+
+def _is_parameter_tree(value: Any) -> bool:
+    if isinstance(value, Value):
+        return True
+    return isinstance(value, list) and bool(value) and all(map(_is_parameter_tree, value))
+
+
+def _flatten(tree: ParameterTree, found: list[Value]) -> None:
+    if isinstance(tree, Value):
+        found.append(tree)
+    else:
+        for child in tree:
+            _flatten(child, found)
+
+
+def _label_tree(tree: ParameterTree, label: str, separator: str = "") -> None:
+    if isinstance(tree, Value):
+        tree.label = label
+        return
+    for i, child in enumerate(tree):
+        _label_tree(child, f"{label}{separator}{i}", "_")
+
+
+def _numbers(tree: Any) -> Any:
+    """A parameter tree's numbers (a buffer's are numbers already), as fresh lists."""
+    if isinstance(tree, Value):
+        return tree.data
+    if isinstance(tree, list):
+        return [_numbers(child) for child in tree]
+    return tree
+
+
+def _shape(numbers_: Any) -> Shape:
+    """The shape of a nested list read along its first entries: [[1, 2], [3, 4]] -> (2, 2)."""
+    shape: list[int] = []
+    while isinstance(numbers_, list):
+        shape.append(len(numbers_))
+        if not numbers_:
+            break
+        numbers_ = numbers_[0]
+    return tuple(shape)
+
+
+def _finite_float(number: Any, where: str) -> float:
+    """`number` as a float, or a ValueError naming `where` if it is not a finite real number."""
+    if isinstance(number, bool) or not isinstance(number, numbers.Real):
+        raise ValueError(f"{where}: expected a number, got {type(number).__name__}")
+    try:
+        converted = float(number)
+    except OverflowError:  # an int such as 10**400 has no float
+        raise ValueError(
+            f"{where}: expected a finite number, got an int of {len(str(number))} digits"
+        ) from None
+    if not math.isfinite(converted):
+        raise ValueError(f"{where}: expected a finite number, got {number!r}")
+    return converted
 
 
 def _match(
@@ -107,11 +363,7 @@ def _match(
 ) -> None:
     """Check `numbers_` has the shape of `tree` and finite entries; collect (Value, number)."""
     if isinstance(tree, Value):
-        if isinstance(numbers_, bool) or not isinstance(numbers_, numbers.Real):
-            raise ValueError(f"{where}: expected a number, got {type(numbers_).__name__}")
-        if not math.isfinite(numbers_):
-            raise ValueError(f"{where}: expected a finite number, got {numbers_!r}")
-        assignments.append((tree, float(numbers_)))
+        assignments.append((tree, _finite_float(numbers_, where)))
         return
     if not isinstance(numbers_, (list, tuple)) or len(numbers_) != len(tree):
         got = len(numbers_) if isinstance(numbers_, (list, tuple)) else type(numbers_).__name__
@@ -120,23 +372,58 @@ def _match(
         _match(child, entry, f"{where}[{index}]", assignments)
 
 
+def _checked_buffer(current: Any, given: Any, where: str) -> Any:
+    """`given` checked against the buffer's `current` shape and kind, as fresh lists."""
+    if isinstance(current, list):
+        if not isinstance(given, (list, tuple)) or len(given) != len(current):
+            got = len(given) if isinstance(given, (list, tuple)) else type(given).__name__
+            raise ValueError(f"{where}: expected a list of {len(current)}, got {got}")
+        return [
+            _checked_buffer(c, g, f"{where}[{i}]")
+            for i, (c, g) in enumerate(zip(current, given, strict=True))
+        ]
+    if isinstance(current, int):
+        if isinstance(given, bool) or not isinstance(given, numbers.Integral) or given < 0:
+            raise ValueError(f"{where}: expected a count (an int >= 0), got {given!r}")
+        return int(given)
+    return _finite_float(given, where)
+
+
 def functional_call(module: Module, parameters: Sequence[Value], x: Sequence[Input]) -> Any:
     """`module(x)` computed with `parameters` in place of `module.parameters()`.
 
     As `torch.func.functional_call`: the forward pass becomes a function of the parameters,
     which is what `jit` needs to trace a training step (the weights are its arguments, not
-    constants). The module's own parameters are put back afterwards.
+    constants). `module` itself is not touched: the call runs on a shallow copy of its tree
+    that holds `parameters`, so threads may call this on one module at once. Buffer updates
+    (BatchNorm's running statistics in train mode) happen on the copy and are dropped.
     """
     own = module.parameters()
     if len(parameters) != len(own):
         raise ValueError(f"expected {len(own)} parameters, got {len(parameters)}")
-    module._use_parameters(iter(parameters))
-    try:
-        return module(x)
-    finally:
-        module._use_parameters(iter(own))
+    return _with_parameters(module, iter(parameters))(x)
 
 
+def _with_parameters(module: Module, values: Iterator[Value]) -> Module:
+    """A shallow copy of `module` whose parameters are taken, in order, from `values`."""
+    clone = copy.copy(module)
+    for kind, name, value in module._members():
+        if kind == "parameter":
+            setattr(clone, name, _rebuild(value, values))
+        elif kind == "child":
+            setattr(clone, name, _with_parameters(value, values))
+        elif kind == "children":
+            setattr(clone, name, [_with_parameters(child, values) for child in value])
+    return clone
+
+
+def _rebuild(tree: ParameterTree, values: Iterator[Value]) -> ParameterTree:
+    if isinstance(tree, Value):
+        return next(values)
+    return [_rebuild(child, values) for child in tree]
+
+
+@register
 class Neuron(Module):
     """act(w . x + b) with n weights and a bias: one `dot` node and one activation node.
 
@@ -145,7 +432,12 @@ class Neuron(Module):
     their inputs; Xavier/Glorot (std = sqrt(2 / (nin + fan_out))) for tanh, sigmoid and linear.
     `fan_out` is the width of the layer the neuron belongs to. The bias starts at 0.
     `seed` is an int, a `random.Random` to draw from, or None for a fresh random start.
+
+    Its parameters are labelled `w0, w1, ..., b` and its output `out`; inside a model the labels
+    say where the neuron lives: `layer1.neuron3.w0`, `layer1.neuron3.out`.
     """
+
+    state_names = {"w": "weight", "b": "bias"}
 
     def __init__(
         self, nin: int, activation: str = "relu", *, seed: Seed = None, fan_out: int = 1
@@ -158,41 +450,48 @@ class Neuron(Module):
             std = math.sqrt(2.0 / nin)
         else:
             std = math.sqrt(2.0 / (nin + fan_out))
-        self.w = [Value(rng.gauss(0.0, std), f"w{i}") for i in range(nin)]
-        self.b = Value(0.0, "b")
+        self.w = [Value(rng.gauss(0.0, std)) for _ in range(nin)]
+        self.b = Value(0.0)
         self.activation = activation
         self._activate = ACTIVATIONS[activation]
+        self._set_labels()
 
     @property
     def nin(self) -> int:
         return len(self.w)
 
-    def forward(self, x: Sequence[Input]) -> Value:
-        return self._fire(_inputs_and_one(x, self.nin))
+    def config(self) -> dict[str, Any]:
+        return {"nin": self.nin, "activation": self.activation}
 
-    def _fire(self, inputs_and_one: list[Value]) -> Value:
-        # The bias pairs with the constant 1.0 at the end of the inputs.
-        return self._activate(dot([*self.w, self.b], inputs_and_one))
+    def _set_labels(self, prefix: str = "") -> None:
+        super()._set_labels(prefix)
+        self._out_label = prefix + "out"
 
-    def parameters(self) -> list[Value]:
-        return [*self.w, self.b]
+    def forward(self, x: Sequence[Input], *, one: Value | None = None) -> Value:
+        """act(w . x + b). `one` is the constant 1.0 node the bias multiplies, if the caller
+        shares one between many neurons (made here otherwise)."""
+        return self.fire(_inputs_and_one(x, self.nin, one))
 
-    def _parameter_tree(self) -> dict[str, ParameterTree]:
-        return {"weight": self.w, "bias": self.b}
-
-    def _use_parameters(self, values: Iterator[Value]) -> None:
-        self.w = [next(values) for _ in self.w]
-        self.b = next(values)
+    def fire(self, inputs_and_one: list[Value]) -> Value:
+        """The neuron on inputs already made Values and ending with the constant 1.0, unchecked:
+        a Layer checks its inputs once and fires every neuron on them."""
+        out = self._activate(dot([*self.w, self.b], inputs_and_one))
+        out.label = self._out_label
+        return out
 
     def __repr__(self) -> str:
         return f"Neuron(nin={self.nin}, activation={self.activation!r})"
 
 
+@register
 class Layer(Module):
     """`nout` neurons that all read the same `nin` inputs.
 
-    `layer(x)` returns a list of `nout` Values, or a single Value when `nout == 1`.
+    `layer(x)` returns a list of `nout` Values, or a single Value when `nout == 1`. Its
+    `state_dict` stacks the neurons as PyTorch's `Linear` does: `weight` is nout x nin.
     """
+
+    stacked = "neurons"
 
     def __init__(self, nin: int, nout: int, activation: str = "relu", *, seed: Seed = None) -> None:
         _check_size("Layer", "nin", nin)
@@ -201,6 +500,7 @@ class Layer(Module):
         rng = as_rng(seed)
         self.neurons = [Neuron(nin, activation, seed=rng, fan_out=nout) for _ in range(nout)]
         self.activation = activation
+        self._set_labels()
 
     @property
     def nin(self) -> int:
@@ -210,30 +510,27 @@ class Layer(Module):
     def nout(self) -> int:
         return len(self.neurons)
 
-    def forward(self, x: Sequence[Input]) -> Value | list[Value]:
-        out = self._fire(_inputs_and_one(x, self.nin))
+    def config(self) -> dict[str, Any]:
+        return {"nin": self.nin, "nout": self.nout, "activation": self.activation}
+
+    @classmethod
+    def state_shapes(cls, nin: int, nout: int, activation: str = "relu") -> dict[str, Shape]:
+        _check_size("Layer", "nin", nin)
+        _check_size("Layer", "nout", nout)
+        _check_activation(activation)
+        return {"weight": (nout, nin), "bias": (nout,)}
+
+    def forward(self, x: Sequence[Input], *, one: Value | None = None) -> Value | list[Value]:
+        """Every neuron on `x`; `one` as in `Neuron.forward`."""
+        inputs_and_one = _inputs_and_one(x, self.nin, one)
+        out = [neuron.fire(inputs_and_one) for neuron in self.neurons]
         return out[0] if len(out) == 1 else out
-
-    def _fire(self, inputs_and_one: list[Value]) -> list[Value]:
-        return [neuron._fire(inputs_and_one) for neuron in self.neurons]
-
-    def parameters(self) -> list[Value]:
-        return [p for neuron in self.neurons for p in neuron.parameters()]
-
-    def _parameter_tree(self) -> dict[str, ParameterTree]:
-        return {
-            "weight": [neuron.w for neuron in self.neurons],
-            "bias": [neuron.b for neuron in self.neurons],
-        }
-
-    def _use_parameters(self, values: Iterator[Value]) -> None:
-        for neuron in self.neurons:
-            neuron._use_parameters(values)
 
     def __repr__(self) -> str:
         return f"Layer(nin={self.nin}, nout={self.nout}, activation={self.activation!r})"
 
 
+@register
 class MLP(Module):
     """A multi-layer perceptron: layers of sizes `nouts`, the first reading `nin` inputs.
 
@@ -246,14 +543,7 @@ class MLP(Module):
     def __init__(
         self, nin: int, nouts: Sequence[int], activation: str = "relu", seed: Seed = None
     ) -> None:
-        _check_size("MLP", "nin", nin)
-        if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
-            raise ValueError(
-                f"MLP expected a non-empty list of layer sizes as nouts, got {nouts!r}"
-            )
-        for size in nouts:
-            _check_size("MLP", "every layer size in nouts", size)
-        _check_activation(activation)
+        _check_mlp(nin, nouts, activation)
         rng = as_rng(seed)
         sizes = [nin, *nouts]
         last = len(nouts) - 1
@@ -262,6 +552,7 @@ class MLP(Module):
             for i in range(len(nouts))
         ]
         self.activation = activation
+        self._set_labels()
 
     @property
     def nin(self) -> int:
@@ -275,28 +566,24 @@ class MLP(Module):
         """The architecture as JSON-ready data: `MLP(**config)` rebuilds this shape."""
         return {"nin": self.nin, "nouts": self.nouts, "activation": self.activation}
 
+    @classmethod
+    def state_shapes(
+        cls, nin: int, nouts: Sequence[int], activation: str = "relu"
+    ) -> dict[str, Shape]:
+        _check_mlp(nin, nouts, activation)
+        sizes = [nin, *nouts]
+        shapes: dict[str, Shape] = {}
+        for i in range(len(nouts)):
+            shapes[f"layers.{i}.weight"] = (sizes[i + 1], sizes[i])
+            shapes[f"layers.{i}.bias"] = (sizes[i + 1],)
+        return shapes
+
     def forward(self, x: Sequence[Input]) -> Value | list[Value]:
-        signal = _inputs_and_one(x, self.nin)
-        one = signal[-1]  # every layer's bias input: one constant node per forward pass
+        one = Value(1.0)  # every layer's bias input: one constant node per forward pass
+        signal = x
         for layer in self.layers:
-            signal = layer._fire(signal)
-            signal.append(one)
-        signal.pop()
+            signal = _as_list(layer(signal, one=one))
         return signal[0] if len(signal) == 1 else signal
-
-    def parameters(self) -> list[Value]:
-        return [p for layer in self.layers for p in layer.parameters()]
-
-    def _parameter_tree(self) -> dict[str, ParameterTree]:
-        return {
-            f"layers.{i}.{name}": tree
-            for i, layer in enumerate(self.layers)
-            for name, tree in layer._parameter_tree().items()
-        }
-
-    def _use_parameters(self, values: Iterator[Value]) -> None:
-        for layer in self.layers:
-            layer._use_parameters(values)
 
     def __repr__(self) -> str:
         lines = [f"MLP(nin={self.nin}, nouts={self.nouts}, activation={self.activation!r})"]
@@ -305,14 +592,19 @@ class MLP(Module):
         return "\n".join(lines)
 
 
-def _inputs_and_one(x: Sequence[Input], nin: int) -> list[Value]:
+def _as_list(signal: Any) -> Any:
+    """A single Value (a one-output layer's result) as a list of one, for the next module."""
+    return [signal] if isinstance(signal, Value) else signal
+
+
+def _inputs_and_one(x: Sequence[Input], nin: int, one: Value | None = None) -> list[Value]:
     """The inputs as Values, made once per forward pass, then the constant 1.0 for the biases."""
     if isinstance(x, (Value, str, bytes, numbers.Number)) or not hasattr(x, "__len__"):
         raise TypeError(f"expected a list of {nin} inputs, got {type(x).__name__}")
     if len(x) != nin:
         raise ValueError(f"expected {nin} inputs, got {len(x)}")
     inputs = [xi if isinstance(xi, Value) else Value(xi) for xi in x]
-    inputs.append(Value(1.0))
+    inputs.append(Value(1.0) if one is None else one)
     return inputs
 
 
@@ -326,3 +618,12 @@ def _check_activation(activation: Any) -> None:
         raise ValueError(
             f"unknown activation {activation!r}: expected one of {', '.join(ACTIVATIONS)}"
         )
+
+
+def _check_mlp(nin: Any, nouts: Any, activation: Any) -> None:
+    _check_size("MLP", "nin", nin)
+    if isinstance(nouts, (str, bytes)) or not isinstance(nouts, Sequence) or not nouts:
+        raise ValueError(f"MLP expected a non-empty list of layer sizes as nouts, got {nouts!r}")
+    for size in nouts:
+        _check_size("MLP", "every layer size in nouts", size)
+    _check_activation(activation)
