@@ -14,6 +14,7 @@ Train micrograd's moons model::
 from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
 from .export import to_torch
+from .health import GradientTracker, gradient_report
 from .modules import MLP, Layer, Module, Neuron
 from .recurrent import RNNCell, unroll
 from .serialize import load, save
@@ -24,6 +25,7 @@ __all__ = [
     "AvgPool1d",
     "Conv1d",
     "Flatten",
+    "GradientTracker",
     "History",
     "Layer",
     "MaxPool1d",
@@ -32,6 +34,7 @@ __all__ = [
     "RNNCell",
     "data",
     "fit",
+    "gradient_report",
     "load",
     "losses",
     "optim",

@@ -1,0 +1,196 @@
+"""Gradient health: is every layer of a network still learning?
+
+Three things stop a layer learning, and each can be measured after `loss.backward()`:
+
+* **vanishing gradients**: backpropagation multiplies local slopes layer after layer, and a
+  sigmoid's slope is at most 1/4, so in a deep sigmoid net the first layers' gradients are
+  orders of magnitude below the last layer's;
+* **dead ReLUs**: a ReLU unit whose weighted sum is negative for every sample outputs 0 with
+  slope 0: no gradient reaches its weights, and nothing brings it back;
+* **saturated tanh / sigmoid units**: far from 0 these are flat, so their slope (and the
+  gradient through them) is nearly 0.
+
+`gradient_report(model, X)` measures all three per layer; `GradientTracker` records the
+gradient size of every layer after each training epoch, for a plot over training.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from autograd_core import no_grad
+from autograd_core.draw import EXPLODING_RATIO, MAX_SLOPE, SATURATION, VANISHING_RATIO
+
+from .modules import Layer, Module
+
+if TYPE_CHECKING:
+    from matplotlib.axes import Axes
+
+
+@dataclass(frozen=True)
+class LayerHealth:
+    """One layer: its gradient size and the fractions of its units that cannot learn.
+
+    `mean_abs_grad` is the mean |d loss / d p| over the layer's parameters p. `dead` is the
+    fraction of ReLU units that output 0 for every sample, `saturated` the fraction of tanh or
+    sigmoid units whose slope is under 1% of its peak for every sample (None without data).
+    `note` says 'vanishing' or 'exploding' when `mean_abs_grad` is 100 times below or above
+    the output layer's.
+    """
+
+    name: str
+    width: int
+    activation: str
+    mean_abs_grad: float
+    dead: float | None
+    saturated: float | None
+    note: str = ""
+
+
+@dataclass(frozen=True)
+class GradientReport:
+    """Per-layer gradient health, input side first; prints as a table."""
+
+    layers: tuple[LayerHealth, ...]
+
+    def __getitem__(self, index: int) -> LayerHealth:
+        return self.layers[index]
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __repr__(self) -> str:
+        def fraction(x: float | None) -> str:
+            return "-" if x is None else f"{x:.0%}"
+
+        rows = [("layer", "width", "activation", "mean |grad|", "dead", "saturated", "")]
+        for layer in self.layers:
+            rows.append(
+                (
+                    layer.name,
+                    str(layer.width),
+                    layer.activation,
+                    f"{layer.mean_abs_grad:.2e}",
+                    fraction(layer.dead),
+                    fraction(layer.saturated),
+                    layer.note,
+                )
+            )
+        widths = [max(len(row[i]) for row in rows) for i in range(len(rows[0]))]
+        lines = [
+            "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
+        ]
+        return "\n".join(line.rstrip() for line in lines)
+
+
+def gradient_report(model: Module, X: Sequence[Sequence[float]] | None = None) -> GradientReport:
+    """Per layer of `model`: mean |grad| of its parameters, the dead and saturated fractions.
+
+    Call it after `loss.backward()`. The gradients are read from the parameters; whether a
+    unit is dead or saturated depends on the data, so pass the batch `X` the loss was computed
+    on (the model is run on it without recording a graph; its parameters are not touched).
+    """
+    layers = _layers(model)
+    units = _unit_states(layers, X) if X is not None else [None] * len(layers)
+    sizes = [_mean_abs_grad(layer.parameters()) for layer in layers]
+    top = sizes[-1]
+    health = []
+    for i, (layer, size, states) in enumerate(zip(layers, sizes, units, strict=True), start=1):
+        note = ""
+        if top > 0.0 and i < len(layers):
+            if size / top < VANISHING_RATIO:
+                note = "vanishing"
+            elif size / top > EXPLODING_RATIO:
+                note = "exploding"
+        dead = saturated = None
+        if states is not None:
+            dead = states.count("dead") / len(states)
+            saturated = states.count("saturated") / len(states)
+        health.append(
+            LayerHealth(f"layer{i}", layer.nout, layer.activation, size, dead, saturated, note)
+        )
+    return GradientReport(tuple(health))
+
+
+def _layers(model: Module) -> list[Layer]:
+    if isinstance(model, Layer):
+        return [model]
+    layers = getattr(model, "layers", None)
+    if not layers or not all(isinstance(layer, Layer) for layer in layers):
+        raise TypeError(
+            f"gradient_report reads a Layer or a model made of Layers (an MLP), "
+            f"got {type(model).__name__}"
+        )
+    return list(layers)
+
+
+def _mean_abs_grad(parameters: Sequence[Any]) -> float:
+    return sum(abs(float(p.grad)) for p in parameters) / len(parameters)
+
+
+def _unit_states(layers: list[Layer], X: Sequence[Sequence[float]]) -> list[list[str]]:
+    """For each layer, each unit's state over the whole batch: 'dead', 'saturated' or ''."""
+    if len(X) == 0:
+        raise ValueError("gradient_report needs at least one sample in X, got none")
+    # stuck[l][j]: unit j of layer l has been dead (or saturated) on every sample so far.
+    stuck = [[True] * layer.nout for layer in layers]
+    with no_grad():
+        for x in X:
+            signal: Any = list(x)
+            for layer, flags in zip(layers, stuck, strict=True):
+                out = layer(signal)
+                signal = out if isinstance(out, list) else [out]
+                for j, unit in enumerate(signal):
+                    flags[j] = flags[j] and _stuck(layer.activation, unit.data)
+    states = []
+    for layer, flags in zip(layers, stuck, strict=True):
+        word = "dead" if layer.activation == "relu" else "saturated"
+        can_stick = layer.activation == "relu" or layer.activation in MAX_SLOPE
+        states.append([word if flag and can_stick else "" for flag in flags])
+    return states
+
+
+def _stuck(activation: str, out: float) -> bool:
+    """Whether a unit with this output passes (almost) no gradient: slope 0 or nearly 0."""
+    if activation == "relu":
+        return out == 0.0
+    if activation == "tanh":
+        return 1.0 - out * out < SATURATION * MAX_SLOPE["tanh"]
+    if activation == "sigmoid":
+        return out * (1.0 - out) < SATURATION * MAX_SLOPE["sigmoid"]
+    return False
+
+
+class GradientTracker:
+    """A training callback: the mean |grad| of every layer, recorded after each epoch.
+
+    Pass it to `fit(..., callbacks=[tracker])`, or call `tracker(epoch, model)` from your own
+    loop after the epoch's last `backward()`. `tracker.sizes[name]` is the list of one layer's
+    sizes, epoch by epoch; `tracker.plot()` draws them on a log scale.
+    """
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self.sizes: dict[str, list[float]] = {}
+
+    def __call__(self, epoch: int, model: Module, history: Any = None) -> None:
+        report = gradient_report(model)
+        self.epochs.append(epoch)
+        for layer in report.layers:
+            self.sizes.setdefault(layer.name, []).append(layer.mean_abs_grad)
+
+    def plot(self, ax: Axes | None = None, title: str = "") -> Axes:
+        """Gradient size of each layer against the epoch, log scale (matplotlib)."""
+        if ax is None:
+            from matplotlib.figure import Figure
+
+            ax = Figure(figsize=(6, 4), layout="constrained").add_subplot()
+        for name, sizes in self.sizes.items():
+            ax.plot(self.epochs, sizes, label=name)
+        ax.set(xlabel="epoch", ylabel="mean |grad| of the layer's parameters", yscale="log")
+        if title:
+            ax.set_title(title)
+        ax.legend(fontsize="small", ncol=2)
+        return ax
