@@ -13,6 +13,7 @@ from .draw import draw_dot
 from .jit import Jitted, jit
 from .modes import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
+from .stepper import backward_steps
 from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
 from .value import Value, dot, vsum
 
@@ -22,6 +23,7 @@ __all__ = [
     "Jitted",
     "Op",
     "Value",
+    "backward_steps",
     "detect_anomaly",
     "dot",
     "draw_dot",

@@ -1,0 +1,142 @@
+"""backward_steps, the stepper's frames, its files and its widget."""
+
+import base64
+import math
+import re
+
+import pytest
+from PIL import Image
+
+from autograd_core import Value, backward_steps
+from autograd_core.stepper import Stepper, frames, save_gif, save_html
+from nn import MLP, losses
+from nn.data import make_moons
+
+
+def diamond() -> tuple[Value, Value, Value, Value]:
+    """y = u * v with u = x + 1 and v = x * 5 at x = 3: two paths from x to y."""
+    x = Value(3.0, label="x")
+    u = x + 1
+    u.label = "u"
+    v = x * 5
+    v.label = "v"
+    y = u * v
+    y.label = "y"
+    return x, u, v, y
+
+
+def test_the_diamond_steps_in_backwards_order_with_the_hand_computed_numbers():
+    x, u, v, y = diamond()
+    steps = list(backward_steps(y))
+    # By hand: dy/du = v = 15, dy/dv = u = 4; dv/dx = 5, du/dx = 1; so dy/dx = 4*5 + 15*1 = 35.
+    assert [(s.number, s.node, s.upstream) for s in steps] == [
+        (1, y, 1.0),
+        (2, v, 4.0),
+        (3, u, 15.0),
+    ]
+    table = [
+        [(c.input.label, c.local, c.contribution, c.before, c.after) for c in s.contributions]
+        for s in steps
+    ]
+    assert table[0] == [("u", 15.0, 15.0, 0.0, 15.0), ("v", 4.0, 4.0, 0.0, 4.0)]
+    assert table[1][0] == ("x", 5.0, 20.0, 0.0, 20.0)
+    assert table[2][0] == ("x", 1.0, 15.0, 20.0, 35.0)  # the running sum at the shared node
+    assert [c.shared for s in steps for c in s.contributions] == [
+        False,
+        False,
+        True,
+        False,
+        True,
+        False,
+    ]
+    assert 10 * x.data + 5 == 35.0  # d/dx (x + 1)(5x) = 10x + 5
+
+
+def test_the_steps_end_with_the_gradients_backward_computes():
+    X, y = make_moons(n_samples=10, noise=0.1, seed=0)
+    model = MLP(2, [4, 4, 1], activation="tanh", seed=0)
+    loss = losses.binary_cross_entropy([model(x) for x in X], y)
+    final = {}
+    for step in backward_steps(loss):
+        for c in step.contributions:
+            final[c.input] = c.after
+    assert all(node.grad == 0.0 for node in final)  # the steps write no .grad
+    loss.backward()
+    assert all(final[node] == node.grad for node in final)  # bit for bit
+    assert all(final[p] == p.grad for p in model.parameters())
+
+
+def test_the_seed_scales_every_step():
+    _, _, _, y = diamond()
+    (first, *_, last) = backward_steps(y, grad=2.0)
+    assert first.upstream == 2.0 and last.contributions[0].after == 70.0
+
+
+def test_bad_roots_and_seeds_are_refused():
+    with pytest.raises(TypeError, match="backward_steps needs a Value, got float"):
+        list(backward_steps(1.0))
+    with pytest.raises(ValueError, match="backward seed must be finite, got nan"):
+        list(backward_steps(Value(1.0), grad=math.nan))
+
+
+def test_a_step_prints_local_times_upstream_and_the_running_sum():
+    _, _, _, y = diamond()
+    text = str(list(backward_steps(y))[2])
+    assert text.splitlines()[0] == "step 3: u, upstream gradient 15"
+    assert "d u / d x = 1:  1 x 15 = 15;  x.grad 20 + 15 = 35  (shared: the paths add up)" in text
+
+
+def test_frames_show_the_seed_then_each_step_with_gradients_so_far():
+    _, _, _, y = diamond()
+    pictures = frames(y)
+    assert len(pictures) == 4  # the seed and three steps
+    seed, *_, last = [p.source for p in pictures]
+    assert "grad ?" in seed and "grad 1.0000" in seed and "grad 35.0000" not in seed
+    assert "grad ?" not in last and "grad 35.0000" in last
+    assert "x.grad = 20 + 15 = 35" in last  # the caption of step 3
+    assert re.search(r"label=\"?1\"? color=\"#e6550d\"", last)  # du/dx = 1, highlighted
+
+
+def test_save_gif_writes_one_frame_per_moment(tmp_path):
+    _, _, _, y = diamond()
+    path = save_gif(y, tmp_path / "steps.gif", seconds_per_frame=0.5)
+    with Image.open(path) as gif:
+        assert gif.format == "GIF" and gif.n_frames == 4
+        assert gif.info["duration"] == 500 and gif.info["loop"] == 0
+
+
+def test_save_gif_refuses_a_bad_frame_time(tmp_path):
+    _, _, _, y = diamond()
+    with pytest.raises(ValueError, match="seconds_per_frame must be a positive number, got 0"):
+        save_gif(y, tmp_path / "steps.gif", seconds_per_frame=0)
+    assert not (tmp_path / "steps.gif").exists()
+
+
+def test_save_html_holds_every_frame_in_one_file(tmp_path):
+    _, _, _, y = diamond()
+    page = save_html(y, tmp_path / "steps.html").read_text()
+    encoded = re.search(r"const frames = \[(.*)\]\.map", page).group(1)
+    svgs = [base64.b64decode(chunk.strip('"')).decode() for chunk in encoded.split(",")]
+    assert len(svgs) == 4 and all(svg.lstrip().startswith("<?xml") for svg in svgs)
+    assert "grad 35.0000" in svgs[-1] and "grad 35.0000" not in svgs[0]
+    assert 'max="3"' in page
+
+
+def test_the_widget_steps_forward_and_back_with_buttons_and_slider():
+    x, u, v, y = diamond()
+    stepper = Stepper(y)
+    assert stepper.index == 0 and stepper.step is None
+    assert stepper.back_button.disabled and not stepper.next_button.disabled
+    seed_picture = stepper.picture.value
+    stepper.next_button.click()
+    assert stepper.index == 1 and stepper.slider.value == 1 and stepper.step.node is y
+    assert stepper.picture.value != seed_picture and "<svg" in stepper.picture.value
+    assert "15 x 1 = 15" in stepper.arithmetic.value
+    stepper.slider.value = 3
+    assert stepper.step.node is u and "x.grad 20 + 15 = 35" in stepper.arithmetic.value
+    assert stepper.next_button.disabled
+    stepper.next()  # past the end: stays on the last frame
+    assert stepper.index == 3
+    stepper.back_button.click()
+    assert stepper.index == 2 and stepper.step.node is v and stepper.slider.value == 2
+    assert x.grad == 0.0  # stepping never touches the gradients
