@@ -1,14 +1,21 @@
-"""The command line: train an MLP on a toy data set, then save it and its plots.
+"""The command line: train an MLP on a data set, test it on held-out samples, save it and its plots.
 
     python -m nn train                                  # moons, 2-16-16-1 relu, Adam: ~100%
     python -m nn train --dataset spiral --hidden 32,32 --epochs 200 --out spiral
+    python -m nn train --dataset digits --hidden 32 --epochs 20   # 8x8 handwritten digits
     python -m nn train --optimizer sgd --lr 0.1 --momentum 0.9 --batch-size 1
 
-`train` prints the data, the model and the settings, shows a progress bar while `fit` runs,
-prints the final loss and accuracy, and writes DIR/model.json (`nn.load` reads it back),
-DIR/loss.png (loss and accuracy per epoch) and DIR/boundary.png (the decision boundary).
-A bad argument prints the usage and exits with status 2; a training run that diverges
-(a non-finite loss) prints the error and exits with status 1.
+`train` holds out a stratified `--test-size` share of the data (0.25 by default), trains on
+the rest with a progress bar, and prints the final loss with the accuracy on the training part
+AND on the held-out test part: only the second says how well the model does on data it has not
+seen. It writes DIR/model.json (`nn.load` reads it back), DIR/loss.png (loss and accuracy per
+epoch) and, for the 2-D data sets, DIR/boundary.png (the decision boundary).
+
+Every file is written under a temporary name and renamed into place, so each is complete or
+absent, never half-written, whatever stops the run. `--out` is checked before training starts.
+
+Exit status: 0 done; 2 a bad argument (the usage is printed; nothing is trained); 1 a run that
+diverged (a non-finite loss: the error is printed, nothing is written); 130 Ctrl-C.
 """
 
 from __future__ import annotations
@@ -16,16 +23,18 @@ from __future__ import annotations
 import argparse
 import math
 import os
+import secrets
 import sys
+import tempfile
 from collections.abc import Callable, Sequence
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from matplotlib.figure import Figure
 
 from . import data, optim, plot
 from .modules import ACTIVATIONS, MLP
 from .serialize import save
-from .train import LOSSES, accuracy, fit
+from .train import LOSSES, History, accuracy, fit
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -36,8 +45,12 @@ DATASETS: dict[str, Callable[[int, int], data.Dataset]] = {
     "blobs": lambda n, seed: data.make_blobs(n, centers=3, seed=seed),
     "spiral": lambda n, seed: data.make_spiral(n, n_classes=3, seed=seed),
     "xor": lambda n, seed: data.make_xor(n, seed=seed),
+    "digits": lambda n, seed: _first_digits(n),
 }
 """Each data set by name, as a function of (number of samples, seed)."""
+
+DEFAULT_SAMPLES = {"digits": 1797}
+"""--samples when it is not given: all of digits, else 100."""
 
 OPTIMIZERS: dict[str, tuple[type[optim.Optimizer], float]] = {
     "sgd": (optim.SGD, 0.1),
@@ -52,7 +65,13 @@ BINARY_LOSSES = ("hinge", "bce")  # losses that read one score per sample
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the command line on `argv` (default: `sys.argv[1:]`); return the exit status."""
     args = build_parser().parse_args(argv)
-    return args.run(args)
+    try:
+        return args.run(args)
+    except KeyboardInterrupt:
+        # 130 = 128 + SIGINT, what a shell reports for a program stopped by Ctrl-C. Every file
+        # is renamed into place only once complete, so there is nothing to clean up.
+        print("\ninterrupted (Ctrl-C): stopped, no file left half-written", file=sys.stderr)
+        return 130
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -63,14 +82,38 @@ def build_parser() -> argparse.ArgumentParser:
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
     train_parser = commands.add_parser(
         "train",
-        help="train an MLP on a toy data set and save the model and its plots",
-        description="Train an MLP on a 2-D toy data set; write DIR/model.json, DIR/loss.png "
-        "and DIR/boundary.png.",
+        help="train an MLP on a data set, test it, and save the model and its plots",
+        description="Train an MLP on part of a data set and test it on the rest; write "
+        "DIR/model.json, DIR/loss.png and, for 2-D data, DIR/boundary.png.",
     )
     train_parser.set_defaults(run=lambda args: train(args, train_parser))
-    add = train_parser.add_argument
+    _add_data_arguments(train_parser)
+    _add_model_arguments(train_parser)
+    _add_training_arguments(train_parser)
+    return parser
+
+
+def _add_data_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     add("--dataset", choices=DATASETS, default="moons", help="the data set (default: %(default)s)")
-    add("--samples", type=_whole_number, default=100, help="data set size (default: %(default)s)")
+    add(
+        "--samples",
+        type=_whole_number,
+        help="data set size (default: 100; all 1797 for digits, of which it takes the first)",
+    )
+    add(
+        "--test-size",
+        type=_fraction,
+        default=0.25,
+        help="share of the samples held out to test the model, stratified by class "
+        "(default: %(default)s)",
+    )
+    add("--seed", type=int, default=0, help="seeds data, split, weights, batches (default: 0)")
+    add("--out", default="out", metavar="DIR", help="where the files go (default: %(default)s)")
+
+
+def _add_model_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     add(
         "--hidden",
         type=_layer_sizes,
@@ -89,6 +132,10 @@ def build_parser() -> argparse.ArgumentParser:
         choices=LOSSES,
         help="the loss (default: bce for two classes, cross_entropy for more)",
     )
+
+
+def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
+    add = parser.add_argument
     add("--optimizer", choices=OPTIMIZERS, default="adam", help="(default: %(default)s)")
     default_rates = ", ".join(f"{name} {lr}" for name, (_, lr) in OPTIMIZERS.items())
     add("--lr", type=_positive_number, help=f"learning rate (default: {default_rates})")
@@ -99,12 +146,7 @@ def build_parser() -> argparse.ArgumentParser:
         help="momentum of sgd or rmsprop (default: %(default)s)",
     )
     add("--l2", type=_non_negative_number, default=0.0, help="L2 penalty (default: %(default)s)")
-    add(
-        "--epochs",
-        type=_whole_number,
-        default=100,
-        help="passes over the data (default: %(default)s)",
-    )
+    add("--epochs", type=_whole_number, default=100, help="passes over the data (default: 100)")
     add(
         "--batch-size",
         type=_whole_number,
@@ -112,55 +154,40 @@ def build_parser() -> argparse.ArgumentParser:
         help="samples per step: 1 is stochastic, the data set size is full-batch "
         "(default: %(default)s)",
     )
-    add("--seed", type=int, default=0, help="seeds data, weights and batch order (default: 0)")
     add(
         "--jit",
         action=argparse.BooleanOptionalAction,
         default=True,
-        help="run each step as traced straight-line Python: the same numbers, faster (default: on)",
+        help="run each step as a traced program, the same numbers as the eager engine, "
+        "faster (default: on; --no-jit builds a graph per sample)",
     )
-    add("--out", default="out", metavar="DIR", help="where the files go (default: %(default)s)")
-    return parser
+
+
+class Setup(NamedTuple):
+    """Everything `fit` needs, built from the arguments before training starts."""
+
+    X_train: list[Any]
+    X_test: list[Any]
+    y_train: list[int]
+    y_test: list[int]
+    loss: str
+    model: MLP
+    optimizer: optim.Optimizer
 
 
 def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
-    """The `train` command: data, model, optimizer, `fit`, then the three files."""
-    try:
-        X, y = DATASETS[args.dataset](args.samples, args.seed)
-    except ValueError as error:
-        parser.error(f"argument --samples: {error}")
-    n_classes = max(y) + 1
-    loss = args.loss or ("bce" if n_classes == 2 else "cross_entropy")
-    if loss in BINARY_LOSSES and n_classes != 2:
-        parser.error(
-            f"argument --loss: {loss} is for two classes and {args.dataset} has {n_classes}; "
-            "use cross_entropy or mse"
-        )
-    # One score per sample for the binary losses (and mse on two classes), else one per class.
-    one_output = loss in BINARY_LOSSES or (loss == "mse" and n_classes == 2)
-    model = MLP(2, [*args.hidden, 1 if one_output else n_classes], args.activation, args.seed)
-
-    optimizer_class, default_lr = OPTIMIZERS[args.optimizer]
-    options = {"lr": default_lr if args.lr is None else args.lr}
-    if args.momentum:
-        if args.optimizer == "adam":
-            parser.error("argument --momentum: adam takes no momentum (its beta1 plays that part)")
-        options["momentum"] = args.momentum
-    optimizer = optimizer_class(model.parameters(), **options)
-
-    print(f"data: {args.dataset}, {len(X)} samples, {n_classes} classes")
-    print(f"model: {model!r}")
-    print(
-        f"training: {loss} loss, {optimizer!r}, {args.epochs} epochs, "
-        f"batch size {args.batch_size}{', jit' if args.jit else ''}"
-    )
+    """The `train` command: check --out, build the run, `fit`, report, then write the files."""
+    names = ["model.json", "loss.png"] + ([] if args.dataset == "digits" else ["boundary.png"])
+    _check_out(args.out, names, parser)
+    setup = _setup(args, parser)
+    _describe(args, setup)
     try:
         history = fit(
-            model,
-            X,
-            y,
-            loss=loss,
-            optimizer=optimizer,
+            setup.model,
+            setup.X_train,
+            setup.y_train,
+            loss=setup.loss,
+            optimizer=setup.optimizer,
             epochs=args.epochs,
             batch_size=args.batch_size,
             l2=args.l2,
@@ -170,28 +197,154 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     except FloatingPointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
-    # The loss is the last epoch's mean; the accuracy is the trained model's, on the data.
-    final_accuracy = accuracy(model, X, y, loss=loss)
-    print(f"final loss {history.loss[-1]:.4f}, accuracy {100.0 * final_accuracy:.1f}%")
-
-    os.makedirs(args.out, exist_ok=True)
-    paths = [os.path.join(args.out, name) for name in ("model.json", "loss.png", "boundary.png")]
-    save(model, paths[0])
-    _save_figure(lambda ax: plot.history(history, ax=ax), paths[1])
-    # An mse model on 0/1 labels means class 1 above 0.5, as `fit` counts its accuracy.
-    threshold = 0.5 if loss == "mse" and one_output else 0.0
-    _save_figure(
-        lambda ax: plot.decision_boundary(model, X, y, ax=ax, threshold=threshold), paths[2]
+    # The loss is the last epoch's mean; the accuracies are the trained model's.
+    train_accuracy = accuracy(setup.model, setup.X_train, setup.y_train, loss=setup.loss)
+    test_accuracy = accuracy(setup.model, setup.X_test, setup.y_test, loss=setup.loss)
+    print(
+        f"final loss {history.loss[-1]:.4f}, training accuracy {100.0 * train_accuracy:.1f}%, "
+        f"test accuracy {100.0 * test_accuracy:.1f}%"
     )
+    writers = _writers(setup, history)
+    paths = _write_all(args.out, {name: writers[name] for name in names})
     print("wrote " + ", ".join(paths))
     return 0
+
+
+def _setup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
+    """Data, held-out split, loss, model and optimizer; a usage error for what does not fit."""
+    n_samples = args.samples or DEFAULT_SAMPLES.get(args.dataset, 100)
+    try:
+        X, y = DATASETS[args.dataset](n_samples, args.seed)
+    except ValueError as error:
+        parser.error(f"argument --samples: {error}")
+    try:
+        X_train, X_test, y_train, y_test = data.train_test_split(
+            X, y, test_size=args.test_size, seed=args.seed
+        )
+    except ValueError as error:
+        parser.error(f"argument --test-size: cannot split {len(X)} samples: {error}")
+    n_classes = max(y) + 1
+    loss = args.loss or ("bce" if n_classes == 2 else "cross_entropy")
+    if loss in BINARY_LOSSES and n_classes != 2:
+        parser.error(
+            f"argument --loss: {loss} is for two classes and {args.dataset} has {n_classes}; "
+            "use cross_entropy or mse"
+        )
+    # One score per sample for the binary losses (and mse on two classes), else one per class.
+    n_outputs = 1 if _one_output(loss, n_classes) else n_classes
+    model = MLP(len(X[0]), [*args.hidden, n_outputs], args.activation, args.seed)
+
+    optimizer_class, default_lr = OPTIMIZERS[args.optimizer]
+    options = {"lr": default_lr if args.lr is None else args.lr}
+    if args.momentum:
+        if args.optimizer == "adam":
+            parser.error("argument --momentum: adam takes no momentum (its beta1 plays that part)")
+        options["momentum"] = args.momentum
+    optimizer = optimizer_class(model.parameters(), **options)
+    return Setup(X_train, X_test, y_train, y_test, loss, model, optimizer)
+
+
+def _describe(args: argparse.Namespace, setup: Setup) -> None:
+    n_train, n_test = len(setup.X_train), len(setup.X_test)
+    n_classes = max(setup.y_train + setup.y_test) + 1
+    print(
+        f"data: {args.dataset}, {n_train + n_test} samples ({n_train} training, {n_test} test), "
+        f"{n_classes} classes"
+    )
+    print(f"model: {setup.model!r}")
+    print(
+        f"training: {setup.loss} loss, {setup.optimizer!r}, {args.epochs} epochs, "
+        f"batch size {args.batch_size}{', jit' if args.jit else ''}"
+    )
+
+
+def _one_output(loss: str, n_classes: int) -> bool:
+    return loss in BINARY_LOSSES or (loss == "mse" and n_classes == 2)
+
+
+def _first_digits(n: int) -> data.Dataset:
+    """The first n of scikit-learn's 1797 digits (the file cycles through the ten classes)."""
+    X, y = data.load_digits()
+    if n > len(X):
+        raise ValueError(f"digits has {len(X)} samples, got {n}")
+    return X[:n], y[:n]
+
+
+# -- output files --------------------------------------------------------------------------------
+
+
+def _check_out(out: str, names: list[str], parser: argparse.ArgumentParser) -> None:
+    """Refuse, before any training, an --out the files cannot be written to.
+
+    The directory (or, if it does not exist yet, the nearest existing one above it, where it
+    will be created) must be a directory we can create files in, and none of the file names
+    may be taken by something other than a regular file (a directory called loss.png, say).
+    """
+    existing = os.path.abspath(out)
+    while not os.path.lexists(existing):
+        existing = os.path.dirname(existing)
+    if not os.path.isdir(existing):
+        parser.error(f"argument --out: {existing} is not a directory")
+    try:
+        # Creating a file is the only test that holds for every kind of refusal: permissions,
+        # a read-only file system, or access rules that os.access does not see (or root).
+        with tempfile.TemporaryFile(dir=existing):
+            pass
+    except OSError as error:
+        parser.error(f"argument --out: cannot write in {existing}: {error.strerror}")
+    for name in names:
+        path = os.path.join(out, name)
+        if os.path.lexists(path) and not os.path.isfile(path):
+            parser.error(f"argument --out: {path} exists and is not a file; move it away")
+
+
+def _writers(setup: Setup, history: History) -> dict[str, Callable[[str], None]]:
+    """For each output file, the function that writes it to a given path."""
+    # An mse model on 0/1 labels means class 1 above 0.5, as `fit` counts its accuracy.
+    n_outputs = setup.model.nouts[-1]
+    threshold = 0.5 if setup.loss == "mse" and n_outputs == 1 else 0.0
+    X = setup.X_train + setup.X_test
+    y = setup.y_train + setup.y_test
+    return {
+        "model.json": lambda path: save(setup.model, path),
+        "loss.png": lambda path: _save_figure(lambda ax: plot.history(history, ax=ax), path),
+        "boundary.png": lambda path: _save_figure(
+            lambda ax: plot.decision_boundary(setup.model, X, y, ax=ax, threshold=threshold),
+            path,
+        ),
+    }
+
+
+def _write_all(out: str, writers: dict[str, Callable[[str], None]]) -> list[str]:
+    """Write every file under a temporary name in `out`, then rename each into place.
+
+    `os.replace` is atomic, so whatever stops the run (an error, Ctrl-C) leaves each file
+    complete or absent, and an existing file is replaced only by a complete new one.
+    """
+    os.makedirs(out, exist_ok=True)
+    staged: list[tuple[str, str]] = []
+    try:
+        for name, write in writers.items():
+            path = os.path.join(out, name)
+            staged.append((os.path.join(out, f".{name}.{secrets.token_hex(4)}.tmp"), path))
+            write(staged[-1][0])
+        for temporary, path in staged:
+            os.replace(temporary, path)
+    finally:
+        for temporary, _ in staged:
+            if os.path.exists(temporary):
+                os.unlink(temporary)
+    return [path for _, path in staged]
 
 
 def _save_figure(draw: Callable[[Axes], Axes], path: str) -> None:
     # A bare Figure, not pyplot: no GUI backend is started and nothing is left open.
     figure = Figure(figsize=(6.4, 4.8), layout="constrained")
     draw(figure.subplots())
-    figure.savefig(path, dpi=100)
+    figure.savefig(path, format="png", dpi=100)
+
+
+# -- argument types ------------------------------------------------------------------------------
 
 
 def _whole_number(text: str) -> int:
@@ -215,6 +368,13 @@ def _non_negative_number(text: str) -> float:
     value = _number(text)
     if value < 0.0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _fraction(text: str) -> float:
+    value = _number(text)
+    if not 0.0 < value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number between 0 and 1, got {text!r}")
     return value
 
 
