@@ -5,7 +5,12 @@
 * `neuron_graph.svg`: the computation graph of one tanh neuron after `backward()`, every
   value with its data and gradient (needs Graphviz's `dot` program);
 * `moons_boundary.png`: the decision boundary of micrograd's moons model, an MLP 2-16-16-1
-  trained with `nn.fit`.
+  trained with `nn.fit`;
+* `mlp_neurons.png`: a small MLP drawn a box per neuron, clustered by layer, coloured by
+  gradient size;
+* `gradient_health.png`: a deep sigmoid MLP drawn a box per layer, its first layers marked
+  as vanishing;
+* `backward_steps.gif`: the backward pass through the neuron, one step per frame.
 
 Everything is seeded, so running it again gives the same pictures.
 """
@@ -16,28 +21,59 @@ from pathlib import Path
 
 from matplotlib.figure import Figure
 
-from autograd_core import Value
-from nn import MLP, fit, optim, plot
+from autograd_core import Value, draw_dot
+from autograd_core.stepper import save_gif
+from nn import MLP, fit, losses, optim, plot
 from nn.data import make_moons
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
 
-def neuron_graph(path: Path) -> None:
+def lecture_neuron() -> Value:
     """o = tanh(x1*w1 + x2*w2 + b), with the weights micrograd's lecture uses (o = 1/sqrt(2))."""
-    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
-    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
-    b = Value(6.8813735870195432, label="b")
-    x1w1 = x1 * w1
-    x1w1.label = "x1*w1"
-    x2w2 = x2 * w2
-    x2w2.label = "x2*w2"
-    n = x1w1 + x2w2 + b
+    inputs = {"x1": 2.0, "x2": 0.0}
+    weights = {"w1": -3.0, "w2": 1.0}
+    terms = []
+    for (x_name, x), (w_name, w) in zip(inputs.items(), weights.items(), strict=True):
+        term = Value(x, label=x_name) * Value(w, label=w_name)
+        term.label = f"{x_name}*{w_name}"
+        terms.append(term)
+    n = terms[0] + terms[1] + Value(6.8813735870195432, label="b")
     n.label = "n"
     o = n.tanh()
     o.label = "o"
+    return o
+
+
+def neuron_graph(path: Path) -> None:
+    """The lecture neuron after `backward()`: every value with its data and gradient."""
+    o = lecture_neuron()
     o.backward()
     path.write_bytes(o.draw().pipe(format="svg"))
+
+
+def backward_animation(path: Path) -> None:
+    """The lecture neuron's backward pass, one step a frame, as an animated GIF."""
+    save_gif(lecture_neuron(), path, seconds_per_frame=2.0)
+
+
+def mlp_neurons(path: Path) -> None:
+    """A 2-4-4-1 tanh MLP at the neurons level: a box per neuron, a cluster per layer."""
+    model = MLP(2, [4, 4, 1], activation="tanh", seed=0)
+    out = model([0.5, -1.0])
+    out.backward()
+    graph = draw_dot(out, level="neurons", color="grad", input_names=["x", "y"])
+    path.write_bytes(graph.pipe(format="png"))
+
+
+def gradient_health(path: Path) -> None:
+    """A deep sigmoid MLP on moons at the layers level: the first layers' gradients vanish."""
+    X, y = make_moons(n_samples=50, noise=0.1, seed=0)
+    model = MLP(2, [8] * 6 + [1], activation="sigmoid", seed=0)
+    loss = losses.binary_cross_entropy([model(x) for x in X], y)
+    loss.backward()
+    graph = draw_dot(loss, level="layers", color="grad", rankdir="TB")
+    path.write_bytes(graph.pipe(format="png"))
 
 
 def moons_boundary(path: Path) -> None:
@@ -55,9 +91,18 @@ def moons_boundary(path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
+FIGURES = {
+    "neuron_graph.svg": neuron_graph,
+    "moons_boundary.png": moons_boundary,
+    "mlp_neurons.png": mlp_neurons,
+    "gradient_health.png": gradient_health,
+    "backward_steps.gif": backward_animation,
+}
+
+
 def main() -> None:
     IMAGES.mkdir(parents=True, exist_ok=True)
-    for name, draw in (("neuron_graph.svg", neuron_graph), ("moons_boundary.png", moons_boundary)):
+    for name, draw in FIGURES.items():
         draw(IMAGES / name)
         print(f"wrote {(IMAGES / name).relative_to(IMAGES.parent.parent)}")
 
