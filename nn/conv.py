@@ -19,18 +19,19 @@ a back-end can find all the windows of one kernel and run them as one matrix pro
 from __future__ import annotations
 
 import math
-import numbers
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from autograd_core import Value, dot, vsum
 
+from ._checks import is_integer, is_real
 from .data import Seed, as_rng
-from .modules import Input, Module, ParameterTree, _check_size
+from .modules import Input, Module, Shape, _check_size, register
 
 Channels = list[list[Value]]
 
 
+@register
 class Conv1d(Module):
     """`out_channels` kernels of `in_channels x kernel_size` weights, slid along the sample.
 
@@ -65,17 +66,15 @@ class Conv1d(Module):
         bound = 1.0 / math.sqrt(in_channels * kernel_size)
         self.weight = [
             [
-                [
-                    Value(rng.uniform(-bound, bound), f"weight[{o}][{c}][{j}]")
-                    for j in range(kernel_size)
-                ]
-                for c in range(in_channels)
+                [Value(rng.uniform(-bound, bound)) for _ in range(kernel_size)]
+                for _ in range(in_channels)
             ]
-            for o in range(out_channels)
+            for _ in range(out_channels)
         ]
-        self.bias = [Value(rng.uniform(-bound, bound), f"bias[{o}]") for o in range(out_channels)]
+        self.bias = [Value(rng.uniform(-bound, bound)) for _ in range(out_channels)]
         self.stride = stride
         self.padding = padding
+        self._set_labels()  # weight0_1_2, bias0; prefixed by where it lives inside a model
 
     @property
     def in_channels(self) -> int:
@@ -100,6 +99,7 @@ class Conv1d(Module):
         }
 
     def forward(self, x: Sequence[Any]) -> Channels:
+        """`out_channels` lists of outputs, each one dot node: kernel . window + bias."""
         channels = _channels("Conv1d", x, self.in_channels)
         length = len(channels[0]) + 2 * self.padding
         if length < self.kernel_size:
@@ -124,21 +124,19 @@ class Conv1d(Module):
         ]
         return [[dot(kernel, window) for window in windows] for kernel in kernels]
 
-    def parameters(self) -> list[Value]:
-        return [w for kernel in self.weight for row in kernel for w in row] + self.bias
-
-    def _parameter_tree(self) -> dict[str, ParameterTree]:
-        return {"weight": self.weight, "bias": self.bias}
-
-    def _use_parameters(self, values: Iterator[Value]) -> None:
-        self.weight = [[[next(values) for _ in row] for row in kernel] for kernel in self.weight]
-        self.bias = [next(values) for _ in self.bias]
-
-    def __repr__(self) -> str:
-        return (
-            f"Conv1d({self.in_channels}, {self.out_channels}, kernel_size={self.kernel_size}, "
-            f"stride={self.stride}, padding={self.padding})"
-        )
+    @classmethod
+    def state_shapes(
+        cls,
+        in_channels: int,
+        out_channels: int,
+        kernel_size: int,
+        stride: int = 1,
+        padding: int = 0,
+    ) -> dict[str, Shape]:
+        _check_size("Conv1d", "in_channels", in_channels)
+        _check_size("Conv1d", "out_channels", out_channels)
+        _check_size("Conv1d", "kernel_size", kernel_size)
+        return {"weight": (out_channels, in_channels, kernel_size), "bias": (out_channels,)}
 
 
 class _Pool1d(Module):
@@ -173,12 +171,10 @@ class _Pool1d(Module):
         return pooled[0] if _is_flat(x) else pooled
 
     def _pool(self, window: list[Value]) -> Value:
-        raise NotImplementedError
-
-    def __repr__(self) -> str:
-        return f"{type(self).__name__}(kernel_size={self.kernel_size}, stride={self.stride})"
+        raise NotImplementedError(f"{type(self).__name__} must define _pool(window)")
 
 
+@register
 class MaxPool1d(_Pool1d):
     """The largest number in each window, as `torch.nn.MaxPool1d` (no padding, no dilation).
 
@@ -199,6 +195,7 @@ class MaxPool1d(_Pool1d):
         return largest
 
 
+@register
 class AvgPool1d(_Pool1d):
     """The mean of each window, as `torch.nn.AvgPool1d` (no padding): d out / d x_j = 1 / k.
 
@@ -209,6 +206,7 @@ class AvgPool1d(_Pool1d):
         return vsum(window) / self.kernel_size
 
 
+@register
 class Flatten(Module):
     """The channels of one sample, one after the other, as one flat list (channel by channel).
 
@@ -224,18 +222,15 @@ class Flatten(Module):
             return list(x)
         return [xi for channel in _channels("Flatten", x, None) for xi in channel]
 
-    def __repr__(self) -> str:
-        return "Flatten()"
-
 
 def _is_flat(x: Sequence[Any]) -> bool:
     """True for a flat list of numbers, which is one channel."""
-    return all(isinstance(xi, (Value, numbers.Real)) for xi in x)
+    return all(isinstance(xi, Value) or is_real(xi) for xi in x)
 
 
 def _channels(owner: str, x: Any, expected: int | None) -> Channels:
     """One sample as a list of channels of Values, checked: equal lengths, the right count."""
-    if isinstance(x, (Value, str, bytes, numbers.Number)) or not isinstance(x, Sequence):
+    if isinstance(x, (Value, str, bytes)) or not isinstance(x, Sequence):
         raise TypeError(f"{owner} expected a list of channels, got {type(x).__name__}")
     if not x:
         raise ValueError(f"{owner} expected a list of channels, got an empty list")
@@ -255,5 +250,5 @@ def _channels(owner: str, x: Any, expected: int | None) -> Channels:
 
 
 def _check_padding(owner: str, padding: Any) -> None:
-    if isinstance(padding, bool) or not isinstance(padding, numbers.Integral) or padding < 0:
+    if not is_integer(padding) or padding < 0:
         raise ValueError(f"{owner} expected padding to be an int >= 0, got {padding!r}")

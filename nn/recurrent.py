@@ -15,18 +15,19 @@ the gradient reaching early inputs tends to shrink (the vanishing gradient).
 from __future__ import annotations
 
 import math
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import Any
 
 from autograd_core import Value, dot
 
 from .data import Seed, as_rng
-from .modules import ACTIVATIONS, Input, Module, ParameterTree, _check_size, _inputs_and_one
+from .modules import ACTIVATIONS, Input, Module, Shape, _check_size, _inputs_and_one, register
 
 NONLINEARITIES = ("tanh", "relu")
 """The cell's activations, as `torch.nn.RNNCell`'s `nonlinearity`."""
 
 
+@register
 class RNNCell(Module):
     """An Elman cell: h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh (default) or relu.
 
@@ -54,22 +55,27 @@ class RNNCell(Module):
         rng = as_rng(seed)
         bound = 1.0 / math.sqrt(hidden_size)
 
-        def matrix(name: str, columns: int) -> list[list[Value]]:
-            return [
-                [Value(rng.uniform(-bound, bound), f"{name}[{i}][{j}]") for j in range(columns)]
-                for i in range(hidden_size)
-            ]
+        def matrix(columns: int) -> list[list[Value]]:
+            return [vector(columns) for _ in range(hidden_size)]
 
-        def vector(name: str) -> list[Value]:
-            return [Value(rng.uniform(-bound, bound), f"{name}[{i}]") for i in range(hidden_size)]
+        def vector(size: int) -> list[Value]:
+            return [Value(rng.uniform(-bound, bound)) for _ in range(size)]
 
-        # PyTorch's order of creation, so the same seed path would fill the same roles.
-        self.weight_ih = matrix("weight_ih", input_size)
-        self.weight_hh = matrix("weight_hh", hidden_size)
-        self.bias_ih = vector("bias_ih")
-        self.bias_hh = vector("bias_hh")
+        # PyTorch's order: parameters() and state_dict() list them as torch.nn.RNNCell does.
+        self.weight_ih = matrix(input_size)
+        self.weight_hh = matrix(hidden_size)
+        self.bias_ih = vector(hidden_size)
+        self.bias_hh = vector(hidden_size)
         self.nonlinearity = nonlinearity
         self._activate = ACTIVATIONS[nonlinearity]
+        self._set_labels()
+
+    def _set_labels(self, prefix: str = "") -> None:
+        """weight_ih0_1, ..., bias_hh2, and h0, h1, ... for the new state's units, all prefixed
+        by where the cell lives inside a model."""
+        super()._set_labels(prefix)
+        self._prefix = prefix
+        self._out_labels = [f"{prefix}h{i}" for i in range(self.hidden_size)]
 
     @property
     def input_size(self) -> int:
@@ -105,37 +111,28 @@ class RNNCell(Module):
         # node; one shared constant node is enough for both.
         h_and_one[-1] = x_and_one[-1]
         inputs = x_and_one + h_and_one
-        return [
+        h_next = [
             self._activate(dot([*w_ih, b_ih, *w_hh, b_hh], inputs))
             for w_ih, w_hh, b_ih, b_hh in zip(
                 self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, strict=True
             )
         ]
+        for unit, label in zip(h_next, self._out_labels, strict=True):
+            unit.label = label
+        return h_next
 
-    def parameters(self) -> list[Value]:
-        return [
-            *(w for row in self.weight_ih for w in row),
-            *(w for row in self.weight_hh for w in row),
-            *self.bias_ih,
-            *self.bias_hh,
-        ]
-
-    def _parameter_tree(self) -> dict[str, ParameterTree]:
+    @classmethod
+    def state_shapes(
+        cls, input_size: int, hidden_size: int, nonlinearity: str = "tanh"
+    ) -> dict[str, Shape]:
+        _check_size("RNNCell", "input_size", input_size)
+        _check_size("RNNCell", "hidden_size", hidden_size)
         return {
-            "weight_ih": self.weight_ih,
-            "weight_hh": self.weight_hh,
-            "bias_ih": self.bias_ih,
-            "bias_hh": self.bias_hh,
+            "weight_ih": (hidden_size, input_size),
+            "weight_hh": (hidden_size, hidden_size),
+            "bias_ih": (hidden_size,),
+            "bias_hh": (hidden_size,),
         }
-
-    def _use_parameters(self, values: Iterator[Value]) -> None:
-        self.weight_ih = [[next(values) for _ in row] for row in self.weight_ih]
-        self.weight_hh = [[next(values) for _ in row] for row in self.weight_hh]
-        self.bias_ih = [next(values) for _ in self.bias_ih]
-        self.bias_hh = [next(values) for _ in self.bias_hh]
-
-    def __repr__(self) -> str:
-        return f"RNNCell({self.input_size}, {self.hidden_size}, nonlinearity={self.nonlinearity!r})"
 
 
 def unroll(
@@ -145,13 +142,16 @@ def unroll(
 
     h_t = cell(x_t, h_{t-1}), starting from `h0` (None: zeros). Every step uses the cell's
     same weights; a loss on any of the returned states, then `backward()`, is backpropagation
-    through time. Use `unroll(...)[-1]` for the final state.
+    through time. Use `unroll(...)[-1]` for the final state. The states are labelled by their
+    step, `t1.h0, t1.h1, ..., t2.h0, ...`, so `draw_dot` groups the graph by time step.
     """
     if isinstance(xs, (str, bytes)) or not isinstance(xs, Sequence) or not xs:
         raise ValueError(f"unroll expected a non-empty sequence of inputs, got {xs!r}")
     states = []
     h = h0
-    for x in xs:
+    for t, x in enumerate(xs, start=1):
         h = cell(x, h)
+        for i, unit in enumerate(h):
+            unit.label = f"{cell._prefix}t{t}.h{i}"
         states.append(h)
     return states

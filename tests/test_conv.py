@@ -164,9 +164,15 @@ def test_conv1d_parameters_are_weights_then_biases_each_once():
     assert params[:4] == conv.weight[0][0]
 
 
+def test_conv1d_parameters_are_labelled_by_their_place():
+    conv = Conv1d(2, 3, 4, seed=0)
+    assert conv.weight[2][1][3].label == "weight2_1_3"
+    assert conv.bias[2].label == "bias2"
+
+
 def test_conv1d_repr_and_config():
     conv = Conv1d(2, 3, 4, stride=2, padding=1, seed=0)
-    assert repr(conv) == "Conv1d(2, 3, kernel_size=4, stride=2, padding=1)"
+    assert repr(conv) == "Conv1d(in_channels=2, out_channels=3, kernel_size=4, stride=2, padding=1)"
     assert Conv1d(**conv.config()).config() == conv.config()
 
 

@@ -224,9 +224,18 @@ def test_initialisation_is_pytorchs_uniform_bound_and_seeded():
     assert RNNCell(2, 3, seed=1).state_dict() != RNNCell(2, 3, seed=2).state_dict()
 
 
+def test_parameters_and_states_are_labelled_by_their_place_and_time_step():
+    cell = RNNCell(2, 3, seed=0)
+    assert cell.weight_ih[2][1].label == "weight_ih2_1"
+    assert cell.bias_hh[0].label == "bias_hh0"
+    assert [v.label for v in cell([1.0, 2.0])] == ["h0", "h1", "h2"]
+    states = unroll(cell, [[1.0, 2.0], [3.0, 4.0]])
+    assert [v.label for v in states[1]] == ["t2.h0", "t2.h1", "t2.h2"]
+
+
 def test_repr_and_config():
     cell = RNNCell(2, 3, "relu", seed=0)
-    assert repr(cell) == "RNNCell(2, 3, nonlinearity='relu')"
+    assert repr(cell) == "RNNCell(input_size=2, hidden_size=3, nonlinearity='relu')"
     assert RNNCell(**cell.config()).config() == cell.config()
 
 
