@@ -6,9 +6,12 @@ The training loop is PyTorch's:
     loss.backward()
     optimizer.step()
 
-Each optimizer keeps its state (momentum buffers, running averages) as plain floats, one per
-parameter, and follows the update formulas of the `torch.optim` documentation in the same
-order of operations, so its parameters agree with PyTorch's float64 ones to rounding.
+Each optimizer writes its update rule once, `update(data, grad)`, on NumPy arrays holding every
+parameter (its state, momentum buffers and running averages, is arrays of the same length).
+`step()` gathers the Values' numbers into arrays, updates them and writes them back; the
+batched `fit(jit=True)` keeps the parameters in one array and calls `update` directly. The
+formulas follow the `torch.optim` documentation in the same order of operations, elementwise,
+so the parameters agree with PyTorch's float64 ones to rounding.
 Below, `p` is a parameter, `g` its gradient and `t` the number of the step (1, 2, ...).
 
 A schedule wraps an optimizer and sets its `lr` once per epoch, like
@@ -24,6 +27,8 @@ from __future__ import annotations
 
 import math
 from collections.abc import Iterable
+
+import numpy as np
 
 from autograd_core import Value
 
@@ -91,6 +96,14 @@ class Optimizer:
 
     def step(self) -> None:
         """Update every parameter from its `.grad` (call after `loss.backward()`)."""
+        data = np.array([p.data for p in self.params])
+        grad = np.array([float(p.grad) for p in self.params])
+        self.update(data, grad)
+        for p, number in zip(self.params, data.tolist(), strict=True):
+            p.data = number
+
+    def update(self, data: np.ndarray, grad: np.ndarray) -> None:
+        """One step of the rule on arrays of every parameter's number and gradient, in place."""
         raise NotImplementedError
 
     def __repr__(self) -> str:
@@ -144,19 +157,16 @@ class SGD(Optimizer):
         if nesterov and self.momentum == 0.0:
             raise ValueError("nesterov=True needs a momentum > 0")
         self.nesterov = nesterov
-        self.buffers = [0.0] * len(self.params)
+        self.buffers = np.zeros(len(self.params))
 
-    def step(self) -> None:
-        lr, momentum, weight_decay = self.lr, self.momentum, self.weight_decay
-        buffers = self.buffers
-        for i, p in enumerate(self.params):
-            g = float(p.grad)
-            if weight_decay != 0.0:
-                g = g + weight_decay * p.data
-            if momentum != 0.0:
-                buffers[i] = momentum * buffers[i] + g
-                g = g + momentum * buffers[i] if self.nesterov else buffers[i]
-            p.data -= lr * g
+    def update(self, data: np.ndarray, grad: np.ndarray) -> None:
+        g = grad
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * data
+        if self.momentum != 0.0:
+            self.buffers = self.momentum * self.buffers + g
+            g = g + self.momentum * self.buffers if self.nesterov else self.buffers
+        data -= self.lr * g
         self.steps += 1
 
     def _options(self) -> dict[str, object]:
@@ -197,24 +207,21 @@ class Adam(Optimizer):
         )
         self.eps = _check("eps", eps, 0.0)
         self.weight_decay = _check("weight_decay", weight_decay, 0.0)
-        self.means = [0.0] * len(self.params)
-        self.squares = [0.0] * len(self.params)
+        self.means = np.zeros(len(self.params))
+        self.squares = np.zeros(len(self.params))
 
-    def step(self) -> None:
+    def update(self, data: np.ndarray, grad: np.ndarray) -> None:
         beta1, beta2 = self.betas
-        eps, weight_decay = self.eps, self.weight_decay
         self.steps += 1
         step_size = self.lr / (1.0 - beta1**self.steps)
         correction2_sqrt = (1.0 - beta2**self.steps) ** 0.5
-        means, squares = self.means, self.squares
-        for i, p in enumerate(self.params):
-            g = float(p.grad)
-            if weight_decay != 0.0:
-                g = g + weight_decay * p.data
-            means[i] = beta1 * means[i] + (1.0 - beta1) * g
-            squares[i] = beta2 * squares[i] + (1.0 - beta2) * g * g
-            denominator = math.sqrt(squares[i]) / correction2_sqrt + eps
-            p.data -= step_size * (means[i] / denominator)
+        g = grad
+        if self.weight_decay != 0.0:
+            g = g + self.weight_decay * data
+        self.means = beta1 * self.means + (1.0 - beta1) * g
+        self.squares = beta2 * self.squares + (1.0 - beta2) * g * g
+        denominator = np.sqrt(self.squares) / correction2_sqrt + self.eps
+        data -= step_size * (self.means / denominator)
 
     def _options(self) -> dict[str, object]:
         return {
@@ -245,21 +252,17 @@ class RMSprop(Optimizer):
         self.alpha = _check("alpha", alpha, 0.0, 1.0, high_open=False)
         self.eps = _check("eps", eps, 0.0)
         self.momentum = _check("momentum", momentum, 0.0)
-        self.squares = [0.0] * len(self.params)
-        self.buffers = [0.0] * len(self.params)
+        self.squares = np.zeros(len(self.params))
+        self.buffers = np.zeros(len(self.params))
 
-    def step(self) -> None:
-        lr, alpha, eps, momentum = self.lr, self.alpha, self.eps, self.momentum
-        squares, buffers = self.squares, self.buffers
-        for i, p in enumerate(self.params):
-            g = float(p.grad)
-            squares[i] = alpha * squares[i] + (1.0 - alpha) * g * g
-            rms = math.sqrt(squares[i]) + eps
-            if momentum > 0.0:
-                buffers[i] = momentum * buffers[i] + g / rms
-                p.data -= lr * buffers[i]
-            else:
-                p.data -= lr * (g / rms)
+    def update(self, data: np.ndarray, grad: np.ndarray) -> None:
+        self.squares = self.alpha * self.squares + (1.0 - self.alpha) * grad * grad
+        rms = np.sqrt(self.squares) + self.eps
+        if self.momentum > 0.0:
+            self.buffers = self.momentum * self.buffers + grad / rms
+            data -= self.lr * self.buffers
+        else:
+            data -= self.lr * (grad / rms)
         self.steps += 1
 
     def _options(self) -> dict[str, object]:
