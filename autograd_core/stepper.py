@@ -19,7 +19,7 @@ import base64
 import html
 import io
 import math
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -59,15 +59,32 @@ class Step:
     contributions: tuple[Contribution, ...]
 
     def __str__(self) -> str:
-        lines = [f"step {self.number}: {name_of(self.node)}, upstream gradient {self.upstream:.4g}"]
+        return self.explain()
+
+    def explain(self, name: Callable[[Value], str] | None = None) -> str:
+        """The step as text, one line per input; `name(node)` names the nodes (`name_of`)."""
+        name = name or name_of
+        out, up = name(self.node), _num(self.upstream)
+        lines = [f"step {self.number}: {out}, upstream gradient {up}"]
         for c in self.contributions:
             lines.append(
-                f"  d {name_of(self.node)} / d {name_of(c.input)} = {c.local:.4g}:  "
-                f"{c.local:.4g} x {self.upstream:.4g} = {c.contribution:.4g};  "
-                f"{name_of(c.input)}.grad {c.before:.4g} + {c.contribution:.4g} = {c.after:.4g}"
+                f"  d {out} / d {name(c.input)} = {_num(c.local)}:  "
+                f"{_num(c.local)} x {up} = {_num(c.contribution)};  "
+                f"{name(c.input)}.grad {_sum(c)}"
                 + ("  (shared: the paths add up)" if c.shared else "")
             )
         return "\n".join(lines)
+
+
+def _num(x: float) -> str:
+    """4 significant digits; -0.0 (a zero times a negative number) is written 0."""
+    return f"{x + 0.0:.4g}"
+
+
+def _sum(c: Contribution) -> str:
+    """'0.04 + (-0.69) = -0.65': the running sum of an input's gradient."""
+    term = _num(c.contribution)
+    return f"{_num(c.before)} + {f'({term})' if term.startswith('-') else term} = {_num(c.after)}"
 
 
 def name_of(node: Value) -> str:
@@ -157,11 +174,16 @@ def _frame(graph: Graph, steps: list[Step], k: int, rankdir: str) -> graphviz.Di
     return dot
 
 
+def graph_name(graph: Graph, node: Value) -> str:
+    """The name the drawing gives a node (x0 for an input), else `name_of(node)`."""
+    return graph.names[node] or name_of(node)
+
+
 def _caption(graph: Graph, step: Step | None, total: int) -> str:
     """The arithmetic of the step, as an HTML-like label: local x upstream = contribution."""
 
     def name(node: Value) -> str:
-        return html.escape(graph.names[node] or name_of(node))
+        return html.escape(graph_name(graph, node))
 
     if step is None:
         text = (
@@ -171,16 +193,15 @@ def _caption(graph: Graph, step: Step | None, total: int) -> str:
         return f"<{text}>"
     lines = [
         f"<b>step {step.number} of {total}: {name(step.node)} ({html.escape(step.node.op)}), "
-        f"upstream gradient {step.upstream:.4g}</b>"
+        f"upstream gradient {_num(step.upstream)}</b>"
     ]
     for c in step.contributions:
         line = (
-            f"{name(c.input)}: local {c.local:.4g} x upstream {step.upstream:.4g} "
-            f"= {c.contribution:.4g}"
+            f"{name(c.input)}: local {_num(c.local)} x upstream {_num(step.upstream)} "
+            f"= {_num(c.contribution)}"
         )
         if c.shared:
-            line += f";   shared: {name(c.input)}.grad = {c.before:.4g} + {c.contribution:.4g}"
-            line += f" = {c.after:.4g}"
+            line += f";   shared: {name(c.input)}.grad = {_sum(c)}"
         lines.append(line)
     return "<" + "<br/>".join(lines) + ">"
 
@@ -261,6 +282,7 @@ class Stepper:
 
         self.steps = list(backward_steps(root))
         self.frames = frames(root, rankdir=rankdir)
+        self._graph = analyse(root)
         self.index = 0
         self._svgs: dict[int, str] = {}
         self.back_button = widgets.Button(description="back", icon="step-backward")
@@ -294,7 +316,10 @@ class Stepper:
         if self.index not in self._svgs:
             self._svgs[self.index] = self.frames[self.index].pipe(format="svg").decode()
         self.picture.value = self._svgs[self.index]
-        text = str(self.step) if self.step else "the seed: d(root)/d(root) = 1"
+        if self.step is None:
+            text = "the seed: d(root)/d(root) = 1"
+        else:
+            text = self.step.explain(lambda node: graph_name(self._graph, node))
         self.arithmetic.value = f"<pre>{html.escape(text)}</pre>"
         self.back_button.disabled = self.index == 0
         self.next_button.disabled = self.index == len(self.steps)

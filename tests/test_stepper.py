@@ -140,3 +140,25 @@ def test_the_widget_steps_forward_and_back_with_buttons_and_slider():
     stepper.back_button.click()
     assert stepper.index == 2 and stepper.step.node is v and stepper.slider.value == 2
     assert x.grad == 0.0  # stepping never touches the gradients
+
+
+def test_negative_terms_are_bracketed_and_minus_zero_is_written_zero():
+    a, b = Value(-2.0, label="a"), Value(0.0, label="b")
+    y = (a * b) * -1.0
+    y.label = "y"
+    second = str(list(backward_steps(y))[1])
+    # upstream -1; d(ab)/da = b = 0 gives 0 x -1 = -0.0, shown as 0
+    assert "d (*) / d a = 0:  0 x -1 = 0;  a.grad 0 + 0 = 0" in second
+    assert "d (*) / d b = -2:  -2 x -1 = 2;  b.grad 0 + 2 = 2" in second
+    first = str(list(backward_steps(y))[0])
+    assert "(*).grad 0 + (-1) = -1" in first
+
+
+def test_the_widget_names_nodes_as_the_picture_does():
+    w = Value(2.0, label="layer1.neuron1.w0")
+    out = (w * Value(3.0)).tanh()
+    out.label = "layer1.neuron1.out"
+    stepper = Stepper(out)
+    stepper.show(2)
+    assert "d (*) / d x0 = 2" in stepper.arithmetic.value  # the input drawn as x0
+    assert "x0" in stepper.picture.value
