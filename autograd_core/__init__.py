@@ -8,6 +8,7 @@
 (-3.0, -4.0)
 """
 
+from . import batched, ir, ops
 from .backward import gradients, topological_order
 from .draw import draw_dot
 from .jit import Jitted, jit

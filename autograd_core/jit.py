@@ -1,18 +1,22 @@
-"""`jit`: trace a function once, then run it as generated straight-line Python.
+"""`jit`: trace a function once, then run it as generated code instead of building graphs.
 
-Tracing calls `f` on Values and records its graph. Each node becomes one line of forward
-code, printed by the op's `source`; the backward is the chain rule unrolled, one line per
-edge, printed by calling the op table's own partial rules on symbols (`ops.Expr`). The result
-is ordinary Python with no graph and no Value objects, which is why it is fast.
+Tracing calls `f` on Values and records its graph as a `Program` (`autograd_core.ir`): one
+equation per node, then the backward pass as more equations, written by the op table's own
+partial rules. Two back-ends run a program:
+
+* the Python back-end (this module) prints it as straight-line Python on floats: one line per
+  equation, each op calling the same forward function the eager engine calls, and gradient
+  terms added in the order `backward` adds them, so the numbers are exactly the eager ones;
+* the batched back-end (`autograd_core.batched`, NumPy) runs it over a whole batch of inputs
+  at once: `jitted.batched(*arrays)`.
 
 As in JAX, Python control flow that depends on the data (`if x > 0:`) is frozen at trace
 time: the generated code replays the branch taken by the first call, whatever later inputs
 are. Numbers `f` reads from elsewhere (a Value it closes over) are frozen as constants too;
 pass anything that changes as an argument.
 
-The generated source holds only numbers, generated names (x0.., v0.., dx0..), the rule
-functions of the op table and Python's `abs` and `sum` (a `dot` or `vsum` node is written out
-as a sum): never a label or any other string from the user.
+The generated source holds only numbers, generated names (x0.., v0.., dx0..), the names of
+the op table's entries and Python's `sum`: never a label or any other string from the user.
 """
 
 from __future__ import annotations
@@ -20,66 +24,114 @@ from __future__ import annotations
 import itertools
 import linecache
 import math
+import re
+import weakref
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from . import ops
-from .backward import topological_order
-from .modes import enable_grad
-from .transforms import _call
-from .value import Value
+from . import ir, ops
+from .value import Value, _is_real
 
 _compiled_count = itertools.count()
+_INFIX = {ops.ADD: "+", ops.SUB: "-", ops.MUL: "*"}
 
 
 class Jitted:
-    """A traced function: call it for the value, `.value_and_grad(*xs)` for both."""
+    """A traced function: call it for the value, `.value_and_grad(*xs)` for both.
+
+    The first call traces `f`; later calls must pass as many real numbers as it did.
+    `.program` is the traced program (print it), `.source` the generated Python, and
+    `.batched(*arrays)` evaluates f and its gradient over arrays of inputs at once.
+    """
 
     def __init__(self, f: Callable[..., Any]) -> None:
         self._f = f
         self._arity: int | None = None  # None until the first call traces f
         self._forward: Callable[..., float]
         self._value_and_grad: Callable[..., tuple[float, Any]]
+        self._program: ir.Program | None = None
         self._source: str | None = None
+        self._batched: Any = None
 
     @property
     def source(self) -> str:
         """The generated Python source (available after the first call)."""
-        if self._source is None:
-            raise RuntimeError("nothing traced yet: call the jitted function once first")
-        return self._source
+        self._check_traced()
+        return self._source  # type: ignore[return-value]
+
+    @property
+    def program(self) -> ir.Program:
+        """The traced program, forward and backward equations (after the first call)."""
+        self._check_traced()
+        return self._program  # type: ignore[return-value]
 
     def __call__(self, *xs: float) -> float:
-        if len(xs) != self._arity:
-            self._trace_first_call(xs)
-        return self._forward(*xs)
+        floats = self._floats(xs)
+        return self._forward(*floats)
 
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
         """(f(*xs), grads) exactly as `autograd_core.value_and_grad(f)` gives them."""
-        if len(xs) != self._arity:
-            self._trace_first_call(xs)
-        return self._value_and_grad(*xs)
+        floats = self._floats(xs)
+        return self._value_and_grad(*floats)
 
-    def _trace_first_call(self, xs: Sequence[float]) -> None:
-        """Trace on the first call; later calls must pass as many arguments as it did."""
-        if self._arity is not None:
+    def batched(self, *arrays: Any) -> tuple[Any, Any]:
+        """f and its gradient at every point of the given arrays (one array per argument).
+
+        Returns `(values, grads)`: `values` has the arrays' (broadcast) shape, `grads` one
+        array of that shape per argument (a single array when f takes one argument).
+        """
+        import numpy as np
+
+        from . import batched
+
+        columns = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in arrays])
+        if self._arity is None:
+            self._trace([float(c.flat[0]) if c.size else 0.5 for c in columns])
+        self._check_arity(len(columns))
+        if self._batched is None:
+            self._batched = batched.compile_function(self._program_forward)
+        shape = columns[0].shape if columns else ()
+        X = np.stack([c.reshape(-1) for c in columns], axis=1)
+        values, grads = self._batched(X)
+        grads = [g.reshape(shape) for g in grads.T]
+        return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
+
+    def _check_traced(self) -> None:
+        if self._source is None:
+            raise RuntimeError("nothing traced yet: call the jitted function once first")
+
+    def _check_arity(self, n: int) -> None:
+        if n != self._arity:
             raise TypeError(
-                f"this jitted function was traced with {self._arity} argument(s), got "
-                f"{len(xs)}; jit the function again for a different number of arguments"
+                f"this jitted function was traced with {self._arity} argument(s), got {n}; "
+                "jit the function again for a different number of arguments"
             )
-        self._trace(xs)
+
+    def _floats(self, xs: Sequence[Any]) -> list[float]:
+        """The arguments as floats, refused as the tracing call refuses them."""
+        floats = []
+        for x in xs:
+            if type(x) is not float:
+                if not _is_real(x) or isinstance(x, Value):
+                    raise TypeError(
+                        "a jitted function takes real numbers (int, float or NumPy real "
+                        f"scalar), got {type(x).__name__}: {x!r}"
+                    )
+                x = float(x)
+            floats.append(x)
+        if self._arity is None:
+            self._trace(floats)
+        self._check_arity(len(floats))
+        return floats
 
     def _trace(self, xs: Sequence[float]) -> None:
-        args = [Value(x) for x in xs]
-        with enable_grad():
-            out = _call(self._f, args)
-        source = generate_source(out, args)
-        filename = f"<jit-{next(_compiled_count)}>"
-        # Registering the text lets tracebacks and `inspect` show the generated lines.
-        linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-        namespace: dict[str, Any] = dict(ops.RULE_FUNCTIONS, inf=math.inf, nan=math.nan)
-        exec(compile(source, filename, "exec"), namespace)
-        self._arity = len(args)
+        program = ir.trace(self._f, len(xs), input_values=xs)
+        self._program_forward = ir.trace(self._f, len(xs), input_values=xs)
+        ir.with_gradients(program, program.inputs)
+        source, bindings = python_source(program)
+        namespace = compile_source(source, self, bindings)
+        self._arity = len(xs)
+        self._program = program
         self._source = source
         self._forward = namespace["forward"]
         self._value_and_grad = namespace["value_and_grad"]
@@ -90,67 +142,51 @@ def jit(f: Callable[..., Any]) -> Jitted:
     return Jitted(f)
 
 
-def generate_source(out: Value, args: Sequence[Value]) -> str:
-    """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for out's graph."""
-    order = topological_order(out)
-    names: dict[Value, str] = {arg: f"x{i}" for i, arg in enumerate(args)}
-    # The op table's rules are called on these symbols, one per node, to print the source.
-    symbols: dict[Value, ops.Expr] = {arg: ops.Expr(name) for arg, name in names.items()}
-    # The symbols that stand for a constant, with its number.
-    constants: dict[ops.Expr, float] = {}
-    forward = []
-    for node in order:
-        if node in names:
-            continue
-        if not node.inputs:  # a leaf that is not an argument: frozen as a constant
-            names[node] = ops.literal(node.data)
-            symbols[node] = ops.Expr(names[node])
-            constants[symbols[node]] = node.data
-            continue
-        names[node] = f"v{len(forward)}"
-        symbols[node] = ops.Expr(names[node])
-        inputs = [symbols[child] for child in node.inputs]
-        forward.append(f"{names[node]} = {_forward_source(node._op, inputs, constants)}")
+def compile_source(
+    source: str, owner: object, bindings: dict[str, Any] | None = None
+) -> dict[str, Any]:
+    """Execute generated source in a namespace holding the op table's forward functions.
 
-    # Only nodes that depend on an argument need a gradient.
-    needs_grad = set(args)
-    for node in order:
-        if any(child in needs_grad for child in node.inputs):
-            needs_grad.add(node)
-    # The chain rule: a node's gradient is the sum, over the nodes that use it, of their
-    # gradient times the local partial. Walking back from the output, every user of a node
-    # comes before the node itself, so its line can be written the moment it is reached.
-    terms: dict[Value, list[str]] = {}
-    backward = []
-    if out in needs_grad:
-        backward.append(f"d{names[out]} = 1.0")
-    for node in reversed(order):
-        if node not in needs_grad or not node.inputs:
-            continue
-        if node is not out:
-            backward.append(f"d{names[node]} = {_total(terms.pop(node))}")
-        grad = ops.Expr(f"d{names[node]}")
-        local_grads = node._op.partials(symbols[node], *[symbols[c] for c in node.inputs])
-        for child, local in zip(node.inputs, local_grads, strict=True):
-            if child in needs_grad:
-                # A partial that is a constant input (d(w * c)/dw = c) is used as its number,
-                # so that a product with 1.0 folds away.
-                term = grad * constants.get(local, local)
-                terms.setdefault(child, []).append(_unwrap(ops.literal(term)))
-    grads = []
-    for arg in args:
-        if arg in terms:
-            backward.append(f"d{names[arg]} = {_total(terms[arg])}")
-        # An argument the output does not depend on has gradient 0.
-        grads.append(f"d{names[arg]}" if arg in terms or arg is out else "0.0")
+    The text is registered with `linecache` so tracebacks show the generated lines, and
+    removed again when `owner` is garbage collected, so programs do not leak their source.
+    """
+    filename = f"<jit-{next(_compiled_count)}>"
+    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
+    weakref.finalize(owner, linecache.cache.pop, filename, None)
+    namespace = float_namespace()
+    namespace.update(bindings or {})
+    exec(compile(source, filename, "exec"), namespace)
+    return namespace
 
-    params = ", ".join(names[arg] for arg in args)
+
+def float_namespace() -> dict[str, Any]:
+    """What generated Python may call: each op of the table under its key, inf and nan."""
+    namespace: dict[str, Any] = {"inf": math.inf, "nan": math.nan}
+    namespace.update((key, op.forward) for key, op in ops.OPS.items())
+    return namespace
+
+
+def python_source(program: ir.Program) -> tuple[str, dict[str, Any]]:
+    """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for `program`,
+    and the functions it calls that are not in the op table (the parametrised ops)."""
+    printer = Printer()
+    forward, backward = [], []
+    for eq in program.equations:
+        line = printer.line(eq)
+        # An equation belongs to the forward pass when the output depends on it alone.
+        if eq.out.name.startswith("v"):
+            forward.append(line)
+        else:
+            backward.append(line)
+    params = ", ".join(v.name for v in program.inputs)
+    out = printer.operand(program.outputs[0])
+    grads = [printer.operand(g) for g in program.gradients]
     returned = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
-    return "\n".join(
+    source = "\n".join(
         [
             f"def forward({params}):",
             *_indent(forward),
-            f"    return {names[out]}",
+            f"    return {out}",
             "",
             "",
             f"def value_and_grad({params}):",
@@ -159,51 +195,68 @@ def generate_source(out: Value, args: Sequence[Value]) -> str:
             "    # backward: the chain rule, from the output back: d(node) = sum over its users",
             "    # of d(user) * d(user)/d(node)",
             *_indent(backward),
-            f"    return {names[out]}, {returned}",
+            f"    return {out}, {returned}",
             "",
         ]
     )
+    return source, {name: op.forward for name, op in printer.ops_by_name().items()}
 
 
-def _forward_source(op: ops.Op, inputs: list[ops.Expr], constants: dict[ops.Expr, float]) -> str:
-    """The expression for one node's forward, from its inputs' symbols.
+class Printer:
+    """Prints equations as Python; each parametrised op gets a name of its own."""
 
-    The n-ary ops are written out, `sum((w0 * x0, w1 * x1))`, rather than called with every
-    input as an argument, which is faster; `sum` adds the terms in the same order as the op
-    table's forward, so the number is the same. A product with the constant 1.0 is dropped.
-    """
-    if op is ops.DOT:
-        half = len(inputs) // 2
-        numbers = [constants.get(symbol, symbol) for symbol in inputs]
-        expression: Any = _sum([w * x for w, x in zip(numbers[:half], numbers[half:], strict=True)])
-    elif op is ops.VSUM:
-        expression = _sum(inputs)
-    else:
-        expression = op.source(*inputs)
-    return _unwrap(ops.literal(expression))
+    def __init__(self) -> None:
+        self.parametrised: dict[ops.Op, str] = {}
+
+    def name_of(self, op: ops.Op) -> str:
+        if not op.params:
+            return ops.key_of(op)
+        if op not in self.parametrised:
+            suffix = re.sub(r"\W", "_", "_".join(map(repr, op.params)))
+            self.parametrised[op] = f"{op.family}_{suffix}"
+        return self.parametrised[op]
+
+    def ops_by_name(self) -> dict[str, ops.Op]:
+        """Each parametrised op the source calls, by the name it calls it."""
+        return {name: op for op, name in self.parametrised.items()}
+
+    def operand(self, x: ir.Operand) -> str:
+        if isinstance(x, ir.Var):
+            return x.name
+        if math.isfinite(x):
+            return repr(x)
+        return "nan" if math.isnan(x) else ("inf" if x > 0 else "(-inf)")
+
+    def line(self, eq: ir.Equation) -> str:
+        return f"{eq.out.name} = {self.expression(eq.op, eq.inputs)}"
+
+    def expression(self, op: ops.Op, inputs: Sequence[ir.Operand]) -> str:
+        args = [self.operand(x) for x in inputs]
+        if op in _INFIX:
+            return f"{args[0]} {_INFIX[op]} {args[1]}"
+        if op is ops.NEG:
+            return f"-{args[0]}"
+        if op is ops.DOT:
+            # Written out as Python's sum of the products, the same numbers as the op's forward.
+            half = len(args) // 2
+            products = [_product(w, x) for w, x in zip(args[:half], args[half:], strict=True)]
+            return _python_sum(products)
+        if op is ops.VSUM:
+            return _python_sum(args)
+        return f"{self.name_of(op)}({', '.join(args)})"
 
 
-def _total(terms: list[str]) -> str:
-    """The sum of a node's gradient terms, in the order the eager backward adds them."""
-    return terms[0] if len(terms) == 1 else f"sum(({', '.join(terms)}))"
+def _product(w: str, x: str) -> str:
+    if x == "1.0":
+        return w
+    if w == "1.0":
+        return x
+    return f"{w} * {x}"
 
 
-def _sum(terms: list[Any]) -> ops.Expr:
-    texts = [_unwrap(ops.literal(term)) for term in terms]
-    return ops.Expr(f"sum(({', '.join(texts)}{',' if len(texts) == 1 else ''}))")
+def _python_sum(terms: list[str]) -> str:
+    return f"sum(({', '.join(terms)}{',' if len(terms) == 1 else ''}))"
 
 
 def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
-
-
-def _unwrap(text: str) -> str:
-    """Drop one pair of parentheses around the whole expression, if there is one."""
-    if not (text.startswith("(") and text.endswith(")")):
-        return text
-    depth = 0
-    for i, char in enumerate(text):
-        depth += {"(": 1, ")": -1}.get(char, 0)
-        if depth == 0 and i < len(text) - 1:
-            return text  # the first parenthesis closes before the end: "(a) * (b)"
-    return text[1:-1]

@@ -104,3 +104,12 @@ def vsum(*xs: float) -> float:
 def dot(*ws_then_xs: float) -> float:
     half = len(ws_then_xs) // 2
     return sum(map(float.__mul__, ws_then_xs[:half], ws_then_xs[half:]))
+
+
+def logsumexp(*xs: float) -> float:
+    """log(e^x1 + ... + e^xn), computed as m + log(sum e^(xi - m)) with m = max xi, so that
+    no exponent is positive and nothing overflows."""
+    m = max(xs)
+    if math.isinf(m):
+        return m
+    return m + math.log(sum([math.exp(x - m) for x in xs]))

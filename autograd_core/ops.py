@@ -124,6 +124,14 @@ DOT = Op(
     lambda np, *wx: sum(w * x for w, x in zip(wx[: len(wx) // 2], wx[len(wx) // 2 :])),  # noqa: B905
 )
 
+# log sum_i e^xi, the log-partition of softmax: d/dxi = e^(xi - out) = softmax(x)_i.
+LOGSUMEXP = Op(
+    "logsumexp",
+    numeric.logsumexp,
+    lambda out, *xs: tuple(EXP(x - out) for x in xs),
+    lambda np, *xs: np.logaddexp.reduce(np.broadcast_arrays(*xs), axis=0),
+)
+
 
 @lru_cache(maxsize=256)
 def power_of(c: float) -> Op:
@@ -189,6 +197,7 @@ OPS: dict[str, Op] = {
     "cos": COS,
     "vsum": VSUM,
     "dot": DOT,
+    "logsumexp": LOGSUMEXP,
     "step": STEP,
     "sign": SIGN,
     "ieee_pow": IEEE_POW,

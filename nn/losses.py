@@ -16,7 +16,7 @@ import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from autograd_core import Value, dot, vsum
+from autograd_core import Value, dot, ops, vsum
 
 Number = int | float
 Prediction = Value | float
@@ -125,10 +125,7 @@ def l2(params: Iterable[Value], alpha: float) -> Value:
 
 
 def _log_sum_exp(logits: list[Value]) -> Value:
-    shift = logits[0]
-    for z in logits[1:]:
-        shift = shift + (z - shift).relu()  # max(shift, z)
-    return shift + vsum([(z - shift).exp() for z in logits]).log()
+    return ops.LOGSUMEXP(*logits)
 
 
 def _as_value(x: Prediction) -> Value:

@@ -20,16 +20,17 @@ import numbers
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
-from typing import Any, Protocol
+from typing import Any
 
+import numpy as np
 from tqdm.auto import tqdm
 
-import autograd_core
-from autograd_core import Value, dot, no_grad
+from autograd_core import Value, batched, dot, ir, no_grad, ops
 
 from . import losses
 from .data import Seed, _check_count, _check_samples, as_rng, batches
-from .modules import Module, functional_call
+from .modules import Module
+from .optim import Optimizer
 
 LossFunction = Callable[[list[Any], list[Any]], Value]
 
@@ -52,26 +53,25 @@ LOSSES: dict[str, LossFunction] = {
 """The losses `fit` knows by name."""
 
 
-class Optimizer(Protocol):
-    """What `fit` needs of an optimizer (`nn.optim.SGD`, `Adam`, `RMSprop` all fit)."""
-
-    def step(self) -> None: ...
-
-    def zero_grad(self) -> None: ...
-
-
 @dataclass
 class History:
-    """What `fit` measured, one entry per epoch.
+    """What `fit` measured, one entry per epoch, as plain floats.
 
     `loss[e]`: the training loss (l2 penalty included) averaged over the steps of epoch e,
     each weighted by its batch size. `accuracy[e]`: the fraction of the samples classified
     right by the same forward passes, so both are measured before each step's update (as in
-    Keras). For the accuracy of the trained model, call `accuracy(model, X, y)`.
+    Keras). With `validation_data`, `val_loss[e]` and `val_accuracy[e]` are measured on it
+    after epoch e, in eval mode. For the accuracy of the trained model, call
+    `accuracy(model, X, y)`.
     """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
+    val_loss: list[float] = field(default_factory=list)
+    val_accuracy: list[float] = field(default_factory=list)
+
+
+Callback = Callable[[int, Module, History], Any]
 
 
 def fit(
@@ -87,6 +87,8 @@ def fit(
     seed: Seed = None,
     progress: bool = True,
     jit: bool = False,
+    validation_data: tuple[Sequence[Sequence[float]], Sequence[Any]] | None = None,
+    callbacks: Sequence[Callback] = (),
 ) -> History:
     """Train `model` on (X, y) for `epochs` passes and return the `History`.
 
@@ -97,6 +99,7 @@ def fit(
     draws the order in which mini-batches visit the samples. `l2` adds
     `nn.losses.l2(model.parameters(), l2)`. The progress bar (tqdm: a widget in notebooks, a
     text bar in terminals) shows the latest epoch's loss and accuracy; `progress=False` hides it.
+    Each of `callbacks` is called as `callback(epoch, model, history)` after every epoch.
 
     Accuracy counts the predicted class: the argmax for several outputs; for one output,
     class 1 where the score or logit is > 0, except with "mse", which rounds the output to the
@@ -106,49 +109,75 @@ def fit(
     `FloatingPointError` naming the epoch and step; the check comes before `optimizer.step()`,
     so the parameters are those from before the bad step.
 
-    `jit=True` traces the loss of one sample once per class label (the label is a constant of
-    the trace, the parameters and inputs are its arguments) and gives the same result as the
-    eager path, several times faster. Python control flow in a custom loss or model is frozen
-    by the trace, as in `autograd_core.jit`.
+    `jit=True` traces the loss of one sample once, as a function of the parameters, the
+    sample's inputs and its label (encoded as numbers: a sign, a one-hot row), and runs it over
+    each batch with `autograd_core.batched`: NumPy matrix code in which each layer is one
+    matrix product. The parameters live in one array meanwhile, the optimizer updates the
+    array, and the model's Values receive the numbers at the end (also when training stops on
+    an error or Ctrl-C). The numbers equal the eager path's to rounding (1e-12). Python control
+    flow in the model is frozen by the trace, as in `autograd_core.jit`; a custom loss function
+    runs on the eager path.
     """
     objective = _objective(loss)
     _check_samples("fit", X, y)
     _check_count("fit", "epochs", epochs, 0)
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
         raise ValueError(f"fit expected l2 to be a finite number >= 0, got {l2!r}")
-    if not all(callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")):
-        raise TypeError(f"fit expected an optimizer with step() and zero_grad(), got {optimizer!r}")
+    if not isinstance(optimizer, Optimizer):
+        raise TypeError(f"fit expected an nn.optim optimizer, got {optimizer!r}")
+    _check_features("fit", X)
     with no_grad():
         n_outputs = _n_outputs(model(X[0]))
     if isinstance(loss, str):
         _check_loss_fits(loss, n_outputs, y)
-    predicted_class = _rounded_class if loss == "mse" else _predicted_class
+    if validation_data is not None:
+        X_val, y_val = validation_data
+        _check_samples("fit validation_data", X_val, y_val)
+        _check_features("fit validation_data", X_val)
+        if isinstance(loss, str):
+            _check_loss_fits(loss, n_outputs, y_val)
 
     params = model.parameters()
-    if jit:
-        step: _EagerStep | _JitStep = _JitStep(model, params, objective, n_outputs)
+    batched = jit and isinstance(loss, str)
+    step: _EagerStep | _BatchedStep
+    if batched:
+        step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
     else:
-        step = _EagerStep(model, params, objective)
+        step = _EagerStep(model, params, objective, optimizer)
     rng = as_rng(seed)
     shuffle = batch_size is not None and batch_size < len(X)
     history = History()
+    data = step.data(X, y)
+    val_data = step.data(*validation_data) if validation_data is not None else None
+    indices = list(range(len(X)))
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress)
-    for epoch in bar:
-        loss_sum, correct = 0.0, 0
-        epoch_batches = batches(X, y, batch_size, shuffle=shuffle, seed=rng)
-        for number, (X_batch, y_batch) in enumerate(epoch_batches, start=1):
-            where = f"epoch {epoch}/{epochs}, step {number}/{len(epoch_batches)}"
-            try:
-                value, outputs = step.gradients(X_batch, y_batch, l2)
-            except OverflowError as error:
-                raise FloatingPointError(f"{error} at {where}; {_ADVICE}") from error
-            _check_finite(value, params, where)
-            optimizer.step()
-            loss_sum += value * len(X_batch)
-            correct += sum(map(operator.eq, map(predicted_class, outputs), y_batch))
-        history.loss.append(loss_sum / len(X))
-        history.accuracy.append(correct / len(X))
-        bar.set_postfix(loss=history.loss[-1], accuracy=history.accuracy[-1], refresh=False)
+    model.train()
+    try:
+        for epoch in bar:
+            loss_sum, correct = 0.0, 0
+            epoch_batches = batches(indices, indices, batch_size, shuffle=shuffle, seed=rng)
+            for number, (batch, _) in enumerate(epoch_batches, start=1):
+                where = f"epoch {epoch}/{epochs}, step {number}/{len(epoch_batches)}"
+                value, outputs = step.run(data, batch, l2, where)
+                loss_sum += value * len(batch)
+                correct += _count_correct(loss, outputs, data.labels[batch])
+            history.loss.append(loss_sum / len(X))
+            history.accuracy.append(correct / len(X))
+            if val_data is not None:
+                model.eval()
+                value, outputs = step.evaluate(val_data)
+                model.train()
+                history.val_loss.append(value)
+                history.val_accuracy.append(
+                    _count_correct(loss, outputs, val_data.labels) / len(val_data.labels)
+                )
+            step.finish()
+            for callback in callbacks:
+                callback(epoch, model, history)
+            bar.set_postfix(loss=history.loss[-1], accuracy=history.accuracy[-1], refresh=False)
+    finally:
+        step.finish()
+        model.eval()
     return history
 
 
@@ -161,10 +190,30 @@ def accuracy(
     where the score is > 0, except for loss="mse", which rounds the output to the nearest class.
     """
     _check_samples("accuracy", X, y)
-    predicted_class = _rounded_class if loss == "mse" else _predicted_class
-    with no_grad():
-        outputs = [_floats(model(x)) for x in X]
-    return sum(map(operator.eq, map(predicted_class, outputs), y)) / len(X)
+    return _count_correct(loss, predict_outputs(model, X), np.asarray(y)) / len(X)
+
+
+def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> np.ndarray:
+    """The model's outputs for every row of X, as an (n, outputs) array, from the batched
+    back-end (one trace of the model, then matrix code), in eval mode."""
+    _check_features("predict", X)
+    X = np.asarray(X, dtype=np.float64)
+    params = model.parameters()
+    theta = np.array([p.data for p in params])
+    was_training = model.training
+    model.eval()
+    try:
+        program = ir.trace(lambda *x: [0.0, *_as_list(model(list(x)))], X.shape[1], params)
+    finally:
+        model.train(was_training)
+    _, outputs, _ = batched.TrainingStep(program)(theta, X)
+    return outputs
+
+
+def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str = "hinge") -> list[Any]:
+    """The class of each row of X, as `accuracy` counts it; with loss="mse" on a regression
+    model, use `predict_outputs` for the numbers themselves."""
+    return _predicted_classes(loss, predict_outputs(model, X)).tolist()
 
 
 _ADVICE = (
@@ -172,83 +221,155 @@ _ADVICE = (
     "(a smaller learning rate usually helps)"
 )
 
-Outputs = list[Any]
-"""The model's outputs for each sample of a batch, as floats (a list of them per sample when
-the model has several outputs): what the accuracy is counted from."""
+
+@dataclass
+class _Data:
+    """A data set as a step reads it: the features, the labels, and what the step made of them."""
+
+    X: Any
+    labels: np.ndarray
 
 
 class _EagerStep:
     """Build the graph of the batch's loss, then backward: gradients land in `p.grad`."""
 
-    def __init__(self, model: Module, params: list[Value], objective: LossFunction) -> None:
-        self.model = model
-        self.params = params
-        self.objective = objective
-
-    def gradients(self, X_batch: list[Any], y_batch: list[Any], l2: float) -> tuple[float, Outputs]:
-        predictions = [self.model(x) for x in X_batch]
-        total = self.objective(predictions, y_batch)
-        if l2:
-            total = total + losses.l2(self.params, l2)
-        self.model.zero_grad()
-        if math.isfinite(total.data):
-            total.backward()
-        return total.data, [_floats(p) for p in predictions]
-
-
-class _JitStep:
-    """The same step from the traced per-sample loss: no graph is built after the first call.
-
-    The traced function is f(params..., x..., probes...) = loss + sum_j probe_j * output_j,
-    called with every probe 0: its value is the loss, its gradient for each parameter is the
-    loss's, and its gradient for probe j is output j. So one replay also returns the model's
-    outputs, which the accuracy needs (JAX's `value_and_grad(has_aux=True)` does this job).
-    """
-
     def __init__(
-        self, model: Module, params: list[Value], objective: LossFunction, n_outputs: int
+        self, model: Module, params: list[Value], objective: LossFunction, optimizer: Optimizer
     ) -> None:
         self.model = model
         self.params = params
         self.objective = objective
-        self.probes = [0.0] * n_outputs
-        self.traced: dict[Any, autograd_core.Jitted] = {}
+        self.optimizer = optimizer
 
-    def _sample_loss(self, label: Any) -> autograd_core.Jitted:
-        """The jitted loss of one sample with this label, as a function of (params..., x...)."""
-        if label not in self.traced:
-            n_params, n_outputs = len(self.params), len(self.probes)
+    def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
+        return _Data(list(X), np.asarray(list(y), dtype=object))
 
-            def sample_loss(*arguments: Value) -> Value:
-                x, probes = arguments[n_params:-n_outputs], arguments[-n_outputs:]
-                prediction = functional_call(self.model, arguments[:n_params], x)
-                outputs = prediction if isinstance(prediction, list) else [prediction]
-                return self.objective([prediction], [label]) + dot(probes, outputs)
+    def forward(self, X_batch: list[Any], y_batch: list[Any]) -> tuple[Value, list[Any]]:
+        predictions = self.model.forward_batch(X_batch)
+        total = self.objective(predictions, y_batch)
+        if not isinstance(total, Value):
+            raise TypeError(
+                f"the loss function must return a Value, got {type(total).__name__}: {total!r}"
+            )
+        return total, predictions
 
-            self.traced[label] = autograd_core.jit(sample_loss)
-        return self.traced[label]
+    def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
+        try:
+            total, predictions = self.forward(
+                [data.X[i] for i in batch], data.labels[batch].tolist()
+            )
+            if l2:
+                total = total + losses.l2(self.params, l2)
+        except OverflowError as error:
+            raise FloatingPointError(f"{error} at {where}; {_ADVICE}") from error
+        self.model.zero_grad()
+        if math.isfinite(total.data):
+            total.backward()
+        _check_finite(total.data, [p.grad for p in self.params], where)
+        self.optimizer.step()
+        return total.data, _outputs(predictions)
 
-    def gradients(self, X_batch: list[Any], y_batch: list[Any], l2: float) -> tuple[float, Outputs]:
-        values = [p.data for p in self.params]
-        grad_sums = [0.0] * len(values)
-        sample_losses, outputs = [], []
-        for x, label in zip(X_batch, y_batch, strict=True):
-            value, grads = self._sample_loss(label).value_and_grad(*values, *x, *self.probes)
-            sample_losses.append(value)
-            # map stops at the shorter list: the gradients for x and the probes drop out.
-            grad_sums = list(map(operator.add, grad_sums, grads))
-            output = grads[len(grads) - len(self.probes) :]
-            outputs.append(output[0] if len(output) == 1 else list(output))
-        n = len(X_batch)
-        total = sum(sample_losses) / n
-        for p, g in zip(self.params, grad_sums, strict=True):
-            p.grad = g / n
+    def evaluate(self, data: _Data) -> tuple[float, Any]:
+        with no_grad():
+            total, predictions = self.forward(data.X, data.labels.tolist())
+        return total.data, _outputs(predictions)
+
+    def finish(self) -> None:
+        pass
+
+
+class _BatchedStep:
+    """The same step on the batched back-end: one traced program, run over each batch."""
+
+    def __init__(
+        self, model: Module, params: list[Value], loss: str, n_outputs: int, optimizer: Optimizer
+    ) -> None:
+        self.params = params
+        self.loss = loss
+        self.n_outputs = n_outputs
+        self.optimizer = optimizer
+        self.theta = np.array([p.data for p in params])
+        self.grad = np.zeros_like(self.theta)
+        position = {id(p): i for i, p in enumerate(params)}
+        self.order = [position.get(id(p)) for p in optimizer.params]
+        self.model = model
+        self._program_for: dict[int, batched.TrainingStep] = {}
+
+    def _step_for(self, n_features: int) -> batched.TrainingStep:
+        if n_features not in self._program_for:
+            n_targets = len(_targets(self.loss, [0], self.n_outputs)[0])
+
+            def sample_loss(*inputs: Value) -> list[Value]:
+                x, targets = inputs[:n_features], inputs[n_features:]
+                outputs = _as_list(self.model(list(x)))
+                return [_sample_loss(self.loss, outputs, targets), *outputs]
+
+            program = ir.trace(sample_loss, n_features + n_targets, self.params)
+            self._program_for[n_features] = batched.TrainingStep(program)
+        return self._program_for[n_features]
+
+    def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
+        features = np.asarray(X, dtype=np.float64)
+        targets = np.asarray(_targets(self.loss, y, self.n_outputs), dtype=np.float64)
+        step = self._step_for(features.shape[1])
+        return _Data((step, np.hstack([features, targets])), np.asarray(list(y)))
+
+    def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
+        step, XY = data.X
+        value, outputs, grad = step(self.theta, XY[batch])
         if l2:
-            # d/dp alpha sum p^2 = 2 alpha p, as losses.l2 gives it in the eager path.
-            total = total + l2 * sum(map(operator.mul, values, values))
-            for p, v in zip(self.params, values, strict=True):
-                p.grad += 2.0 * l2 * v
-        return total, outputs
+            value += l2 * float(self.theta @ self.theta)
+            grad += (2.0 * l2) * self.theta
+        _check_finite(value, grad, where)
+        self.grad = grad
+        self._update(grad)
+        return value, outputs
+
+    def _update(self, grad: np.ndarray) -> None:
+        if None in self.order:
+            raise ValueError("the optimizer updates parameters that are not the model's")
+        if self.order == list(range(len(self.theta))):
+            self.optimizer.update(self.theta, grad)
+        else:
+            part = self.theta[self.order]
+            self.optimizer.update(part, grad[self.order])
+            self.theta[self.order] = part
+
+    def evaluate(self, data: _Data) -> tuple[float, Any]:
+        step, XY = data.X
+        value, outputs, _ = step(self.theta, XY)
+        return value, outputs
+
+    def finish(self) -> None:
+        """Give the model's Values the trained numbers and the last step's gradients."""
+        for p, number, g in zip(self.params, self.theta.tolist(), self.grad.tolist(), strict=True):
+            p.data = number
+            p.grad = g
+
+
+def _targets(loss: str, y: Sequence[Any], n_outputs: int) -> list[list[float]]:
+    """Each label as the numbers the traced per-sample loss reads (inputs of the program)."""
+    if loss == "hinge":
+        return [[1.0 if label == 1 else -1.0] for label in y]
+    if loss == "bce":
+        return [[float(label)] for label in y]
+    if loss == "cross_entropy" or (loss == "mse" and n_outputs > 1):
+        return [[1.0 if j == label else 0.0 for j in range(n_outputs)] for label in y]
+    return [[float(label)] for label in y]
+
+
+def _sample_loss(loss: str, outputs: list[Value], targets: Sequence[Value]) -> Value:
+    """One sample's loss, the labels given as numbers (see `_targets`), as `losses` defines it."""
+    if loss == "hinge":
+        return (1.0 - targets[0] * outputs[0]).relu()
+    if loss == "bce":
+        z = outputs[0]
+        magnitude = abs(z)
+        return magnitude * 0.5 + (0.5 - targets[0]) * z - magnitude.sigmoid().log()
+    if loss == "cross_entropy":
+        return ops.LOGSUMEXP(*outputs) - dot(list(targets), outputs)
+    differences = [o - t for o, t in zip(outputs, targets, strict=True)]
+    return dot(differences, differences) / len(differences)
 
 
 def _objective(loss: str | LossFunction) -> LossFunction:
@@ -283,27 +404,55 @@ def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any]) -> None:
             )
 
 
-def _check_finite(value: float, params: list[Value], where: str) -> None:
+def _check_finite(value: float, grads: Any, where: str) -> None:
     if not math.isfinite(value):
         raise FloatingPointError(f"the loss is {value!r} at {where}; {_ADVICE}")
-    for p in params:
-        if not math.isfinite(p.grad):
-            raise FloatingPointError(f"a gradient is {p.grad!r} at {where}; {_ADVICE}")
+    bad = [g for g in np.asarray(grads, dtype=np.float64).tolist() if not math.isfinite(g)]
+    if bad:
+        raise FloatingPointError(f"a gradient is {bad[0]!r} at {where}; {_ADVICE}")
 
 
-def _floats(output: Value | list[Value]) -> float | list[float]:
-    return [o.data for o in output] if isinstance(output, list) else output.data
+def _check_features(function: str, X: Sequence[Any]) -> None:
+    """Every row a list of the same number of finite real numbers, or an error naming the
+    sample and column (a NaN in the data is not the learning rate's fault)."""
+    width = None
+    for i, row in enumerate(X):
+        if isinstance(row, (str, bytes)) or not isinstance(row, Sequence | np.ndarray):
+            raise TypeError(f"{function}: sample {i} is not a list of numbers: {row!r}")
+        if width is None:
+            width = len(row)
+        elif len(row) != width:
+            raise ValueError(
+                f"{function}: sample {i} has {len(row)} features, sample 0 has {width}"
+            )
+        for j, x in enumerate(row):
+            if isinstance(x, bool) or not isinstance(x, numbers.Real):
+                raise TypeError(f"{function}: sample {i}, column {j} is not a real number: {x!r}")
+            if not math.isfinite(x):
+                raise ValueError(
+                    f"{function}: sample {i}, column {j} is {x!r}, not a finite number"
+                )
 
 
-def _predicted_class(output: float | list[float]) -> int:
-    """argmax of several outputs; for one output (a score or a logit), class 1 where it is > 0."""
-    if isinstance(output, list):
-        return output.index(max(output))
-    return 1 if output > 0.0 else 0
+def _as_list(output: Any) -> list[Any]:
+    return list(output) if isinstance(output, list) else [output]
 
 
-def _rounded_class(output: float | list[float]) -> int:
-    """For "mse": the nearest class to a single output (argmax of several)."""
-    if isinstance(output, list):
-        return _predicted_class(output)
-    return math.floor(output + 0.5)
+def _outputs(predictions: list[Any]) -> np.ndarray:
+    """The model's outputs for each sample, as an (n, outputs) array of floats."""
+    return np.array([[float(o) for o in _as_list(p)] for p in predictions])
+
+
+def _predicted_classes(loss: Any, outputs: np.ndarray) -> np.ndarray:
+    """argmax of several outputs; for one output (a score or a logit), class 1 where it is
+    > 0, except for "mse", which rounds a single output to the nearest class."""
+    if outputs.shape[1] > 1:
+        return outputs.argmax(axis=1)
+    if loss == "mse":
+        return np.floor(outputs[:, 0] + 0.5).astype(int)
+    return (outputs[:, 0] > 0.0).astype(int)
+
+
+def _count_correct(loss: Any, outputs: np.ndarray, labels: Any) -> int:
+    predicted = _predicted_classes(loss, outputs)
+    return sum(map(operator.eq, predicted.tolist(), list(labels)))

@@ -1,0 +1,644 @@
+"""The batched back-end: a traced scalar program run over a whole batch as NumPy array code.
+
+A traced program describes ONE sample. Run over a batch, each scalar variable becomes a column
+of numbers, one per sample, and the program's structure shows which columns belong together:
+
+* `dot` equations that read the same per-sample operands with different parameter rows are the
+  neurons of one layer: together they are one matrix product, `Z = A @ W.T + b`, whose
+  backward is `dW = dZ.T @ A` and `dA = dZ @ W`;
+* the same op applied to every column of such a block (an activation over a layer) is one
+  elementwise op on a (batch, width) matrix; its backward is the op table's own partial rule,
+  evaluated on matrices;
+* a `vsum` or `dot` over a whole block is a row reduction;
+* anything else is one array op per scalar equation over the batch (a (batch, 1) column), so
+  every program runs, whatever its shape; recognition only makes it faster.
+
+Nothing here knows about `nn`: a hand-written network of `dot` neurons is recognised the same.
+The generated code is kept as `.source`, the matrix form of the program a learner can read.
+
+Errors: the arrays are computed without NumPy's warnings. If a result is not finite, the batch
+is run again with a check after every op, and the first element that went wrong is recomputed
+by the op's own forward on floats, which raises the eager engine's error (a log of a negative
+number names the op and the number).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ir, ops
+from .jit import Printer, compile_source
+
+# ------------------------------------------------------------------------------------------
+# Operands of the block program
+
+
+@dataclass(eq=False)
+class Block:
+    """A (batch, width) matrix of the block program, or a scalar (shape ()) when `scalar`."""
+
+    name: str
+    width: int
+    scalar: bool = False
+    grad: str | None = None  # the name of its gradient, once some backward term reached it
+    grad_is_alias: bool = False  # the gradient's name is another array's: copy before writing
+
+
+@dataclass(frozen=True)
+class Operand:
+    """How a block op reads one input: a whole block, some of its columns, a parameter or a
+    constant. `columns` is None for the whole block."""
+
+    kind: str  # "block", "param" or "const"
+    block: Block | None = None
+    columns: tuple[int, ...] | None = None
+    index: int = 0  # the parameter's index in theta
+    value: float = 0.0
+
+
+@dataclass(eq=False)
+class BlockOp:
+    kind: str  # "matmul", "elementwise", "reduce", "concat"
+    out: Block
+    op: ops.Op | None = None
+    operands: list[Operand] = field(default_factory=list)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class Compiler:
+    """Lowers a forward scalar program to block ops, then prints forward and backward code."""
+
+    def __init__(self, program: ir.Program, input_grads: bool) -> None:
+        self.program = program
+        self.input_grads = input_grads
+        self.pieces: dict[str, list[tuple[Block, list[int] | None]]] = {}
+        self.weight_grads: dict[str, str | None] = {}
+        self.scatter: dict[str, str] = {}
+        self.checks: dict[int, BlockOp] = {}  # line number -> the elementwise op it computes
+        self.param_index = {v: i for i, v in enumerate(program.params)}
+        self.X = Block("X", len(program.inputs))
+        self.where: dict[ir.Var, tuple[Block, int]] = {
+            v: (self.X, j) for j, v in enumerate(program.inputs)
+        }
+        self.block_ops: list[BlockOp] = []
+        self.lines: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.printer = Printer()
+        self.scratch = ir.Program()
+        self.constants: dict[str, Any] = {}
+        self.users: dict[ir.Var, list[ir.Equation]] = {}
+        for eq in program.equations:
+            for x in eq.inputs:
+                if isinstance(x, ir.Var):
+                    self.users.setdefault(x, []).append(eq)
+
+    # -- names -----------------------------------------------------------------------------
+
+    def fresh(self, prefix: str) -> str:
+        self.counts[prefix] = self.counts.get(prefix, 0) + 1
+        return f"{prefix}{self.counts[prefix]}"
+
+    def constant(self, prefix: str, value: Any) -> str:
+        name = self.fresh(prefix)
+        self.constants[name] = value
+        return name
+
+    # -- forward: grouping scalar equations into block ops ----------------------------------
+
+    def lower(self) -> None:
+        done: set[int] = set()
+        matmul_groups = self._matmul_groups()
+        for eq in self.program.equations:
+            if id(eq) in done:
+                continue
+            group = matmul_groups.get(id(eq))
+            if group is not None:
+                self._matmul(group)
+            elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and self._row_reduce(eq):
+                pass
+            else:
+                group = self._elementwise_group(eq, done)
+                self._elementwise(group)
+                done.update(id(member) for member in group)
+                continue
+            done.update(id(member) for member in (group or [eq]))
+
+    def operand(self, x: ir.Operand) -> Operand:
+        if not isinstance(x, ir.Var):
+            return Operand("const", value=x)
+        if x in self.param_index:
+            return Operand("param", index=self.param_index[x])
+        block, j = self.where[x]
+        if block.scalar or block.width == 1:
+            return Operand("block", block)
+        return Operand("block", block, (j,))
+
+    def _batched(self, x: ir.Operand) -> bool:
+        if not isinstance(x, ir.Var) or x in self.param_index:
+            return False
+        return not self.where[x][0].scalar
+
+    def _matmul_groups(self) -> dict[int, list[ir.Equation]]:
+        """dot equations pairing parameters with the same per-sample operands, by first member."""
+        by_key: dict[tuple, list[ir.Equation]] = {}
+        for eq in self.program.equations:
+            if eq.op is not ops.DOT:
+                continue
+            pairs = _pairs(eq)
+            if all(w in self.param_index for w, _ in pairs) and any(
+                isinstance(x, ir.Var) and x not in self.param_index for _, x in pairs
+            ):
+                key = tuple(x if isinstance(x, ir.Var) else ("c", x) for _, x in pairs)
+                if not any(x in self.param_index for _, x in pairs):
+                    by_key.setdefault(key, []).append(eq)
+        return {id(group[0]): group for group in by_key.values()}
+
+    def _matmul(self, group: list[ir.Equation]) -> None:
+        pairs = [_pairs(eq) for eq in group]
+        operands = [x for _, x in pairs[0]]
+        rows = [[self.param_index[w] for w, _ in row] for row in pairs]
+        batched_cols = [k for k, x in enumerate(operands) if self._batched(x)]
+        const_cols = [k for k, x in enumerate(operands) if not isinstance(x, ir.Var)]
+        other_cols = [k for k in range(len(operands)) if k not in batched_cols + const_cols]
+        if other_cols:  # a per-sample operand that is a scalar of the program: no matmul
+            for eq in group:
+                self._elementwise([eq])
+            return
+        W = self._weights(rows)
+        A = self._assemble([operands[k] for k in batched_cols])
+        Z = Block(self.fresh("Z"), len(group))
+        w_var = _columns_expr(W, batched_cols, len(operands))
+        text = f"{Z.name} = {A} @ {w_var}.T"
+        consts = [operands[k] for k in const_cols]
+        if const_cols:
+            if all(c == 1.0 for c in consts) and len(const_cols) == 1:
+                text += f" + {W}[:, {const_cols[0]}]"
+            else:
+                c = self.constant("c", _np().array(consts))
+                text += f" + {W}[:, {_index_text(const_cols)}] @ {c}"
+        self.lines.append(text)
+        for j, eq in enumerate(group):
+            self.where[eq.out] = (Z, j)
+        self.block_ops.append(
+            BlockOp(
+                "matmul",
+                Z,
+                extra={
+                    "W": W,
+                    "A": A,
+                    "batched_cols": batched_cols,
+                    "const_cols": const_cols,
+                    "consts": consts,
+                    "width": len(operands),
+                    "pieces": self.pieces[A],
+                },
+            )
+        )
+
+    def _weights(self, rows: list[list[int]]) -> str:
+        """An expression for the weight matrix: a view of theta where the rows lie in order."""
+        np = _np()
+        index = np.array(rows)
+        start = int(index[0, 0])
+        name = self.fresh("W")
+        if np.array_equal(index, start + np.arange(index.size).reshape(index.shape)):
+            source = f"theta[{start}:{start + index.size}].reshape{index.shape}"
+            grad_source = f"dtheta[{start}:{start + index.size}].reshape{index.shape}"
+        else:
+            idx = self.constant("index", index)
+            source, grad_source = f"theta[{idx}]", None
+            self.scatter[name] = idx
+        self.lines.append(f"{name} = {source}")
+        self.weight_grads[name] = grad_source
+        return name
+
+    def _assemble(self, xs: Sequence[ir.Var]) -> str:
+        """An expression for the (batch, len(xs)) matrix whose columns are the variables xs."""
+        runs: list[tuple[Block, list[int]]] = []
+        for x in xs:
+            block, j = self.where[x]
+            if runs and runs[-1][0] is block:
+                runs[-1][1].append(j)
+            else:
+                runs.append((block, [j]))
+        pieces = [
+            (block, None if cols == list(range(block.width)) else cols) for block, cols in runs
+        ]
+        texts = [_take(block, cols) for block, cols in pieces]
+        if len(texts) == 1:
+            name = texts[0]
+        else:
+            name = self.fresh("A")
+            self.lines.append(f"{name} = np.concatenate(({', '.join(texts)}), axis=1)")
+        self.pieces[name] = pieces
+        return name
+
+    def _row_reduce(self, eq: ir.Equation) -> bool:
+        """vsum over batched columns, or dot of two batched halves: one row reduction."""
+        if eq.op is ops.VSUM and all(self._batched(x) for x in eq.inputs) and len(eq.inputs) > 1:
+            M = self._assemble(eq.inputs)
+            out = Block(self.fresh("s"), 1)
+            self.lines.append(f"{out.name} = {M}.sum(1, keepdims=True)")
+            self.block_ops.append(BlockOp("reduce", out, ops.VSUM, extra={"M": [M]}))
+        elif eq.op is ops.DOT and all(self._batched(x) for x in eq.inputs) and len(eq.inputs) > 2:
+            half = len(eq.inputs) // 2
+            L, R = self._assemble(eq.inputs[:half]), self._assemble(eq.inputs[half:])
+            out = Block(self.fresh("s"), 1)
+            self.lines.append(f"{out.name} = ({L} * {R}).sum(1, keepdims=True)")
+            self.block_ops.append(BlockOp("reduce", out, ops.DOT, extra={"M": [L, R]}))
+        elif eq.op is ops.LOGSUMEXP and all(self._batched(x) for x in eq.inputs):
+            M = self._assemble(eq.inputs)
+            out = Block(self.fresh("s"), 1)
+            m = self.fresh("m")
+            self.lines.append(f"{m} = {M}.max(1, keepdims=True)")
+            self.lines.append(f"{out.name} = {m} + np.log(np.exp({M} - {m}).sum(1, keepdims=True))")
+            self.block_ops.append(BlockOp("reduce", out, ops.LOGSUMEXP, extra={"M": [M]}))
+        else:
+            return False
+        self.where[eq.out] = (out, 0)
+        return True
+
+    def _elementwise_group(self, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
+        """eq and the equations applying the same op to the other columns of its block."""
+        if eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP):
+            return [eq]
+        for k, x in enumerate(eq.inputs):
+            if not self._batched(x) or self.where[x][0].width == 1:
+                continue
+            block = self.where[x][0]
+            group, seen = [], set()
+            for column in self._columns_of(block):
+                for other in self.users.get(column, ()):
+                    if id(other) in done or column in seen or other.op is not eq.op:
+                        continue
+                    if other.inputs[k] is column and self._aligned(eq, other):
+                        group.append(other)
+                        seen.add(column)
+                        break
+            if eq in group:
+                return group
+        return [eq]
+
+    def _columns_of(self, block: Block) -> list[ir.Var]:
+        columns: list[Any] = [None] * block.width
+        for v, (b, j) in self.where.items():
+            if b is block:
+                columns[j] = v
+        return columns
+
+    def _aligned(self, eq: ir.Equation, other: ir.Equation) -> bool:
+        """Each input of `other` is eq's own, or a column of the same block as eq's."""
+        for x, y in zip(eq.inputs, other.inputs, strict=True):
+            if x is y:
+                continue
+            if not (self._batched(x) and self._batched(y)):
+                return False
+            if self.where[x][0] is not self.where[y][0]:
+                return False
+        return True
+
+    def _elementwise(self, group: list[ir.Equation]) -> None:
+        first = group[0]
+        operands = []
+        for k, x in enumerate(first.inputs):
+            if all(member.inputs[k] is x for member in group):
+                operand = self.operand(x)
+            else:
+                block = self.where[x][0]
+                cols = tuple(self.where[member.inputs[k]][1] for member in group)
+                full = cols == tuple(range(block.width))
+                operand = Operand("block", block, None if full else cols)
+            operands.append(operand)
+        scalar = not any(o.kind == "block" and not o.block.scalar for o in operands)
+        out = Block(self.fresh("v" if len(group) == 1 else "H"), len(group), scalar=scalar)
+        args = [self.text(o) for o in operands]
+        self.lines.append(f"{out.name} = {self.printer.expression(first.op, args)}")
+        self.block_ops.append(BlockOp("elementwise", out, first.op, operands))
+        self.checks[len(self.lines) - 1] = self.block_ops[-1]
+        for j, member in enumerate(group):
+            self.where[member.out] = (out, j)
+
+    def text(self, o: Operand) -> Any:
+        """A Var standing for the operand's expression (printed by its name)."""
+        if o.kind == "const":
+            return o.value
+        if o.kind == "param":
+            return _named(f"theta[{o.index}]", self.scratch)
+        return _named(_take(o.block, o.columns), self.scratch)
+
+    # -- backward ---------------------------------------------------------------------------
+
+    def add_grad(self, o: Operand, term: Any, out: Block) -> None:
+        """Add the backward term (shaped as `out`) into the gradient of operand `o`."""
+        if o.kind == "const" or (isinstance(term, float) and term == 0.0):
+            return
+        if o.kind == "block" and o.block is self.X and not self.input_grads:
+            return
+        term_text = self.printer.operand(term)
+        if o.kind == "param":
+            summed = term_text if out.scalar else f"({term_text}).sum()"
+            self.lines.append(f"dtheta[{o.index}] += {summed}")
+            return
+        block = o.block
+        if block.scalar:
+            summed = term_text if out.scalar else f"({term_text}).sum()"
+            self._accumulate(block, summed, alias=False)
+            return
+        if out.scalar:
+            term_text = f"np.full((n, 1), {term_text})"
+        cols = o.columns
+        if cols is None or block.width == 1:
+            if out.width != block.width:
+                term_text = f"({term_text}).sum(1, keepdims=True)"
+            self._accumulate(block, term_text, alias=isinstance(term, ir.Var))
+            return
+        if len(cols) == 1 and out.width > 1:
+            term_text = f"({term_text}).sum(1, keepdims=True)"
+        self._own(block)
+        self.lines.append(f"{block.grad}[:, {_index_text(list(cols))}] += {term_text}")
+
+    def _accumulate(self, block: Block, text: str, alias: bool) -> None:
+        if block.grad is None:
+            block.grad = "d" + block.name
+            self.lines.append(f"{block.grad} = {text}")
+            block.grad_is_alias = alias
+        else:
+            self.lines.append(f"{block.grad} = {block.grad} + {text}")
+            block.grad_is_alias = False
+
+    def _own(self, block: Block) -> None:
+        """Make sure the block's gradient is an array of its own that may be written in place."""
+        if block.grad is None:
+            block.grad = "d" + block.name
+            self.lines.append(f"{block.grad} = np.zeros((n, {block.width}))")
+        elif block.grad_is_alias:
+            self.lines.append(f"{block.grad} = {block.grad}.copy()")
+        block.grad_is_alias = False
+
+    def add_to_pieces(self, name: str, grad_text: str, width_out: int) -> None:
+        """Route the gradient of an assembled matrix back to the blocks it was taken from."""
+        start = 0
+        for block, cols in self.pieces[name]:
+            n_cols = block.width if cols is None else len(cols)
+            part = (
+                grad_text
+                if len(self.pieces[name]) == 1
+                else f"{grad_text}[:, {start}:{start + n_cols}]"
+            )
+            start += n_cols
+            self.add_grad(
+                Operand("block", block, None if cols is None else tuple(cols)),
+                _named(part, self.scratch),
+                Block("_", n_cols),
+            )
+
+    def backward(self, seeds: list[tuple[ir.Var, str]]) -> None:
+        for var, seed in seeds:
+            self.add_grad(self.operand(var), _named(seed, self.scratch), Block("_", 1))
+        for block_op in reversed(self.block_ops):
+            out = block_op.out
+            if out.grad is None:
+                continue
+            g = _named(out.grad, self.scratch)
+            if block_op.kind == "matmul":
+                self._matmul_backward(block_op, out.grad)
+            elif block_op.kind == "reduce":
+                M = block_op.extra["M"]
+                if block_op.op is ops.VSUM:
+                    self.add_to_pieces(M[0], out.grad, 1)
+                elif block_op.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
+                    self.add_to_pieces(M[0], f"(np.exp({M[0]} - {out.name}) * {out.grad})", 1)
+                else:
+                    self.add_to_pieces(M[0], f"({out.grad} * {M[1]})", 1)
+                    self.add_to_pieces(M[1], f"({out.grad} * {M[0]})", 1)
+            else:
+                self._elementwise_backward(block_op, g)
+
+    def _elementwise_backward(self, block_op: BlockOp, g: ir.Var) -> None:
+        operands = block_op.operands
+        args = [self.text(o) for o in operands]
+        start = len(self.scratch.equations)
+        partials = block_op.op.partials(_named(block_op.out.name, self.scratch), *args)
+        terms = [
+            self.scratch.emit(ops.MUL, [local, g]) if o.kind != "const" else 0.0
+            for o, local in zip(operands, partials, strict=True)
+        ]
+        for eq in self.scratch.equations[start:]:
+            self.lines.append(self.printer.line(eq))
+        for o, term in zip(operands, terms, strict=True):
+            self.add_grad(o, term, block_op.out)
+
+    def _matmul_backward(self, block_op: BlockOp, dZ: str) -> None:
+        e = block_op.extra
+        W, A = e["W"], e["A"]
+        w_var = _columns_expr(W, e["batched_cols"], e["width"])
+        grad_view = self.weight_grads[W]
+        if grad_view is not None:
+            dW = "d" + W
+            self.lines.append(f"{dW} = {grad_view}")
+        else:
+            dW = "d" + W
+            self.lines.append(f"{dW} = np.zeros({W}.shape)")
+        self.lines.append(f"{_columns_expr(dW, e['batched_cols'], e['width'])} += {dZ}.T @ {A}")
+        if e["const_cols"]:
+            consts = e["consts"]
+            if len(consts) == 1:
+                scale = "" if consts[0] == 1.0 else f" * {consts[0]!r}"
+                self.lines.append(f"{dW}[:, {e['const_cols'][0]}] += {dZ}.sum(0){scale}")
+            else:
+                c = self.constant("c", _np().array(consts))
+                self.lines.append(
+                    f"{dW}[:, {_index_text(e['const_cols'])}] += np.outer({dZ}.sum(0), {c})"
+                )
+        if grad_view is None:
+            self.lines.append(f"np.add.at(dtheta, {self.scatter[W]}, {dW})")
+        if self.input_grads or any(block is not self.X for block, _ in e["pieces"]):
+            dA = self.fresh("dA")
+            self.lines.append(f"{dA} = {dZ} @ {w_var}")
+            self.add_to_pieces(A, dA, len(e["batched_cols"]))
+
+    def output(self, x: ir.Operand) -> str:
+        """An expression for a (batch, 1) column holding `x` for every sample."""
+        if not isinstance(x, ir.Var):
+            return f"np.full((n, 1), {x!r})"
+        if x in self.param_index:
+            return f"np.full((n, 1), theta[{self.param_index[x]}])"
+        block, j = self.where[x]
+        if block.scalar:
+            return f"np.full((n, 1), {block.name})"
+        return _take(block, None if block.width == 1 else (j,))
+
+    def source(self, header: str, forward_end: int, returned: str, checked: bool) -> str:
+        body = []
+        for number, line in enumerate(self.lines):
+            body.append(line)
+            if checked and number < forward_end and number in self.checks:
+                block_op = self.checks[number]
+                args = ", ".join(self.printer.operand(self.text(o)) for o in block_op.operands)
+                body.append(f"_check({number}, {block_op.out.name}, ({args},))")
+            if checked and number == forward_end - 1:
+                break
+        if checked:
+            return "\n".join(
+                [header, "    n = X.shape[0]", *["    " + b for b in body], "    return None", ""]
+            )
+        return "\n".join(
+            [
+                header,
+                "    n = X.shape[0]",
+                *["    " + b for b in body],
+                f"    return {returned}",
+                "",
+            ]
+        )
+
+    def namespace(self) -> dict[str, Any]:
+        np = _np()
+        names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
+        names.update((key, _array_kernel(op)) for key, op in ops.OPS.items())
+        names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
+        names.update(self.constants)
+        names["_check"] = self._check
+        return names
+
+    def _check(self, number: int, out: Any, args: tuple) -> None:
+        """Raise the eager engine's error for the first element this op made non-finite."""
+        np = _np()
+        block_op = self.checks[number]
+        arrays = np.broadcast_arrays(out, *[np.asarray(a, dtype=float) for a in args])
+        bad = ~np.isfinite(arrays[0])
+        for a in arrays[1:]:
+            bad &= np.isfinite(a)
+        if bad.any():
+            where = tuple(int(i[0]) for i in np.nonzero(bad))
+            block_op.op.forward(*[float(a[where]) for a in arrays[1:]])
+
+
+def _array_kernel(op: ops.Op) -> Any:
+    if op.array is not None:
+        np = _np()
+        array = op.array
+        return lambda *xs: array(np, *xs)
+    return op.on_arrays
+
+
+class BatchedFunction:
+    """`f` and its gradient over a batch: `(values, grads)` for an (n, n_args) array `X`."""
+
+    def __init__(self, program: ir.Program) -> None:
+        compiler = Compiler(program, input_grads=True)
+        compiler.lower()
+        forward_end = len(compiler.lines)
+        out = program.outputs[0]
+        compiler.lines.append(f"value = {compiler.output(out)}")
+        compiler.backward([(out, "np.ones((n, 1))")] if isinstance(out, ir.Var) else [])
+        if compiler.X.grad is None:
+            compiler.lines.append(f"dX = np.zeros((n, {compiler.X.width}))")
+        header = "def run(X):"
+        self.source = compiler.source(header, forward_end, "value[:, 0], dX", checked=False)
+        self._compiler = compiler
+        namespace = compile_source(self.source, self, compiler.namespace())
+        checked = compile_source(
+            compiler.source("def run(X):", forward_end, "", True), self, compiler.namespace()
+        )
+        self._run, self._checked = namespace["run"], checked["run"]
+
+    def __call__(self, X: Any) -> tuple[Any, Any]:
+        np = _np()
+        with np.errstate(all="ignore"):
+            value, dX = self._run(X)
+        if not (np.isfinite(value).all() and np.isfinite(dX).all()):
+            with np.errstate(all="ignore"):
+                self._checked(X)
+        return value, dX
+
+
+class TrainingStep:
+    """The loss of a batch and its gradient for every parameter, from a per-sample program.
+
+    `program` computes, for one sample, `outputs[0]` = the sample's loss and then any other
+    outputs (the model's, for the accuracy), from parameters (`theta`, one flat array) and
+    the sample's inputs (a row of `X`). `step(theta, X)` returns the mean loss over the rows,
+    the other outputs as an (n, k) array, and d(mean loss)/d(theta).
+    """
+
+    def __init__(self, program: ir.Program) -> None:
+        compiler = Compiler(program, input_grads=False)
+        compiler.lower()
+        forward_end = len(compiler.lines)
+        loss, *others = program.outputs
+        compiler.lines.append(f"loss = {compiler.output(loss)}")
+        outputs = [compiler.output(o) for o in others]
+        if outputs:
+            joined = (
+                outputs[0]
+                if len(outputs) == 1
+                else f"np.concatenate(({', '.join(outputs)}), axis=1)"
+            )
+            compiler.lines.append(f"outputs = {joined}")
+        else:
+            compiler.lines.append("outputs = np.zeros((n, 0))")
+        compiler.lines.append("dtheta = np.zeros_like(theta)")
+        if isinstance(loss, ir.Var):
+            compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
+        header = "def run(theta, X):"
+        self.source = compiler.source(header, forward_end, "loss, outputs, dtheta", checked=False)
+        self._compiler = compiler
+        namespace = compiler.namespace()
+        self._run = compile_source(self.source, self, namespace)["run"]
+        checked = compiler.source(header, forward_end, "", checked=True)
+        self._checked = compile_source(checked, self, namespace)["run"]
+
+    def __call__(self, theta: Any, X: Any) -> tuple[float, Any, Any]:
+        np = _np()
+        with np.errstate(all="ignore"):
+            loss, outputs, dtheta = self._run(theta, X)
+            if not np.isfinite(loss).all():
+                self._checked(theta, X)  # raises the eager error of the op that went wrong
+        return float(loss.mean()), outputs, dtheta
+
+
+def compile_function(program: ir.Program) -> BatchedFunction:
+    """The batched back-end for a function of n numbers (`jit(f).batched`)."""
+    return BatchedFunction(program)
+
+
+def _pairs(eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
+    """dot's (weight, operand) pairs, each oriented with the parameter first where there is one."""
+    half = len(eq.inputs) // 2
+    return [
+        (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
+        for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
+    ]
+
+
+def _take(block: Block, cols: Sequence[int] | None) -> str:
+    if cols is None or block.scalar:
+        return block.name
+    return f"{block.name}[:, {_index_text(list(cols))}]"
+
+
+def _index_text(cols: list[int]) -> str:
+    """A slice where the columns are consecutive (a view), else a list (a copy)."""
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return f"{cols[0]}:{cols[0] + len(cols)}"
+    return repr(cols)
+
+
+def _columns_expr(W: str, cols: list[int], width: int) -> str:
+    if cols == list(range(width)):
+        return W
+    return f"{W}[:, {_index_text(cols)}]"
+
+
+def _named(text: str, program: ir.Program) -> ir.Var:
+    return ir.Var(text, "temp", program)
+
+
+def _np() -> Any:
+    import numpy
+
+    return numpy

@@ -1,0 +1,284 @@
+"""A traced program as data: a list of equations, printed like a jaxpr and lowered by back-ends.
+
+`trace` runs a function on Values once and turns the graph it built into a `Program`:
+
+    { lambda p0 p1 ; x0 x1 .
+      v0 = dot p0 p1 x0 x1
+      v1 = tanh v0
+      ...
+      in (v1) }
+
+Each variable is a parameter (`p`, the same for every sample), an input (`x`, one per
+sample), a constant (a number written in place) or the result of one equation. An equation
+is one op of the table applied to variables and numbers.
+
+`with_gradients` appends the backward pass to a program, as more equations of the same kind:
+the chain rule, node by node from the output back, with each local partial written down by
+evaluating the op table's own rule on the program's variables (`Var` has the arithmetic of a
+number and records what is done to it). So the same table entry that gives eager mode its
+partials gives the traced program its backward pass, and a back-end only has to run equations.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ops
+from .backward import topological_order
+from .modes import enable_grad
+from .value import Value
+
+Operand = Any  # a Var or a float constant
+
+
+class Var:
+    """A variable of a traced program; arithmetic on it records equations in its program."""
+
+    __slots__ = ("name", "kind", "program")
+
+    def __init__(self, name: str, kind: str, program: Program) -> None:
+        self.name = name
+        self.kind = kind  # "param", "input" or "temp"
+        self.program = program
+
+    def __repr__(self) -> str:
+        return self.name
+
+    @staticmethod
+    def apply_op(op: ops.Op, args: Sequence[Operand]) -> Operand:
+        program = next(arg.program for arg in args if isinstance(arg, Var))
+        return program.emit(op, [a if isinstance(a, Var) else float(a) for a in args])
+
+    def __add__(self, other: Operand) -> Operand:
+        return ops.ADD(self, other)
+
+    def __radd__(self, other: Operand) -> Operand:
+        return ops.ADD(other, self)
+
+    def __sub__(self, other: Operand) -> Operand:
+        return ops.SUB(self, other)
+
+    def __rsub__(self, other: Operand) -> Operand:
+        return ops.SUB(other, self)
+
+    def __mul__(self, other: Operand) -> Operand:
+        return ops.MUL(self, other)
+
+    def __rmul__(self, other: Operand) -> Operand:
+        return ops.MUL(other, self)
+
+    def __truediv__(self, other: Operand) -> Operand:
+        return ops.DIV(self, other)
+
+    def __rtruediv__(self, other: Operand) -> Operand:
+        return ops.DIV(other, self)
+
+    def __neg__(self) -> Operand:
+        return ops.NEG(self)
+
+    def __pow__(self, exponent: Operand) -> Operand:
+        if isinstance(exponent, Var):
+            return ops.POW(self, exponent)
+        return ops.power_of(float(exponent))(self)
+
+    def __bool__(self) -> bool:
+        raise TypeError(
+            "a traced variable has no truth value: a rule or function that branches on data "
+            "cannot be traced (write the branch with ops such as STEP or SIGN)"
+        )
+
+
+@dataclass(eq=False)
+class Equation:
+    """`out = op(*inputs)`: one op of the table on variables and constants."""
+
+    op: ops.Op
+    inputs: tuple[Operand, ...]
+    out: Var
+
+
+@dataclass(eq=False)
+class Program:
+    """A straight-line program: parameters and inputs in, equations, outputs out.
+
+    `outputs` are the function's results; after `with_gradients`, `gradients[i]` is the
+    gradient of `outputs[0]` with respect to `wrt[i]` (a Var, or the constant 0.0).
+    """
+
+    params: list[Var] = field(default_factory=list)
+    inputs: list[Var] = field(default_factory=list)
+    equations: list[Equation] = field(default_factory=list)
+    outputs: list[Operand] = field(default_factory=list)
+    wrt: list[Var] = field(default_factory=list)
+    gradients: list[Operand] = field(default_factory=list)
+    _count: int = 0
+
+    def new_var(self, kind: str, prefix: str = "v") -> Var:
+        if kind == "param":
+            return Var(f"p{len(self.params)}", kind, self)
+        if kind == "input":
+            return Var(f"x{len(self.inputs)}", kind, self)
+        self._count += 1
+        return Var(f"{prefix}{self._count - 1}", kind, self)
+
+    def emit(self, op: ops.Op, inputs: list[Operand], prefix: str = "t") -> Operand:
+        """Record `op(*inputs)` and return its result; folds what needs no equation."""
+        folded = _fold(op, inputs)
+        if folded is not None:
+            return folded
+        out = self.new_var("temp", prefix)
+        self.equations.append(Equation(op, tuple(inputs), out))
+        return out
+
+    def __str__(self) -> str:
+        params = " ".join(v.name for v in self.params)
+        inputs = " ".join(v.name for v in self.inputs)
+        lines = [f"{{ lambda {params} ; {inputs} ."]
+        for eq in self.equations:
+            lines.append(f"    {eq.out.name} = {op_label(eq.op)} {' '.join(map(_text, eq.inputs))}")
+        results = [*self.outputs, *self.gradients]
+        lines.append(f"  in ({', '.join(map(_text, results))}) }}")
+        return "\n".join(lines)
+
+
+def op_label(op: ops.Op) -> str:
+    """The op's name in the table, with its parameters: `tanh`, `power_of[3.0]`."""
+    key = ops.key_of(op)
+    return f"{key}[{', '.join(map(repr, op.params))}]" if op.params else key
+
+
+def _text(x: Operand) -> str:
+    return x.name if isinstance(x, Var) else repr(x)
+
+
+def _is(x: Operand, number: float) -> bool:
+    return not isinstance(x, Var) and x == number
+
+
+def _fold(op: ops.Op, inputs: list[Operand]) -> Operand | None:
+    """The result without an equation, where it is exact: x * 1.0 = x, x + 0.0 = x, -(c)."""
+    if not any(isinstance(x, Var) for x in inputs):
+        return op.forward(*inputs)
+    if op is ops.MUL:
+        x, y = inputs
+        if _is(y, 1.0):
+            return x
+        if _is(x, 1.0):
+            return y
+    if op is ops.ADD:
+        x, y = inputs
+        if _is(y, 0.0):
+            return x
+        if _is(x, 0.0):
+            return y
+    return None
+
+
+# -------------------------------------------------------------------------------------------
+# Tracing
+
+
+def trace(
+    f: Callable[..., Any],
+    n_inputs: int,
+    params: Sequence[Value] = (),
+    input_values: Sequence[float] | None = None,
+) -> Program:
+    """Trace `f(*inputs) -> Value or list of Values` into a forward `Program`.
+
+    The inputs are fresh leaves (given `input_values` or 0.5); the Values in `params` that `f`
+    reads become parameters of the program; every other leaf becomes a constant. Python
+    control flow on data is frozen as it went on this call, as in JAX.
+    """
+    values = input_values if input_values is not None else [0.5] * n_inputs
+    args = [Value(x) for x in values]
+    with enable_grad():
+        result = f(*args)
+    roots = result if isinstance(result, (list, tuple)) else [result]
+    roots = [r if isinstance(r, Value) else Value(r) for r in roots]
+    return from_graph(roots, args, params)
+
+
+def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[Value]) -> Program:
+    """The program computing `roots` from the leaves `args` (inputs) and `params`."""
+    program = Program()
+    variables: dict[Value, Operand] = {}
+    for p in params:
+        variables[p] = program.new_var("param")
+        program.params.append(variables[p])
+    for a in args:
+        variables[a] = program.new_var("input")
+        program.inputs.append(variables[a])
+    top = Value.__new__(Value)  # a root joining every result, so one walk orders them all
+    top.inputs = tuple(roots)
+    for node in topological_order(top)[:-1]:
+        if node in variables:
+            continue
+        if not node.inputs:
+            variables[node] = node.data  # a leaf that is not an argument: a constant
+            continue
+        inputs = [variables[child] for child in node.inputs]
+        out = program.new_var("temp", "v")
+        program.equations.append(Equation(node._op, tuple(inputs), out))
+        variables[node] = out
+    program.outputs = [variables[r] for r in roots]
+    return program
+
+
+# -------------------------------------------------------------------------------------------
+# Reverse mode on programs
+
+
+def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
+    """Append the backward pass of `outputs[0]` with respect to `wrt` to `program`.
+
+    The gradient of each variable is the sum, over the equations that use it, of that
+    equation's gradient times the local partial; terms are added in the order the eager
+    `backward` adds them, so the numbers are the same. Equations nothing needs are dropped.
+    """
+    forward = list(program.equations)
+    needs_grad = set(wrt)
+    for eq in forward:
+        if any(x in needs_grad for x in eq.inputs if isinstance(x, Var)):
+            needs_grad.add(eq.out)
+    terms: dict[Var, list[Operand]] = {}
+    out = program.outputs[0]
+    if isinstance(out, Var) and out in needs_grad:
+        terms[out] = [1.0]
+    for eq in reversed(forward):
+        if eq.out not in terms:
+            continue
+        g = _total(program, terms.pop(eq.out), "d" + eq.out.name)
+        local_grads = eq.op.partials(eq.out, *eq.inputs)
+        for x, local in zip(eq.inputs, local_grads, strict=True):
+            if isinstance(x, Var) and x in needs_grad:
+                terms.setdefault(x, []).append(program.emit(ops.MUL, [local, g]))
+    program.wrt = list(wrt)
+    program.gradients = [
+        _total(program, terms[w], "d" + w.name) if w in terms else 0.0 for w in wrt
+    ]
+    eliminate_dead_code(program)
+    return program
+
+
+def _total(program: Program, terms: list[Operand], name: str) -> Operand:
+    """The sum of a variable's gradient terms, left to right, named d<var>."""
+    total = terms[0]
+    for term in terms[1:]:
+        total = program.emit(ops.ADD, [total, term])
+    if isinstance(total, Var) and total.kind == "temp" and total.name.startswith("t"):
+        total.name = name
+    return total
+
+
+def eliminate_dead_code(program: Program) -> None:
+    """Drop the equations whose results no output or gradient needs."""
+    live = {x for x in (*program.outputs, *program.gradients) if isinstance(x, Var)}
+    kept = []
+    for eq in reversed(program.equations):
+        if eq.out in live:
+            kept.append(eq)
+            live.update(x for x in eq.inputs if isinstance(x, Var))
+    program.equations = kept[::-1]
