@@ -85,20 +85,26 @@ MUL = Op("*", float.__mul__, lambda out, x, y: (y, x), lambda np, x, y: x * y)
 # d/dx x/y = 1/y, d/dy x/y = -x/y^2 = -out/y
 DIV = Op("/", numeric.checked_div, lambda out, x, y: (1.0 / y, -out / y), lambda np, x, y: x / y)
 NEG = Op("neg", float.__neg__, lambda out, x: (-1.0,), lambda np, x: -x)
-# d/dx x^y = y x^(y-1); d/dy x^y = x^y log x (nan for a negative base, as in PyTorch).
+# d/dx x^y = y x^(y-1), exactly 0 where y = 0 (x^0 is the constant 1, even at x = 0);
+# d/dy x^y = x^y log x, exactly 0 where x = 0 and y >= 0 (0^y is constant there); nan for a
+# negative base. These are PyTorch's masks (pow_backward); MASK keeps 0 * inf from making nan.
 POW = Op(
     "pow",
     numeric.checked_pow,
-    lambda out, x, y: (y * IEEE_POW(x, y - 1.0), out * LOG_OR_NAN(x)),
+    lambda out, x, y: (
+        MASK(y, y * IEEE_POW(x, y - 1.0)),
+        MASK(ABS(x) + STEP(-y), out * LOG_OR_NAN(x)),
+    ),
     lambda np, x, y: np.power(x, y),
 )
 EXP = Op("exp", numeric.checked_exp, lambda out, x: (out,), lambda np, x: np.exp(x))  # e^x
 LOG = Op("log", numeric.checked_log, lambda out, x: (1.0 / x,), lambda np, x: np.log(x))  # 1/x
-# d/dx sqrt x = 1 / (2 sqrt x): infinite at 0, as in PyTorch.
+# d/dx sqrt x = 1 / (2 sqrt x): infinite at 0, as in PyTorch, and -inf at -0.0 (sqrt(-0.0)
+# is -0.0, and 1 / -0.0 is -inf).
 SQRT = Op(
     "sqrt",
     numeric.checked_sqrt,
-    lambda out, x: (0.5 * IEEE_POW(out, -1.0),),
+    lambda out, x: (0.5 * INV(out),),
     lambda np, x: np.sqrt(x),
 )
 TANH = Op("tanh", math.tanh, lambda out, x: (1.0 - out * out,), lambda np, x: np.tanh(x))
@@ -136,10 +142,12 @@ LOGSUMEXP = Op(
 @lru_cache(maxsize=256)
 def power_of(c: float) -> Op:
     """x ** c for a constant c: d/dx x^c = c x^(c-1). One Op per exponent, shared by all nodes."""
+    # x ** 0 is the constant 1: its derivative is exactly 0, even at x = 0 (not 0 * inf).
+    partials = (lambda out, x: (0.0,)) if c == 0.0 else (lambda out, x: (c * IEEE_POW(x, c - 1.0),))
     return Op(
         f"**{c:g}",
         lambda x: numeric.checked_pow(x, c),
-        lambda out, x: (c * IEEE_POW(x, c - 1.0),),
+        partials,
         lambda np, x: np.power(x, c),
         family="power_of",
         params=(c,),
@@ -166,7 +174,10 @@ SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: np.sign(x))
 IEEE_POW = Op(
     "ieee_pow",
     numeric.ieee_power,
-    lambda out, x, y: (y * IEEE_POW(x, y - 1.0), out * LOG_OR_NAN(x)),
+    lambda out, x, y: (
+        MASK(y, y * IEEE_POW(x, y - 1.0)),
+        MASK(ABS(x) + STEP(-y), out * LOG_OR_NAN(x)),
+    ),
     lambda np, x, y: np.power(x, y),
 )
 LOG_OR_NAN = Op(
@@ -174,6 +185,21 @@ LOG_OR_NAN = Op(
     numeric.log_or_nan,
     lambda out, x: (IEEE_POW(x, -1.0),),
     lambda np, x: np.where(x > 0.0, np.log(np.where(x > 0.0, x, 1.0)), np.where(x == 0.0, 0.0, np.nan)),
+)
+# mask(c, v) is v where c != 0 and exactly 0 where c == 0, even when v is inf or nan (PyTorch's
+# masked_fill): how a rule says "this partial is 0 here" without an `if` on the data.
+MASK = Op(
+    "mask",
+    lambda c, v: v if c != 0.0 else 0.0,
+    lambda out, c, v: (0.0, MASK(c, 1.0)),
+    lambda np, c, v: np.where(c != 0.0, v, 0.0),
+)
+# 1 / x with IEEE results at zero: 1 / 0.0 is inf and 1 / -0.0 is -inf. d/dx 1/x = -1/x^2.
+INV = Op(
+    "inv",
+    lambda x: 1.0 / x if x != 0.0 else math.copysign(math.inf, x),
+    lambda out, x: (-(out * out),),
+    lambda np, x: np.divide(1.0, x),
 )
 
 
@@ -202,6 +228,8 @@ OPS: dict[str, Op] = {
     "sign": SIGN,
     "ieee_pow": IEEE_POW,
     "log_or_nan": LOG_OR_NAN,
+    "mask": MASK,
+    "inv": INV,
 }
 """Every primitive, by name. Parametrised ops appear with one representative parameter."""
 

@@ -52,6 +52,9 @@ TORCH_TWINS = {
     "sign": lambda torch, x: torch.sign(x),
     "ieee_pow": lambda torch, x, y: torch.pow(x, y),
     "log_or_nan": lambda torch, x: torch.log(x),
+    # where(c != 0, v, 0): PyTorch's masked_fill; c gets a zero gradient, as in our rule.
+    "mask": lambda torch, c, v: torch.where(c != 0, v, 0.0 * v) + 0.0 * c,
+    "inv": lambda torch, x: torch.reciprocal(x),
 }
 
 
