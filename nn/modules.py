@@ -26,7 +26,8 @@ Attributes whose names start with `_` are private: never parameters, submodules 
 From that one declaration come `parameters()` (attribute order, depth first: micrograd's
 order), `named_parameters()` and `state_dict()` (PyTorch's names: `layers.0.weight`),
 `load_state_dict()`, `zero_grad()`, `children()`, `modules()`, `train()` / `eval()`, the
-labels of the graph's nodes (`layer1.neuron3.w0`), and `functional_call`.
+labels of the graph's nodes (`layer1.neuron3.w0`: a constructor ends with `self.set_labels()`),
+and `functional_call`.
 
 Two class attributes adjust the names in `state_dict` where PyTorch's differ from ours:
 `state_names` renames an attribute (a Neuron's `w` is `weight`; a Sequential's `layers` is ""
@@ -50,7 +51,7 @@ import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from autograd_core import Value, dot
+from autograd_core import Value, dot, vsum
 
 from .data import Seed, as_rng
 
@@ -216,23 +217,24 @@ class Module:
 
     # -- labels: every node named by where it lives -------------------------------------------
 
-    def _set_labels(self, prefix: str = "") -> None:
+    def set_labels(self, prefix: str = "") -> None:
         """Label every parameter by its place: `layer1.neuron3.w0`, `layer1.neuron3.b`.
 
-        A parent calls this on its children with its own prefix, so a module built inside
-        another is relabelled once the outer one is complete. List submodules are numbered from
-        1 under their attribute's singular (`layers` -> `layer1`); list parameters take their
-        index (`w` -> `w0`, `w1`, ...; `weight0_1` in two dimensions).
+        A constructor calls `self.set_labels()` last; it relabels the submodules too, so a
+        module built inside another is renamed once the outer one is complete. List submodules
+        are numbered from 1 under their attribute's singular (`layers` -> `layer1`); list
+        parameters take their index (`w` -> `w0`, `w1`, ...; `weight0_1` in two dimensions).
+        A module whose outputs have names too (a neuron's `out`) overrides this to keep them.
         """
         for kind, name, value in self._members():
             if kind == "parameter":
                 _label_tree(value, prefix + name)
             elif kind == "child":
-                value._set_labels(f"{prefix}{name}.")
+                value.set_labels(f"{prefix}{name}.")
             elif kind == "children":
                 singular = name[:-1] if name.endswith("s") else name
                 for i, child in enumerate(value, start=1):
-                    child._set_labels(f"{prefix}{singular}{i}.")
+                    child.set_labels(f"{prefix}{singular}{i}.")
 
     # -- state ---------------------------------------------------------------------------------
 
@@ -454,7 +456,7 @@ class Neuron(Module):
         self.b = Value(0.0)
         self.activation = activation
         self._activate = ACTIVATIONS[activation]
-        self._set_labels()
+        self.set_labels()
 
     @property
     def nin(self) -> int:
@@ -463,8 +465,8 @@ class Neuron(Module):
     def config(self) -> dict[str, Any]:
         return {"nin": self.nin, "activation": self.activation}
 
-    def _set_labels(self, prefix: str = "") -> None:
-        super()._set_labels(prefix)
+    def set_labels(self, prefix: str = "") -> None:
+        super().set_labels(prefix)
         self._out_label = prefix + "out"
 
     def forward(self, x: Sequence[Input], *, one: Value | None = None) -> Value:
@@ -500,7 +502,7 @@ class Layer(Module):
         rng = as_rng(seed)
         self.neurons = [Neuron(nin, activation, seed=rng, fan_out=nout) for _ in range(nout)]
         self.activation = activation
-        self._set_labels()
+        self.set_labels()
 
     @property
     def nin(self) -> int:
@@ -552,7 +554,7 @@ class MLP(Module):
             for i in range(len(nouts))
         ]
         self.activation = activation
-        self._set_labels()
+        self.set_labels()
 
     @property
     def nin(self) -> int:
@@ -627,3 +629,223 @@ def _check_mlp(nin: Any, nouts: Any, activation: Any) -> None:
     for size in nouts:
         _check_size("MLP", "every layer size in nouts", size)
     _check_activation(activation)
+
+
+@register
+class Sequential(Module):
+    """Modules applied one after the other: `Sequential(Layer(2, 16), Layer(16, 1, "linear"))`.
+
+    Each module's output is the next one's input (a single Value is passed on as a list of
+    one). `forward_batch` passes the whole batch through each module in turn, so a BatchNorm1d
+    inside sees its batch. As in PyTorch, `state_dict` names the modules by position
+    (`0.weight`, `1.running_mean`); labels count them from 1 (`layer1.neuron3.w0`).
+    """
+
+    container = True
+    state_names = {"layers": ""}
+
+    def __init__(self, *modules: Module) -> None:
+        if not modules:
+            raise ValueError("Sequential expected at least one module, got none")
+        for i, module in enumerate(modules):
+            if not isinstance(module, Module):
+                raise TypeError(f"Sequential expected modules, got {type(module).__name__} at {i}")
+        self.layers = list(modules)
+        self.set_labels()
+
+    def config(self) -> dict[str, Any]:
+        return {}
+
+    def __len__(self) -> int:
+        return len(self.layers)
+
+    def __getitem__(self, index: int) -> Module:
+        return self.layers[index]
+
+    def __iter__(self) -> Iterator[Module]:
+        return iter(self.layers)
+
+    def forward(self, x: Sequence[Input]) -> Any:
+        out = self.layers[0](x)
+        for module in self.layers[1:]:
+            out = module(_as_list(out))
+        return out
+
+    def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
+        outs = self.layers[0].forward_batch(X)
+        for module in self.layers[1:]:
+            outs = module.forward_batch([_as_list(out) for out in outs])
+        return outs
+
+    def __repr__(self) -> str:
+        lines = ["Sequential("]
+        lines += [f"  ({i}): {module!r}" for i, module in enumerate(self.layers)]
+        lines.append(")")
+        return "\n".join(lines)
+
+
+@register
+class Dropout(Module):
+    """Inverted dropout: in train mode each input is zeroed with probability `p` and the others
+    are scaled by 1 / (1 - p), so an output's expected value is its input's; in eval mode the
+    inputs pass unchanged. `seed` (an int, a `random.Random` or None) draws the masks.
+
+    Zeroing is a multiplication by 0.0 (not a missing node), so a dropped input's gradient is
+    0, as in PyTorch: d(x * m)/dx = m.
+    """
+
+    def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
+        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+            raise ValueError(f"Dropout expected a probability p in [0, 1], got {p!r}")
+        self.p = float(p)
+        self._rng = as_rng(seed)
+
+    def config(self) -> dict[str, Any]:
+        return {"p": self.p}
+
+    def forward(self, x: Sequence[Input]) -> Value | list[Value]:
+        inputs = _values_of(x, "Dropout")
+        if self.training and self.p > 0.0:
+            # p == 1 drops everything: no 1 / (1 - p) to compute, every mask is 0.
+            scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
+            draw = self._rng.random
+            inputs = [xi * (scale if draw() >= self.p else 0.0) for xi in inputs]
+        return inputs[0] if len(inputs) == 1 else inputs
+
+
+@register
+class BatchNorm1d(Module):
+    """Batch normalisation over a batch of samples of `num_features` numbers, as PyTorch's.
+
+    In train mode (`forward_batch`), for each feature j over the batch of B samples:
+
+        mean_j = (1/B) sum_i x_ij         var_j = (1/B) sum_i (x_ij - mean_j)^2   (biased)
+        y_ij   = weight_j * (x_ij - mean_j) / sqrt(var_j + eps) + bias_j
+
+    and the gradient flows through mean_j and var_j too: every sample's output depends on the
+    whole batch. The running estimates are updated with the unbiased variance:
+
+        running_mean = (1 - momentum) * running_mean + momentum * mean
+        running_var  = (1 - momentum) * running_var  + momentum * var * B / (B - 1)
+
+    (`momentum=None`: the plain average of every batch so far, weight 1 / num_batches_tracked).
+    In eval mode each sample is normalised alone with those estimates. `weight` (gamma) starts
+    at 1 and `bias` (beta) at 0; both are learnt.
+    """
+
+    buffers = ("running_mean", "running_var", "num_batches_tracked")
+
+    def __init__(self, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1) -> None:
+        _check_batchnorm(num_features, eps, momentum)
+        self.num_features = num_features
+        self.eps = float(eps)
+        self.momentum = None if momentum is None else float(momentum)
+        self.weight = [Value(1.0) for _ in range(num_features)]
+        self.bias = [Value(0.0) for _ in range(num_features)]
+        self.running_mean = [0.0] * num_features
+        self.running_var = [1.0] * num_features
+        self.num_batches_tracked = 0
+        self.set_labels()
+
+    def config(self) -> dict[str, Any]:
+        return {"num_features": self.num_features, "eps": self.eps, "momentum": self.momentum}
+
+    @classmethod
+    def state_shapes(
+        cls, num_features: int, eps: float = 1e-5, momentum: float | None = 0.1
+    ) -> dict[str, Shape]:
+        _check_batchnorm(num_features, eps, momentum)
+        vector = (num_features,)
+        return {
+            "weight": vector,
+            "bias": vector,
+            "running_mean": vector,
+            "running_var": vector,
+            "num_batches_tracked": (),
+        }
+
+    def set_labels(self, prefix: str = "") -> None:
+        super().set_labels(prefix)
+        self._out_labels = [f"{prefix}out{j}" for j in range(self.num_features)]
+
+    def forward(self, x: Sequence[Input]) -> Value | list[Value]:
+        """One sample, eval mode: (x_j - running_mean_j) / sqrt(running_var_j + eps) * w_j + b_j."""
+        if self.training:
+            raise ValueError(
+                "BatchNorm1d in train mode normalises over a batch: call forward_batch(X) "
+                "with more than one sample, or eval() to use the running estimates"
+            )
+        inputs = _values_of(x, "BatchNorm1d", self.num_features)
+        out = []
+        for j, xj in enumerate(inputs):
+            inverse_std = 1.0 / math.sqrt(self.running_var[j] + self.eps)
+            y = (xj - self.running_mean[j]) * (self.weight[j] * inverse_std) + self.bias[j]
+            y.label = self._out_labels[j]
+            out.append(y)
+        return out[0] if len(out) == 1 else out
+
+    def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
+        if not self.training:
+            return super().forward_batch(X)
+        batch = [_values_of(x, "BatchNorm1d", self.num_features) for x in X]
+        size = len(batch)
+        if size < 2:
+            raise ValueError(
+                f"BatchNorm1d in train mode needs more than one sample per batch, got {size}"
+            )
+        out: list[list[Value]] = [[] for _ in batch]
+        means, variances = [], []
+        for j in range(self.num_features):
+            column = [sample[j] for sample in batch]
+            mean = vsum(column) * (1.0 / size)
+            centred = [xj - mean for xj in column]
+            variance = dot(centred, centred) * (1.0 / size)
+            scale = self.weight[j] * (variance + self.eps) ** -0.5
+            for i, c in enumerate(centred):
+                y = c * scale + self.bias[j]
+                y.label = self._out_labels[j]
+                out[i].append(y)
+            means.append(mean.data)
+            variances.append(variance.data)
+        self._update_running_estimates(means, variances, size)
+        return [o[0] if len(o) == 1 else o for o in out]
+
+    def _update_running_estimates(
+        self, means: list[float], variances: list[float], size: int
+    ) -> None:
+        self.num_batches_tracked += 1
+        m = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
+        unbiased = size / (size - 1)
+        # New lists, not writes into the old ones: a copy made by functional_call shares them.
+        self.running_mean = [
+            (1 - m) * r + m * b for r, b in zip(self.running_mean, means, strict=True)
+        ]
+        self.running_var = [
+            (1 - m) * r + m * v * unbiased for r, v in zip(self.running_var, variances, strict=True)
+        ]
+
+    def __repr__(self) -> str:
+        return f"BatchNorm1d({self.num_features}, eps={self.eps}, momentum={self.momentum})"
+
+
+def _values_of(x: Any, owner: str, n: int | None = None) -> list[Value]:
+    """A sample as a list of Values (a lone Value counts as a list of one), its length checked."""
+    if isinstance(x, Value):
+        x = [x]
+    if isinstance(x, (str, bytes, numbers.Number)) or not hasattr(x, "__len__"):
+        raise TypeError(f"{owner} expected a list of inputs, got {type(x).__name__}")
+    if n is not None and len(x) != n:
+        raise ValueError(f"{owner} expected {n} inputs, got {len(x)}")
+    return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
+
+
+def _check_batchnorm(num_features: Any, eps: Any, momentum: Any) -> None:
+    _check_size("BatchNorm1d", "num_features", num_features)
+    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0.0 < eps < math.inf:
+        raise ValueError(f"BatchNorm1d expected eps > 0, got {eps!r}")
+    if momentum is not None and (
+        isinstance(momentum, bool)
+        or not isinstance(momentum, numbers.Real)
+        or not 0 <= momentum <= 1
+    ):
+        raise ValueError(f"BatchNorm1d expected momentum in [0, 1] or None, got {momentum!r}")
