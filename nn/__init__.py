@@ -15,7 +15,7 @@ from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
 from .export import to_torch
 from .health import GradientTracker, gradient_report
-from .modules import MLP, Layer, Module, Neuron
+from .modules import MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
 from .recurrent import RNNCell, unroll
 from .serialize import load, save
 from .train import History, fit
@@ -23,7 +23,9 @@ from .train import History, fit
 __all__ = [
     "MLP",
     "AvgPool1d",
+    "BatchNorm1d",
     "Conv1d",
+    "Dropout",
     "Flatten",
     "GradientTracker",
     "History",
@@ -32,6 +34,7 @@ __all__ = [
     "Module",
     "Neuron",
     "RNNCell",
+    "Sequential",
     "data",
     "fit",
     "gradient_report",
