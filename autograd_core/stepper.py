@@ -179,6 +179,13 @@ def graph_name(graph: Graph, node: Value) -> str:
     return graph.names[node] or name_of(node)
 
 
+def _title(graph: Graph, node: Value) -> str:
+    """'n (tanh)' for a named node, '(tanh)' for an unnamed one."""
+    named = graph.names[node]
+    op = html.escape(node.op)
+    return f"{html.escape(named)} ({op})" if named else f"({op})"
+
+
 def _caption(graph: Graph, step: Step | None, total: int) -> str:
     """The arithmetic of the step, as an HTML-like label: local x upstream = contribution."""
 
@@ -192,7 +199,7 @@ def _caption(graph: Graph, step: Step | None, total: int) -> str:
         )
         return f"<{text}>"
     lines = [
-        f"<b>step {step.number} of {total}: {name(step.node)} ({html.escape(step.node.op)}), "
+        f"<b>step {step.number} of {total}: {_title(graph, step.node)}, "
         f"upstream gradient {_num(step.upstream)}</b>"
     ]
     for c in step.contributions:
@@ -319,10 +326,14 @@ class Stepper:
         if self.step is None:
             text = "the seed: d(root)/d(root) = 1"
         else:
-            text = self.step.explain(lambda node: graph_name(self._graph, node))
+            text = self.step.explain(self.name)
         self.arithmetic.value = f"<pre>{html.escape(text)}</pre>"
         self.back_button.disabled = self.index == 0
         self.next_button.disabled = self.index == len(self.steps)
+
+    def name(self, node: Value) -> str:
+        """What the picture calls `node`: its label, `x0` for an input, else `name_of(node)`."""
+        return graph_name(self._graph, node)
 
     def next(self) -> None:
         self.show(self.index + 1)
