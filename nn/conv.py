@@ -74,7 +74,7 @@ class Conv1d(Module):
         self.bias = [Value(rng.uniform(-bound, bound)) for _ in range(out_channels)]
         self.stride = stride
         self.padding = padding
-        self._set_labels()  # weight0_1_2, bias0; prefixed by where it lives inside a model
+        self.set_labels()  # weight0_1_2, bias0; prefixed by where it lives inside a model
 
     @property
     def in_channels(self) -> int:
@@ -109,9 +109,9 @@ class Conv1d(Module):
                 f"got {len(channels[0])}"
             )
         if self.padding:
-            zeros = [Value(0.0)] * self.padding  # one constant node per forward pass
+            zeros = [Value(0.0, "0")] * self.padding  # one constant node per forward pass
             channels = [zeros + channel + zeros for channel in channels]
-        one = Value(1.0)  # the bias's input, shared by every window
+        one = Value(1.0, "1")  # the bias's input, shared by every window
         starts = range(0, length - self.kernel_size + 1, self.stride)
         windows = [
             [*(xc for channel in channels for xc in channel[t : t + self.kernel_size]), one]

@@ -68,12 +68,12 @@ class RNNCell(Module):
         self.bias_hh = vector(hidden_size)
         self.nonlinearity = nonlinearity
         self._activate = ACTIVATIONS[nonlinearity]
-        self._set_labels()
+        self.set_labels()
 
-    def _set_labels(self, prefix: str = "") -> None:
+    def set_labels(self, prefix: str = "") -> None:
         """weight_ih0_1, ..., bias_hh2, and h0, h1, ... for the new state's units, all prefixed
         by where the cell lives inside a model."""
-        super()._set_labels(prefix)
+        super().set_labels(prefix)
         self._prefix = prefix
         self._out_labels = [f"{prefix}h{i}" for i in range(self.hidden_size)]
 
@@ -99,8 +99,9 @@ class RNNCell(Module):
     def forward(self, x: Sequence[Input], h: Sequence[Input] | None = None) -> list[Value]:
         """The next hidden state, act(W_ih x + b_ih + W_hh h + b_hh), one Value per unit."""
         x_and_one = _inputs_and_one(x, self.input_size)
+        x_and_one[-1].label = "1"  # a constant, not an input: named so a drawing says so
         if h is None:
-            h = [0.0] * self.hidden_size
+            h = [Value(0.0, "0")] * self.hidden_size
         try:
             h_and_one = _inputs_and_one(h, self.hidden_size)
         except ValueError:

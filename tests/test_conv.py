@@ -131,6 +131,7 @@ def test_each_conv_output_is_one_dot_node_over_the_kernel_and_its_window():
     assert first.inputs[5:9] == (x[0][0], x[0][1], x[1][0], x[1][1])
     assert second.inputs[5:9] == (x[0][1], x[0][2], x[1][1], x[1][2])
     assert first.inputs[9].data == 1.0 and first.inputs[9] is second.inputs[9]
+    assert first.inputs[9].label == "1"  # a constant, not an input, when drawn
 
 
 def test_conv1d_padding_reads_one_constant_zero_per_forward_pass():
