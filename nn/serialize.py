@@ -1,23 +1,34 @@
-"""Save and load an `MLP` as versioned JSON: the architecture and the weights, never pickle.
+"""Save and load any module as versioned JSON: the module tree and its state, never pickle.
 
 A model file reads like this (numbers shortened):
 
     {
-      "format": "autograd-nn-mlp",
-      "version": 1,
-      "architecture": {"nin": 2, "nouts": [16, 16, 1], "activation": "relu"},
-      "weights": {"layers.0.weight": [[0.41, -1.2], ...], "layers.0.bias": [0.0, ...], ...}
+      "format": "autograd-nn",
+      "version": 2,
+      "module": {"type": "Sequential", "config": {}, "children": [
+        {"type": "Layer", "config": {"nin": 2, "nout": 16, "activation": "relu"}},
+        {"type": "BatchNorm1d", "config": {"num_features": 16, "eps": 1e-05, "momentum": 0.1}},
+        {"type": "Layer", "config": {"nin": 16, "nout": 1, "activation": "linear"}}]},
+      "state": {"0.weight": [[0.41, -1.2], ...], "0.bias": [0.0, ...],
+                "1.running_mean": [...], ..., "2.bias": [0.0]}
     }
 
-`architecture` is `MLP.config()` and `weights` is `MLP.state_dict()`, so `load` is
-`MLP(**architecture)` followed by `load_state_dict(weights)`. JSON, unlike pickle, runs no code
-when it is read, and a person can open it.
+Each node of `module` names a type registered in `nn.modules.MODULE_TYPES` (MLP, Layer, Neuron,
+Sequential, BatchNorm1d, Dropout, and every type another file registers with
+`nn.modules.register`) and holds its `config()`; a container (Sequential) also lists its
+children. `state` is the model's `state_dict()`. So `load` is: rebuild the tree, then
+`load_state_dict(state)`. JSON, unlike pickle, runs no code when it is read, and a person can
+open it. Files of version 1 (an MLP only: `"format": "autograd-nn-mlp"`, `architecture`,
+`weights`) still load.
 
-Both directions check everything before they commit. `save` writes to a temporary file in the
-same directory, flushes it to disk, then renames it over the target (`os.replace` is atomic),
-so a crash or a refused model never leaves a half-written file or clobbers a good one. `load`
-refuses a truncated or corrupted file, another format or version, weights that do not fit the
-architecture, and non-finite weights, with a `ValueError` that says which.
+Both directions check everything before they commit. `save` refuses a target that is not a
+regular file (a directory, a symlink, a device such as /dev/null), writes to a temporary file
+in the same directory, flushes it to disk, then renames it over the target (`os.replace` is
+atomic), so a crash or a refused model never leaves a half-written file or clobbers a good one.
+`load` refuses a truncated or corrupted file, another format or version, an unknown module
+type, state that does not fit the modules, and non-finite numbers, with a `ValueError` that
+says which. The declared shapes are compared with the numbers present before any module is
+built, so a tiny file declaring a huge model is refused at once.
 """
 
 from __future__ import annotations
@@ -25,84 +36,219 @@ from __future__ import annotations
 import json
 import os
 import secrets
+import stat
 from typing import Any, Union
 
-from .modules import MLP
+from .modules import MODULE_TYPES, Module, Shape
 
-FORMAT = "autograd-nn-mlp"
-VERSION = 1
+FORMAT = "autograd-nn"
+VERSION = 2
+FORMAT_V1, VERSION_V1 = "autograd-nn-mlp", 1
 PathLike = Union[str, "os.PathLike[str]"]
+NODE_KEYS = {"type", "config", "children"}
 
 
-def save(model: MLP, path: PathLike) -> None:
+def save(model: Module, path: PathLike) -> None:
     """Write `model` to `path` as JSON, atomically (temporary file, fsync, rename)."""
-    if not isinstance(model, MLP):
-        raise TypeError(f"save stores an MLP, got {type(model).__name__}")
+    if not isinstance(model, Module):
+        raise TypeError(f"save stores an nn module, got {type(model).__name__}")
+    path = os.fspath(path)
     document = {
         "format": FORMAT,
         "version": VERSION,
-        "architecture": model.config(),
-        "weights": model.state_dict(),
+        "module": describe(model),
+        "state": model.state_dict(),
     }
     # Rebuilding the model from the document is the same check `load` makes: a file that
     # could not be loaded back (a NaN weight, say) is refused before anything is written.
     _model_from(document, f"cannot save {type(model).__name__}")
-    _write_atomically(os.fspath(path), json.dumps(document, indent=1, allow_nan=False) + "\n")
+    _check_target(path)
+    _write_atomically(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
 
 
-def load(path: PathLike) -> MLP:
+def load(path: PathLike) -> Module:
     """The model saved at `path`; a `ValueError` saying what is wrong with a bad file."""
     path = os.fspath(path)
     with open(path, "rb") as file:
         raw = file.read()
     try:
         document = json.loads(raw.decode("utf-8"))
-    except ValueError as error:  # JSONDecodeError and UnicodeDecodeError are ValueErrors
+    # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError is JSON nested
+    # deeper than the parser's stack (a file of 200,000 `[`).
+    except (ValueError, RecursionError) as error:
+        problem = "nested too deeply" if isinstance(error, RecursionError) else error
         raise ValueError(
-            f"{path}: not a valid model file (truncated or corrupted?): {error}"
+            f"{path}: not a valid model file (truncated or corrupted?): {problem}"
         ) from None
     return _model_from(document, path)
 
 
-def _model_from(document: Any, where: str) -> MLP:
-    """Check a parsed document field by field and build its model."""
-    if not isinstance(document, dict):
-        raise ValueError(f"{where}: expected a JSON object, got {type(document).__name__}")
-    expected_keys = {"format", "version", "architecture", "weights"}
-    if set(document) != expected_keys:
-        raise ValueError(
-            f"{where}: expected the keys {sorted(expected_keys)}, got {sorted(document)}"
+def describe(module: Module) -> dict[str, Any]:
+    """The module tree as JSON-ready data: type name, config and (containers) children."""
+    name = type(module).__name__
+    if MODULE_TYPES.get(name) is not type(module):
+        raise TypeError(
+            f"cannot save a {name}: its type is not registered with nn.modules.register"
         )
-    if document["format"] != FORMAT:
-        raise ValueError(f"{where}: format is {document['format']!r}, expected {FORMAT!r}")
-    version = document["version"]
-    if type(version) is not int or version != VERSION:
-        raise ValueError(f"{where}: unsupported version {version!r}; this library reads {VERSION}")
-    model = _build(document["architecture"], where)
+    node: dict[str, Any] = {"type": name, "config": module.config()}
+    if module.container:
+        node["children"] = [describe(child) for child in module.children()]
+    return node
+
+
+def _model_from(document: Any, where: str) -> Module:
+    """Check a parsed document field by field, compare shapes, then build and fill the model."""
+    tree, state = _tree_and_state(document, where)
+    expected = _shapes(tree, where)
+    _check_state_shapes(state, expected, where)
+    model = _build(tree, where)
     try:
-        model.load_state_dict(document["weights"])
+        model.load_state_dict(state)
     except ValueError as error:
         raise ValueError(f"{where}: bad weights: {error}") from None
     return model
 
 
-def _build(architecture: Any, where: str) -> MLP:
+def _tree_and_state(document: Any, where: str) -> tuple[Any, Any]:
+    """The module tree and the state of a version 2 document, or of a version 1 (MLP) one."""
+    if not isinstance(document, dict):
+        raise ValueError(f"{where}: expected a JSON object, got {type(document).__name__}")
+    version_1 = document.get("format") == FORMAT_V1
+    keys = {
+        "format",
+        "version",
+        *(("architecture", "weights") if version_1 else ("module", "state")),
+    }
+    if set(document) != keys:
+        raise ValueError(f"{where}: expected the keys {sorted(keys)}, got {sorted(document)}")
+    if document["format"] not in (FORMAT, FORMAT_V1):
+        raise ValueError(f"{where}: format is {document['format']!r}, expected {FORMAT!r}")
+    version = document["version"]
+    supported = VERSION_V1 if version_1 else VERSION
+    if type(version) is not int or version != supported:
+        raise ValueError(
+            f"{where}: unsupported version {version!r} of {document['format']!r}; "
+            f"this library reads {supported}"
+        )
+    if not version_1:
+        return document["module"], document["state"]
+    architecture = document["architecture"]
     keys = {"nin", "nouts", "activation"}
     if not isinstance(architecture, dict) or set(architecture) != keys:
         got = sorted(architecture) if isinstance(architecture, dict) else architecture
         raise ValueError(f"{where}: architecture must hold {sorted(keys)}, got {got!r}")
+    return {"type": "MLP", "config": architecture}, document["weights"]
+
+
+def _node_parts(node: Any, where: str) -> tuple[type[Module], dict[str, Any], list[Any]]:
+    """A tree node's module type, config and children, each checked."""
+    if not isinstance(node, dict) or not {"type", "config"} <= set(node) <= NODE_KEYS:
+        raise ValueError(
+            f"{where}: bad architecture: a module is an object of type, config and "
+            f"(containers) children, got {str(node)[:200]}"
+        )
+    name, config = node["type"], node["config"]
+    if not isinstance(name, str) or name not in MODULE_TYPES:
+        raise ValueError(
+            f"{where}: bad architecture: unknown module type {str(name)[:100]!r}; "
+            f"known: {', '.join(sorted(MODULE_TYPES))}"
+        )
+    if not isinstance(config, dict):
+        raise ValueError(f"{where}: bad architecture: config of {name} must be an object")
+    cls = MODULE_TYPES[name]
+    children = node.get("children", [])
+    if cls.container != ("children" in node) or not isinstance(children, list):
+        expected = "a list of children" if cls.container else "no children"
+        raise ValueError(f"{where}: bad architecture: {name} takes {expected}")
+    return cls, config, children
+
+
+def _shapes(node: Any, where: str) -> dict[str, Shape]:
+    """The shape of every state entry the tree declares, computed without building it."""
+    cls, config, children = _node_parts(node, where)
+    if cls.container:
+        # A container names its children's entries by position, as Sequential does.
+        return {
+            f"{i}.{key}": shape
+            for i, child in enumerate(children)
+            for key, shape in _shapes(child, where).items()
+        }
     try:
-        # seed=0: the weights are overwritten next, no need to draw fresh random numbers.
-        return MLP(**architecture, seed=0)
+        return cls.state_shapes(**config)
     except (TypeError, ValueError) as error:
-        raise ValueError(f"{where}: bad architecture: {error}") from None
+        raise ValueError(f"{where}: bad architecture: {cls.__name__}: {error}") from None
+
+
+def _check_state_shapes(state: Any, expected: dict[str, Shape], where: str) -> None:
+    """The state has exactly the declared entries, each a full list of the declared shape."""
+    if not isinstance(state, dict):
+        raise ValueError(f"{where}: bad weights: expected an object, got {type(state).__name__}")
+    missing = [key for key in expected if key not in state]
+    unexpected = [key for key in state if key not in expected]
+    if missing or unexpected:
+        raise ValueError(f"{where}: bad weights: missing {missing}, unexpected {unexpected}")
+    for key, shape in expected.items():
+        problem = _misfit(state[key], shape)
+        if problem:
+            raise ValueError(
+                f"{where}: bad weights: {key}{problem}: the architecture declares shape {shape}"
+            )
+
+
+def _misfit(numbers_: Any, shape: Shape) -> str:
+    """'' if `numbers_` is a nested list of exactly `shape`, else where and how it differs.
+
+    Every list is checked, not only the first of each level: the file must hold as many
+    numbers as the model will have, so what is built next is no larger than the file.
+    """
+    pending = [(numbers_, 0, "")]
+    while pending:
+        entry, depth, at = pending.pop()
+        if depth == len(shape):
+            if isinstance(entry, list):
+                return f"{at}: expected a number, got a list"
+            continue
+        if not isinstance(entry, list) or len(entry) != shape[depth]:
+            got = f"a list of {len(entry)}" if isinstance(entry, list) else type(entry).__name__
+            return f"{at}: expected a list of {shape[depth]}, got {got}"
+        pending += [(child, depth + 1, f"{at}[{i}]") for i, child in enumerate(entry)]
+    return ""
+
+
+def _build(node: dict[str, Any], where: str) -> Module:
+    cls, config, children = _node_parts(node, where)
+    built = [_build(child, where) for child in children]
+    try:
+        return cls(*built, **config)
+    except (TypeError, ValueError) as error:
+        raise ValueError(f"{where}: bad architecture: {cls.__name__}: {error}") from None
+
+
+def _check_target(path: str) -> None:
+    """Refuse to replace anything but a regular file: never a device, a directory or a link."""
+    try:
+        mode = os.lstat(path).st_mode
+    except FileNotFoundError:
+        return
+    if stat.S_ISLNK(mode):
+        raise ValueError(f"{path}: is a symlink; save writes only to a regular file")
+    if stat.S_ISDIR(mode):
+        raise ValueError(f"{path}: is a directory; save needs a file name")
+    if not stat.S_ISREG(mode):
+        raise ValueError(
+            f"{path}: is not a regular file (a device, pipe or socket); save will not replace it"
+        )
 
 
 def _write_atomically(path: str, text: str) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
-    descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    try:
+        # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
+        descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
+    except OSError as error:
+        # Name the file the user asked for, not our temporary one.
+        raise type(error)(error.errno, f"cannot save to {path}: {error.strerror}", path) from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(text)
