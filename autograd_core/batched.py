@@ -358,6 +358,9 @@ class Compiler:
         if len(cols) == 1 and out.width > 1:
             term_text = f"({term_text}).sum(1, keepdims=True)"
         self._own(block)
+        if len(set(cols)) < len(cols):  # `a[:, [0, 0]] += t` would add to column 0 only once
+            self.lines.append(f"np.add.at({block.grad}, (slice(None), {list(cols)}), {term_text})")
+            return
         self.lines.append(f"{block.grad}[:, {_index_text(list(cols))}] += {term_text}")
 
     def _accumulate(self, block: Block, text: str, alias: bool) -> None:
@@ -408,7 +411,9 @@ class Compiler:
             elif block_op.kind == "reduce":
                 M = block_op.extra["M"]
                 if block_op.op is ops.VSUM:
-                    self.add_to_pieces(M[0], out.grad, 1)
+                    # Every column gets the row's gradient: spread it to M's width, so that
+                    # each piece is sliced from it and a repeated column counts each time.
+                    self.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)", 1)
                 elif block_op.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
                     self.add_to_pieces(M[0], f"(np.exp({M[0]} - {out.name}) * {out.grad})", 1)
                 else:
@@ -572,7 +577,9 @@ class TrainingStep:
         loss, *others = program.outputs
         compiler.lines.append(f"loss = {compiler.output(loss)}")
         outputs = [compiler.output(o) for o in others]
-        if outputs:
+        if others and all(compiler._batched(o) for o in others):
+            compiler.lines.append(f"outputs = {compiler._assemble(others)}")
+        elif outputs:
             joined = (
                 outputs[0]
                 if len(outputs) == 1

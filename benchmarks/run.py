@@ -535,6 +535,9 @@ def main(argv: list[str] | None = None) -> None:
 
     results["load"] = (start_load, load())
     text = report(results)
+    from . import arrays
+
+    text = text.rstrip("\n") + "\n\n" + arrays.report()
     args.out.write_text(text)
     print()
     print(text[text.index("## Goals") : text.index("## Time per step")].strip())

@@ -88,10 +88,9 @@ def cross_entropy(
     """Softmax cross-entropy: (1/n) sum_i [logsumexp(z_i) - z_i[y_i]], z_i the logits of sample i.
 
     logsumexp(z) = m + log sum_j e^(z_j - m) for any m; taking m = max_j z_j keeps every
-    exponent <= 0, so nothing overflows at logits of +-1000. The max is built from ops
-    (m <- m + relu(z_j - m)) instead of read off the data, so the loss has no data-dependent
-    branch and `jit` can trace it; its gradient through m is zero, since logsumexp does not
-    depend on m. d/dz_ij = softmax(z_i)_j - [j == y_i], over n.
+    exponent <= 0, so nothing overflows at logits of +-1000 (or of -1e308 and 1e308, in either
+    order). It is one `logsumexp` node of the op table per sample, whose partials are the
+    softmax, so d/dz_ij = softmax(z_i)_j - [j == y_i], over n.
     As `torch.nn.functional.cross_entropy` with class-index targets.
     """
     _check_batch("cross_entropy", logits_per_sample, labels, "samples of logits", "labels")

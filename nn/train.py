@@ -23,6 +23,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 import numpy as np
+from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
 from autograd_core import Value, batched, dot, ir, no_grad, ops
@@ -123,8 +124,11 @@ def fit(
     _check_count("fit", "epochs", epochs, 0)
     if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
         raise ValueError(f"fit expected l2 to be a finite number >= 0, got {l2!r}")
-    if not isinstance(optimizer, Optimizer):
-        raise TypeError(f"fit expected an nn.optim optimizer, got {optimizer!r}")
+    if not all(callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")):
+        raise TypeError(
+            f"fit expected an optimizer with step() and zero_grad() (an nn.optim.Optimizer), "
+            f"got {optimizer!r}"
+        )
     _check_features("fit", X)
     with no_grad():
         n_outputs = _n_outputs(model(X[0]))
@@ -152,6 +156,8 @@ def fit(
     indices = list(range(len(X)))
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress)
     model.train()
+    # Small matrices: a second BLAS thread only fights the first for 2 shared cores.
+    limits = threadpool_limits(1)
     try:
         for epoch in bar:
             loss_sum, correct = 0.0, 0
@@ -176,6 +182,7 @@ def fit(
                 callback(epoch, model, history)
             bar.set_postfix(loss=history.loss[-1], accuracy=history.accuracy[-1], refresh=False)
     finally:
+        limits.restore_original_limits()
         step.finish()
         model.eval()
     return history
@@ -291,7 +298,12 @@ class _BatchedStep:
         self.theta = np.array([p.data for p in params])
         self.grad = np.zeros_like(self.theta)
         position = {id(p): i for i, p in enumerate(params)}
-        self.order = [position.get(id(p)) for p in optimizer.params]
+        # An optimizer of nn.optim updates the array; any other steps the Values.
+        self.arrays = isinstance(optimizer, Optimizer)
+        self.order = [position.get(id(p)) for p in optimizer.params] if self.arrays else []
+        if None in self.order:
+            raise ValueError("the optimizer updates parameters that are not the model's")
+        self.in_order = self.order == list(range(len(params)))
         self.model = model
         self._program_for: dict[int, batched.TrainingStep] = {}
 
@@ -316,7 +328,8 @@ class _BatchedStep:
 
     def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
         step, XY = data.X
-        value, outputs, grad = step(self.theta, XY[batch])
+        # A full batch is the samples in order (fit shuffles only mini-batches): no copy.
+        value, outputs, grad = step(self.theta, XY if len(batch) == len(XY) else XY[batch])
         if l2:
             value += l2 * float(self.theta @ self.theta)
             grad += (2.0 * l2) * self.theta
@@ -326,9 +339,11 @@ class _BatchedStep:
         return value, outputs
 
     def _update(self, grad: np.ndarray) -> None:
-        if None in self.order:
-            raise ValueError("the optimizer updates parameters that are not the model's")
-        if self.order == list(range(len(self.theta))):
+        if not self.arrays:
+            self.finish()
+            self.optimizer.step()
+            self.theta = np.array([p.data for p in self.params])
+        elif self.in_order:
             self.optimizer.update(self.theta, grad)
         else:
             part = self.theta[self.order]
@@ -407,9 +422,10 @@ def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any]) -> None:
 def _check_finite(value: float, grads: Any, where: str) -> None:
     if not math.isfinite(value):
         raise FloatingPointError(f"the loss is {value!r} at {where}; {_ADVICE}")
-    bad = [g for g in np.asarray(grads, dtype=np.float64).tolist() if not math.isfinite(g)]
-    if bad:
-        raise FloatingPointError(f"a gradient is {bad[0]!r} at {where}; {_ADVICE}")
+    grads = np.asarray(grads, dtype=np.float64)
+    if not np.isfinite(grads).all():
+        bad = grads[~np.isfinite(grads)][0]
+        raise FloatingPointError(f"a gradient is {float(bad)!r} at {where}; {_ADVICE}")
 
 
 def _check_features(function: str, X: Sequence[Any]) -> None:
