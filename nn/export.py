@@ -1,26 +1,72 @@
-"""Export an `MLP` to PyTorch: where a user goes when scalars are no longer enough.
+"""Export any module to PyTorch: where a user goes when scalars are no longer enough.
 
     net = to_torch(model)               # torch.nn.Sequential, float64
     net(torch.tensor([[0.5, -1.0]], dtype=torch.float64))
 
-Each of our layers becomes a `torch.nn.Linear` with the same weights (our `state_dict` already
-has PyTorch's shapes: `weight` is nout x nin), followed by the hidden activation as a torch
-module. The last layer is linear, so nothing follows it. The result computes the same numbers
-as our model, in float64, on whole batches at once.
+Each of our modules becomes its PyTorch twin with the same numbers (our `state_dict` already
+has PyTorch's names and shapes):
+
+    Layer, Neuron       ->  Linear, then the activation as a module (none for `linear`)
+    MLP, Sequential     ->  their modules' twins, in order
+    BatchNorm1d         ->  BatchNorm1d with the same eps, momentum and running statistics
+    Dropout             ->  Dropout(p)
+    Conv1d, MaxPool1d, AvgPool1d, Flatten  ->  the torch modules of the same names
+    RNNCell             ->  RNNCell (call `net[0](x, h)` to pass a hidden state)
+
+The result is in train or eval mode as the model is, and in eval mode computes what the model
+computes, in float64, on whole batches at once. `TORCH_TWINS` maps each module type to the
+function building its twins; a new module type adds one with the `@torch_twin(Type)` decorator.
 
 torch is imported only when `to_torch` is called, so the rest of `nn` does not need it.
 """
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import Value
 
-from .modules import ACTIVATIONS, MLP
+from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+from .modules import ACTIVATIONS, MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
+from .recurrent import RNNCell
 
 if TYPE_CHECKING:
     import torch
+
+TwinBuilder = Callable[[Any, Any], list["torch.nn.Module"]]
+
+TORCH_TWINS: dict[type[Module], TwinBuilder] = {}
+"""Module type -> a function (torch, module) returning the torch modules that compute it."""
+
+
+def torch_twin(module_type: type[Module]) -> Callable[[TwinBuilder], TwinBuilder]:
+    """Decorator: register the function that exports modules of `module_type`."""
+
+    def register(build: TwinBuilder) -> TwinBuilder:
+        TORCH_TWINS[module_type] = build
+        return build
+
+    return register
+
+
+def to_torch(model: Module) -> torch.nn.Sequential:
+    """A float64 `torch.nn.Sequential` computing what `model` computes."""
+    if not isinstance(model, Module):
+        raise TypeError(f"to_torch exports an nn module, got {type(model).__name__}")
+    torch = _import_torch()
+    net = torch.nn.Sequential(*_twins(torch, model))
+    return net.train(model.training)
+
+
+def _twins(torch: Any, module: Module) -> list[torch.nn.Module]:
+    build = TORCH_TWINS.get(type(module))
+    if build is None:
+        raise TypeError(
+            f"to_torch has no PyTorch twin for {type(module).__name__}; "
+            "register one with nn.export.torch_twin"
+        )
+    return build(torch, module)
 
 
 def _import_torch() -> Any:
@@ -33,34 +79,97 @@ def _import_torch() -> Any:
     return torch
 
 
+def _copy_state(torch: Any, twin: torch.nn.Module, module: Module) -> torch.nn.Module:
+    """Load our state_dict into the twin: the names and shapes are already PyTorch's."""
+    state = {
+        key: torch.tensor(value, dtype=torch.int64 if isinstance(value, int) else torch.float64)
+        for key, value in module.state_dict().items()
+    }
+    twin.load_state_dict(state)
+    return twin
+
+
 def _leaky_relu_slope() -> float:
     # Read the slope off our own activation, so the exported model cannot disagree with it.
     return -ACTIVATIONS["leaky_relu"](Value(-1.0)).data
 
 
-def _torch_activation(torch: Any, name: str) -> torch.nn.Module | None:
-    """The torch module computing our activation `name`; None for `linear` (the identity)."""
+def _torch_activation(torch: Any, name: str) -> list[torch.nn.Module]:
+    """The torch module computing our activation `name`: none for `linear` (the identity)."""
     if name == "linear":
-        return None
+        return []
     if name == "leaky_relu":
-        return torch.nn.LeakyReLU(negative_slope=_leaky_relu_slope())
-    return {"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}[name]()
+        return [torch.nn.LeakyReLU(negative_slope=_leaky_relu_slope())]
+    return [{"relu": torch.nn.ReLU, "tanh": torch.nn.Tanh, "sigmoid": torch.nn.Sigmoid}[name]()]
 
 
-def to_torch(model: MLP) -> torch.nn.Sequential:
-    """A float64 `torch.nn.Sequential` of Linear layers and activations equal to `model`."""
-    if not isinstance(model, MLP):
-        raise TypeError(f"to_torch exports an MLP, got {type(model).__name__}")
-    torch = _import_torch()
-    state = model.state_dict()
-    modules = []
-    for i, layer in enumerate(model.layers):
-        linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
-        with torch.no_grad():
-            linear.weight.copy_(torch.tensor(state[f"layers.{i}.weight"], dtype=torch.float64))
-            linear.bias.copy_(torch.tensor(state[f"layers.{i}.bias"], dtype=torch.float64))
-        modules.append(linear)
-        activation = _torch_activation(torch, layer.activation)
-        if activation is not None:
-            modules.append(activation)
-    return torch.nn.Sequential(*modules)
+@torch_twin(Layer)
+def _layer(torch: Any, layer: Layer) -> list[torch.nn.Module]:
+    linear = torch.nn.Linear(layer.nin, layer.nout, dtype=torch.float64)
+    return [_copy_state(torch, linear, layer), *_torch_activation(torch, layer.activation)]
+
+
+@torch_twin(Neuron)
+def _neuron(torch: Any, neuron: Neuron) -> list[torch.nn.Module]:
+    linear = torch.nn.Linear(neuron.nin, 1, dtype=torch.float64)
+    with torch.no_grad():
+        linear.weight.copy_(torch.tensor([[w.data for w in neuron.w]], dtype=torch.float64))
+        linear.bias.fill_(neuron.b.data)
+    return [linear, *_torch_activation(torch, neuron.activation)]
+
+
+@torch_twin(MLP)
+def _mlp(torch: Any, model: MLP) -> list[torch.nn.Module]:
+    return [twin for layer in model.layers for twin in _twins(torch, layer)]
+
+
+@torch_twin(Sequential)
+def _sequential(torch: Any, model: Sequential) -> list[torch.nn.Module]:
+    return [twin for module in model for twin in _twins(torch, module)]
+
+
+@torch_twin(BatchNorm1d)
+def _batchnorm(torch: Any, bn: BatchNorm1d) -> list[torch.nn.Module]:
+    twin = torch.nn.BatchNorm1d(bn.num_features, bn.eps, bn.momentum, dtype=torch.float64)
+    return [_copy_state(torch, twin, bn)]
+
+
+@torch_twin(Dropout)
+def _dropout(torch: Any, dropout: Dropout) -> list[torch.nn.Module]:
+    return [torch.nn.Dropout(dropout.p)]
+
+
+@torch_twin(Conv1d)
+def _conv1d(torch: Any, conv: Conv1d) -> list[torch.nn.Module]:
+    twin = torch.nn.Conv1d(
+        conv.in_channels,
+        conv.out_channels,
+        conv.kernel_size,
+        stride=conv.stride,
+        padding=conv.padding,
+        dtype=torch.float64,
+    )
+    return [_copy_state(torch, twin, conv)]
+
+
+@torch_twin(MaxPool1d)
+def _max_pool(torch: Any, pool: MaxPool1d) -> list[torch.nn.Module]:
+    return [torch.nn.MaxPool1d(pool.kernel_size, stride=pool.stride)]
+
+
+@torch_twin(AvgPool1d)
+def _avg_pool(torch: Any, pool: AvgPool1d) -> list[torch.nn.Module]:
+    return [torch.nn.AvgPool1d(pool.kernel_size, stride=pool.stride)]
+
+
+@torch_twin(Flatten)
+def _flatten(torch: Any, flatten: Flatten) -> list[torch.nn.Module]:
+    return [torch.nn.Flatten()]
+
+
+@torch_twin(RNNCell)
+def _rnn_cell(torch: Any, cell: RNNCell) -> list[torch.nn.Module]:
+    twin = torch.nn.RNNCell(
+        cell.input_size, cell.hidden_size, nonlinearity=cell.nonlinearity, dtype=torch.float64
+    )
+    return [_copy_state(torch, twin, cell)]
