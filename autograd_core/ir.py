@@ -89,6 +89,12 @@ class Var:
             "cannot be traced (write the branch with ops such as STEP or SIGN)"
         )
 
+    def __lt__(self, other: Operand) -> bool:
+        # A comparison is where a branch on data starts: refuse it with the same message.
+        return self.__bool__()
+
+    __le__ = __gt__ = __ge__ = __lt__
+
 
 @dataclass(eq=False)
 class Equation:

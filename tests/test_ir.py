@@ -1,0 +1,176 @@
+"""autograd_core.ir: a traced program is data, a list of equations printed like a jaxpr.
+
+The programs are checked by what they print and by running them: a ten-line interpreter below
+evaluates the equations with the op table's forward functions, and its numbers must be the
+eager engine's.
+"""
+
+import math
+
+import pytest
+
+from autograd_core import Value, dot, ir, ops, value_and_grad, vsum
+
+
+def evaluate(program: ir.Program, params: list[float], inputs: list[float]) -> list[float]:
+    """Run the program's equations on floats: its outputs, then its gradients."""
+    env = dict(zip(program.params, params, strict=True))
+    env.update(zip(program.inputs, inputs, strict=True))
+
+    def read(x):
+        return env[x] if isinstance(x, ir.Var) else x
+
+    for eq in program.equations:
+        env[eq.out] = eq.op.forward(*map(read, eq.inputs))
+    return [read(x) for x in (*program.outputs, *program.gradients)]
+
+
+WEIGHTS = [0.5, -1.0]
+BIAS = 0.1
+
+
+def layer_program():
+    """A neuron on two inputs with its weights as parameters, times a closed-over 3.0."""
+    w = [Value(x) for x in WEIGHTS]
+    b = Value(BIAS)
+    scale = Value(3.0)  # read by f but not a parameter: a constant of the program
+
+    def f(x0, x1):
+        h = dot([*w, b], [x0, x1, 1.0]).tanh()
+        ignored = (x0 * 7.0).exp()  # built, but no output needs it: not in the program
+        assert ignored.data > 0.0
+        return [h * scale, h]
+
+    return ir.trace(f, 2, [*w, b], input_values=[0.2, 0.4])
+
+
+# -- printing ---------------------------------------------------------------------------------
+
+
+def test_a_program_prints_parameters_inputs_one_equation_per_node_and_outputs():
+    assert str(layer_program()) == (
+        "{ lambda p0 p1 p2 ; x0 x1 .\n"
+        "    v0 = dot p0 p1 p2 x0 x1 1.0\n"
+        "    v1 = tanh v0\n"
+        "    v2 = mul v1 3.0\n"
+        "  in (v2, v1) }"
+    )
+
+
+def test_the_backward_pass_prints_as_more_equations_of_the_same_kind():
+    program = layer_program()
+    ir.with_gradients(program, [*program.params, *program.inputs])
+    # tanh' = 1 - tanh^2 (the op table's rule, written on the program's variables); the dot's
+    # partials are its inputs with the halves swapped; d(bias) is d(dot) itself (times 1.0).
+    assert str(program) == (
+        "{ lambda p0 p1 p2 ; x0 x1 .\n"
+        "    v0 = dot p0 p1 p2 x0 x1 1.0\n"
+        "    v1 = tanh v0\n"
+        "    v2 = mul v1 3.0\n"
+        "    t3 = mul v1 v1\n"
+        "    t4 = sub 1.0 t3\n"
+        "    dv0 = mul t4 3.0\n"
+        "    dp0 = mul x0 dv0\n"
+        "    dp1 = mul x1 dv0\n"
+        "    dx0 = mul p0 dv0\n"
+        "    dx1 = mul p1 dv0\n"
+        "  in (v2, v1, dp0, dp1, dv0, dx0, dx1) }"
+    )
+
+
+def test_parametrised_ops_print_with_their_parameters():
+    program = ir.trace(lambda x: (x**2.5).leaky_relu(), 1)
+    assert str(program) == (
+        "{ lambda  ; x0 .\n    v0 = power_of[2.5] x0\n    v1 = leaky_relu[0.01] v0\n  in (v1) }"
+    )
+    assert ir.op_label(ops.power_of(2.5)) == "power_of[2.5]"
+    assert ir.op_label(ops.TANH) == "tanh"
+
+
+# -- what tracing records ---------------------------------------------------------------------
+
+
+def test_variables_are_parameters_inputs_or_results_of_equations():
+    program = layer_program()
+    assert [v.name for v in program.params] == ["p0", "p1", "p2"]
+    assert [v.kind for v in program.params] == ["param"] * 3
+    assert [v.name for v in program.inputs] == ["x0", "x1"]
+    assert [v.kind for v in program.inputs] == ["input"] * 2
+    assert [eq.op for eq in program.equations] == [ops.DOT, ops.TANH, ops.MUL]
+    assert all(eq.out.kind == "temp" for eq in program.equations)
+    assert program.outputs == [program.equations[2].out, program.equations[1].out]
+
+
+def test_a_function_of_no_argument_or_one_returning_a_number_traces():
+    program = ir.trace(lambda x: 4.0, 1)
+    assert program.equations == [] and program.outputs == [4.0]
+    identity = ir.trace(lambda x: x, 1)
+    assert identity.outputs == identity.inputs
+
+
+def test_traced_numbers_are_the_eager_ones():
+    program = layer_program()
+    h = math.tanh(WEIGHTS[0] * 0.7 + WEIGHTS[1] * -0.3 + BIAS)
+    assert evaluate(program, [*WEIGHTS, BIAS], [0.7, -0.3]) == [h * 3.0, h]
+
+
+def test_program_gradients_are_the_eager_gradients_exactly():
+    def f(x, y):
+        c = x * y + 2.0
+        d = c * c - 3.0 * x / (1.0 + y * y)
+        e = (d - c).relu() + abs(x - y) + vsum([x, y, c]).sigmoid()
+        return e * c + (d**2).log() - y.exp()
+
+    program = ir.trace(f, 2, input_values=[0.4, -1.1])
+    ir.with_gradients(program, program.inputs)
+    for xs in ((0.4, -1.1), (1.3, 0.2), (-0.8, 0.9)):
+        value, dx, dy = evaluate(program, [], list(xs))
+        assert (value, (dx, dy)) == value_and_grad(f)(*xs)
+
+
+def test_an_input_the_output_does_not_depend_on_has_gradient_zero():
+    program = ir.trace(lambda x, y: x.tanh(), 2)
+    ir.with_gradients(program, program.inputs)
+    assert program.gradients[1] == 0.0
+    assert evaluate(program, [], [0.3, 5.0])[2] == 0.0
+
+
+def test_equations_no_output_needs_are_dropped():
+    # The forward of `unused` is traced (it is an output), then dropped from the gradient-only
+    # program once eliminate_dead_code is told nothing reads it.
+    program = ir.trace(lambda x: [x.exp(), (x * 3.0).sin()], 1)
+    assert len(program.equations) == 3
+    program.outputs = program.outputs[:1]
+    ir.eliminate_dead_code(program)
+    assert [eq.op for eq in program.equations] == [ops.EXP]
+
+
+def test_multiplying_by_one_and_adding_zero_emit_no_equation():
+    program = ir.Program()
+    x = program.new_var("input")
+    program.inputs.append(x)
+    assert program.emit(ops.MUL, [x, 1.0]) is x
+    assert program.emit(ops.ADD, [0.0, x]) is x
+    assert program.emit(ops.MUL, [2.0, 3.0]) == 6.0  # constants fold to a number
+    assert program.equations == []
+    y = program.emit(ops.MUL, [x, 2.0])
+    assert [(eq.op, eq.inputs, eq.out) for eq in program.equations] == [(ops.MUL, (x, 2.0), y)]
+
+
+def test_a_traced_variable_refuses_a_truth_value():
+    program = ir.Program()
+    x = program.new_var("input")
+    with pytest.raises(TypeError, match="a traced variable has no truth value"):
+        bool(x)
+    for compare in (x.__lt__, x.__le__, x.__gt__, x.__ge__):
+        with pytest.raises(TypeError, match="a traced variable has no truth value"):
+            compare(0.0)
+    with pytest.raises(TypeError, match="a traced variable has no truth value"):
+        _ = 0.0 < x  # float's comparison gives up, Python asks x: the same refusal
+
+
+def test_a_rule_that_branches_on_data_cannot_write_a_backward_pass():
+    branching = ops.Op("branching", abs, lambda out, x: (1.0 if x > 0.0 else -1.0,))
+    program = ir.trace(lambda x: ops.Op.__call__(branching, x), 1)
+    with pytest.raises(TypeError, match="cannot be traced .*STEP or SIGN"):
+        ir.with_gradients(program, program.inputs)
