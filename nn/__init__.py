@@ -16,7 +16,7 @@ from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
 from .export import to_torch
 from .health import GradientTracker, gradient_report
 from .modules import MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
-from .recurrent import RNNCell, unroll
+from .recurrent import GRUCell, RNNCell, unroll
 from .serialize import load, save
 from .train import History, fit
 
@@ -27,6 +27,7 @@ __all__ = [
     "Conv1d",
     "Dropout",
     "Flatten",
+    "GRUCell",
     "GradientTracker",
     "History",
     "Layer",

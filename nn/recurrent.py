@@ -1,6 +1,7 @@
-"""A recurrent cell, and backpropagation through time by unrolling it over a sequence.
+"""Recurrent cells, and backpropagation through time by unrolling them over a sequence.
 
-An Elman cell reads one input vector `x` and the previous hidden state `h` and makes the next:
+An Elman cell (`RNNCell`) reads one input vector `x` and the previous hidden state `h` and
+makes the next:
 
     h' = tanh(W_ih x + b_ih + W_hh h + b_hh)
 
@@ -9,7 +10,8 @@ graph in which the weights appear T times. `backward()` on a loss at the end the
 each weight, the gradient it gets at every step: that sum is backpropagation through time, and
 nothing here does anything special for it; the chain rule over the unrolled graph is the whole
 algorithm. Going back one step multiplies the gradient by W_hh and by tanh' <= 1, which is why
-the gradient reaching early inputs tends to shrink (the vanishing gradient).
+the gradient reaching early inputs tends to shrink (the vanishing gradient). A `GRUCell` adds
+gates that let the state pass through a step almost unchanged, and its gradient with it.
 """
 
 from __future__ import annotations
@@ -27,48 +29,36 @@ NONLINEARITIES = ("tanh", "relu")
 """The cell's activations, as `torch.nn.RNNCell`'s `nonlinearity`."""
 
 
-@register
-class RNNCell(Module):
-    """An Elman cell: h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh (default) or relu.
+class _Cell(Module):
+    """What the cells share: PyTorch's four parameter tensors, the checks, labels and the call.
 
-    `cell(x, h=None)` takes one input of `input_size` numbers and the previous hidden state of
-    `hidden_size` (None: zeros, as PyTorch) and returns the new hidden state as a list of
-    `hidden_size` Values. Each hidden unit is ONE `dot` node, the biases paired with constant
-    1.0 inputs as in a neuron, followed by its activation node.
-
-    Initialisation is PyTorch's: every weight and bias drawn from
-    U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)). `seed` is an int, a `random.Random` or None.
-    `state_dict()` has `torch.nn.RNNCell`'s names and shapes (`weight_ih` hidden x input,
-    `weight_hh` hidden x hidden, `bias_ih`, `bias_hh`), and `parameters()` its order.
+    A cell has `gates` blocks of `hidden_size` rows (1 for the Elman cell, 3 for the GRU),
+    stacked in `weight_ih` (gates * hidden x input), `weight_hh` (gates * hidden x hidden),
+    `bias_ih` and `bias_hh`, in PyTorch's order, so `parameters()` and `state_dict()` are
+    `torch.nn.RNNCell`'s and `torch.nn.GRUCell`'s. Every weight and bias starts as PyTorch's:
+    U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
     """
 
-    def __init__(
-        self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", seed: Seed = None
-    ) -> None:
-        _check_size("RNNCell", "input_size", input_size)
-        _check_size("RNNCell", "hidden_size", hidden_size)
-        if nonlinearity not in NONLINEARITIES:
-            raise ValueError(
-                f"RNNCell expected nonlinearity to be one of {', '.join(NONLINEARITIES)}, "
-                f"got {nonlinearity!r}"
-            )
+    gates = 1
+
+    def __init__(self, input_size: int, hidden_size: int, seed: Seed) -> None:
+        name = type(self).__name__
+        _check_size(name, "input_size", input_size)
+        _check_size(name, "hidden_size", hidden_size)
         rng = as_rng(seed)
         bound = 1.0 / math.sqrt(hidden_size)
+        rows = self.gates * hidden_size
 
         def matrix(columns: int) -> list[list[Value]]:
-            return [vector(columns) for _ in range(hidden_size)]
+            return [vector(columns) for _ in range(rows)]
 
         def vector(size: int) -> list[Value]:
             return [Value(rng.uniform(-bound, bound)) for _ in range(size)]
 
-        # PyTorch's order: parameters() and state_dict() list them as torch.nn.RNNCell does.
         self.weight_ih = matrix(input_size)
         self.weight_hh = matrix(hidden_size)
-        self.bias_ih = vector(hidden_size)
-        self.bias_hh = vector(hidden_size)
-        self.nonlinearity = nonlinearity
-        self._activate = ACTIVATIONS[nonlinearity]
-        self.set_labels()
+        self.bias_ih = vector(rows)
+        self.bias_hh = vector(rows)
 
     def set_labels(self, prefix: str = "") -> None:
         """weight_ih0_1, ..., bias_hh2, and h0, h1, ... for the new state's units, all prefixed
@@ -83,7 +73,81 @@ class RNNCell(Module):
 
     @property
     def hidden_size(self) -> int:
-        return len(self.weight_hh)
+        return len(self.weight_hh[0])
+
+    @classmethod
+    def state_shapes(cls, input_size: int, hidden_size: int, **options: Any) -> dict[str, Shape]:
+        _check_size(cls.__name__, "input_size", input_size)
+        _check_size(cls.__name__, "hidden_size", hidden_size)
+        rows = cls.gates * hidden_size
+        return {
+            "weight_ih": (rows, input_size),
+            "weight_hh": (rows, hidden_size),
+            "bias_ih": (rows,),
+            "bias_hh": (rows,),
+        }
+
+    def __call__(self, x: Sequence[Input], h: Sequence[Input] | None = None) -> list[Value]:
+        return self.forward(x, h)
+
+    def forward(self, x: Sequence[Input], h: Sequence[Input] | None = None) -> list[Value]:
+        """The next hidden state, one Value per unit, labelled h0, h1, ..."""
+        x_and_one = _inputs_and_one(x, self.input_size)
+        x_and_one[-1].label = "1"  # a constant, not an input: named so a drawing says so
+        if h is None:
+            h = [Value(0.0, "0")] * self.hidden_size
+        try:
+            h_and_one = _inputs_and_one(h, self.hidden_size)
+        except ValueError:
+            raise ValueError(
+                f"{type(self).__name__} expected a hidden state of {self.hidden_size} numbers, "
+                f"got {len(h)}"
+            ) from None
+        h_and_one[-1] = x_and_one[-1]  # one constant node is enough for both biases
+        h_next = self._step(x_and_one, h_and_one)
+        for unit, label in zip(h_next, self._out_labels, strict=True):
+            unit.label = label
+        return h_next
+
+    def _step(self, x_and_one: list[Value], h_and_one: list[Value]) -> list[Value]:
+        raise NotImplementedError(f"{type(self).__name__} must define _step")
+
+    def _row(self, row: int) -> tuple[list[Value], list[Value]]:
+        """Row `row` of the input side (weights, then bias) and of the hidden side: each a
+        weight list a `dot` pairs with inputs ending in the constant 1."""
+        return (
+            [*self.weight_ih[row], self.bias_ih[row]],
+            [*self.weight_hh[row], self.bias_hh[row]],
+        )
+
+
+@register
+class RNNCell(_Cell):
+    """An Elman cell: h' = act(W_ih x + b_ih + W_hh h + b_hh), act tanh (default) or relu.
+
+    `cell(x, h=None)` takes one input of `input_size` numbers and the previous hidden state of
+    `hidden_size` (None: zeros, as PyTorch) and returns the new hidden state as a list of
+    `hidden_size` Values. Each hidden unit is ONE `dot` node, the biases paired with a constant
+    1.0 as in a neuron, followed by its activation node.
+
+    `state_dict()` has `torch.nn.RNNCell`'s names and shapes (`weight_ih` hidden x input,
+    `weight_hh` hidden x hidden, `bias_ih`, `bias_hh`), `parameters()` its order, and the
+    initialisation is its: U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)). `seed` is an int, a
+    `random.Random` or None.
+    """
+
+    def __init__(
+        self, input_size: int, hidden_size: int, nonlinearity: str = "tanh", seed: Seed = None
+    ) -> None:
+        if nonlinearity not in NONLINEARITIES:
+            raise ValueError(
+                f"RNNCell expected nonlinearity to be one of {', '.join(NONLINEARITIES)}, "
+                f"got {nonlinearity!r}"
+            )
+        super().__init__(input_size, hidden_size, seed)
+        self.nonlinearity = nonlinearity
+        self._activate = ACTIVATIONS[nonlinearity]
+        self.set_labels()
 
     def config(self) -> dict[str, Any]:
         """The architecture as JSON-ready data: `RNNCell(**config)` rebuilds this shape."""
@@ -93,51 +157,57 @@ class RNNCell(Module):
             "nonlinearity": self.nonlinearity,
         }
 
-    def __call__(self, x: Sequence[Input], h: Sequence[Input] | None = None) -> list[Value]:
-        return self.forward(x, h)
-
-    def forward(self, x: Sequence[Input], h: Sequence[Input] | None = None) -> list[Value]:
-        """The next hidden state, act(W_ih x + b_ih + W_hh h + b_hh), one Value per unit."""
-        x_and_one = _inputs_and_one(x, self.input_size)
-        x_and_one[-1].label = "1"  # a constant, not an input: named so a drawing says so
-        if h is None:
-            h = [Value(0.0, "0")] * self.hidden_size
-        try:
-            h_and_one = _inputs_and_one(h, self.hidden_size)
-        except ValueError:
-            raise ValueError(
-                f"RNNCell expected a hidden state of {self.hidden_size} numbers, got {len(h)}"
-            ) from None
-        # Both biases pair with the constant 1.0, so a unit's whole pre-activation is one dot
-        # node; one shared constant node is enough for both.
-        h_and_one[-1] = x_and_one[-1]
+    def _step(self, x_and_one: list[Value], h_and_one: list[Value]) -> list[Value]:
+        # Both halves in one dot node: the unit's whole pre-activation is one node.
         inputs = x_and_one + h_and_one
-        h_next = [
-            self._activate(dot([*w_ih, b_ih, *w_hh, b_hh], inputs))
-            for w_ih, w_hh, b_ih, b_hh in zip(
-                self.weight_ih, self.weight_hh, self.bias_ih, self.bias_hh, strict=True
-            )
+        return [
+            self._activate(dot([*input_side, *hidden_side], inputs))
+            for input_side, hidden_side in map(self._row, range(self.hidden_size))
         ]
-        for unit, label in zip(h_next, self._out_labels, strict=True):
-            unit.label = label
-        return h_next
 
-    @classmethod
-    def state_shapes(
-        cls, input_size: int, hidden_size: int, nonlinearity: str = "tanh"
-    ) -> dict[str, Shape]:
-        _check_size("RNNCell", "input_size", input_size)
-        _check_size("RNNCell", "hidden_size", hidden_size)
-        return {
-            "weight_ih": (hidden_size, input_size),
-            "weight_hh": (hidden_size, hidden_size),
-            "bias_ih": (hidden_size,),
-            "bias_hh": (hidden_size,),
-        }
+
+@register
+class GRUCell(_Cell):
+    """A gated recurrent unit, as `torch.nn.GRUCell`:
+
+        r  = sigmoid(W_ir x + b_ir + W_hr h + b_hr)          reset gate
+        z  = sigmoid(W_iz x + b_iz + W_hz h + b_hz)          update gate
+        n  = tanh(W_in x + b_in + r * (W_hn h + b_hn))       candidate state
+        h' = (1 - z) * n + z * h
+
+    Where z is near 1 the unit keeps its old state, and d h'/d h = z passes the gradient back
+    through the step almost unchanged: the gate is a way around the vanishing gradient.
+
+    Called as `cell(x, h=None)`, like `RNNCell`. The weights of the three gates are stacked in
+    PyTorch's order (r, z, n), so `weight_ih` is 3*hidden x input and `state_dict()` is
+    `torch.nn.GRUCell`'s; initialisation U(-1/sqrt(hidden_size), 1/sqrt(hidden_size)).
+    """
+
+    gates = 3
+
+    def __init__(self, input_size: int, hidden_size: int, seed: Seed = None) -> None:
+        super().__init__(input_size, hidden_size, seed)
+        self.set_labels()
+
+    def config(self) -> dict[str, Any]:
+        """The architecture as JSON-ready data: `GRUCell(**config)` rebuilds this shape."""
+        return {"input_size": self.input_size, "hidden_size": self.hidden_size}
+
+    def _step(self, x_and_one: list[Value], h_and_one: list[Value]) -> list[Value]:
+        both = x_and_one + h_and_one
+        size = self.hidden_size
+        h_next = []
+        for i, h in enumerate(h_and_one[:-1]):
+            gates = [self._row(i + gate * size) for gate in range(3)]
+            reset, update = (dot([*a, *b], both).sigmoid() for a, b in gates[:2])
+            input_side, hidden_side = gates[2]
+            n = (dot(input_side, x_and_one) + reset * dot(hidden_side, h_and_one)).tanh()
+            h_next.append(n + update * (h - n))  # (1 - z) n + z h, with one product
+        return h_next
 
 
 def unroll(
-    cell: RNNCell, xs: Sequence[Sequence[Input]], h0: Sequence[Input] | None = None
+    cell: RNNCell | GRUCell, xs: Sequence[Sequence[Input]], h0: Sequence[Input] | None = None
 ) -> list[list[Value]]:
     """The hidden states h_1 ... h_T of `cell` run over the inputs x_1 ... x_T.
 

@@ -287,3 +287,26 @@ def test_a_number_is_not_a_sample(module):
 def test_a_channel_that_is_not_a_list_is_refused():
     with pytest.raises(TypeError, match="expected channel 1 to be a list of numbers, got float"):
         Conv1d(2, 1, 1)([[1.0], 2.0])
+
+
+def test_a_small_cnn_in_sequential_has_pytorchs_state_names_and_outputs(torch):
+    from nn.modules import Layer, Sequential
+
+    model = Sequential(
+        Conv1d(2, 3, 3, padding=1, seed=0), MaxPool1d(2), Flatten(), Layer(9, 2, "linear", seed=0)
+    )
+    reference = torch.nn.Sequential(
+        torch.nn.Conv1d(2, 3, 3, padding=1),
+        torch.nn.MaxPool1d(2),
+        torch.nn.Flatten(),
+        torch.nn.Linear(9, 2),
+    ).double()
+    state = model.state_dict()
+    assert (
+        list(state) == list(reference.state_dict()) == ["0.weight", "0.bias", "3.weight", "3.bias"]
+    )
+    reference.load_state_dict({k: torch.tensor(v, dtype=torch.float64) for k, v in state.items()})
+    X = [_sample(2, 6, seed=s) for s in range(3)]
+    expected = reference(torch.tensor(X, dtype=torch.float64)).tolist()
+    assert _close([[v.data for v in out] for out in model.forward_batch(X)], expected)
+    assert model[0].weight[0][1][2].label == "layer1.weight0_1_2"

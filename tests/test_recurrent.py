@@ -1,4 +1,4 @@
-"""nn.recurrent: the Elman cell and backprop through time against PyTorch, its graph and errors."""
+"""nn.recurrent: the Elman and GRU cells and backprop through time against PyTorch, and errors."""
 
 import json
 import math
@@ -7,10 +7,20 @@ import statistics
 
 import pytest
 
-from autograd_core import Value
-from nn.recurrent import RNNCell, unroll
+from autograd_core import Value, topological_order
+from nn.recurrent import GRUCell, RNNCell, unroll
 
 NAMES = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
+# Each cell as ours and PyTorch's: (make ours from sizes and a seed, PyTorch's class, its options)
+CELLS = {
+    "rnn-tanh": (lambda i, h, seed: RNNCell(i, h, "tanh", seed=seed), "RNNCell", {}),
+    "rnn-relu": (
+        lambda i, h, seed: RNNCell(i, h, "relu", seed=seed),
+        "RNNCell",
+        {"nonlinearity": "relu"},
+    ),
+    "gru": (lambda i, h, seed: GRUCell(i, h, seed=seed), "GRUCell", {}),
+}
 
 
 def _vector(n, seed):
@@ -36,14 +46,17 @@ def _close(ours, theirs):
     return _flat(ours) == pytest.approx(_flat(theirs), rel=1e-12, abs=1e-14)
 
 
-def _torch_cell(torch, cell):
-    reference = torch.nn.RNNCell(
-        cell.input_size, cell.hidden_size, nonlinearity=cell.nonlinearity, dtype=torch.float64
+def _cells(torch, kind, input_size, hidden_size, seed):
+    """Our cell of `kind` and PyTorch's, holding the same weights."""
+    make, torch_name, options = CELLS[kind]
+    cell = make(input_size, hidden_size, seed)
+    reference = getattr(torch.nn, torch_name)(
+        input_size, hidden_size, dtype=torch.float64, **options
     )
     reference.load_state_dict(
         {k: torch.tensor(v, dtype=torch.float64) for k, v in cell.state_dict().items()}
     )
-    return reference
+    return cell, reference
 
 
 def _assert_parameter_grads_equal(cell, reference):
@@ -54,11 +67,10 @@ def _assert_parameter_grads_equal(cell, reference):
 # -- one step ---------------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
+@pytest.mark.parametrize("kind", CELLS)
 @pytest.mark.parametrize("given_h", [True, False], ids=["h", "no-h"])
-def test_one_step_forward_and_gradients_equal_pytorch(torch, nonlinearity, given_h):
-    cell = RNNCell(3, 4, nonlinearity, seed=0)
-    reference = _torch_cell(torch, cell)
+def test_one_step_forward_and_gradients_equal_pytorch(torch, kind, given_h):
+    cell, reference = _cells(torch, kind, 3, 4, seed=0)
     x = [Value(v) for v in _vector(3, seed=1)]
     h = [Value(v) for v in _vector(4, seed=2)] if given_h else None
     coefficients = _vector(4, seed=3)
@@ -81,8 +93,8 @@ def test_one_step_forward_and_gradients_equal_pytorch(torch, nonlinearity, given
     _assert_parameter_grads_equal(cell, reference)
 
 
-def test_one_step_gradients_equal_finite_differences_for_inputs_state_and_parameters():
-    cell = RNNCell(2, 3, seed=0)
+@pytest.mark.parametrize("cell", [RNNCell(2, 3, seed=0), GRUCell(2, 3, seed=0)], ids=repr)
+def test_one_step_gradients_equal_finite_differences_for_inputs_state_and_parameters(cell):
     x = [Value(v) for v in _vector(2, seed=1)]
     h = [Value(v) for v in _vector(3, seed=2)]
     coefficients = [0.5, -1.0, 2.0]
@@ -109,10 +121,9 @@ def _central_difference(loss, leaf, eps=1e-6):
 # -- through time -----------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize("nonlinearity", ["tanh", "relu"])
-def test_unrolled_sequence_equals_a_pytorch_loop_in_value_and_gradient(torch, nonlinearity):
-    cell = RNNCell(2, 3, nonlinearity, seed=4)
-    reference = _torch_cell(torch, cell)
+@pytest.mark.parametrize("kind", CELLS)
+def test_unrolled_sequence_equals_a_pytorch_loop_in_value_and_gradient(torch, kind):
+    cell, reference = _cells(torch, kind, 2, 3, seed=4)
     xs = [[Value(v) for v in step] for step in _sequence(6, 2, seed=5)]
     h0 = [Value(v) for v in _vector(3, seed=6)]
     states = unroll(cell, xs, h0)
@@ -138,9 +149,11 @@ def test_unrolled_sequence_equals_a_pytorch_loop_in_value_and_gradient(torch, no
     _assert_parameter_grads_equal(cell, reference)
 
 
-def test_torch_rnn_with_the_same_weights_gives_the_same_states(torch):
-    cell = RNNCell(2, 3, seed=7)
-    rnn = torch.nn.RNN(2, 3, dtype=torch.float64)
+@pytest.mark.parametrize(
+    ("cell", "network"), [(RNNCell(2, 3, seed=7), "RNN"), (GRUCell(2, 3, seed=7), "GRU")]
+)
+def test_torch_rnn_with_the_same_weights_gives_the_same_states(torch, cell, network):
+    rnn = getattr(torch.nn, network)(2, 3, dtype=torch.float64)
     rnn.load_state_dict(
         {f"{k}_l0": torch.tensor(v, dtype=torch.float64) for k, v in cell.state_dict().items()}
     )
@@ -186,19 +199,22 @@ def test_a_hidden_state_of_none_is_zeros_as_in_pytorch():
 # -- state, initialisation, repr --------------------------------------------------------------
 
 
-def test_state_dict_has_pytorchs_names_and_shapes(torch):
-    cell = RNNCell(3, 5, seed=0)
+@pytest.mark.parametrize("kind", CELLS)
+def test_state_dict_has_pytorchs_names_and_shapes(torch, kind):
+    cell, reference = _cells(torch, kind, 3, 5, seed=0)
     state = json.loads(json.dumps(cell.state_dict()))
-    reference = torch.nn.RNNCell(3, 5).state_dict()
-    assert list(state) == list(reference) == NAMES
+    assert list(state) == list(reference.state_dict()) == NAMES
     for name in NAMES:
-        assert torch.tensor(state[name]).shape == reference[name].shape
+        assert torch.tensor(state[name]).shape == reference.state_dict()[name].shape
+        assert type(cell).state_shapes(**cell.config())[name] == torch.tensor(state[name]).shape
 
 
-def test_load_state_dict_of_pytorchs_cell_gives_its_outputs(torch):
+@pytest.mark.parametrize("kind", CELLS)
+def test_load_state_dict_of_pytorchs_cell_gives_its_outputs(torch, kind):
+    make, torch_name, options = CELLS[kind]
     torch.manual_seed(0)
-    reference = torch.nn.RNNCell(2, 3, dtype=torch.float64)
-    cell = RNNCell(2, 3, seed=0)
+    reference = getattr(torch.nn, torch_name)(2, 3, dtype=torch.float64, **options)
+    cell = make(2, 3, seed=0)
     cell.load_state_dict({k: v.tolist() for k, v in reference.state_dict().items()})
     x = [0.4, -0.9]
     assert _close(
@@ -237,6 +253,15 @@ def test_repr_and_config():
     cell = RNNCell(2, 3, "relu", seed=0)
     assert repr(cell) == "RNNCell(input_size=2, hidden_size=3, nonlinearity='relu')"
     assert RNNCell(**cell.config()).config() == cell.config()
+    assert repr(GRUCell(2, 3)) == "GRUCell(input_size=2, hidden_size=3)"
+
+
+def test_a_gru_unit_is_three_gates_of_dot_nodes():
+    cell = GRUCell(1, 2, seed=0)
+    assert len(cell.weight_ih) == len(cell.bias_hh) == 3 * 2
+    out = cell([0.5], [0.1, -0.2])
+    ops = {node.op for node in topological_order(out[0])}
+    assert {"dot", "sigmoid", "tanh"} <= ops
 
 
 # -- bad input --------------------------------------------------------------------------------
@@ -248,6 +273,7 @@ def test_repr_and_config():
         (lambda: RNNCell(0, 3), "RNNCell expected input_size to be an int >= 1, got 0"),
         (lambda: RNNCell(2, 1.5), "RNNCell expected hidden_size to be an int >= 1, got 1.5"),
         (lambda: RNNCell(2, 3, "sigmoid"), "nonlinearity to be one of tanh, relu, got 'sigmoid'"),
+        (lambda: GRUCell(2, 0), "GRUCell expected hidden_size to be an int >= 1, got 0"),
     ],
 )
 def test_bad_constructor_arguments_say_what_was_expected(make, message):
@@ -260,9 +286,11 @@ def test_a_wrong_input_size_is_refused():
         RNNCell(2, 3, seed=0)([1.0, 2.0, 3.0])
 
 
-def test_a_wrong_hidden_state_size_is_refused():
-    with pytest.raises(ValueError, match="RNNCell expected a hidden state of 3 numbers, got 2"):
-        RNNCell(2, 3, seed=0)([1.0, 2.0], [0.0, 0.0])
+@pytest.mark.parametrize("cell", [RNNCell(2, 3, seed=0), GRUCell(2, 3, seed=0)], ids=repr)
+def test_a_wrong_hidden_state_size_is_refused(cell):
+    name = type(cell).__name__
+    with pytest.raises(ValueError, match=f"{name} expected a hidden state of 3 numbers, got 2"):
+        cell([1.0, 2.0], [0.0, 0.0])
 
 
 @pytest.mark.parametrize("xs", [[], "ab", 3.0])
