@@ -11,7 +11,7 @@ has PyTorch's names and shapes):
     BatchNorm1d         ->  BatchNorm1d with the same eps, momentum and running statistics
     Dropout             ->  Dropout(p)
     Conv1d, MaxPool1d, AvgPool1d, Flatten  ->  the torch modules of the same names
-    RNNCell             ->  RNNCell (call `net[0](x, h)` to pass a hidden state)
+    RNNCell, GRUCell    ->  RNNCell, GRUCell (call `net[0](x, h)` to pass a hidden state)
 
 The result is in train or eval mode as the model is, and in eval mode computes what the model
 computes, in float64, on whole batches at once. `TORCH_TWINS` maps each module type to the
@@ -29,7 +29,7 @@ from autograd_core import Value
 
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
 from .modules import ACTIVATIONS, MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
-from .recurrent import RNNCell
+from .recurrent import GRUCell, RNNCell
 
 if TYPE_CHECKING:
     import torch
@@ -172,4 +172,10 @@ def _rnn_cell(torch: Any, cell: RNNCell) -> list[torch.nn.Module]:
     twin = torch.nn.RNNCell(
         cell.input_size, cell.hidden_size, nonlinearity=cell.nonlinearity, dtype=torch.float64
     )
+    return [_copy_state(torch, twin, cell)]
+
+
+@torch_twin(GRUCell)
+def _gru_cell(torch: Any, cell: GRUCell) -> list[torch.nn.Module]:
+    twin = torch.nn.GRUCell(cell.input_size, cell.hidden_size, dtype=torch.float64)
     return [_copy_state(torch, twin, cell)]

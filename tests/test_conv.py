@@ -8,8 +8,9 @@ import statistics
 import pytest
 
 from autograd_core import Value, gradcheck, jit
+from nn import load, save, to_torch
 from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
-from nn.modules import functional_call
+from nn.modules import Layer, Sequential, functional_call
 
 # (in_channels, out_channels, kernel_size, stride, padding, length)
 CONV_SHAPES = [
@@ -232,8 +233,6 @@ def test_flatten_joins_the_channels_in_order_as_pytorch(torch):
 
 
 def test_a_small_cnn_runs_end_to_end_and_every_parameter_gets_a_gradient():
-    from nn.modules import Layer
-
     conv, pool, flatten = Conv1d(1, 2, 3, padding=1, seed=0), MaxPool1d(2), Flatten()
     head = Layer(2 * 4, 1, "linear", seed=0)
     out = head(flatten(pool(conv([0.1 * i for i in range(8)]))))
@@ -290,8 +289,6 @@ def test_a_channel_that_is_not_a_list_is_refused():
 
 
 def test_a_small_cnn_in_sequential_has_pytorchs_state_names_and_outputs(torch):
-    from nn.modules import Layer, Sequential
-
     model = Sequential(
         Conv1d(2, 3, 3, padding=1, seed=0), MaxPool1d(2), Flatten(), Layer(9, 2, "linear", seed=0)
     )
@@ -310,3 +307,52 @@ def test_a_small_cnn_in_sequential_has_pytorchs_state_names_and_outputs(torch):
     expected = reference(torch.tensor(X, dtype=torch.float64)).tolist()
     assert _close([[v.data for v in out] for out in model.forward_batch(X)], expected)
     assert model[0].weight[0][1][2].label == "layer1.weight0_1_2"
+
+
+# -- save / load and export -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "make",
+    [
+        lambda: Conv1d(2, 3, 3, stride=2, padding=1, seed=0),
+        lambda: MaxPool1d(3, stride=1),
+        lambda: AvgPool1d(2),
+        Flatten,
+        lambda: Sequential(
+            Conv1d(2, 2, 2, seed=1), AvgPool1d(2), Flatten(), Layer(8, 1, "linear", seed=1)
+        ),
+    ],
+    ids=["conv", "maxpool", "avgpool", "flatten", "cnn"],
+)
+def test_save_then_load_gives_the_same_module_and_outputs(make, tmp_path):
+    model = make()
+    save(model, tmp_path / "model.json")
+    loaded = load(tmp_path / "model.json")
+    assert type(loaded) is type(model) and repr(loaded) == repr(model)
+    assert loaded.state_dict() == model.state_dict()
+    x = _sample(2, 9, seed=6)
+    assert _flat(_data_of(loaded(x))) == _flat(_data_of(model(x)))
+
+
+def _data_of(out):
+    return out.data if isinstance(out, Value) else [_data_of(child) for child in out]
+
+
+def test_declared_state_shapes_are_the_built_conv1d():
+    config = {"in_channels": 3, "out_channels": 4, "kernel_size": 2, "stride": 1, "padding": 0}
+    built = {key: _shape(value) for key, value in Conv1d(**config).state_dict().items()}
+    assert Conv1d.state_shapes(**config) == built == {"weight": (4, 3, 2), "bias": (4,)}
+
+
+def _shape(value):
+    return (len(value), *_shape(value[0])) if isinstance(value, list) else ()
+
+
+def test_conv1d_exports_to_torchs_conv1d_with_its_weights(torch):
+    conv = Conv1d(2, 3, 3, stride=2, padding=1, seed=0)
+    (twin,) = to_torch(conv)
+    assert isinstance(twin, torch.nn.Conv1d)
+    assert (twin.stride, twin.padding) == ((2,), (1,))
+    x = _sample(2, 7, seed=7)
+    assert _close(_data(conv(x)), twin(torch.tensor(x, dtype=torch.float64)).tolist())

@@ -8,6 +8,7 @@ import statistics
 import pytest
 
 from autograd_core import Value, topological_order
+from nn import load, save, to_torch
 from nn.recurrent import GRUCell, RNNCell, unroll
 
 NAMES = ["weight_ih", "weight_hh", "bias_ih", "bias_hh"]
@@ -297,3 +298,33 @@ def test_a_wrong_hidden_state_size_is_refused(cell):
 def test_unroll_refuses_what_is_not_a_sequence_of_inputs(xs):
     with pytest.raises(ValueError, match="unroll expected a non-empty sequence of inputs"):
         unroll(RNNCell(1, 1, seed=0), xs)
+
+
+# -- save / load and export -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "cell", [RNNCell(2, 3, "relu", seed=0), GRUCell(2, 3, seed=0)], ids=lambda c: type(c).__name__
+)
+def test_save_then_load_gives_the_same_cell_and_states(cell, tmp_path):
+    save(cell, tmp_path / "cell.json")
+    loaded = load(tmp_path / "cell.json")
+    assert type(loaded) is type(cell) and repr(loaded) == repr(cell)
+    assert loaded.state_dict() == cell.state_dict()
+    xs = _sequence(4, 2, seed=9)
+    assert [[v.data for v in s] for s in unroll(loaded, xs)] == [
+        [v.data for v in s] for s in unroll(cell, xs)
+    ]
+
+
+@pytest.mark.parametrize("kind", CELLS)
+def test_to_torch_gives_pytorchs_cell_with_the_same_steps(torch, kind):
+    make, torch_name, _ = CELLS[kind]
+    cell = make(2, 3, seed=10)
+    (twin,) = to_torch(cell)
+    assert type(twin).__name__ == torch_name
+    xs = _sequence(5, 2, seed=11)
+    h = None
+    for x in xs:
+        h = twin(torch.tensor([x], dtype=torch.float64), h)
+    assert _close([v.data for v in unroll(cell, xs)[-1]], h[0].tolist())
