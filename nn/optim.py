@@ -57,10 +57,11 @@ def _check(
 
 
 class Optimizer:
-    """The parameters to update and the learning rate; subclasses define `step`.
+    """The parameters to update and the learning rate; subclasses define `update`.
 
     The one optimizer type of `nn`: `fit` takes any `Optimizer`, and a new update rule is a
-    subclass that defines `step()`. `params` is what `model.parameters()` returns (any
+    subclass that defines `update(data, grad)` on arrays; `step()` and `zero_grad()` are
+    PyTorch's, on the Values. `params` is what `model.parameters()` returns (any
     iterable of Values), as in `torch.optim`; the model itself is refused with a TypeError
     saying so. `lr` can be set at any time (the schedules below do, once per epoch); a
     negative, infinite or NaN learning rate is refused. `step()` reads each gradient with

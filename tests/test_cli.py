@@ -9,7 +9,7 @@ import sys
 import pytest
 
 import nn.cli
-from nn import load
+from nn import load, losses
 from nn.cli import main
 from nn.data import make_blobs, make_moons, train_test_split
 
@@ -19,9 +19,9 @@ INTERRUPTED = "interrupted (Ctrl-C): stopped, no file left half-written"
 
 
 def printed_accuracies(stdout: str) -> tuple[float, float]:
-    """(training, test) accuracy from the 'final loss ..., training accuracy 97.0%, test
-    accuracy 96.0%' line, as fractions."""
-    pattern = r"^final loss \S+, training accuracy (\d+\.\d)%, test accuracy (\d+\.\d)%$"
+    """(training, test) accuracy from the 'final loss: training 0.0123, test 0.0456;
+    accuracy: training 97.0%, test 96.0%' line, as fractions."""
+    pattern = r"^final loss: training \S+, test \S+; accuracy: training (\S+)%, test (\S+)%$"
     match = re.search(pattern, stdout, re.MULTILINE)
     assert match, stdout
     return float(match.group(1)) / 100.0, float(match.group(2)) / 100.0
@@ -54,6 +54,8 @@ def test_python_m_nn_train_writes_the_model_and_both_plots(tmp_path):
     train_accuracy, test_accuracy = printed_accuracies(result.stdout)
     assert train_accuracy == pytest.approx(accuracy(model, X_train, y_train), abs=1e-3)
     assert test_accuracy == pytest.approx(accuracy(model, X_test, y_test), abs=1e-3)
+    test_loss = losses.binary_cross_entropy([model(x) for x in X_test], y_test).data
+    assert f", test {test_loss:.4f}; accuracy" in result.stdout
 
 
 def test_defaults_train_a_good_moons_model_and_test_it_on_held_out_samples(tmp_path, capsys):
