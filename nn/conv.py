@@ -218,9 +218,14 @@ class Flatten(Module):
         return {}
 
     def forward(self, x: Sequence[Any]) -> list[Input]:
-        if isinstance(x, Sequence) and _is_flat(x):
+        if _is_list_like(x) and len(x) and _is_flat(x):
             return list(x)
         return [xi for channel in _channels("Flatten", x, None) for xi in channel]
+
+
+def _is_list_like(x: Any) -> bool:
+    """A list, tuple or NumPy array: something with a length that is not a string or a Value."""
+    return not isinstance(x, (Value, str, bytes)) and hasattr(x, "__len__")
 
 
 def _is_flat(x: Sequence[Any]) -> bool:
@@ -230,13 +235,13 @@ def _is_flat(x: Sequence[Any]) -> bool:
 
 def _channels(owner: str, x: Any, expected: int | None) -> Channels:
     """One sample as a list of channels of Values, checked: equal lengths, the right count."""
-    if isinstance(x, (Value, str, bytes)) or not isinstance(x, Sequence):
+    if not _is_list_like(x):
         raise TypeError(f"{owner} expected a list of channels, got {type(x).__name__}")
-    if not x:
+    if not len(x):
         raise ValueError(f"{owner} expected a list of channels, got an empty list")
     raw = [x] if _is_flat(x) else x
     for index, channel in enumerate(raw):
-        if isinstance(channel, (str, bytes)) or not isinstance(channel, Sequence):
+        if not _is_list_like(channel):
             raise TypeError(
                 f"{owner} expected channel {index} to be a list of numbers, "
                 f"got {type(channel).__name__}"

@@ -356,3 +356,13 @@ def test_conv1d_exports_to_torchs_conv1d_with_its_weights(torch):
     assert (twin.stride, twin.padding) == ((2,), (1,))
     x = _sample(2, 7, seed=7)
     assert _close(_data(conv(x)), twin(torch.tensor(x, dtype=torch.float64)).tolist())
+
+
+def test_numpy_arrays_are_samples_too():
+    import numpy as np
+
+    conv = Conv1d(2, 1, 2, seed=0)
+    x = [[0.5, -1.0, 2.0], [1.5, 0.0, -0.5]]
+    assert _data(conv(np.array(x))) == _data(conv(x))
+    assert _data([MaxPool1d(2)(np.array([1.0, 3.0]))]) == [[3.0]]
+    assert [v.data for v in Flatten()(np.array(x))] == [0.5, -1.0, 2.0, 1.5, 0.0, -0.5]
