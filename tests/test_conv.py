@@ -6,6 +6,8 @@ import random
 import statistics
 
 import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
 
 from autograd_core import Value, gradcheck, jit
 from nn import load, save, to_torch
@@ -86,6 +88,31 @@ def test_conv1d_forward_and_gradients_equal_pytorch(torch, shape):
         {k: torch.tensor(v, dtype=torch.float64) for k, v in conv.state_dict().items()}
     )
     x = _sample(in_channels, length, seed=2)
+    _torch_check(torch, conv, reference, x, parameters={"weight": conv.weight, "bias": conv.bias})
+
+
+@settings(max_examples=30, deadline=None)
+@given(
+    st.integers(1, 3),  # in_channels
+    st.integers(1, 3),  # out_channels
+    st.integers(1, 4),  # kernel_size
+    st.integers(1, 3),  # stride
+    st.integers(0, 2),  # padding
+    st.integers(0, 5),  # how much longer than the shortest input that fits
+    st.integers(0, 2**32 - 1),
+)
+def test_conv1d_equals_pytorch_for_any_shape(
+    torch, in_channels, out_channels, kernel_size, stride, padding, extra, seed
+):
+    length = max(1, kernel_size - 2 * padding) + extra
+    conv = Conv1d(in_channels, out_channels, kernel_size, stride, padding, seed=seed)
+    reference = torch.nn.Conv1d(
+        in_channels, out_channels, kernel_size, stride, padding, dtype=torch.float64
+    )
+    reference.load_state_dict(
+        {k: torch.tensor(v, dtype=torch.float64) for k, v in conv.state_dict().items()}
+    )
+    x = _sample(in_channels, length, seed=seed)
     _torch_check(torch, conv, reference, x, parameters={"weight": conv.weight, "bias": conv.bias})
 
 
