@@ -183,7 +183,9 @@ def train_test_split(
     _check_samples("train_test_split", X, y)
     n_test = _test_count(test_size, len(X))
     if not isinstance(stratify, bool):
-        raise ValueError(f"train_test_split expected stratify to be True or False, got {stratify!r}")
+        raise ValueError(
+            f"train_test_split expected stratify to be True or False, got {stratify!r}"
+        )
     rng = as_rng(seed)
     if stratify:
         test = _stratified_test_indices(y, n_test, rng)
