@@ -249,6 +249,8 @@ class Playground:
             self.report = gradient_report(self.model, self.X)
         if draw:
             self.draw()
+        else:
+            self._show_status()
 
     def start(self) -> None:
         """Train in the background, epoch after epoch, until `pause()`."""
@@ -302,6 +304,9 @@ class Playground:
     def draw(self) -> None:
         """Render the figure into the picture widget and update the status and health text."""
         self.picture.value = self.figure_png()
+        self._show_status()
+
+    def _show_status(self) -> None:
         if self.losses:
             self.status.value = (
                 f"epoch {self.epoch}: loss {self.losses[-1]:.4f}, "

@@ -111,3 +111,11 @@ def test_hidden_widths_are_parsed_from_text():
     assert parse_hidden([3]) == [3]
     with pytest.raises(ValueError, match="each hidden width must be an int from 1 to 64"):
         parse_hidden("100")
+
+
+def test_steps_without_drawing_still_update_the_status(playground):
+    playground.reset()
+    picture = playground.picture.value
+    playground.step(2, draw=False)
+    assert "epoch 2: loss" in playground.status.value
+    assert playground.picture.value == picture
