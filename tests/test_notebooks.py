@@ -52,6 +52,7 @@ def test_the_tour_has_the_five_notebooks():
         "08_vanishing_gradients_and_dead_relus.ipynb",
         "09_backward_stepper.ipynb",
         "10_playground.ipynb",
+        "11_optimizer_paths.ipynb",
         "12_digits.ipynb",
     ]
 
