@@ -294,6 +294,8 @@ class Compiler:
         for x, y in zip(eq.inputs, other.inputs, strict=True):
             if x is y:
                 continue
+            if y not in self.where:  # not computed yet (it may need eq itself): no column
+                return False
             if not (self._batched(x) and self._batched(y)):
                 return False
             if self.where[x][0] is not self.where[y][0]:
@@ -428,7 +430,8 @@ class Compiler:
         start = len(self.scratch.equations)
         partials = block_op.op.partials(_named(block_op.out.name, self.scratch), *args)
         terms = [
-            self.scratch.emit(ops.MUL, [local, g]) if o.kind != "const" else 0.0
+            # A partial that is the number 0 adds nothing, as in eager `backward` (0 * inf).
+            self.scratch.emit(ops.MUL, [local, g]) if o.kind != "const" and local != 0.0 else 0.0
             for o, local in zip(operands, partials, strict=True)
         ]
         for eq in self.scratch.equations[start:]:
@@ -514,11 +517,9 @@ class Compiler:
         np = _np()
         block_op = self.checks[number]
         arrays = np.broadcast_arrays(out, *[np.asarray(a, dtype=float) for a in args])
-        bad = ~np.isfinite(arrays[0])
-        for a in arrays[1:]:
-            bad &= np.isfinite(a)
-        if bad.any():
-            where = tuple(int(i[0]) for i in np.nonzero(bad))
+        # Every non-finite element, not only those with finite inputs: log(-inf) is an error
+        # too, and a legitimate inf (x + inf) must not hide a later element's error.
+        for where in map(tuple, np.argwhere(~np.isfinite(arrays[0]))):  # works for 0-d too
             block_op.op.forward(*[float(a[where]) for a in arrays[1:]])
 
 

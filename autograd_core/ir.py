@@ -259,7 +259,9 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
         g = _total(program, terms.pop(eq.out), "d" + eq.out.name)
         local_grads = eq.op.partials(eq.out, *eq.inputs)
         for x, local in zip(eq.inputs, local_grads, strict=True):
-            if isinstance(x, Var) and x in needs_grad:
+            # A partial that is the number 0 (step, sign) adds nothing, as in eager `backward`,
+            # which skips it: 0 * inf would make nan of an infinite gradient.
+            if isinstance(x, Var) and x in needs_grad and not _is(local, 0.0):
                 terms.setdefault(x, []).append(program.emit(ops.MUL, [local, g]))
     program.wrt = list(wrt)
     program.gradients = [

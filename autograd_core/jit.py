@@ -84,7 +84,14 @@ class Jitted:
 
         from . import batched
 
-        columns = np.broadcast_arrays(*[np.asarray(a, dtype=np.float64) for a in arrays])
+        given = [np.asarray(a) for a in arrays]
+        for a in given:
+            if a.dtype.kind not in "iuf":  # as a call refuses bool, complex, Value and str
+                raise TypeError(
+                    "jit(f).batched takes arrays of real numbers (int or float), got an array "
+                    f"of {a.dtype}: {a!r}"
+                )
+        columns = np.broadcast_arrays(*[a.astype(np.float64) for a in given])
         if self._arity is None:
             self._trace([float(c.flat[0]) if c.size else 0.5 for c in columns])
         self._check_arity(len(columns))

@@ -1,0 +1,409 @@
+"""autograd_core.batched: a traced scalar program run over a whole batch as NumPy array code.
+
+Every number is checked against the eager engine, point by point, to 1e-12: every op of the
+table, random expression graphs over all of them (the graphs of test_properties), every
+activation, every loss of `fit`, a hand-written network of `dot` neurons, and batch sizes 1,
+odd and full. Bad values raise the eager engine's errors, never a NumPy warning.
+"""
+
+import math
+import warnings
+
+import numpy as np
+import pytest
+from hypothesis import given, settings
+from test_jit import DOMAIN_ERRORS, every_node_counts, finite_partials, points_for
+from test_properties import build, leaf_values, steps
+
+from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
+from autograd_core.value import _apply
+from nn import optim
+from nn.data import make_blobs, make_moons
+from nn.modules import ACTIVATIONS, MLP, Module
+from nn.train import fit
+
+TOLERANCE = 1e-12
+
+
+def close(a: float, b: float) -> bool:
+    """a equals b to 1e-12 (relative above 1), or both are nan."""
+    if math.isnan(b):
+        return math.isnan(a)
+    return a == b or abs(a - b) <= TOLERANCE * max(1.0, abs(b))
+
+
+def run_batched(traced, points: list[tuple[float, ...]]) -> tuple[np.ndarray, list[np.ndarray]]:
+    """traced.batched over the points (one array per argument), warnings made errors."""
+    columns = [np.array(column) for column in zip(*points, strict=True)]
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # no RuntimeWarning (log of 0, overflow ...) may escape
+        values, grads = traced.batched(*columns)
+    return values, list(grads) if len(columns) > 1 else [grads]
+
+
+def assert_batched_equals_eager(f, points: list[tuple[float, ...]], traced=None) -> None:
+    """jit(f).batched over the points gives, at each, eager value_and_grad(f) to 1e-12."""
+    values, grads = run_batched(traced or jit(f), points)
+    assert values.shape == (len(points),)
+    for k, xs in enumerate(points):
+        value, eager_grads = value_and_grad(f)(*xs)
+        eager_grads = eager_grads if isinstance(eager_grads, tuple) else (eager_grads,)
+        assert close(float(values[k]), value), (xs, values[k], value)
+        for g, e in zip(grads, eager_grads, strict=True):
+            assert close(float(g[k]), e), (xs, [g[k] for g in grads], eager_grads)
+
+
+# -- jit(f).batched: the eager numbers at every point ------------------------------------------
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_batched_gives_eager_value_and_grad_for_every_op(name):
+    op = OPS[name]
+    points = points_for(op)
+    for size in {len(xs) for xs in points}:
+
+        def f(*xs):
+            return _apply(op, *xs)
+
+        assert_batched_equals_eager(f, [xs for xs in points if len(xs) == size])
+
+
+@settings(max_examples=100, deadline=None)
+@given(leaf_values, steps)
+def test_batched_gives_eager_value_and_grad_on_random_graphs(leaves, steps):
+    program = build(leaves, steps)
+    f = every_node_counts(program)
+    points, refused = [], []
+    for xs in (leaves, [0.9 * x for x in leaves], [x + 0.25 for x in leaves], [-x for x in leaves]):
+        try:
+            value_and_grad(f)(*xs)
+        except DOMAIN_ERRORS:
+            refused.append(tuple(xs))
+        else:
+            if xs is leaves or finite_partials(program, xs):  # see finite_partials
+                points.append(tuple(xs))
+    traced = jit(f)
+    traced(*leaves)  # traced at the leaves, where the graph was built
+    assert_batched_equals_eager(f, points, traced)
+    for xs in refused:
+        # An eager domain error, not a NumPy warning or a silent nan. Which one: the batch groups
+        # equations into blocks, so where two ops fail it may meet the other first (the exact
+        # error of each op is checked one op at a time below).
+        with pytest.raises(DOMAIN_ERRORS):
+            run_batched(traced, [xs])
+
+
+@pytest.mark.parametrize("name", sorted(ACTIVATIONS))
+def test_batched_gives_eager_value_and_grad_for_every_activation(name):
+    activation = ACTIVATIONS[name]
+
+    def f(w, x):
+        return activation(w * x - 0.5)
+
+    # Both sides of each kink (at 0: w * x = 0.5), the kink itself and saturated tails.
+    points = [(w, x) for w in (-2.0, 0.5, 1.0) for x in (-40.0, -1.0, 0.0, 1.0, 2.0, 40.0)]
+    assert_batched_equals_eager(f, points)
+
+
+@pytest.mark.parametrize("n", [1, 7, 100])
+def test_batched_works_for_batches_of_one_odd_and_many_points(n):
+    def f(x, y):
+        return (x * y).tanh() + vsum([x, y, x * x]).sigmoid().log()
+
+    rng = np.random.default_rng(n)
+    points = [tuple(row) for row in rng.uniform(-2.0, 2.0, (n, 2)).tolist()]
+    assert_batched_equals_eager(f, points)
+
+
+def test_batched_keeps_the_shape_of_a_grid_and_broadcasts_numbers():
+    def f(x, y):
+        return x * y.sin()
+
+    xs, ys = np.meshgrid(np.linspace(-1.0, 1.0, 4), np.linspace(0.0, 2.0, 3))
+    values, (dx, dy) = jit(f).batched(xs, ys)
+    assert values.shape == dx.shape == dy.shape == (3, 4)
+    np.testing.assert_array_equal(values, xs * np.sin(ys))
+    np.testing.assert_array_equal(dx, np.sin(ys))
+    np.testing.assert_allclose(dy, xs * np.cos(ys), rtol=0, atol=TOLERANCE)
+    values, (dx, dy) = jit(f).batched(np.array([1.0, 2.0]), 0.5)  # a number spreads over all
+    np.testing.assert_array_equal(values, [math.sin(0.5), 2.0 * math.sin(0.5)])
+    np.testing.assert_array_equal(dy, [math.cos(0.5), 2.0 * math.cos(0.5)])
+
+
+def test_batched_gradient_of_a_gradient_gives_the_second_derivative_on_a_grid():
+    def f(x):
+        return x.sin() * x
+
+    grid = np.linspace(-3.0, 3.0, 13)
+    first, second = jit(grad(f)).batched(grid)  # f' and f'' over the grid, in one call
+    np.testing.assert_allclose(first, np.sin(grid) + grid * np.cos(grid), rtol=0, atol=1e-12)
+    np.testing.assert_allclose(second, 2.0 * np.cos(grid) - grid * np.sin(grid), atol=1e-12)
+
+
+def test_a_repeated_operand_of_a_sum_counts_each_time():
+    # sum(a, a, a, x) with a = |x|: d/dx = 3 sign(x) + 1. The gradient of the row sum must reach
+    # the repeated column three times and the last column at all.
+    def f(x):
+        a = abs(x)
+        return vsum([a, a, a, x])
+
+    assert_batched_equals_eager(f, [(-1.0,), (0.5,), (2.0,)])
+    _, dx = jit(f).batched(np.array([-1.0, 0.5]))
+    np.testing.assert_array_equal(dx, [-2.0, 4.0])
+
+
+# -- errors: the eager ones, named, never a NumPy warning --------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("f", "bad", "error", "message"),
+    [
+        (lambda x: (x * 2.0).log(), -0.5, ValueError, r"log domain error: log\(-1.0\)"),
+        (lambda x: x.log(), 0.0, ValueError, r"log domain error: log\(0.0\)"),
+        (lambda x: x.log(), -math.inf, ValueError, r"log domain error: log\(-inf\)"),
+        (lambda x: (x - 1.0).sqrt(), 0.5, ValueError, r"sqrt domain error: sqrt\(-0.5\)"),
+        (lambda x: 1.0 / x, 0.0, ZeroDivisionError, r"division by zero: 1.0 / 0.0"),
+        (lambda x: x.exp(), 800.0, OverflowError, r"exp overflow: exp\(800.0\)"),
+        (lambda x: x**0.5, -4.0, ValueError, r"pow domain error: negative base -4.0"),
+    ],
+    ids=["log-negative", "log-zero", "log-minus-inf", "sqrt", "divide-by-zero", "exp", "pow"],
+)
+def test_a_bad_value_raises_the_eager_error_and_no_numpy_warning(f, bad, error, message):
+    with pytest.raises(error, match=message) as eager:
+        value_and_grad(f)(bad)
+    traced = jit(f)
+    traced(2.0)
+    for points in ([(bad,)], [(1.0,), (bad,), (3.0,)]):
+        with pytest.raises(error, match=message) as raised:
+            run_batched(traced, points)  # warnings are errors in there: none escapes
+        assert str(raised.value) == str(eager.value)
+
+
+def test_infinities_and_nan_that_eager_allows_flow_through_without_an_error():
+    def f(x):
+        return (x + Value(math.inf)) * 0.0 + x.log()
+
+    # inf * 0 = nan and log(nan) = nan raise nothing in eager, so nothing in the batch either;
+    # the domain check of log still runs for the finite points beside them.
+    assert_batched_equals_eager(f, [(1.0,), (math.nan,), (2.0,)])
+    with pytest.raises(ValueError, match=r"log domain error: log\(-1.0\)"):
+        run_batched(jit(f), [(math.nan,), (-1.0,)])
+
+
+@pytest.mark.parametrize(
+    ("array", "dtype"),
+    [
+        (np.array([True, False]), "bool"),
+        (np.array([1.0 + 1.0j]), "complex128"),
+        ([Value(1.0)], "object"),
+        (np.array(["1.0"]), "<U3"),
+    ],
+    ids=["bool", "complex", "Value", "str"],
+)
+def test_batched_refuses_arrays_of_what_a_call_refuses(array, dtype):
+    traced = jit(lambda x: x * x)
+    traced(1.0)
+    with pytest.raises(TypeError, match=f"takes arrays of real numbers .*array of {dtype}"):
+        traced.batched(array)
+
+
+def test_batched_computes_integers_and_float32_in_float64():
+    values, grads = jit(lambda x: x * x).batched(np.float32([0.3]))
+    x = float(np.float32(0.3))
+    assert values.dtype == grads.dtype == np.float64
+    assert values.tolist() == [x * x] and grads.tolist() == [2.0 * x]
+    values, grads = jit(lambda x: x / 3.0).batched([1, 2])
+    assert values.tolist() == [1 / 3, 2 / 3] and grads.tolist() == [1 / 3, 1 / 3]
+
+
+# -- a hand-written network of dot neurons: recognised as matrix products --------------------
+
+
+def hand_written_network(rng: np.random.Generator):
+    """Two tanh neurons on (x0, x1) with biases, then a linear neuron: written with `dot`,
+    not with nn; the per-sample loss is (out - t)^2, with the target t an input."""
+    hidden = [[Value(w) for w in rng.uniform(-1.0, 1.0, 3)] for _ in range(2)]
+    last = [Value(w) for w in rng.uniform(-1.0, 1.0, 3)]
+
+    def sample_loss(x0, x1, t):
+        h = [dot(row, [x0, x1, 1.0]).tanh() for row in hidden]
+        out = dot(last, [*h, 1.0])
+        return [(out - t) ** 2, out]
+
+    return sample_loss, [p for row in hidden for p in row] + last
+
+
+@pytest.mark.parametrize("n", [1, 5, 64])
+def test_a_hand_written_network_runs_as_matrix_products_with_eager_gradients(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params = hand_written_network(rng)
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params))
+    # Each layer of dot neurons is one matrix product (its bias a column of W), forward and back.
+    assert "Z1 = X[:, 0:2] @ W1[:, 0:2].T + W1[:, 2]" in step.source
+    assert "H1 = tanh(Z1)" in step.source
+    assert "Z2 = H1 @ W2[:, 0:2].T + W2[:, 2]" in step.source
+    assert "dW1[:, 0:2] += dZ1.T @ X[:, 0:2]" in step.source
+    assert "dA1 = dZ2 @ W2[:, 0:2]" in step.source
+    X = rng.uniform(-1.0, 1.0, (n, 3))
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), X)
+    samples = [sample_loss(*map(Value, row)) for row in X.tolist()]
+    mean = vsum([s[0] for s in samples]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert outputs.shape == (n, 1)
+    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+def test_a_neuron_reading_one_input_twice_and_a_sum_reading_one_unit_twice():
+    # Repeated columns: dot(w, [x0, x0, x1]) and sum(h0, h0, h1), each counted every time.
+    W = [[Value(0.3), Value(-0.2), Value(0.6)], [Value(0.5), Value(0.7), Value(-0.4)]]
+    params = [p for row in W for p in row]
+
+    def sample_loss(x0, x1):
+        h = [dot(row, [x0, x0, x1]).tanh() for row in W]
+        return [vsum([h[0], h[0], h[1]])]
+
+    step = batched.TrainingStep(ir.trace(sample_loss, 2, params))
+    assert "@" in step.source
+    X = np.array([[0.1, 0.2], [0.3, -0.5], [1.0, 2.0]])
+    loss, _, dtheta = step(np.array([p.data for p in params]), X)
+    mean = vsum([sample_loss(*map(Value, row))[0] for row in X.tolist()]) / 3
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+def test_a_training_step_raises_the_eager_error_without_a_warning():
+    w = Value(1.0)
+
+    def sample_loss(x):
+        return [(w * x).log()]
+
+    step = batched.TrainingStep(ir.trace(sample_loss, 1, [w]))
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        with pytest.raises(ValueError, match=r"log domain error: log\(-2.0\) needs an input > 0"):
+            step(np.array([1.0]), np.array([[3.0], [-2.0]]))
+
+
+class HandWritten(Module):
+    """A 2-3-1 network of dot neurons with tanh, its weights plain lists of Values."""
+
+    def __init__(self, seed: int) -> None:
+        rng = np.random.default_rng(seed)
+        self.hidden = [[Value(w) for w in rng.normal(0.0, 0.7, 3)] for _ in range(3)]
+        self.out = [Value(w) for w in rng.normal(0.0, 0.7, 4)]
+
+    def forward(self, x):
+        h = [dot(row, [*x, 1.0]).tanh() for row in self.hidden]
+        return dot(self.out, [*h, 1.0])
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, None], ids=["one", "odd", "full"])
+def test_fit_on_a_hand_written_module_gives_the_eager_numbers(batch_size):
+    X, y = make_moons(30, noise=0.1, seed=2)
+    runs = []
+    for use_jit in (False, True):
+        model = HandWritten(seed=4)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        history = fit(
+            model, X, y, loss="bce", optimizer=optimizer, epochs=3, batch_size=batch_size,
+            seed=1, progress=False, jit=use_jit,
+        )  # fmt: skip
+        runs.append((history, [p.data for p in model.parameters()]))
+    (eager, eager_weights), (batched_run, batched_weights) = runs
+    assert eager_weights != [p.data for p in HandWritten(seed=4).parameters()]  # it trained
+    assert batched_run.accuracy == eager.accuracy
+    assert all(map(close, batched_run.loss, eager.loss))
+    assert all(map(close, batched_weights, eager_weights))
+
+
+# -- fit(jit=True): every loss and activation, batch sizes 1, odd and full -----------------------
+
+
+def _fit_both(make_model, X, y, **options):
+    """(history, weights) of fit with jit=False and with jit=True, SGD with momentum."""
+    runs = []
+    for use_jit in (False, True):
+        model = make_model()
+        optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
+        history = fit(model, X, y, optimizer=optimizer, progress=False, jit=use_jit, **options)
+        runs.append((history, [p.data for p in model.parameters()]))
+    return runs
+
+
+def _assert_same_training(runs) -> None:
+    (eager, eager_weights), (jitted, jitted_weights) = runs
+    assert len(jitted.loss) == len(eager.loss)
+    for measured, expected in (
+        (jitted.loss, eager.loss),
+        (jitted.val_loss, eager.val_loss),
+        (jitted_weights, eager_weights),
+    ):
+        assert all(map(close, measured, expected)), (measured, expected)
+    assert jitted.accuracy == eager.accuracy
+    assert jitted.val_accuracy == eager.val_accuracy
+
+
+LOSS_CASES = {
+    "hinge": (lambda: make_moons(31, noise=0.1, seed=1), [6, 1]),
+    "bce": (lambda: make_moons(31, noise=0.1, seed=1), [6, 1]),
+    "cross_entropy": (lambda: make_blobs(31, centers=3, seed=1), [6, 3]),
+    "mse": (lambda: make_blobs(31, centers=3, seed=1), [6, 3]),
+}
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, None], ids=["one", "odd", "full"])
+@pytest.mark.parametrize("loss", sorted(LOSS_CASES))
+def test_fit_jit_gives_the_eager_params_and_history_for_every_loss(loss, batch_size):
+    make_data, nouts = LOSS_CASES[loss]
+    X, y = make_data()
+    runs = _fit_both(
+        lambda: MLP(2, nouts, activation="tanh", seed=3), X, y, loss=loss, epochs=3,
+        batch_size=batch_size, l2=1e-3, seed=5, validation_data=(X[:9], y[:9]),
+    )  # fmt: skip
+    assert runs[0][1] != [p.data for p in MLP(2, nouts, activation="tanh", seed=3).parameters()]
+    _assert_same_training(runs)
+
+
+@pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
+def test_fit_jit_gives_the_eager_params_and_history_for_every_activation(activation):
+    X, y = make_moons(25, noise=0.1, seed=0)
+    runs = _fit_both(
+        lambda: MLP(2, [5, 4, 1], activation=activation, seed=0), X, y, loss="hinge",
+        epochs=4, batch_size=7, seed=2,
+    )  # fmt: skip
+    _assert_same_training(runs)
+
+
+def test_mse_on_a_single_output_trains_on_the_label_itself():
+    X, y = make_moons(21, noise=0.1, seed=3)
+    runs = _fit_both(
+        lambda: MLP(2, [4, 1], seed=1), X, y, loss="mse", epochs=3, batch_size=5, seed=0
+    )
+    _assert_same_training(runs)
+
+
+def test_log_sum_exp_over_a_layer_is_one_row_max_and_row_sum_with_eager_gradients():
+    # Softmax cross-entropy of one sample, logsumexp(z) - t . z, with the one-hot target t
+    # an input of the program: one program for the whole batch, whatever the labels.
+    model = MLP(2, [4, 3], seed=0)
+    params = model.parameters()
+
+    def sample_loss(x0, x1, *target):
+        logits = model([x0, x1])
+        return [ops.LOGSUMEXP(*logits) - dot(list(target), logits)]
+
+    step = batched.TrainingStep(ir.trace(sample_loss, 5, params))
+    assert "m1 = Z2.max(1, keepdims=True)" in step.source
+    assert "np.exp(Z2 - m1).sum(1, keepdims=True)" in step.source
+    assert "(np.exp(Z2 - s1) * ds1)" in step.source  # softmax times the upstream gradient
+    X, y = make_blobs(9, centers=3, seed=0)
+    one_hot = [[1.0 if j == label else 0.0 for j in range(3)] for label in y]
+    rows = [[*x, *t] for x, t in zip(X, one_hot, strict=True)]
+    loss, _, dtheta = step(np.array([p.data for p in params]), np.array(rows))
+    mean = vsum([sample_loss(*row)[0] for row in rows]) / len(rows)
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
