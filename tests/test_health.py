@@ -4,7 +4,7 @@ import math
 
 import pytest
 
-from nn import MLP, Layer, losses
+from nn import MLP, Layer, fit, losses, optim
 from nn.data import make_moons
 from nn.health import GradientTracker, gradient_report
 
@@ -132,3 +132,23 @@ def test_the_tracker_records_each_layers_gradient_after_every_epoch():
     ax = tracker.plot(title="sigmoid")
     assert [line.get_label() for line in ax.get_lines()] == ["layer1", "layer2", "layer3"]
     assert ax.get_yscale() == "log"
+
+
+def test_the_tracker_is_a_fit_callback():
+    model = MLP(2, [4, 1], activation="tanh", seed=0)
+    tracker = GradientTracker()
+    fit(
+        model,
+        X,
+        Y,
+        loss="bce",
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=4,
+        progress=False,
+        callbacks=[tracker],
+    )
+    first = tracker.epochs[0]
+    assert tracker.epochs == [first, first + 1, first + 2, first + 3]  # one record per epoch
+    assert all(len(sizes) == 4 and all(s > 0.0 for s in sizes) for sizes in tracker.sizes.values())
+    # After the last epoch the tracker holds the gradient the model has now.
+    assert tracker.sizes["layer1"][-1] == gradient_report(model).layers[0].mean_abs_grad
