@@ -94,7 +94,8 @@ def draw_dot(
     anyway. The coarse levels (`"neurons"`, `"layers"`) draw a box per module, so any size is
     fine. `color="grad"` fills boxes by log10 |grad| and marks dead and saturated units and
     vanishing or exploding layers. `edge_labels=True` writes on each edge into an op the local
-    partial d(out)/d(in) of that op. `input_names` names the unlabelled leaves, in order.
+    partial d(out)/d(in) of that op (at the scalars level, where every edge is one partial).
+    `input_names` names the unlabelled inputs, in the order the graph uses them.
     """
     import graphviz
 

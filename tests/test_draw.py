@@ -356,3 +356,8 @@ def test_a_layer_far_below_the_output_layers_gradient_is_marked_vanishing():
     assert "vanishing: 1e-04 x output layer" in shown
     assert any("vanishing" in t for t in texts(render(out, level="layers", color="grad")))
     assert not any(t.startswith("exploding") for t in shown)
+
+
+def test_input_names_must_be_strings():
+    with pytest.raises(TypeError, match="input_names must be a list of str"):
+        draw_dot(Value(1.0) * 2, input_names="x")
