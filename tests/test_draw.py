@@ -361,3 +361,14 @@ def test_a_layer_far_below_the_output_layers_gradient_is_marked_vanishing():
 def test_input_names_must_be_strings():
     with pytest.raises(TypeError, match="input_names must be a list of str"):
         draw_dot(Value(1.0) * 2, input_names="x")
+
+
+def test_an_nn_mlp_is_drawn_by_layer_from_its_own_labels():
+    from nn import MLP, losses
+
+    model = MLP(64, [32, 10], seed=0)
+    loss = losses.cross_entropy([model([0.01 * i for i in range(64)])], [3])
+    loss.backward()
+    shown = texts(render(loss, level="layers", color="grad"))
+    assert {"layer1", "32 neurons, relu", "2080 parameters"} <= set(shown)
+    assert {"layer2", "10 neurons, linear", "330 parameters", "64 values"} <= set(shown)
