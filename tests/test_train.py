@@ -1,11 +1,15 @@
 """nn.train: fit trains real models, the jit path equals the eager one, and failures are clean."""
 
+import gc
+import linecache
+
+import numpy as np
 import pytest
 
 from nn import losses, optim
 from nn.data import make_blobs, make_moons, make_spiral, make_xor
 from nn.modules import MLP
-from nn.train import History, accuracy, fit
+from nn.train import History, accuracy, fit, predict, predict_outputs
 
 
 def _weights(model):
@@ -286,3 +290,178 @@ def test_zero_epochs_changes_nothing():
     optimizer = optim.SGD(model.parameters(), lr=0.1)
     history = fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=0, progress=False)
     assert history == History() and _weights(model) == before
+
+
+# -- validation data, callbacks, predictions -------------------------------------------------
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_validation_loss_and_accuracy_are_those_of_the_model_after_each_epoch(jit):
+    X, y = make_moons(40, noise=0.1, seed=2)
+    X_val, y_val = make_moons(15, noise=0.1, seed=3)
+    model = MLP(2, [6, 1], seed=0)
+    expected_loss, expected_accuracy = [], []
+
+    def measure(epoch, model, history):
+        # The callback sees the weights the validation was measured with.
+        expected_loss.append(losses.hinge([model(x) for x in X_val], y_val).data)
+        expected_accuracy.append(accuracy(model, X_val, y_val, loss="hinge"))
+
+    history = fit(
+        model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=4,
+        batch_size=8, seed=0, progress=False, jit=jit, validation_data=(X_val, y_val),
+        callbacks=[measure],
+    )  # fmt: skip
+    assert len(history.val_loss) == len(history.val_accuracy) == 4
+    assert history.val_loss == pytest.approx(expected_loss, rel=0, abs=1e-12)
+    assert history.val_accuracy == expected_accuracy
+    assert history.val_loss[-1] < history.val_loss[0]  # it learned something
+
+
+def test_without_validation_data_there_is_no_validation_history():
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    history = fit(
+        model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=2,
+        progress=False, jit=True,
+    )  # fmt: skip
+    assert history.val_loss == [] and history.val_accuracy == []
+
+
+def test_bad_validation_data_is_refused_before_any_step():
+    X, y = make_moons(10, seed=0)
+    model = MLP(2, [3, 1], seed=0)
+    before = _weights(model)
+    with pytest.raises(ValueError, match="label 2 of sample 1 is not a class"):
+        fit(
+            model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, progress=False, validation_data=(X[:2], [0, 2]),
+        )  # fmt: skip
+    assert _weights(model) == before
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_callbacks_run_after_every_epoch_with_the_trained_weights(jit):
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    calls = []
+
+    def record(epoch, model, history):
+        calls.append((epoch, len(history.loss), _weights(model)))
+
+    fit(
+        model, X, y, loss="bce", optimizer=optim.SGD(model.parameters(), lr=0.5), epochs=3,
+        progress=False, jit=jit, callbacks=[record, lambda *arguments: None],
+    )  # fmt: skip
+    assert [(epoch, n) for epoch, n, _ in calls] == [(1, 1), (2, 2), (3, 3)]
+    assert calls[0][2] != calls[1][2] != calls[2][2]  # each epoch's own weights
+    assert calls[-1][2] == _weights(model)
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_training_stopped_by_ctrl_c_keeps_the_trained_weights(jit):
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    seen = []
+
+    def interrupt(epoch, model, history):
+        seen.append(_weights(model))
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=10, progress=False, jit=jit, callbacks=[interrupt],
+        )  # fmt: skip
+    assert len(seen) == 2
+    assert _weights(model) == seen[-1] != seen[0]
+    assert not model.training  # left in eval mode, as after a finished fit
+
+
+def test_predict_outputs_are_the_eager_forward_pass_of_every_row():
+    X, _ = make_blobs(13, centers=3, seed=0)
+    model = MLP(2, [5, 3], activation="tanh", seed=1)
+    outputs = predict_outputs(model, X)
+    assert outputs.shape == (13, 3) and outputs.dtype == np.float64
+    expected = np.array([[o.data for o in model(x)] for x in X])
+    np.testing.assert_allclose(outputs, expected, rtol=0, atol=1e-12)
+
+
+def test_predict_gives_the_class_accuracy_counts():
+    X, y = make_blobs(30, centers=3, seed=0)
+    model = MLP(2, [8, 3], seed=0)
+    fit(
+        model, X, y, loss="cross_entropy", optimizer=optim.Adam(model.parameters(), lr=0.05),
+        epochs=20, progress=False, jit=True,
+    )  # fmt: skip
+    classes = predict(model, X, loss="cross_entropy")
+    eager = [max(range(3), key=lambda j: model(x)[j].data) for x in X]
+    assert classes == eager
+    assert sum(c == label for c, label in zip(classes, y, strict=True)) / len(y) == accuracy(
+        model, X, y, loss="cross_entropy"
+    )
+
+
+def test_predict_on_one_output_is_the_sign_or_the_rounded_output():
+    model = MLP(1, [1], seed=0)  # a single linear neuron: output = w x + b
+    model.layers[0].neurons[0].w[0].data, model.layers[0].neurons[0].b.data = 1.0, -0.4
+    X = [[0.0], [0.5], [1.0], [1.3]]  # outputs -0.4, 0.1, 0.6, 0.9
+    assert predict_outputs(model, X)[:, 0].tolist() == pytest.approx([-0.4, 0.1, 0.6, 0.9])
+    assert predict(model, X, loss="hinge") == [0, 1, 1, 1]
+    assert predict(model, X, loss="mse") == [0, 0, 1, 1]
+
+
+def test_predict_keeps_the_mode_of_the_model_and_refuses_ragged_rows():
+    model = MLP(2, [3, 1], seed=0)
+    model.train()
+    predict_outputs(model, [[0.1, 0.2]])
+    assert model.training
+    with pytest.raises(ValueError, match="sample 1 has 3 features, sample 0 has 2"):
+        predict(model, [[0.1, 0.2], [0.1, 0.2, 0.3]])
+
+
+def test_float32_input_trains_in_float64():
+    X, y = make_moons(20, noise=0.1, seed=0)
+    X32 = np.array(X, dtype=np.float32)
+    runs = {}
+    for name, data, jit in (
+        ("float32-jit", X32, True),
+        ("float64-jit", X32.astype(np.float64), True),
+        ("float32-eager", X32, False),
+        ("float64-eager", X32.astype(np.float64), False),
+    ):
+        model = MLP(2, [4, 1], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        history = fit(
+            model, data, y, loss="bce", optimizer=optimizer, epochs=3, progress=False, jit=jit
+        )
+        runs[name] = (history.loss, _weights(model))
+        assert all(type(w) is float for w in _weights(model))
+    # The same float32 numbers, computed in float64: exactly the float64 run, on either path.
+    assert runs["float32-jit"] == runs["float64-jit"]
+    assert runs["float32-eager"] == runs["float64-eager"]
+    jit_loss, jit_weights = runs["float32-jit"]
+    eager_loss, eager_weights = runs["float32-eager"]
+    assert jit_loss == pytest.approx(eager_loss, rel=0, abs=1e-12)
+    assert jit_weights == pytest.approx(eager_weights, rel=0, abs=1e-12)
+    # float32 arithmetic would be ~1e-8 away: the float64 eager losses are not float32 numbers.
+    assert any(float(np.float32(v)) != v for v in eager_loss)
+
+
+def test_fit_with_jit_leaves_no_generated_source_behind():
+    # Each fit(jit=True) compiles its programs; their source must go with them, or a notebook
+    # that trains a thousand times keeps a thousand copies in linecache.
+    def jit_sources():
+        return {name for name in linecache.cache if name.startswith("<jit-")}
+
+    X, y = make_moons(10, seed=0)
+    gc.collect()
+    before = jit_sources()
+    for _ in range(3):
+        model = MLP(2, [3, 1], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=1, progress=False, jit=True)
+        predict(model, X)
+    gc.collect()
+    assert jit_sources() <= before
