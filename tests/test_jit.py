@@ -6,7 +6,6 @@ Every op of the op table is enumerated and random expression graphs are drawn ov
 """
 
 import gc
-import inspect
 import io
 import itertools
 import keyword
@@ -19,6 +18,7 @@ from collections.abc import Callable
 import numpy as np
 import pytest
 from hypothesis import given, settings
+from test_ops import arity
 from test_properties import build, leaf_values, on_values, steps
 
 from autograd_core import OPS, Op, Value, dot, jit, ops, value_and_grad, vsum
@@ -46,14 +46,6 @@ def assert_same(jitted: tuple, eager: tuple) -> None:
     assert len(grads) == len(eager_grads)
     for g, e in zip(grads, eager_grads, strict=True):
         assert identical(g, e), (grads, eager_grads)
-
-
-def arity(op: Op) -> int | None:
-    """How many inputs op takes, from its rule `partials(out, *inputs)`; None if n-ary."""
-    inputs = list(inspect.signature(op.partials).parameters.values())[1:]
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in inputs):
-        return None
-    return len(inputs)
 
 
 def points_for(op: Op) -> list[tuple[float, ...]]:
