@@ -15,6 +15,7 @@ optimizer stepped: the same numbers as the eager path, to rounding.
 
 from __future__ import annotations
 
+import functools
 import math
 import numbers
 import operator
@@ -37,9 +38,12 @@ LossFunction = Callable[[list[Any], list[Any]], Value]
 
 
 def _mse_of_labels(preds: list[Any], labels: list[Any]) -> Value:
-    """`losses.mse` against the labels: the label itself for one output, one-hot for several."""
+    """`losses.mse` against the labels: a class index one-hot for several outputs, any other
+    label (a number, a list of numbers for regression) as it is."""
     targets = [
-        [1.0 if j == label else 0.0 for j in range(len(p))] if isinstance(p, list) else label
+        [1.0 if j == label else 0.0 for j in range(len(p))]
+        if isinstance(p, list) and isinstance(label, numbers.Integral)
+        else label
         for p, label in zip(preds, labels, strict=True)
     ]
     return losses.mse(preds, targets)
@@ -61,15 +65,23 @@ class History:
     `loss[e]`: the training loss (l2 penalty included) averaged over the steps of epoch e,
     each weighted by its batch size. `accuracy[e]`: the fraction of the samples classified
     right by the same forward passes, so both are measured before each step's update (as in
-    Keras). With `validation_data`, `val_loss[e]` and `val_accuracy[e]` are measured on it
-    after epoch e, in eval mode. For the accuracy of the trained model, call
-    `accuracy(model, X, y)`.
+    Keras). For regression (`loss="mse"` with float targets) `r2[e]` and `val_r2[e]`, the
+    coefficient of determination, take the place of the accuracies. With `validation_data`,
+    `val_loss[e]` and `val_accuracy[e]` are measured on it after epoch e, in eval mode. For
+    the accuracy of the trained model, call `accuracy(model, X, y)`.
     """
 
     loss: list[float] = field(default_factory=list)
     accuracy: list[float] = field(default_factory=list)
     val_loss: list[float] = field(default_factory=list)
     val_accuracy: list[float] = field(default_factory=list)
+    r2: list[float] = field(default_factory=list)
+    val_r2: list[float] = field(default_factory=list)
+
+    def latest(self) -> dict[str, float]:
+        """The last epoch's figures, by name (what the progress bar shows)."""
+        names = ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2")
+        return {name: getattr(self, name)[-1] for name in names if getattr(self, name)}
 
 
 Callback = Callable[[int, Module, History], Any]
@@ -120,72 +132,87 @@ def fit(
     runs on the eager path.
     """
     objective = _objective(loss)
-    _check_samples("fit", X, y)
-    _check_count("fit", "epochs", epochs, 0)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
-        raise ValueError(f"fit expected l2 to be a finite number >= 0, got {l2!r}")
-    if not all(callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")):
-        raise TypeError(
-            f"fit expected an optimizer with step() and zero_grad() (an nn.optim.Optimizer), "
-            f"got {optimizer!r}"
-        )
-    _check_features("fit", X)
+    _check_fit_arguments(X, y, epochs, l2, optimizer)
     with no_grad():
         n_outputs = _n_outputs(model(X[0]))
+    regression = loss == "mse" and _is_regression(y)
     if isinstance(loss, str):
-        _check_loss_fits(loss, n_outputs, y)
+        _check_loss_fits(loss, n_outputs, y, regression)
     if validation_data is not None:
         X_val, y_val = validation_data
         _check_samples("fit validation_data", X_val, y_val)
         _check_features("fit validation_data", X_val)
         if isinstance(loss, str):
-            _check_loss_fits(loss, n_outputs, y_val)
+            _check_loss_fits(loss, n_outputs, y_val, regression)
 
     params = model.parameters()
-    batched = jit and isinstance(loss, str)
     step: _EagerStep | _BatchedStep
-    if batched:
+    if jit and isinstance(loss, str):
         step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
     else:
         step = _EagerStep(model, params, objective, optimizer)
-    rng = as_rng(seed)
-    shuffle = batch_size is not None and batch_size < len(X)
+    score = _r2 if regression else functools.partial(_accuracy_of, loss)
     history = History()
-    data = step.data(X, y)
-    val_data = step.data(*validation_data) if validation_data is not None else None
-    indices = list(range(len(X)))
+    train = _Loop(step, step.data(X, y), score, batch_size, l2, as_rng(seed), epochs)
+    validation = step.data(*validation_data) if validation_data is not None else None
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress)
     model.train()
     # Small matrices: a second BLAS thread only fights the first for 2 shared cores.
     limits = threadpool_limits(1)
     try:
         for epoch in bar:
-            loss_sum, correct = 0.0, 0
-            epoch_batches = batches(indices, indices, batch_size, shuffle=shuffle, seed=rng)
-            for number, (batch, _) in enumerate(epoch_batches, start=1):
-                where = f"epoch {epoch}/{epochs}, step {number}/{len(epoch_batches)}"
-                value, outputs = step.run(data, batch, l2, where)
-                loss_sum += value * len(batch)
-                correct += _count_correct(loss, outputs, data.labels[batch])
-            history.loss.append(loss_sum / len(X))
-            history.accuracy.append(correct / len(X))
-            if val_data is not None:
+            value, measured = train.epoch(epoch)
+            history.loss.append(value)
+            (history.r2 if regression else history.accuracy).append(measured)
+            if validation is not None:
                 model.eval()
-                value, outputs = step.evaluate(val_data)
+                value, outputs = step.evaluate(validation)
                 model.train()
                 history.val_loss.append(value)
-                history.val_accuracy.append(
-                    _count_correct(loss, outputs, val_data.labels) / len(val_data.labels)
-                )
+                measured = score(outputs, validation.labels)
+                (history.val_r2 if regression else history.val_accuracy).append(measured)
             step.finish()
             for callback in callbacks:
                 callback(epoch, model, history)
-            bar.set_postfix(loss=history.loss[-1], accuracy=history.accuracy[-1], refresh=False)
+            bar.set_postfix(history.latest(), refresh=False)
     finally:
         limits.restore_original_limits()
         step.finish()
         model.eval()
     return history
+
+
+class _Loop:
+    """One epoch after another over the batches of one data set."""
+
+    def __init__(
+        self,
+        step: Any,
+        data: Any,
+        score: Callable,
+        batch_size: int | None,
+        l2: float,
+        rng: Any,
+        epochs: int,
+    ) -> None:
+        self.step, self.data, self.score = step, data, score
+        self.batch_size, self.l2, self.rng, self.epochs = batch_size, l2, rng, epochs
+        self.indices = list(range(len(data.labels)))
+
+    def epoch(self, epoch: int) -> tuple[float, float]:
+        """Train one epoch: the mean loss and the score, measured before each step's update."""
+        n = len(self.indices)
+        shuffle = self.batch_size is not None and self.batch_size < n
+        epoch_batches = batches(self.indices, self.indices, self.batch_size, shuffle, self.rng)
+        loss_sum, outputs = 0.0, []
+        for number, (batch, _) in enumerate(epoch_batches, start=1):
+            where = f"epoch {epoch}/{self.epochs}, step {number}/{len(epoch_batches)}"
+            value, batch_outputs = self.step.run(self.data, batch, self.l2, where)
+            loss_sum += value * len(batch)
+            outputs.append((batch, batch_outputs))
+        order = [i for batch, _ in outputs for i in batch]
+        joined = np.concatenate([o for _, o in outputs])
+        return loss_sum / n, self.score(joined, self.data.labels[order])
 
 
 def accuracy(
@@ -368,9 +395,17 @@ def _targets(loss: str, y: Sequence[Any], n_outputs: int) -> list[list[float]]:
         return [[1.0 if label == 1 else -1.0] for label in y]
     if loss == "bce":
         return [[float(label)] for label in y]
-    if loss == "cross_entropy" or (loss == "mse" and n_outputs > 1):
+    if loss == "cross_entropy":
         return [[1.0 if j == label else 0.0 for j in range(n_outputs)] for label in y]
-    return [[float(label)] for label in y]
+    return [_mse_target(label, n_outputs) for label in y]
+
+
+def _mse_target(label: Any, n_outputs: int) -> list[float]:
+    if isinstance(label, (list, tuple)):
+        return [float(t) for t in label]
+    if n_outputs > 1:
+        return [1.0 if j == label else 0.0 for j in range(n_outputs)]
+    return [float(label)]
 
 
 def _sample_loss(loss: str, outputs: list[Value], targets: Sequence[Value]) -> Value:
@@ -399,8 +434,33 @@ def _n_outputs(output: Any) -> int:
     return len(output) if isinstance(output, list) else 1
 
 
-def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any]) -> None:
+def _check_fit_arguments(
+    X: Sequence[Any], y: Sequence[Any], epochs: Any, l2: Any, optimizer: Any
+) -> None:
+    _check_samples("fit", X, y)
+    _check_count("fit", "epochs", epochs, 0)
+    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
+        raise ValueError(f"fit expected l2 to be a finite number >= 0, got {l2!r}")
+    if not all(callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")):
+        raise TypeError(
+            f"fit expected an optimizer with step() and zero_grad() (an nn.optim.Optimizer), "
+            f"got {optimizer!r}"
+        )
+    _check_features("fit", X)
+
+
+def _is_regression(y: Sequence[Any]) -> bool:
+    """Targets for regression: some label is a float that is no class index, or a list."""
+    return any(
+        isinstance(label, (list, tuple)) or not isinstance(label, numbers.Integral) for label in y
+    )
+
+
+def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any], regression: bool = False) -> None:
     """Refuse, before any step, a loss the model's outputs cannot feed or a label it cannot give."""
+    if regression:
+        _check_regression_targets(n_outputs, y)
+        return
     if loss in ("hinge", "bce") and n_outputs != 1:
         raise ValueError(f"loss {loss!r} needs a model with 1 output, this one has {n_outputs}")
     if loss == "cross_entropy" and n_outputs < 2:
@@ -417,6 +477,19 @@ def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any]) -> None:
                 f"label {label!r} of sample {i} is not a class this model can output: "
                 f"expected 0..{n_classes - 1}"
             )
+
+
+def _check_regression_targets(n_outputs: int, y: Sequence[Any]) -> None:
+    for i, target in enumerate(y):
+        numbers_ = target if isinstance(target, (list, tuple)) else [target]
+        if len(numbers_) != n_outputs:
+            raise ValueError(
+                f"target {target!r} of sample {i} has {len(numbers_)} number(s); the model has "
+                f"{n_outputs} output(s)"
+            )
+        for t in numbers_:
+            if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t):
+                raise ValueError(f"target {target!r} of sample {i} is not a finite number")
 
 
 def _check_finite(value: float, grads: Any, where: str) -> None:
@@ -465,8 +538,23 @@ def _predicted_classes(loss: Any, outputs: np.ndarray) -> np.ndarray:
     if outputs.shape[1] > 1:
         return outputs.argmax(axis=1)
     if loss == "mse":
-        return np.floor(outputs[:, 0] + 0.5).astype(int)
+        rounded = np.floor(outputs[:, 0] + 0.5)
+        return np.where(np.isfinite(rounded), rounded, -1).astype(int)
     return (outputs[:, 0] > 0.0).astype(int)
+
+
+def _accuracy_of(loss: Any, outputs: np.ndarray, labels: Any) -> float:
+    return _count_correct(loss, outputs, labels) / len(outputs)
+
+
+def _r2(outputs: np.ndarray, targets: Any) -> float:
+    """The coefficient of determination 1 - SS_res / SS_tot, averaged over the outputs (as
+    scikit-learn's `r2_score`); 0 for a target that does not vary."""
+    targets = np.asarray(targets, dtype=np.float64).reshape(outputs.shape)
+    residual = ((targets - outputs) ** 2).sum(0)
+    total = ((targets - targets.mean(0)) ** 2).sum(0)
+    scores = np.where(total > 0.0, 1.0 - residual / np.where(total > 0.0, total, 1.0), 0.0)
+    return float(scores.mean())
 
 
 def _count_correct(loss: Any, outputs: np.ndarray, labels: Any) -> int:
