@@ -186,6 +186,7 @@ class MaxPool1d(_Pool1d):
     d/dx = 1 and d/dm = 0 when x > m, the other way round otherwise, so on a tie the earlier
     input wins, as in PyTorch. Written this way, the choice of winner is part of the graph, not a
     Python `if` on the data, so a traced (`jit`) program picks the winner anew for every input.
+    The price: m + (x - m) is x only up to rounding (at most a unit in the last place per step).
     """
 
     def _pool(self, window: list[Value]) -> Value:
