@@ -181,18 +181,23 @@ class MaxPool1d(_Pool1d):
     `stride` defaults to `kernel_size` (windows side by side). The gradient of a max goes to
     the winning input only. The graph builds the max from ops it already has:
 
-        max(m, x) = m + relu(x - m)
+        max(m, x) = m + relu(x - m) = x + relu(m - x)
 
-    d/dx = 1 and d/dm = 0 when x > m, the other way round otherwise, so on a tie the earlier
-    input wins, as in PyTorch. Written this way, the choice of winner is part of the graph, not a
-    Python `if` on the data, so a traced (`jit`) program picks the winner anew for every input.
-    The price: m + (x - m) is x only up to rounding (at most a unit in the last place per step).
+    The winner's gradient is 1 and the loser's 0, because the relu passes nothing when its input
+    is negative; on a tie the earlier input wins, as in PyTorch. Of the two equal forms we write
+    the one with the current winner outside the relu, so the result IS the winner's number,
+    exactly. The choice of winner is made by relu nodes, not by a Python `if`: a traced (`jit`)
+    program replaying the graph on other data still picks the new winner and routes the gradient
+    to it (then equal to the max up to rounding).
     """
 
     def _pool(self, window: list[Value]) -> Value:
         largest = window[0]
         for x in window[1:]:
-            largest = largest + (x - largest).relu()
+            if x.data > largest.data:
+                largest = x + (largest - x).relu()
+            else:
+                largest = largest + (x - largest).relu()
         return largest
 
 

@@ -234,6 +234,12 @@ def test_pool_gradients_equal_finite_differences():
         assert gradcheck(loss, *x)
 
 
+def test_max_pool_gives_the_winners_number_exactly_whatever_the_sizes():
+    for window in ([-1e20, 1.0], [1.0, -1e20], [0.1, 0.3], [1e20, 1.0, -3.0], [2.0, 2.0]):
+        (out,) = MaxPool1d(len(window))(window)
+        assert out.data == max(window)
+
+
 def test_max_pool_picks_the_winner_in_the_graph_so_jit_stays_right():
     """The winner is chosen by relu nodes, not a Python `if`: a traced max pool is still a max."""
     pooled = jit(lambda a, b, c: MaxPool1d(3)([a, b, c])[0])
