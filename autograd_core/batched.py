@@ -517,10 +517,11 @@ class Compiler:
         np = _np()
         block_op = self.checks[number]
         arrays = np.broadcast_arrays(out, *[np.asarray(a, dtype=float) for a in args])
-        # Every non-finite element, not only those with finite inputs: log(-inf) is an error
-        # too, and a legitimate inf (x + inf) must not hide a later element's error.
-        for where in map(tuple, np.argwhere(~np.isfinite(arrays[0]))):  # works for 0-d too
-            block_op.op.forward(*[float(a[where]) for a in arrays[1:]])
+        # Every non-finite element, in order, not only those with finite inputs: log(-inf) is
+        # an error too, and a legitimate inf (x + inf) must not hide a later element's error.
+        bad = ~np.isfinite(arrays[0])
+        for row in np.stack([a[bad] for a in arrays[1:]], axis=1).tolist():
+            block_op.op.forward(*row)
 
 
 def _array_kernel(op: ops.Op) -> Any:
