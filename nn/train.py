@@ -6,11 +6,12 @@ For each epoch, for each batch:
     optimizer.zero_grad(); loss.backward()            # gradients of the mean
     optimizer.step()                                  # update the parameters
 
-With `jit=True` the same step runs without building a graph per sample: the loss of one sample,
-as a function of (every parameter, the sample's inputs), is traced once by `autograd_core.jit`
-into straight-line Python and replayed for every sample and epoch. The per-sample gradients
-are averaged over the batch, the l2 gradient added, the sum written into `p.grad` and the
-optimizer stepped: the same numbers as the eager path, to rounding.
+With `jit=True` the same step runs without building a graph: the loss of one sample, as a
+function of (every parameter, the sample's inputs, its label as numbers), is traced once into
+a program (`autograd_core.ir`) and the batched back-end (`autograd_core.batched`) runs it over
+each batch as NumPy matrix code, one matrix product per layer. The parameters live in one
+array, which the optimizer updates (`Optimizer.update`): the same numbers as the eager path,
+to rounding. `matrix_source(model, loss)` prints that program.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ from autograd_core import Value, batched, dot, ir, no_grad, ops
 
 from . import losses
 from .data import Seed, _check_count, _check_samples, as_rng, batches
-from .modules import Module
+from .modules import BatchNorm1d, Dropout, Module
 from .optim import Optimizer
 
 LossFunction = Callable[[list[Any], list[Any]], Value]
@@ -128,13 +129,13 @@ def fit(
     matrix product. The parameters live in one array meanwhile, the optimizer updates the
     array, and the model's Values receive the numbers at the end (also when training stops on
     an error or Ctrl-C). The numbers equal the eager path's to rounding (1e-12). Python control
-    flow in the model is frozen by the trace, as in `autograd_core.jit`; a custom loss function
-    runs on the eager path.
+    flow in the model is frozen by the trace, as in `autograd_core.jit`. A custom loss function,
+    and a model with batch norm or dropout (whose outputs in training depend on the batch or
+    on random draws), run on the eager path.
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
-    with no_grad():
-        n_outputs = _n_outputs(model(X[0]))
+    n_outputs = _count_outputs(model, X[0])
     regression = loss == "mse" and _is_regression(y)
     if isinstance(loss, str):
         _check_loss_fits(loss, n_outputs, y, regression)
@@ -147,7 +148,7 @@ def fit(
 
     params = model.parameters()
     step: _EagerStep | _BatchedStep
-    if jit and isinstance(loss, str):
+    if jit and isinstance(loss, str) and _traceable(model):
         step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
     else:
         step = _EagerStep(model, params, objective, optimizer)
@@ -250,6 +251,29 @@ def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str = "hinge")
     return _predicted_classes(loss, predict_outputs(model, X)).tolist()
 
 
+def matrix_source(model: Module, loss: str = "hinge") -> str:
+    """The program `fit(model, ..., loss=loss, jit=True)` runs for each batch, as NumPy source.
+
+    The per-sample loss is traced once and lowered to matrix code: each layer is one matrix
+    product `Z = X @ W.T + b`, each activation one array op, then the backward pass
+    (`dW += dZ.T @ A`, `dA = dZ @ W`): the "transpose of the weight matrices" of backprop.
+    """
+    _objective(loss)
+    n_features = _n_inputs(model)
+    n_outputs = _count_outputs(model, [0.0] * n_features)
+    step = _BatchedStep(model, model.parameters(), loss, n_outputs, None)
+    return step._step_for(n_features).source
+
+
+def _n_inputs(model: Module) -> int:
+    """The number of inputs the model reads (its first module's `nin` or `in_features`)."""
+    for module in model.modules():
+        for name in ("nin", "in_features", "num_features", "input_size"):
+            if isinstance(getattr(module, name, None), int):
+                return getattr(module, name)
+    raise ValueError(f"cannot tell how many inputs {type(model).__name__} reads")
+
+
 _ADVICE = (
     "training stopped before this step, so the parameters are those from before it "
     "(a smaller learning rate usually helps)"
@@ -328,9 +352,9 @@ class _BatchedStep:
         # An optimizer of nn.optim updates the array; any other steps the Values.
         self.arrays = isinstance(optimizer, Optimizer)
         self.order = [position.get(id(p)) for p in optimizer.params] if self.arrays else []
+        self.in_order = self.order == list(range(len(params)))
         if None in self.order:
             raise ValueError("the optimizer updates parameters that are not the model's")
-        self.in_order = self.order == list(range(len(params)))
         self.model = model
         self._program_for: dict[int, batched.TrainingStep] = {}
 
@@ -430,8 +454,23 @@ def _objective(loss: str | LossFunction) -> LossFunction:
     raise ValueError(f"unknown loss {loss!r}: expected one of {', '.join(LOSSES)} or a function")
 
 
-def _n_outputs(output: Any) -> int:
+def _count_outputs(model: Module, x: Sequence[Any]) -> int:
+    """How many numbers the model gives for one sample (asked in eval mode, without a graph)."""
+    was_training = model.training
+    model.eval()
+    try:
+        with no_grad():
+            output = model(x)
+    finally:
+        model.train(was_training)
     return len(output) if isinstance(output, list) else 1
+
+
+def _traceable(model: Module) -> bool:
+    """Whether a trace of one sample is the model in train mode: not when a sample's output
+    depends on the rest of the batch (batch norm) or on fresh random numbers (dropout); those
+    models train on the eager path."""
+    return not any(isinstance(m, (BatchNorm1d, Dropout)) for m in model.modules())
 
 
 def _check_fit_arguments(
