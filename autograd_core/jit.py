@@ -21,6 +21,7 @@ the op table's entries and Python's `sum`: never a label or any other string fro
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
 import linecache
 import math
@@ -133,7 +134,11 @@ class Jitted:
 
     def _trace(self, xs: Sequence[float]) -> None:
         program = ir.trace(self._f, len(xs), input_values=xs)
-        self._program_forward = ir.trace(self._f, len(xs), input_values=xs)
+        # The forward program for the batched back-end is this one before the backward pass
+        # is appended to it: f is called once, as the first call promises.
+        self._program_forward = dataclasses.replace(
+            program, equations=list(program.equations), outputs=list(program.outputs)
+        )
         ir.with_gradients(program, program.inputs)
         source, bindings = python_source(program)
         namespace = compile_source(source, self, bindings)

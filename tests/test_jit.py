@@ -400,6 +400,20 @@ def test_python_control_flow_on_data_is_frozen_at_trace_time():
     assert value_and_grad(f)(-3.0) == (3.0, -1.0)
 
 
+def test_f_is_called_once_by_the_first_call_and_never_again():
+    calls = []
+
+    def f(x, y):
+        calls.append((x, y))
+        return (x * y).tanh() + x
+
+    traced = jit(f)
+    traced.value_and_grad(2.0, 0.5)
+    traced(1.0, 3.0)
+    traced.batched(np.array([2.0, 1.0]), 0.5)  # the batched back-end reuses the trace
+    assert len(calls) == 1
+
+
 def test_ops_with_a_kink_are_not_frozen():
     # relu chooses its branch inside the op, at run time: only Python `if`s are frozen.
     traced = jit(lambda x: x.relu())
