@@ -48,6 +48,7 @@ def test_the_tour_has_the_five_notebooks():
         "03_training_moons.ipynb",
         "04_gradient_descent_variants.ipynb",
         "05_higher_order_and_jit.ipynb",
+        "06_batchnorm_and_dropout.ipynb",
         "07_backprop_through_time.ipynb",
         "08_vanishing_gradients_and_dead_relus.ipynb",
         "09_backward_stepper.ipynb",
