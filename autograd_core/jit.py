@@ -86,6 +86,8 @@ class Jitted:
         from . import batched
 
         given = [np.asarray(a) for a in arrays]
+        if not given:  # no array, no batch: not even its size is known
+            raise TypeError("jit(f).batched takes one array per argument of f, got none")
         for a in given:
             if a.dtype.kind not in "iuf":  # as a call refuses bool, complex, Value and str
                 raise TypeError(

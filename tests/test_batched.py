@@ -207,6 +207,11 @@ def test_batched_refuses_arrays_of_what_a_call_refuses(array, dtype):
         traced.batched(array)
 
 
+def test_batched_needs_an_array():
+    with pytest.raises(TypeError, match="takes one array per argument of f, got none"):
+        jit(lambda: Value(3.0)).batched()
+
+
 def test_batched_computes_integers_and_float32_in_float64():
     values, grads = jit(lambda x: x * x).batched(np.float32([0.3]))
     x = float(np.float32(0.3))
