@@ -260,6 +260,25 @@ def test_a_hand_written_network_runs_as_matrix_products_with_eager_gradients(n):
     assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
 
 
+def test_a_hand_written_network_gives_pytorchs_loss_and_gradients(torch):
+    rng = np.random.default_rng(11)
+    sample_loss, params = hand_written_network(rng)
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params))
+    X = rng.uniform(-1.0, 1.0, (9, 3))
+    theta = np.array([p.data for p in params])
+    loss, _, dtheta = step(theta, X)
+    # The same network in PyTorch, float64, as matrices: rows of theta are the neurons.
+    t = torch.tensor(theta, dtype=torch.float64, requires_grad=True)
+    data = torch.tensor(X, dtype=torch.float64)
+    W1, W2 = t[:6].reshape(2, 3), t[6:].reshape(1, 3)
+    hidden = torch.tanh(data[:, :2] @ W1[:, :2].T + W1[:, 2])
+    out = hidden @ W2[:, :2].T + W2[:, 2]
+    reference = ((out[:, 0] - data[:, 2]) ** 2).mean()
+    reference.backward()
+    assert close(loss, reference.item())
+    np.testing.assert_allclose(dtheta, t.grad.numpy(), rtol=1e-12, atol=1e-15)
+
+
 def test_a_neuron_reading_one_input_twice_and_a_sum_reading_one_unit_twice():
     # Repeated columns: dot(w, [x0, x0, x1]) and sum(h0, h0, h1), each counted every time.
     W = [[Value(0.3), Value(-0.2), Value(0.6)], [Value(0.5), Value(0.7), Value(-0.4)]]
