@@ -336,6 +336,19 @@ def test_a_huge_declared_model_is_refused_before_anything_is_built(saved):
     assert peak < 1_000_000  # bytes: 10^10 weights were never made
 
 
+def test_a_tiny_file_declaring_a_huge_model_is_refused_by_its_missing_weights(tmp_path):
+    document = {
+        "format": "autograd-nn-mlp",
+        "version": 1,
+        "architecture": {"nin": 2, "nouts": [100000, 100000], "activation": "relu"},
+        "weights": {},
+    }
+    path = write_json(tmp_path / "tiny.json", document)
+    assert path.stat().st_size < 200
+    with pytest.raises(ValueError, match=r"bad weights: missing \['layers\.0\.weight'"):
+        load(path)
+
+
 def test_a_ragged_weight_list_is_refused_before_anything_is_built(tmp_path):
     # The first row is complete, so the shape read along first entries would pass.
     weight = [[0.0] * 3] + [[] for _ in range(4)]
