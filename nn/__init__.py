@@ -18,7 +18,7 @@ from .health import GradientTracker, gradient_report
 from .modules import MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
 from .recurrent import GRUCell, RNNCell, unroll
 from .serialize import load, save
-from .train import History, fit
+from .train import History, fit, matrix_source, predict, predict_proba
 
 __all__ = [
     "MLP",
@@ -38,6 +38,9 @@ __all__ = [
     "Sequential",
     "data",
     "fit",
+    "matrix_source",
+    "predict",
+    "predict_proba",
     "gradient_report",
     "load",
     "losses",

@@ -274,6 +274,16 @@ def _n_inputs(model: Module) -> int:
     raise ValueError(f"cannot tell how many inputs {type(model).__name__} reads")
 
 
+def predict_proba(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
+    """Class probabilities for each row of X: the softmax of several outputs (a list per
+    sample), the sigmoid of one output (the probability of class 1)."""
+    outputs = predict_outputs(model, X)
+    if outputs.shape[1] == 1:
+        return (0.5 * (1.0 + np.tanh(0.5 * outputs[:, 0]))).tolist()  # sigmoid, stable
+    shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
+    return (shifted / shifted.sum(axis=1, keepdims=True)).tolist()
+
+
 _ADVICE = (
     "training stopped before this step, so the parameters are those from before it "
     "(a smaller learning rate usually helps)"
