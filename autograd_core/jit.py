@@ -127,7 +127,13 @@ class Jitted:
                         "a jitted function takes real numbers (int, float or NumPy real "
                         f"scalar), got {type(x).__name__}: {x!r}"
                     )
-                x = float(x)
+                try:
+                    x = float(x)
+                except OverflowError:  # an int such as 10**400 (not repr: thousands of digits)
+                    raise ValueError(
+                        "a jitted function got a number too large for a float (its size is "
+                        "over 1.8e308)"
+                    ) from None
             floats.append(x)
         if self._arity is None:
             self._trace(floats)

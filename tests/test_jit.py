@@ -373,6 +373,17 @@ def test_jit_refuses_what_the_tracing_call_refuses(argument, type_name):
         _ = fresh.source
 
 
+def test_an_int_too_large_for_a_float_is_refused_with_a_value_error():
+    traced = jit(lambda x: x * 2.0)
+    with pytest.raises(ValueError, match="too large for a float"):
+        traced(10**400)  # refused by the tracing call
+    assert traced(3) == 6.0
+    with pytest.raises(ValueError, match="too large for a float"):
+        traced.value_and_grad(-(10**400))  # and after it
+    with pytest.raises(TypeError, match="takes arrays of real numbers .*array of object"):
+        traced.batched([10**400])
+
+
 def test_numpy_float32_is_computed_in_float64_and_returns_python_floats():
     def f(x):
         return x * x + x.tanh()
