@@ -16,7 +16,6 @@ from test_jit import DOMAIN_ERRORS, every_node_counts, finite_partials, points_f
 from test_properties import build, leaf_values, steps
 
 from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
-from autograd_core.value import _apply
 from nn import optim
 from nn.data import make_blobs, make_moons
 from nn.modules import ACTIVATIONS, MLP, Module
@@ -63,7 +62,7 @@ def test_batched_gives_eager_value_and_grad_for_every_op(name):
     for size in {len(xs) for xs in points}:
 
         def f(*xs):
-            return _apply(op, *xs)
+            return op(*xs)  # an op applied to Values makes a node
 
         assert_batched_equals_eager(f, [xs for xs in points if len(xs) == size])
 
