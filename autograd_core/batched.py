@@ -71,7 +71,7 @@ class BlockOp:
 class Compiler:
     """Lowers a forward scalar program to block ops, then prints forward and backward code."""
 
-    def __init__(self, program: ir.Program, input_grads: bool) -> None:
+    def __init__(self, program: ir.Program, input_grads: bool, n_labels: int = 0) -> None:
         self.program = program
         self.input_grads = input_grads
         self.pieces: dict[str, list[tuple[Block, list[int] | None]]] = {}
@@ -79,9 +79,13 @@ class Compiler:
         self.scatter: dict[str, str] = {}
         self.checks: dict[int, BlockOp] = {}  # line number -> the elementwise op it computes
         self.param_index = {v: i for i, v in enumerate(program.params)}
-        self.X = Block("X", len(program.inputs))
+        # The per-sample inputs: the features X and, last, the labels as numbers Y.
+        n_features = len(program.inputs) - n_labels
+        self.X = Block("X", n_features)
+        self.inputs = [self.X, Block("Y", n_labels)] if n_labels else [self.X]
         self.where: dict[ir.Var, tuple[Block, int]] = {
-            v: (self.X, j) for j, v in enumerate(program.inputs)
+            v: (self.X, j) if j < n_features else (self.inputs[1], j - n_features)
+            for j, v in enumerate(program.inputs)
         }
         self.block_ops: list[BlockOp] = []
         self.lines: list[str] = []
@@ -167,49 +171,52 @@ class Compiler:
             for eq in group:
                 self._elementwise([eq])
             return
-        W = self._weights(rows)
-        A = self._assemble([operands[k] for k in batched_cols])
         Z = Block(self.fresh("Z"), len(group))
-        w_var = _columns_expr(W, batched_cols, len(operands))
-        text = f"{Z.name} = {A} @ {w_var}.T"
+        number = Z.name[1:]
         consts = [operands[k] for k in const_cols]
-        if const_cols:
-            if all(c == 1.0 for c in consts) and len(const_cols) == 1:
-                text += f" + {W}[:, {const_cols[0]}]"
-            else:
-                c = self.constant("c", _np().array(consts))
-                text += f" + {W}[:, {_index_text(const_cols)}] @ {c}"
+        # A layer's parameters P are [W | b]: the weights meet the inputs, the bias meets 1.0.
+        whole = batched_cols == list(range(len(operands)))
+        P = self._weights(rows, f"W{number}" if whole else f"P{number}")
+        W, b = P, None
+        if not whole:
+            W = f"W{number}"
+            self.lines.append(f"{W} = {P}[:, {_index_text(batched_cols)}]")
+        if consts == [1.0]:
+            b = f"b{number}"
+            self.lines.append(f"{b} = {P}[:, {const_cols[0]}]")
+        A = self._assemble([operands[k] for k in batched_cols])
+        text = f"{Z.name} = {A} @ {W}.T"
+        if b is not None:
+            text += f" + {b}"
+        elif const_cols:
+            c = self.constant("c", _np().array(consts))
+            text += f" + {P}[:, {_index_text(const_cols)}] @ {c}"
         self.lines.append(text)
         for j, eq in enumerate(group):
             self.where[eq.out] = (Z, j)
-        self.block_ops.append(
-            BlockOp(
-                "matmul",
-                Z,
-                extra={
-                    "W": W,
-                    "A": A,
-                    "batched_cols": batched_cols,
-                    "const_cols": const_cols,
-                    "consts": consts,
-                    "width": len(operands),
-                    "pieces": self.pieces[A],
-                },
-            )
-        )
+        extra = {
+            "P": P,
+            "W": W,
+            "b": b,
+            "A": A,
+            "batched_cols": batched_cols,
+            "const_cols": const_cols,
+            "consts": consts,
+            "pieces": self.pieces[A],
+        }
+        self.block_ops.append(BlockOp("matmul", Z, extra=extra))
 
-    def _weights(self, rows: list[list[int]]) -> str:
-        """An expression for the weight matrix: a view of theta where the rows lie in order."""
+    def _weights(self, rows: list[list[int]], name: str) -> str:
+        """The parameter matrix as a view of theta where its rows lie in order there."""
         np = _np()
         index = np.array(rows)
         start = int(index[0, 0])
-        name = self.fresh("W")
         if np.array_equal(index, start + np.arange(index.size).reshape(index.shape)):
             source = f"theta[{start}:{start + index.size}].reshape{index.shape}"
             grad_source = f"dtheta[{start}:{start + index.size}].reshape{index.shape}"
         else:
             idx = self.constant("index", index)
-            source, grad_source = f"theta[{idx}]", None
+            source, grad_source = f"theta[{idx}]", f"np.zeros({index.shape})"
             self.scatter[name] = idx
         self.lines.append(f"{name} = {source}")
         self.weight_grads[name] = grad_source
@@ -337,7 +344,7 @@ class Compiler:
         """Add the backward term (shaped as `out`) into the gradient of operand `o`."""
         if o.kind == "const" or (isinstance(term, float) and term == 0.0):
             return
-        if o.kind == "block" and o.block is self.X and not self.input_grads:
+        if o.kind == "block" and o.block in self.inputs and not self.input_grads:
             return
         term_text = self.printer.operand(term)
         if o.kind == "param":
@@ -366,7 +373,9 @@ class Compiler:
         self.lines.append(f"{block.grad}[:, {_index_text(list(cols))}] += {term_text}")
 
     def _accumulate(self, block: Block, text: str, alias: bool) -> None:
-        if block.grad is None:
+        if block.grad is None and text == "d" + block.name:  # the line made it under its name
+            block.grad, block.grad_is_alias = text, False
+        elif block.grad is None:
             block.grad = "d" + block.name
             self.lines.append(f"{block.grad} = {text}")
             block.grad_is_alias = alias
@@ -425,48 +434,78 @@ class Compiler:
                 self._elementwise_backward(block_op, g)
 
     def _elementwise_backward(self, block_op: BlockOp, g: ir.Var) -> None:
+        """Each input's term: the op table's partial rule, evaluated on the blocks, times g."""
         operands = block_op.operands
         args = [self.text(o) for o in operands]
         start = len(self.scratch.equations)
         partials = block_op.op.partials(_named(block_op.out.name, self.scratch), *args)
         terms = [
             # A partial that is the number 0 adds nothing, as in eager `backward` (0 * inf).
-            self.scratch.emit(ops.MUL, [local, g]) if o.kind != "const" and local != 0.0 else 0.0
+            self.scratch.emit(ops.MUL, [local, g]) if self._wanted(o) and local != 0.0 else 0.0
             for o, local in zip(operands, partials, strict=True)
         ]
-        for eq in self.scratch.equations[start:]:
-            self.lines.append(self.printer.line(eq))
+        new = self.scratch.equations[start:]
+        made_here = {eq.out for eq in new}
+        named: set[int] = set()
+        for o, term in zip(operands, terms, strict=True):
+            # A term that is the whole gradient of its input is named for it: dZ1 = ...
+            if term in made_here and self._first_full_grad(o, block_op.out):
+                if id(o.block) not in named:
+                    term.name = "d" + o.block.name
+                    named.add(id(o.block))
+        needed = {term for term in terms if isinstance(term, ir.Var)}
+        kept = []
+        for eq in reversed(new):
+            if eq.out in needed:
+                kept.append(eq)
+                needed.update(x for x in eq.inputs if isinstance(x, ir.Var))
+        self.lines.extend(self.printer.line(eq) for eq in reversed(kept))
         for o, term in zip(operands, terms, strict=True):
             self.add_grad(o, term, block_op.out)
 
+    def _wanted(self, o: Operand) -> bool:
+        """Whether a gradient for this operand is of any use."""
+        if o.kind == "const":
+            return False
+        return not (o.kind == "block" and o.block in self.inputs and not self.input_grads)
+
+    def _first_full_grad(self, o: Operand, out: Block) -> bool:
+        return (
+            o.kind == "block"
+            and not o.block.scalar
+            and not out.scalar
+            and o.block.grad is None
+            and (o.columns is None or o.block.width == 1)
+            and o.block.width == out.width
+        )
+
     def _matmul_backward(self, block_op: BlockOp, dZ: str) -> None:
+        """dW += dZ.T @ A, db += the column sums of dZ, dA = dZ @ W."""
         e = block_op.extra
-        W, A = e["W"], e["A"]
-        w_var = _columns_expr(W, e["batched_cols"], e["width"])
-        grad_view = self.weight_grads[W]
-        if grad_view is not None:
-            dW = "d" + W
-            self.lines.append(f"{dW} = {grad_view}")
-        else:
-            dW = "d" + W
-            self.lines.append(f"{dW} = np.zeros({W}.shape)")
-        self.lines.append(f"{_columns_expr(dW, e['batched_cols'], e['width'])} += {dZ}.T @ {A}")
-        if e["const_cols"]:
-            consts = e["consts"]
-            if len(consts) == 1:
-                scale = "" if consts[0] == 1.0 else f" * {consts[0]!r}"
-                self.lines.append(f"{dW}[:, {e['const_cols'][0]}] += {dZ}.sum(0){scale}")
-            else:
-                c = self.constant("c", _np().array(consts))
-                self.lines.append(
-                    f"{dW}[:, {_index_text(e['const_cols'])}] += np.outer({dZ}.sum(0), {c})"
-                )
-        if grad_view is None:
-            self.lines.append(f"np.add.at(dtheta, {self.scatter[W]}, {dW})")
-        if self.input_grads or any(block is not self.X for block, _ in e["pieces"]):
-            dA = self.fresh("dA")
-            self.lines.append(f"{dA} = {dZ} @ {w_var}")
-            self.add_to_pieces(A, dA, len(e["batched_cols"]))
+        P, W, b, A = e["P"], e["W"], e["b"], e["A"]
+        self.lines.append(f"d{P} = {self.weight_grads[P]}")
+        if W != P:
+            self.lines.append(f"d{W} = d{P}[:, {_index_text(e['batched_cols'])}]")
+        self.lines.append(f"d{W} += {dZ}.T @ {A}")
+        if b is not None:
+            self.lines.append(f"d{b} = d{P}[:, {e['const_cols'][0]}]")
+            self.lines.append(f"d{b} += {dZ}.sum(0)")
+        elif e["const_cols"]:
+            c = self.constant("c", _np().array(e["consts"]))
+            cols = _index_text(e["const_cols"])
+            self.lines.append(f"d{P}[:, {cols}] += np.outer({dZ}.sum(0), {c})")
+        if P in self.scatter:
+            self.lines.append(f"np.add.at(dtheta, {self.scatter[P]}, d{P})")
+        pieces = e["pieces"]
+        if not (self.input_grads or any(block not in self.inputs for block, _ in pieces)):
+            return
+        block, cols = pieces[0]
+        if len(pieces) == 1 and cols is None and block.grad is None:
+            self._accumulate(block, f"{dZ} @ {W}", alias=False)
+            return
+        dA = self.fresh("dA")
+        self.lines.append(f"{dA} = {dZ} @ {W}")
+        self.add_to_pieces(A, dA, len(e["batched_cols"]))
 
     def output(self, x: ir.Operand) -> str:
         """An expression for a (batch, 1) column holding `x` for every sample."""
@@ -568,12 +607,13 @@ class TrainingStep:
 
     `program` computes, for one sample, `outputs[0]` = the sample's loss and then any other
     outputs (the model's, for the accuracy), from parameters (`theta`, one flat array) and
-    the sample's inputs (a row of `X`). `step(theta, X)` returns the mean loss over the rows,
-    the other outputs as an (n, k) array, and d(mean loss)/d(theta).
+    the sample's inputs: its features (a row of `X`) and then, if `n_labels`, its label as
+    numbers (a row of `Y`). `step(theta, X, Y)` returns the mean loss over the rows, the other
+    outputs as an (n, k) array, and d(mean loss)/d(theta).
     """
 
-    def __init__(self, program: ir.Program) -> None:
-        compiler = Compiler(program, input_grads=False)
+    def __init__(self, program: ir.Program, n_labels: int = 0) -> None:
+        compiler = Compiler(program, input_grads=False, n_labels=n_labels)
         compiler.lower()
         forward_end = len(compiler.lines)
         loss, *others = program.outputs
@@ -593,7 +633,7 @@ class TrainingStep:
         compiler.lines.append("dtheta = np.zeros_like(theta)")
         if isinstance(loss, ir.Var):
             compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
-        header = "def run(theta, X):"
+        header = "def run(theta, X, Y):" if n_labels else "def run(theta, X, Y=None):"
         self.source = compiler.source(header, forward_end, "loss, outputs, dtheta", checked=False)
         self._compiler = compiler
         namespace = compiler.namespace()
@@ -601,12 +641,12 @@ class TrainingStep:
         checked = compiler.source(header, forward_end, "", checked=True)
         self._checked = compile_source(checked, self, namespace)["run"]
 
-    def __call__(self, theta: Any, X: Any) -> tuple[float, Any, Any]:
+    def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         np = _np()
         with np.errstate(all="ignore"):
-            loss, outputs, dtheta = self._run(theta, X)
+            loss, outputs, dtheta = self._run(theta, X, Y)
             if not np.isfinite(loss).all():
-                self._checked(theta, X)  # raises the eager error of the op that went wrong
+                self._checked(theta, X, Y)  # raises the eager error of the op that went wrong
         return float(loss.mean()), outputs, dtheta
 
 

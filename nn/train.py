@@ -378,19 +378,20 @@ class _BatchedStep:
                 return [_sample_loss(self.loss, outputs, targets), *outputs]
 
             program = ir.trace(sample_loss, n_features + n_targets, self.params)
-            self._program_for[n_features] = batched.TrainingStep(program)
+            self._program_for[n_features] = batched.TrainingStep(program, n_labels=n_targets)
         return self._program_for[n_features]
 
     def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
         features = np.asarray(X, dtype=np.float64)
         targets = np.asarray(_targets(self.loss, y, self.n_outputs), dtype=np.float64)
         step = self._step_for(features.shape[1])
-        return _Data((step, np.hstack([features, targets])), np.asarray(list(y)))
+        return _Data((step, features, targets), np.asarray(list(y)))
 
     def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
-        step, XY = data.X
-        # A full batch is the samples in order (fit shuffles only mini-batches): no copy.
-        value, outputs, grad = step(self.theta, XY if len(batch) == len(XY) else XY[batch])
+        step, X, Y = data.X
+        if len(batch) != len(X):  # a full batch is the samples in order: no copy
+            X, Y = X[batch], Y[batch]
+        value, outputs, grad = step(self.theta, X, Y)
         if l2:
             value += l2 * float(self.theta @ self.theta)
             grad += (2.0 * l2) * self.theta
@@ -412,8 +413,8 @@ class _BatchedStep:
             self.theta[self.order] = part
 
     def evaluate(self, data: _Data) -> tuple[float, Any]:
-        step, XY = data.X
-        value, outputs, _ = step(self.theta, XY)
+        step, X, Y = data.X
+        value, outputs, _ = step(self.theta, X, Y)
         return value, outputs
 
     def finish(self) -> None:

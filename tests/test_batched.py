@@ -241,15 +241,18 @@ def hand_written_network(rng: np.random.Generator):
 def test_a_hand_written_network_runs_as_matrix_products_with_eager_gradients(n):
     rng = np.random.default_rng(n)
     sample_loss, params = hand_written_network(rng)
-    step = batched.TrainingStep(ir.trace(sample_loss, 3, params))
-    # Each layer of dot neurons is one matrix product (its bias a column of W), forward and back.
-    assert "Z1 = X[:, 0:2] @ W1[:, 0:2].T + W1[:, 2]" in step.source
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params), n_labels=1)
+    # Each layer of dot neurons is one matrix product (its bias the last column of the layer's
+    # parameters P = [W | b]), forward and back; the label is the input Y.
+    assert "W1 = P1[:, 0:2]" in step.source
+    assert "b1 = P1[:, 2]" in step.source
+    assert "Z1 = X @ W1.T + b1" in step.source
     assert "H1 = tanh(Z1)" in step.source
-    assert "Z2 = H1 @ W2[:, 0:2].T + W2[:, 2]" in step.source
-    assert "dW1[:, 0:2] += dZ1.T @ X[:, 0:2]" in step.source
-    assert "dA1 = dZ2 @ W2[:, 0:2]" in step.source
+    assert "Z2 = H1 @ W2.T + b2" in step.source
+    assert "dW1 += dZ1.T @ X" in step.source
+    assert "dH1 = dZ2 @ W2" in step.source
     X = rng.uniform(-1.0, 1.0, (n, 3))
-    loss, outputs, dtheta = step(np.array([p.data for p in params]), X)
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), X[:, :2], X[:, 2:])
     samples = [sample_loss(*map(Value, row)) for row in X.tolist()]
     mean = vsum([s[0] for s in samples]) / n
     mean.backward()
