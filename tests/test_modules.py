@@ -620,12 +620,9 @@ def _step(torch, ours, theirs, X):
     return out, Xv, out_t, Xt
 
 
-def _flat(numbers):
-    return [n for row in numbers for n in _flat(row)] if isinstance(numbers, list) else [numbers]
-
-
-def _assert_close(ours, theirs):
-    assert _flat(ours) == pytest.approx(_flat(theirs), rel=1e-12, abs=1e-12)
+def _assert_close(torch, ours, theirs):
+    ours, theirs = (torch.tensor(numbers, dtype=torch.float64) for numbers in (ours, theirs))
+    torch.testing.assert_close(ours, theirs, rtol=1e-12, atol=1e-12)
 
 
 @pytest.mark.parametrize("momentum", [0.1, 0.5, None])
@@ -635,12 +632,12 @@ def test_batchnorm_train_mode_equals_pytorch_forward_gradients_and_running_stats
     for _ in range(4):
         X = _batch(rng)
         out, Xv, out_t, Xt = _step(torch, ours, theirs, X)
-        _assert_close([[y.data for y in row] for row in out], out_t.tolist())
-        _assert_close([[x.grad for x in row] for row in Xv], Xt.grad.tolist())
-        _assert_close([p.grad for p in ours.weight], theirs.weight.grad.tolist())
-        _assert_close([p.grad for p in ours.bias], theirs.bias.grad.tolist())
-        _assert_close(ours.running_mean, theirs.running_mean.tolist())
-        _assert_close(ours.running_var, theirs.running_var.tolist())
+        _assert_close(torch, [[y.data for y in row] for row in out], out_t.tolist())
+        _assert_close(torch, [[x.grad for x in row] for row in Xv], Xt.grad.tolist())
+        _assert_close(torch, [p.grad for p in ours.weight], theirs.weight.grad.tolist())
+        _assert_close(torch, [p.grad for p in ours.bias], theirs.bias.grad.tolist())
+        _assert_close(torch, ours.running_mean, theirs.running_mean.tolist())
+        _assert_close(torch, ours.running_var, theirs.running_var.tolist())
     assert ours.num_batches_tracked == int(theirs.num_batches_tracked) == 4
 
 
@@ -652,10 +649,10 @@ def test_batchnorm_eval_mode_equals_pytorch_forward_and_gradients(torch):
     ours.eval(), theirs.eval()
     X = _batch(rng, size=4)
     out, Xv, out_t, Xt = _step(torch, ours, theirs, X)
-    _assert_close([[y.data for y in row] for row in out], out_t.tolist())
-    _assert_close([[x.grad for x in row] for row in Xv], Xt.grad.tolist())
-    _assert_close([p.grad for p in ours.weight], theirs.weight.grad.tolist())
-    _assert_close([p.grad for p in ours.bias], theirs.bias.grad.tolist())
+    _assert_close(torch, [[y.data for y in row] for row in out], out_t.tolist())
+    _assert_close(torch, [[x.grad for x in row] for row in Xv], Xt.grad.tolist())
+    _assert_close(torch, [p.grad for p in ours.weight], theirs.weight.grad.tolist())
+    _assert_close(torch, [p.grad for p in ours.bias], theirs.bias.grad.tolist())
 
 
 def test_batchnorm_state_dict_is_pytorchs(torch):
@@ -664,7 +661,7 @@ def test_batchnorm_state_dict_is_pytorchs(torch):
     expected = {k: v.tolist() for k, v in theirs.state_dict().items()}
     assert list(ours.state_dict()) == list(expected)
     for key, value in ours.state_dict().items():
-        _assert_close(value, expected[key])
+        _assert_close(torch, value, expected[key])
 
 
 def test_batchnorm_train_gradients_match_finite_differences():
