@@ -41,6 +41,11 @@ is where `nn.load` finds the type named in a file. A type whose constructor take
 (Sequential) sets `container = True`. Overriding the classmethod `state_shapes(**config)` lets
 `nn.load` compare a file's declared shapes with the weights present without building anything.
 `nn.export` keeps the matching table for PyTorch (see there).
+
+Threads: `functional_call` never writes to the module, so threads may share one for it. A plain
+call can write (a train-mode BatchNorm1d updates its running estimates, Dropout draws from its
+random source), as do `load_state_dict`, `train()`/`eval()` and optimizers: a thread that runs
+or trains a module needs its own.
 """
 
 from __future__ import annotations
