@@ -115,10 +115,16 @@ class Compiler:
     def lower(self) -> None:
         done: set[int] = set()
         matmul_groups = self._matmul_groups()
+        convolutions = self._convolutions(matmul_groups)
         for eq in self.program.equations:
             if id(eq) in done:
                 continue
+            windows = convolutions.get(id(eq))
             group = matmul_groups.get(id(eq))
+            if windows is not None and self._same_window_shape(windows):
+                self._convolution(windows)
+                done.update(id(member) for window in windows for member in window)
+                continue
             if group is not None:
                 self._matmul(group)
             elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and self._row_reduce(eq):
@@ -159,6 +165,107 @@ class Compiler:
                 if not any(x in self.param_index for _, x in pairs):
                     by_key.setdefault(key, []).append(eq)
         return {id(group[0]): group for group in by_key.values()}
+
+    def _convolutions(
+        self, matmul_groups: dict[int, list[ir.Equation]]
+    ) -> dict[int, list[list[ir.Equation]]]:
+        """Matrix-product groups that share one weight matrix over different windows of the
+        same block (a convolution's output positions), by the first equation of the first."""
+        by_rows: dict[tuple, list[list[ir.Equation]]] = {}
+        for group in matmul_groups.values():
+            rows = tuple(tuple(w for w, _ in _pairs(eq)) for eq in group)
+            by_rows.setdefault(rows, []).append(group)
+        found = {}
+        for windows in by_rows.values():
+            if len(windows) > 1:
+                found[id(windows[0][0])] = windows
+        return found
+
+    def _same_window_shape(self, windows: list[list[ir.Equation]]) -> bool:
+        """Every window reads columns of one block, with the same constants in the same places."""
+        shapes = set()
+        for window in windows:
+            operands = [x for _, x in _pairs(window[0])]
+            blocks = {id(self.where[x][0]) for x in operands if self._batched(x)}
+            if any(isinstance(x, ir.Var) and not self._batched(x) for x in operands):
+                return False
+            consts = tuple((k, x) for k, x in enumerate(operands) if not isinstance(x, ir.Var))
+            shapes.add((tuple(blocks), consts))
+            if len(blocks) != 1:
+                return False
+        return len(shapes) == 1
+
+    def _convolution(self, windows: list[list[ir.Equation]]) -> None:
+        """One weight matrix over every window: gather the windows, one product for all.
+
+        Xw = B[:, IDX]                                   (n, windows, k), IDX the columns
+        Z  = (Xw @ W.T + b), channels first, flattened   (n, channels * windows)
+        """
+        np = _np()
+        operands = [[x for _, x in _pairs(window[0])] for window in windows]
+        batched_cols = [k for k, x in enumerate(operands[0]) if isinstance(x, ir.Var)]
+        const_cols = [k for k, x in enumerate(operands[0]) if not isinstance(x, ir.Var)]
+        consts = [operands[0][k] for k in const_cols]
+        source = self.where[operands[0][batched_cols[0]]][0]
+        index = np.array([[self.where[ops_[k]][1] for k in batched_cols] for ops_ in operands])
+        rows = [[self.param_index[w] for w, _ in _pairs(eq)] for eq in windows[0]]
+        n_windows, n_channels = len(windows), len(windows[0])
+        Z = Block(self.fresh("Z"), n_windows * n_channels)
+        number = Z.name[1:]
+        P = self._weights(rows, f"P{number}")
+        W, b = f"W{number}", None
+        self.lines.append(f"{W} = {P}[:, {_index_text(batched_cols)}]")
+        if consts == [1.0]:
+            b = f"b{number}"
+            self.lines.append(f"{b} = {P}[:, {const_cols[0]}]")
+        elif consts:  # padding or other constants: the per-window products stay right
+            for window in windows:
+                self._matmul(window)
+            return
+        IDX = self.constant("windows", index)
+        Xw = f"Xw{number}"
+        self.lines.append(f"{Xw} = {_take(source, None)}[:, {IDX}]")
+        bias = f" + {b}" if b else ""
+        self.lines.append(
+            f"{Z.name} = ({Xw} @ {W}.T{bias}).transpose(0, 2, 1).reshape(n, {Z.width})"
+        )
+        for position, window in enumerate(windows):
+            for channel, eq in enumerate(window):
+                self.where[eq.out] = (Z, channel * n_windows + position)
+        extra = {
+            "P": P,
+            "W": W,
+            "b": b,
+            "Xw": Xw,
+            "IDX": IDX,
+            "source": source,
+            "shape": (n_windows, n_channels),
+            "k": len(batched_cols),
+            "weight_cols": _index_text(batched_cols),
+            "bias_col": const_cols[:1],
+        }
+        self.block_ops.append(BlockOp("convolution", Z, extra=extra))
+
+    def _convolution_backward(self, block_op: BlockOp, dZ: str) -> None:
+        """dW += sum over windows of dZ.T @ Xw; the inputs' gradient scattered back per window."""
+        e = block_op.extra
+        n_windows, n_channels = e["shape"]
+        P, W, b, Xw = e["P"], e["W"], e["b"], e["Xw"]
+        dZw = f"{dZ}w"
+        self.lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
+        self.lines.append(f"d{P} = {self.weight_grads[P]}")
+        self.lines.append(f"d{W} = d{P}[:, {e['weight_cols']}]")
+        self.lines.append(f"d{W} += {dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {e['k']})")
+        if b is not None:
+            self.lines.append(f"d{b} = d{P}[:, {e['bias_col'][0]}]")
+            self.lines.append(f"d{b} += {dZw}.sum((0, 1))")
+        if P in self.scatter:
+            self.lines.append(f"np.add.at(dtheta, {self.scatter[P]}, d{P})")
+        source = e["source"]
+        if source in self.inputs and not self.input_grads:
+            return
+        self._own(source)
+        self.lines.append(f"np.add.at({source.grad}, (slice(None), {e['IDX']}), {dZw} @ {W})")
 
     def _matmul(self, group: list[ir.Equation]) -> None:
         pairs = [_pairs(eq) for eq in group]
@@ -419,6 +526,8 @@ class Compiler:
             g = _named(out.grad, self.scratch)
             if block_op.kind == "matmul":
                 self._matmul_backward(block_op, out.grad)
+            elif block_op.kind == "convolution":
+                self._convolution_backward(block_op, out.grad)
             elif block_op.kind == "reduce":
                 M = block_op.extra["M"]
                 if block_op.op is ops.VSUM:

@@ -251,27 +251,25 @@ def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str = "hinge")
     return _predicted_classes(loss, predict_outputs(model, X)).tolist()
 
 
-def matrix_source(model: Module, loss: str = "hinge") -> str:
+def matrix_source(model: Module, loss: str = "hinge", n_inputs: int | None = None) -> str:
     """The program `fit(model, ..., loss=loss, jit=True)` runs for each batch, as NumPy source.
 
     The per-sample loss is traced once and lowered to matrix code: each layer is one matrix
     product `Z = X @ W.T + b`, each activation one array op, then the backward pass
     (`dW += dZ.T @ A`, `dA = dZ @ W`): the "transpose of the weight matrices" of backprop.
+    `n_inputs` is the length of a sample (read off an MLP, a Layer or a Neuron if not given).
     """
     _objective(loss)
-    n_features = _n_inputs(model)
-    n_outputs = _count_outputs(model, [0.0] * n_features)
+    if n_inputs is None:
+        n_inputs = getattr(model, "nin", None)
+    if not isinstance(n_inputs, int):
+        raise ValueError(
+            f"matrix_source cannot tell how many inputs a {type(model).__name__} reads: "
+            "pass n_inputs"
+        )
+    n_outputs = _count_outputs(model, [0.0] * n_inputs)
     step = _BatchedStep(model, model.parameters(), loss, n_outputs, None)
-    return step._step_for(n_features).source
-
-
-def _n_inputs(model: Module) -> int:
-    """The number of inputs the model reads (its first module's `nin` or `in_features`)."""
-    for module in model.modules():
-        for name in ("nin", "in_features", "num_features", "input_size"):
-            if isinstance(getattr(module, name, None), int):
-                return getattr(module, name)
-    raise ValueError(f"cannot tell how many inputs {type(model).__name__} reads")
+    return step._step_for(n_inputs).source
 
 
 def predict_proba(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
