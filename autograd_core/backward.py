@@ -11,7 +11,7 @@ from collections.abc import Collection, Sequence
 from typing import Any
 
 from .modes import mode
-from .value import Value, _is_real, describe
+from .value import Value, _is_real, describe, hooked_nodes, run_hooks
 
 # Pushed onto the stack just above a node whose inputs are being ordered: when it comes off
 # again, every input of that node is in the order, so the node can follow them.
@@ -49,92 +49,140 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     """Set `.grad` on every node of root's graph to d(root)/d(node) times `seed`.
 
     Leaves accumulate, as in PyTorch; every other node is reset first, so it never mixes in a
-    gradient left by an earlier call.
+    gradient left by an earlier call. A pass stopped by an error (anomaly mode, a hook) leaves
+    the leaves' gradients as they were.
     """
     _check_seed(seed)
+    if root._op is not None and not root.inputs:
+        raise RuntimeError(
+            f"backward() on a Value computed by {root._op.name!r} under no_grad(): no graph was "
+            "recorded, so no gradient can reach anything it came from. Compute it outside "
+            "no_grad() (or inside enable_grad()) to differentiate it"
+        )
     order = topological_order(root)
-    if create_graph:
-        grads = propagate(order, {root: Value(seed)}, create_graph=True)
-        for node in order:
-            if node.inputs:
-                node.grad = grads.get(node, 0.0)
-            elif node in grads:
-                # A fresh leaf takes the gradient as it is, without a `0.0 +` node in front.
-                earlier = node.grad
-                fresh = isinstance(earlier, float) and earlier == 0.0
-                node.grad = grads[node] if fresh else earlier + grads[node]
-        return
-    # Every node starts this pass from zero; the leaves' earlier gradients are added back once
-    # at the end, so two passes give exactly twice one pass (summing a leaf's paths onto an
-    # old total would round differently).
     leaves = [node for node in order if not node.inputs]
     earlier = [leaf.grad for leaf in leaves]
-    for node in order:
-        node.grad = 0.0
-    root.grad = float(seed)
-    check = mode.anomaly
     try:
-        for node in reversed(order):
-            g = node.grad
-            # One partial per input, by construction. zip's strict=True would cost a keyword
-            # call per node, a sixth of the whole loop on a graph of small nodes.
-            for child, local in zip(node.inputs, node.local_grads):  # noqa: B905
-                child.grad += local * g
-            if check:
-                _check_contributions(node, node.local_grads, g)
-    except FloatingPointError:
-        # Anomaly mode stopped the pass: the leaves keep what they held before it.
+        chain_rule(order, Value(seed) if create_graph else float(seed), create_graph)
+    except BaseException:
         for leaf, grad in zip(leaves, earlier, strict=True):
             leaf.grad = grad
         raise
+    # The earlier gradient first, then this pass's total, so two passes give exactly twice one
+    # (adding each path onto an old total would round differently). A fresh leaf takes the
+    # gradient as it is: with create_graph, no `0.0 +` node in front of it.
     for leaf, grad in zip(leaves, earlier, strict=True):
-        leaf.grad = grad + leaf.grad
+        if not (type(grad) is float and grad == 0.0):
+            leaf.grad = grad + leaf.grad
 
 
-def propagate(order: Sequence[Value], grads: dict[Value, Any], create_graph: bool) -> dict:
-    """Push gradients from `grads` (the seeds) back through `order`, into a new mapping.
+def chain_rule(
+    order: Sequence[Value], seed: Any, create_graph: bool = False, stop_at: Collection[Value] = ()
+) -> None:
+    """Set `.grad` of every node of `order` (root last) to d(root)/d(node) times `seed`.
 
-    With `create_graph` the local partials are recomputed from the op table on the Values
-    themselves, so every gradient is a Value whose own graph can be differentiated.
-    Nodes that no gradient reaches are absent from the result.
+    Each node, once all its consumers have added their share `g`, adds `local * g` to each of
+    its inputs, where `local` is its partial derivative for that input. On floats the partials
+    are the ones the forward pass stored; with `create_graph` they are recomputed from the op
+    table on the Values themselves, so every gradient is a Value that can be differentiated
+    again. Nodes in `stop_at` pass nothing on to their inputs.
+
+    0 times anything is 0 here: a partial that is exactly 0 adds nothing even when `g` is inf
+    or nan (relu below 0, x**0: the node does not move with that input), and a gradient that is
+    exactly 0 passes nothing on even through an infinite partial (sqrt at 0). PyTorch agrees
+    where it masks (relu, pow), and gives nan where it multiplies (0 * sqrt(x) at 0). Hooks
+    registered with `Value.register_hook` see, and may replace, a node's gradient once complete.
     """
-    grads = dict(grads)
+    # With create_graph a gradient starts as NOTHING, which `+` replaces by the first term,
+    # so no `0.0 + g` node is recorded in front of each gradient.
+    zero = NOTHING if create_graph else 0.0
+    for node in order:
+        node.grad = zero
+    order[-1].grad = seed
     check = mode.anomaly
+    hooked = hooked_nodes(order)
+    # Nodes needing a look before the chain rule; None (the usual case) costs one `is` a node.
+    special = hooked | set(stop_at) if hooked is not None else (set(stop_at) or None)
     for node in reversed(order):
-        g = grads.get(node)
-        if g is None or not node.inputs:
-            continue
+        g = node.grad
+        if special is not None and node in special:
+            if hooked is not None and node in hooked:
+                g = node.grad = run_hooks(node, g)
+            if node in stop_at:
+                continue
         if create_graph:
-            # An infinite partial (sqrt'(0)) is a node like any other here; anomaly mode
-            # reports it below, as this op's backward step, not as the forward of a rule's op.
-            mode.anomaly = False
-            try:
-                local_grads = node._op.partials(node, *node.inputs)
-            finally:
-                mode.anomaly = check
+            if g is NOTHING or not node.inputs:
+                continue
+            local_grads = _partials_on_graph(node)
+            number = float(g)
+        elif not g:
+            continue  # 0 times any partial adds nothing (this also skips every leaf)
         else:
             local_grads = node.local_grads
+            number = g
         if check:
             _check_contributions(node, local_grads, g)
-        for child, local in zip(node.inputs, local_grads, strict=True):
-            contribution = local * g
-            grads[child] = grads[child] + contribution if child in grads else contribution
-    return grads
+        # One partial per input, by construction. zip's strict=True would cost a keyword call
+        # per node, a sixth of the whole loop on a graph of small nodes.
+        pairs = zip(node.inputs, local_grads)  # noqa: B905
+        if number - number:  # g is inf or nan (for any finite g this is 0.0)
+            pairs = [(child, local) for child, local in pairs if float(local) != 0.0]
+        elif not number:  # g is a Value holding 0: keep the terms whose derivative can count
+            pairs = [(child, local) for child, local in pairs if math.isfinite(float(local))]
+        for child, local in pairs:
+            child.grad += local * g
+    if create_graph:
+        for node in order:
+            if node.grad is NOTHING:
+                node.grad = 0.0
+
+
+class _Nothing:
+    """The gradient of a node no term has reached yet: `NOTHING + g` is g itself."""
+
+    def __add__(self, other: Any) -> Any:
+        return other
+
+    def __repr__(self) -> str:
+        return "NOTHING"
+
+
+NOTHING = _Nothing()
+
+
+def _partials_on_graph(node: Value) -> tuple:
+    """node's local partials recomputed on the graph, so that they are differentiable."""
+    # An infinite partial (sqrt'(0)) is a node like any other here; anomaly mode reports it in
+    # the chain rule, as this op's backward step, not as the forward of a rule's op.
+    check = mode.anomaly
+    mode.anomaly = False
+    try:
+        return node._op.partials(node, *node.inputs)
+    finally:
+        mode.anomaly = check
 
 
 def gradients(root: Value, wrt: Sequence[Value], create_graph: bool = False) -> list[Any]:
-    """d(root)/d(w) for each w in `wrt`, without touching any `.grad` (as torch.autograd.grad).
+    """d(root)/d(w) for each w in `wrt`, leaving every `.grad` as it was (as torch.autograd.grad).
 
     The walk stops at the `wrt` nodes, so a `wrt` node that was itself computed (inside an
     outer transform) is differentiated as if it were a leaf. Unreached ones get 0.0.
+    The chain rule works in the nodes' `.grad`; they are put back as they were afterwards.
     """
-    order = topological_order(root, stop_at=set(wrt))
-    grads = propagate(order, {root: 1.0}, create_graph)
-    return [grads.get(w, 0.0) for w in wrt]
+    stop_at = set(wrt)
+    order = topological_order(root, stop_at=stop_at)
+    before = [node.grad for node in order]
+    try:
+        chain_rule(order, 1.0, create_graph, stop_at - {root})
+        reached = set(order)
+        return [w.grad if w in reached else 0.0 for w in wrt]
+    finally:
+        for node, grad in zip(order, before, strict=True):
+            node.grad = grad
 
 
 def _check_seed(seed: Any) -> None:
-    if isinstance(seed, bool) or not _is_real(seed):
+    if not _is_real(seed):  # bool is not a real number here
         raise TypeError(f"backward seed must be a real number, got {type(seed).__name__}")
     if not math.isfinite(seed):
         raise ValueError(f"backward seed must be finite, got {seed!r}")

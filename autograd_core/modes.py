@@ -11,6 +11,9 @@ class _Mode(threading.local):
     # Class attributes are each thread's starting values.
     grad_enabled: bool = True
     anomaly: bool = False
+    # How many transforms (grad, hessian, ...) are running f right now: above 0, a transform
+    # is nested in another and must return differentiable Values, not floats.
+    transform_depth: int = 0
 
 
 mode = _Mode()

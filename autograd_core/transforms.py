@@ -1,20 +1,30 @@
 """Functional transforms, as in JAX: each takes a function and returns a function.
 
 `f` takes n positional numbers and returns a Value. Called with plain numbers, the transforms
-return floats. Called with Values (from inside another transform), they return Values built
-with `create_graph`, so transforms compose: `grad(grad(f))(x)` is f''(x).
+return floats. Called inside another transform (from its `f`), they return Values built with
+`create_graph`, so transforms compose: `grad(grad(f))(x)` is f''(x).
+
+Nested transforms keep their derivatives apart. Each transform differentiates with respect to
+fresh nodes it makes for its arguments (`x * 1`, a node whose input is the outer variable), and
+stops its walk there: in `grad(lambda x: grad(lambda y: x * y)(x))`, the inner `grad` sees
+`d(x * y)/dy = x` (y is its own node, not x), while the outer one sees through the fresh node
+to x and gets d/dx x = 1. Without them both would differentiate with respect to the same
+node, and the inner one would answer 2x (JAX and torch.func call this perturbation confusion).
 """
 
 from __future__ import annotations
 
 import functools
-from collections.abc import Callable
+import math
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
+from . import ops
 from .backward import gradients
-from .modes import enable_grad, no_grad
-from .value import Value
+from .modes import enable_grad, mode, no_grad
+from .value import Value, _is_real
 
 Function = Callable[..., Any]
 
@@ -24,8 +34,8 @@ def value_and_grad(f: Function) -> Function:
 
     @functools.wraps(f)
     def value_and_grad_f(*xs: Any) -> tuple[Any, Any]:
-        nested = any(isinstance(x, Value) for x in xs)
-        args = [x if isinstance(x, Value) else Value(x) for x in xs]
+        nested = _nested(xs)
+        args = _arguments(xs)
         with enable_grad():
             out = _call(f, args)
             grads = gradients(out, args, create_graph=nested)
@@ -52,8 +62,8 @@ def hessian(f: Function) -> Function:
 
     @functools.wraps(f)
     def hessian_f(*xs: Any) -> list[list[Any]]:
-        nested = any(isinstance(x, Value) for x in xs)
-        args = [x if isinstance(x, Value) else Value(x) for x in xs]
+        nested = _nested(xs)
+        args = _arguments(xs)
         with enable_grad():
             first = gradients(_call(f, args), args, create_graph=True)
             rows = [
@@ -65,6 +75,26 @@ def hessian(f: Function) -> Function:
         return rows if nested else [[float(h) for h in row] for row in rows]
 
     return hessian_f
+
+
+def _nested(xs: tuple) -> bool:
+    """Whether this transform must return Values: it runs inside another, or got Values."""
+    return mode.transform_depth > 0 or any(isinstance(x, Value) for x in xs)
+
+
+def _arguments(xs: tuple) -> list[Value]:
+    """The nodes to differentiate with respect to: a fresh leaf for each number, and a fresh
+    node `x * 1` on top of each Value, so that an outer transform's x stays apart from ours."""
+    return [ops.MUL(x, 1.0) if isinstance(x, Value) else Value(x) for x in xs]
+
+
+@contextmanager
+def _running_f() -> Iterator[None]:
+    mode.transform_depth += 1
+    try:
+        yield
+    finally:
+        mode.transform_depth -= 1
 
 
 @dataclass(frozen=True)
@@ -96,6 +126,8 @@ def gradcheck(
     Returns True when |analytic - numeric| <= atol + rtol * |numeric| for every argument;
     otherwise raises `GradcheckError` listing each argument that disagrees.
     """
+    if not (_is_real(eps) and 0.0 < eps < math.inf):
+        raise ValueError(f"gradcheck needs a step eps > 0 (and finite), got eps={eps!r}")
     analytic = grad(f)(*xs)
     analytic = (analytic,) if len(xs) == 1 else analytic
     mismatches = []
@@ -116,9 +148,11 @@ def _at(f: Function, xs: tuple[float, ...], index: int, moved: float) -> float:
 
 
 def _call(f: Function, args: list[Value]) -> Value:
-    out = f(*args)
+    """f(*args) as a Value; a number f returns (a NumPy scalar too) is a constant."""
+    with _running_f():
+        out = f(*args)
     if isinstance(out, Value):
         return out
-    if isinstance(out, (int, float)) and not isinstance(out, bool):
+    if _is_real(out):
         return Value(out)  # a constant: every derivative is zero
     raise TypeError(f"the function must return a Value or a number, got {type(out).__name__}")

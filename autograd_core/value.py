@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import numbers
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from typing import TYPE_CHECKING, Any, Union
 
@@ -30,9 +30,10 @@ class Value:
     `<`, `<=`, `>` and `>=` compare `data` and return a bool.
 
     `bool` is refused as data: `Value(x > 0)` is nearly always a slip, and a number is clearer.
+    `bool(v)` is `v.data != 0`, as for a PyTorch scalar, so `if v:` tests the number.
     """
 
-    __slots__ = ("data", "grad", "label", "inputs", "local_grads", "_op")
+    __slots__ = ("data", "grad", "label", "inputs", "local_grads", "_op", "_hooks")
     # Makes NumPy scalars defer to us: np.float64(2) * v calls v.__rmul__ and gives a Value.
     __array_ufunc__ = None
 
@@ -43,24 +44,22 @@ class Value:
     local_grads: tuple[Any, ...]
 
     def __init__(self, data: Number, label: str = "") -> None:
-        if not _is_real(data):
-            raise TypeError(
-                "Value needs a real number (int, float or NumPy real scalar), "
-                f"got {type(data).__name__}: {data!r}"
-            )
-        if not isinstance(label, str):
+        if type(data) is not float:
+            data = _real_as_float(data)
+        if type(label) is not str:
             raise TypeError(f"Value label must be a str, got {type(label).__name__}")
-        self.data = float(data)
+        self.data = data
         self.grad = 0.0
         self.label = label
         self.inputs = ()
         self.local_grads = ()
+        # The op that computed a leaf under `no_grad` (so `backward` can say so); None otherwise.
         self._op = None
 
     @property
     def op(self) -> str:
         """The name of the op that made this node, e.g. '*' or 'tanh'; '' for a leaf."""
-        return "" if self._op is None else self._op.name
+        return self._op.name if self.inputs else ""
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -68,6 +67,11 @@ class Value:
 
     def __float__(self) -> float:
         return self.data
+
+    def __bool__(self) -> bool:
+        # As PyTorch: `if v:` asks whether the number is non-zero (Python's default would make
+        # every Value true, so `if Value(0.0):` would silently take the branch).
+        return self.data != 0.0
 
     # -- arithmetic: a Value or a real number on either side ----------------------------------
 
@@ -96,12 +100,10 @@ class Value:
         return _binary(ops.DIV, other, self)
 
     def __pow__(self, exponent: Operand) -> Value:
-        if isinstance(exponent, Value):
-            return _binary(ops.POW, self, exponent)
         if _is_real(exponent):
             # A constant exponent is part of the op: no node, and no d/d(exponent) to compute.
             return _unary(ops.power_of(float(exponent)), self)
-        return NotImplemented
+        return _binary(ops.POW, self, exponent)
 
     def __rpow__(self, base: Number) -> Value:
         return _binary(ops.POW, base, self)
@@ -180,6 +182,25 @@ class Value:
 
         backward(self, grad, create_graph)
 
+    def register_hook(self, hook: Callable[[Any], Any]) -> HookHandle:
+        """Call `hook(grad)` with this node's gradient during every backward pass, as soon as
+        the gradient is complete and before it flows on to the node's inputs (or, for a leaf,
+        is added to `.grad`). A hook that returns a number or Value replaces the gradient; one
+        that returns None only looks. As PyTorch's `Tensor.register_hook`.
+
+        Returns a handle whose `.remove()` unregisters the hook.
+        """
+        if not callable(hook):
+            raise TypeError(f"register_hook needs a function, got {type(hook).__name__}")
+        try:
+            hooks = self._hooks
+        except AttributeError:  # the slot is only filled on nodes that have hooks
+            hooks = self._hooks = {}
+        handle = HookHandle(hooks)
+        hooks[handle] = hook
+        _live_hooks[0] += 1
+        return handle
+
     def draw(self, **options: Any) -> graphviz.Digraph:
         """The same as `draw_dot(self, **options)`."""
         from .draw import draw_dot
@@ -194,6 +215,24 @@ def _is_real(x: object) -> bool:
         or type(x) is int
         or (isinstance(x, numbers.Real) and not isinstance(x, bool))
     )
+
+
+def _real_as_float(x: object) -> float:
+    """x as a float, or a clear error: TypeError for what is not a real number, ValueError for
+    a number no float can hold (an int like 10**400 would otherwise raise a bare OverflowError).
+    """
+    if not _is_real(x):
+        raise TypeError(
+            "Value needs a real number (int, float or NumPy real scalar), "
+            f"got {type(x).__name__}: {x!r}"
+        )
+    try:
+        return float(x)
+    except OverflowError:
+        # Not repr(x): an int's repr can be thousands of digits long.
+        raise ValueError(
+            "Value got a number too large for a float (its size is over 1.8e308)"
+        ) from None
 
 
 def _as_value(x: object) -> Value | None:
@@ -213,54 +252,103 @@ def _data(x: Operand) -> float:
     raise TypeError(f"cannot compare a Value with {type(x).__name__}")
 
 
-def _binary(op: ops.Op, a: object, b: object) -> Value:
-    """`a op b` for the operators + - * / **, a real number on either side made a constant leaf.
-
-    NotImplemented when a side is neither, so Python tries the other operand's method. This is
-    `_apply` written out for two inputs: every operator in a graph comes through here.
-    """
-    if not (isinstance(a, Value) and isinstance(b, Value)):
-        a, b = _as_value(a), _as_value(b)
-        if a is None or b is None:
-            return NotImplemented
-    x, y = a.data, b.data
-    data = op.forward(x, y)
-    return _node(op, data, (a, b), op.partials(data, x, y) if mode.grad_enabled else None)
+# -- applying an op: every node of every graph is made by `_record` --------------------------
+# `_unary` and `_binary` are `_apply` for one and two inputs, without its list of inputs' data:
+# every method and operator comes through them, and the list would cost about a third of a node.
 
 
 def _unary(op: ops.Op, a: Value) -> Value:
-    """`op(a)` for the one-input ops (the methods): `_apply` written out for one input."""
+    """`op(a)` for the one-input ops (the methods)."""
     x = a.data
-    data = op.forward(x)
-    return _node(op, data, (a,), op.partials(data, x) if mode.grad_enabled else None)
+    return _record(op, op.forward(x), (a,), (x,))
+
+
+def _binary(op: ops.Op, a: object, b: object) -> Value:
+    """`a op b` for the operators + - * / **, a real number on either side made a constant leaf.
+
+    NotImplemented when a side is neither, so Python tries the other operand's method.
+    """
+    if not (isinstance(a, Value) and isinstance(b, Value)):
+        a, b = _operand(a, op), _operand(b, op)
+        if a is None or b is None:
+            return NotImplemented
+    x, y = a.data, b.data
+    return _record(op, op.forward(x, y), (a, b), (x, y))
 
 
 def _apply(op: ops.Op, *inputs: Value) -> Value:
-    """Run `op` forward on the inputs' data and, unless in `no_grad`, record the node."""
+    """`op(*inputs)` for any number of inputs (vsum, dot, and ops called on Values)."""
     xs = [v.data for v in inputs]
-    data = op.forward(*xs)
-    return _node(op, data, inputs, op.partials(data, *xs) if mode.grad_enabled else None)
+    return _record(op, op.forward(*xs), inputs, xs)
 
 
-def _node(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple | None) -> Value:
-    """The Value `op` made from `inputs`; a leaf when `local_grads` is None (in `no_grad`)."""
+def _record(op: ops.Op, data: float, inputs: tuple[Value, ...], xs: Sequence[float]) -> Value:
+    """The Value `op` made from `inputs` (whose data are `xs`), with its local partials.
+
+    Under `no_grad` it is a leaf that only remembers which op made it, so that `backward` can
+    say why no gradient reaches anything from there.
+    """
     if not isfinite(data) and mode.anomaly:
         raise FloatingPointError(
             f"{op.name} produced {data!r} in the forward pass from inputs {describe(inputs)}"
         )
-    out = Value.__new__(Value)
-    out.data = data
-    out.grad = 0.0
-    out.label = ""
-    if local_grads is None:
-        out._op = None
-        out.inputs = ()
-        out.local_grads = ()
-    else:
-        out._op = op
+    out = Value(data)
+    out._op = op
+    if mode.grad_enabled:
         out.inputs = inputs
-        out.local_grads = local_grads
+        out.local_grads = op.partials(data, *xs)
     return out
+
+
+def _operand(x: object, op: ops.Op) -> Value | None:
+    """An operand of `op` as a Value; None for what Python should offer the other side."""
+    value = _as_value(x)
+    if value is None and hasattr(x, "__array__"):
+        # NumPy would go on to say "operand does not support ufuncs", which helps no one.
+        raise TypeError(
+            f"cannot apply {op.name!r} to a Value and a NumPy array ({type(x).__name__}): a "
+            "Value holds one number. Apply it to each element (e.g. [v * x for x in array]), "
+            "or take one number out of the array first (float(array[i]))"
+        )
+    return value
+
+
+# -- gradient hooks ---------------------------------------------------------------------------
+# How many hooks are registered, over all Values. While it is 0 a backward pass does not look
+# for hooks at all, so hooks cost nothing until someone uses one.
+_live_hooks = [0]
+
+
+class HookHandle:
+    """What `Value.register_hook` returns: `.remove()` unregisters the hook (twice is harmless)."""
+
+    def __init__(self, hooks: dict) -> None:
+        self._hooks = hooks  # the node's hooks, not the node: a handle keeps no graph alive
+
+    def remove(self) -> None:
+        if self._hooks.pop(self, None) is not None:
+            _live_hooks[0] -= 1
+
+
+def hooked_nodes(order: Iterable[Value]) -> set[Value] | None:
+    """The nodes of `order` that have hooks; None when no Value has any (the usual case)."""
+    if not _live_hooks[0]:
+        return None
+    return {node for node in order if getattr(node, "_hooks", None)}
+
+
+def run_hooks(node: Value, grad: Any) -> Any:
+    """Pass `grad` through node's hooks in the order they were registered."""
+    for hook in list(node._hooks.values()):
+        result = hook(grad)
+        if result is not None:
+            if not (isinstance(result, Value) or _is_real(result)):
+                raise TypeError(
+                    f"a gradient hook must return None, a number or a Value, got "
+                    f"{type(result).__name__} from {hook!r}"
+                )
+            grad = result if isinstance(result, Value) else float(result)
+    return grad
 
 
 def describe(nodes: Iterable[Value]) -> str:

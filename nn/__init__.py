@@ -15,12 +15,13 @@ from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
 from .export import to_torch
 from .health import GradientTracker, gradient_report
-from .modules import MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
+from .modules import MLP, Activation, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
 from .recurrent import GRUCell, RNNCell, unroll
 from .serialize import load, save
 from .train import History, fit, matrix_source, predict, predict_proba
 
 __all__ = [
+    "Activation",
     "MLP",
     "AvgPool1d",
     "BatchNorm1d",

@@ -28,7 +28,17 @@ from typing import TYPE_CHECKING, Any
 from autograd_core import Value
 
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
-from .modules import ACTIVATIONS, MLP, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
+from .modules import (
+    ACTIVATIONS,
+    MLP,
+    Activation,
+    BatchNorm1d,
+    Dropout,
+    Layer,
+    Module,
+    Neuron,
+    Sequential,
+)
 from .recurrent import GRUCell, RNNCell
 
 if TYPE_CHECKING:
@@ -132,6 +142,11 @@ def _sequential(torch: Any, model: Sequential) -> list[torch.nn.Module]:
 def _batchnorm(torch: Any, bn: BatchNorm1d) -> list[torch.nn.Module]:
     twin = torch.nn.BatchNorm1d(bn.num_features, bn.eps, bn.momentum, dtype=torch.float64)
     return [_copy_state(torch, twin, bn)]
+
+
+@torch_twin(Activation)
+def _activation(torch: Any, activation: Activation) -> list[torch.nn.Module]:
+    return _torch_activation(torch, activation.name) or [torch.nn.Identity()]
 
 
 @torch_twin(Dropout)

@@ -690,6 +690,37 @@ class Sequential(Module):
 
 
 @register
+class Activation(Module):
+    """An activation on its own, for `Sequential`: `Activation("relu")` applies relu to every
+    number of its input, keeping its shape (a list, or a list of channels after `Conv1d`).
+    `name` is one of `ACTIVATIONS`; as `torch.nn.ReLU`, `Tanh`, `Sigmoid`, `LeakyReLU`.
+    """
+
+    def __init__(self, name: str = "relu") -> None:
+        _check_activation(name)
+        self.name = name
+        self._activate = ACTIVATIONS[name]
+
+    def config(self) -> dict[str, Any]:
+        return {"name": self.name}
+
+    def forward(self, x: Any) -> Any:
+        if isinstance(x, Value):
+            return self._activate(x)
+        if isinstance(x, (str, bytes, numbers.Number)) or not hasattr(x, "__len__"):
+            raise TypeError(f"Activation expected a list of inputs, got {type(x).__name__}")
+        return [
+            self.forward(xi)
+            if isinstance(xi, (list, tuple))
+            else self._activate(xi if isinstance(xi, Value) else Value(xi))
+            for xi in x
+        ]
+
+    def __repr__(self) -> str:
+        return f"Activation({self.name!r})"
+
+
+@register
 class Dropout(Module):
     """Inverted dropout: in train mode each input is zeroed with probability `p` and the others
     are scaled by 1 / (1 - p), so an output's expected value is its input's; in eval mode the

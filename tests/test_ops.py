@@ -6,136 +6,23 @@ third derivatives against PyTorch in float64. A new op is covered by adding it t
 PyTorch twin to `TORCH_TWINS`; no new test is needed.
 """
 
-import inspect
-import itertools
 import math
 
 import pytest
+from helpers import (
+    OP_CASES,
+    TORCH_TWINS,
+    arity,  # noqa: F401 (test_jit still imports it from here; it lives in helpers)
+    assert_close,
+    central_difference,
+    derivatives,
+    leaves_for,
+    sample_points,
+    torch_derivatives,
+    torch_leaves,
+)
 
-from autograd_core import OPS, Op, Value, gradients
-from autograd_core.value import _apply
-
-# Sample inputs, away from the kinks of relu/abs at 0. Points where an op is undefined
-# (log of a negative, a negative base to a fractional power) are dropped per op, below.
-POINTS = (-1.3, -0.4, 0.6, 1.7)
-# n-ary ops (vsum, dot) are sampled with two and with four inputs.
-NARY_POINTS = ((0.6, -1.3), POINTS)
-STEP = 1e-6  # central-difference step
-
-# The same function in PyTorch, called as twin(torch, *input_tensors). Parametrised ops appear
-# in OPS with one representative parameter: power_of(3.0) and leaky_relu_of(0.01).
-TORCH_TWINS = {
-    "add": lambda torch, x, y: x + y,
-    "sub": lambda torch, x, y: x - y,
-    "mul": lambda torch, x, y: x * y,
-    "div": lambda torch, x, y: x / y,
-    "neg": lambda torch, x: -x,
-    "pow": lambda torch, x, y: torch.pow(x, y),
-    "power_of": lambda torch, x: x**3.0,
-    "exp": lambda torch, x: torch.exp(x),
-    "log": lambda torch, x: torch.log(x),
-    "sqrt": lambda torch, x: torch.sqrt(x),
-    "tanh": lambda torch, x: torch.tanh(x),
-    "sigmoid": lambda torch, x: torch.sigmoid(x),
-    "relu": lambda torch, x: torch.relu(x),
-    "leaky_relu": lambda torch, x: torch.nn.functional.leaky_relu(x, 0.01),
-    "abs": lambda torch, x: torch.abs(x),
-    "sin": lambda torch, x: torch.sin(x),
-    "cos": lambda torch, x: torch.cos(x),
-    "vsum": lambda torch, *xs: torch.stack(xs).sum(),
-    "dot": lambda torch, *wx: torch.dot(
-        torch.stack(wx[: len(wx) // 2]), torch.stack(wx[len(wx) // 2 :])
-    ),
-    "logsumexp": lambda torch, *xs: torch.logsumexp(torch.stack(xs), 0),
-    # The ops the rules use. step and sign are flat: PyTorch gives them no gradient either.
-    "step": lambda torch, x: (x > 0).to(x.dtype) + 0.0 * x,
-    "sign": lambda torch, x: torch.sign(x),
-    "ieee_pow": lambda torch, x, y: torch.pow(x, y),
-    "log_or_nan": lambda torch, x: torch.log(x),
-    # where(c != 0, v, 0): PyTorch's masked_fill; c gets a zero gradient, as in our rule.
-    "mask": lambda torch, c, v: torch.where(c != 0, v, 0.0 * v) + 0.0 * c,
-    "inv": lambda torch, x: torch.reciprocal(x),
-}
-
-
-def arity(op: Op) -> int | None:
-    """How many inputs op takes, read from its rule `partials(out, *inputs)`; None if n-ary."""
-    inputs = list(inspect.signature(op.partials).parameters.values())[1:]
-    if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in inputs):
-        return None
-    return len(inputs)
-
-
-def forward_or_none(op: Op, xs: tuple[float, ...]) -> float | None:
-    """op's forward at xs, or None where the op refuses the input or overflows."""
-    try:
-        out = op.forward(*xs)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
-    return out if math.isfinite(out) else None
-
-
-def moved(xs: tuple[float, ...], index: int, by: float) -> tuple[float, ...]:
-    return tuple(x + by if i == index else x for i, x in enumerate(xs))
-
-
-def defined_around(op: Op, xs: tuple[float, ...]) -> bool:
-    """op is finite at xs and one step either side in every argument, so it can be checked."""
-    nearby = [xs] + [moved(xs, i, d) for i in range(len(xs)) for d in (STEP, -STEP)]
-    return all(forward_or_none(op, p) is not None for p in nearby)
-
-
-def sample_points(op: Op) -> list[tuple[float, ...]]:
-    """The inputs op is checked at: every combination of POINTS where op is defined."""
-    n = arity(op)
-    candidates = NARY_POINTS if n is None else itertools.product(POINTS, repeat=n)
-    return [xs for xs in candidates if defined_around(op, xs)]
-
-
-OP_CASES = [
-    pytest.param(name, xs, id=f"{name}{xs}") for name, op in OPS.items() for xs in sample_points(op)
-]
-
-
-def central_difference(op: Op, xs: tuple[float, ...], index: int) -> float:
-    """(f(x + h) - f(x - h)) / 2h in argument `index`: exact up to O(h^2) and rounding."""
-    return (op.forward(*moved(xs, index, STEP)) - op.forward(*moved(xs, index, -STEP))) / (2 * STEP)
-
-
-def relative_error(ours: float, theirs: float) -> float:
-    """|ours - theirs| / max(1, |theirs|): relative for large numbers, absolute near zero."""
-    if ours == theirs or (math.isnan(ours) and math.isnan(theirs)):  # agree on inf and nan too
-        return 0.0
-    return abs(ours - theirs) / max(1.0, abs(theirs))
-
-
-def assert_close(ours: float, theirs: float, what: str, tolerance: float = 1e-12) -> None:
-    """The check used for every comparison with PyTorch."""
-    error = relative_error(float(ours), float(theirs))
-    assert error <= tolerance, f"{what}: ours {float(ours)!r}, PyTorch {float(theirs)!r}"
-
-
-def leaves_for(xs: tuple[float, ...]) -> list[Value]:
-    return [Value(x) for x in xs]
-
-
-def derivatives(y, xs: list[Value]) -> list:
-    """dy/dx for each x, as differentiable Values; zeros when y is a constant (a float)."""
-    if not isinstance(y, Value):
-        return [0.0] * len(xs)
-    return gradients(y, xs, create_graph=True)
-
-
-def torch_derivatives(torch, y, xs: list) -> list:
-    """The same with torch.autograd.grad(..., create_graph=True)."""
-    if not y.requires_grad:
-        return [torch.zeros((), dtype=torch.float64)] * len(xs)
-    grads = torch.autograd.grad(y, xs, create_graph=True, allow_unused=True)
-    return [torch.zeros((), dtype=torch.float64) if g is None else g for g in grads]
-
-
-def torch_leaves(torch, xs: tuple[float, ...]) -> list:
-    return [torch.tensor(x, dtype=torch.float64, requires_grad=True) for x in xs]
+from autograd_core import OPS, Value, grad, hessian
 
 
 def test_every_op_has_a_pytorch_twin():
@@ -150,7 +37,7 @@ def test_every_op_is_checked_at_some_point(name):
 @pytest.mark.parametrize(("name", "xs"), OP_CASES)
 def test_partials_match_central_differences(name, xs):
     op = OPS[name]
-    out = _apply(op, *leaves_for(xs))
+    out = op(*leaves_for(xs))
     assert len(out.local_grads) == len(xs)
     for index, partial in enumerate(out.local_grads):
         numeric = central_difference(op, xs, index)
@@ -160,7 +47,7 @@ def test_partials_match_central_differences(name, xs):
 @pytest.mark.parametrize(("name", "xs"), OP_CASES)
 def test_backward_puts_the_partials_on_the_inputs(name, xs):
     leaves = leaves_for(xs)
-    out = _apply(OPS[name], *leaves)
+    out = OPS[name](*leaves)
     out.backward()
     assert [leaf.grad for leaf in leaves] == list(out.local_grads)
 
@@ -170,7 +57,7 @@ def test_partials_on_values_equal_partials_on_floats(name, xs):
     # The create_graph path re-evaluates the same rule on the graph; it must agree.
     op = OPS[name]
     leaves = leaves_for(xs)
-    out = _apply(op, *leaves)
+    out = op(*leaves)
     on_values = op.partials(out, *leaves)
     for on_value, on_float in zip(on_values, out.local_grads, strict=True):
         assert float(on_value) == pytest.approx(on_float, rel=1e-15, abs=1e-15)
@@ -179,7 +66,7 @@ def test_partials_on_values_equal_partials_on_floats(name, xs):
 @pytest.mark.parametrize(("name", "xs"), OP_CASES)
 def test_value_and_gradient_match_pytorch(torch, name, xs):
     leaves = leaves_for(xs)
-    out = _apply(OPS[name], *leaves)
+    out = OPS[name](*leaves)
     out.backward()
     tensors = torch_leaves(torch, xs)
     expected = TORCH_TWINS[name](torch, *tensors)
@@ -193,7 +80,7 @@ def test_value_and_gradient_match_pytorch(torch, name, xs):
 def test_second_and_third_derivatives_match_pytorch(torch, name, xs):
     leaves = leaves_for(xs)
     tensors = torch_leaves(torch, xs)
-    ours = [_apply(OPS[name], *leaves)]
+    ours = [OPS[name](*leaves)]
     theirs = [TORCH_TWINS[name](torch, *tensors)]
     for order in (1, 2, 3):
         ours = [d for y in ours for d in derivatives(y, leaves)]
@@ -304,3 +191,81 @@ def test_infinite_and_nan_derivatives_match_pytorch_on_both_paths(torch, f, xs, 
     expected = [tensor.grad.item() for tensor in tensors]
     ours = edge_gradients(f, xs, create_graph)
     assert [str(g) for g in ours] == [str(g) for g in expected]
+
+
+# -- singular points where the rule masks, as PyTorch does (each once gave nan or a wrong sign) --
+
+
+def nth_derivative(f, n: int):
+    for _ in range(n):
+        f = grad(f)
+    return f
+
+
+@pytest.mark.parametrize(
+    ("f", "twin", "x", "order"),
+    [
+        pytest.param(lambda x: x**0, lambda x: x**0, 0.0, 1, id="d/dx x**0 at 0"),
+        pytest.param(lambda x: (x - x) ** 0, lambda x: (x - x) ** 0, 1.3, 1, id="(x-x)**0"),
+        pytest.param(lambda x: x**2, lambda x: x**2, 0.0, 3, id="d3/dx3 x**2 at 0"),
+        pytest.param(lambda x: x**3, lambda x: x**3, 0.0, 3, id="d3/dx3 x**3 at 0"),
+        pytest.param(lambda x: x.sqrt(), lambda x: x.sqrt(), 0.0, 2, id="sqrt'' at 0 is -inf"),
+        pytest.param(lambda x: x.sqrt(), lambda x: x.sqrt(), -0.0, 1, id="sqrt' at -0.0 is -inf"),
+        pytest.param(
+            lambda x: x.relu().sqrt(), lambda x: x.relu().sqrt(), -1.0, 1, id="relu(-1).sqrt()"
+        ),
+        pytest.param(
+            lambda x: x.relu().sqrt(), lambda x: x.relu().sqrt(), -1.0, 2, id="relu(-1).sqrt()''"
+        ),
+    ],
+)
+def test_derivatives_at_singular_points_match_torch_func(torch, f, twin, x, order):
+    reference = torch.tensor(x, dtype=torch.float64)
+    g = twin
+    for _ in range(order):
+        g = torch.func.grad(g)
+    expected = g(reference).item()
+    ours = nth_derivative(f, order)(x)
+    assert str(float(ours)) == str(expected), f"ours {ours!r}, PyTorch {expected!r}"
+
+
+@pytest.mark.parametrize("create_graph", [False, True])
+@pytest.mark.parametrize(("x", "y"), [(0.0, 0.0), (0.0, 2.0), (0.0, 1.0), (2.0, 0.0), (-2.0, 2.0)])
+def test_both_partials_of_pow_match_pytorch_at_zero(torch, create_graph, x, y):
+    leaves = leaves_for((x, y))
+    (leaves[0] ** leaves[1]).backward(create_graph=create_graph)
+    tensors = torch_leaves(torch, (x, y))
+    torch.pow(*tensors).backward()
+    for ours, theirs in zip(leaves, tensors, strict=True):
+        assert str(float(ours.grad)) == str(theirs.grad.item())
+
+
+@pytest.mark.parametrize(("x", "y"), [(0.0, 0.0), (0.0, 1.0), (0.0, 2.0), (0.0, 3.0)])
+def test_the_hessian_of_pow_at_a_zero_base_matches_pytorch(torch, x, y):
+    ours = hessian(lambda a, b: a**b)(x, y)
+    theirs = torch.func.hessian(lambda v: torch.pow(v[0], v[1]))(
+        torch.tensor([x, y], dtype=torch.float64)
+    )
+    assert ours == theirs.tolist()
+
+
+def test_zero_times_inf_in_the_chain_rule_is_zero_where_the_partial_is_exactly_zero(torch):
+    # relu is flat below 0: nothing flows back through it, however steep what follows is.
+    x = Value(-1.0)
+    x.relu().sqrt().backward()
+    t = torch.tensor(-1.0, dtype=torch.float64, requires_grad=True)
+    t.relu().sqrt().backward()
+    assert x.grad == t.grad.item() == 0.0
+
+
+@pytest.mark.parametrize(
+    ("f", "order"),
+    [
+        pytest.param(lambda x: 0.0 * x.sqrt(), 1, id="0 * sqrt(x)"),
+        pytest.param(lambda x: x ** Value(0.0), 2, id="(x**y)'' with y = 0"),
+    ],
+)
+def test_a_function_constant_near_zero_has_derivative_zero_where_pytorch_gives_nan(f, order):
+    # Both are constant functions of x (0 and 1), so every derivative is 0. PyTorch multiplies
+    # 0 by sqrt'(0) = inf here, and gets nan; the chain rule here takes 0 times anything as 0.
+    assert nth_derivative(f, order)(0.0) == 0.0

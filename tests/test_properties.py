@@ -10,89 +10,18 @@ so both libraries differentiate the same function.
 """
 
 import math
-from typing import Any
 
-from hypothesis import given, settings
-from hypothesis import strategies as st
-from test_ops import TORCH_TWINS, arity, assert_close
-
-from autograd_core import OPS, Value, hessian
-from autograd_core.value import _apply
-
-BOUND = 1e3  # largest |value| or |partial| a step may make before its inputs are squashed
-# A program step: ("constant", number) or (op name, indices of its input nodes).
-Step = tuple[str, Any]
-
-
-def replay(program: list[Step], leaves: list, apply, constant) -> list:
-    """Every node of the program's graph, leaves first, the root last."""
-    nodes = list(leaves)
-    for name, argument in program:
-        if name == "constant":
-            nodes.append(constant(argument))
-        else:
-            nodes.append(apply(name, [nodes[i] for i in argument]))
-    return nodes
-
-
-def on_values(program: list[Step], leaves: list) -> list[Value]:
-    return replay(program, leaves, lambda name, xs: _apply(OPS[name], *xs), Value)
-
-
-def on_tensors(torch, program: list[Step], leaves: list) -> list:
-    def apply(name, xs):
-        return TORCH_TWINS[name](torch, *xs)
-
-    def constant(c):
-        return torch.tensor(c, dtype=torch.float64)
-
-    return replay(program, leaves, apply, constant)
-
-
-def safe_result(name: str, inputs: list[Value]) -> Value | None:
-    """name applied to inputs, or None if it fails or makes a big, infinite or nan number."""
-    try:
-        out = _apply(OPS[name], *inputs)
-    except (ValueError, ZeroDivisionError, OverflowError):
-        return None
-    return out if all(abs(n) <= BOUND for n in (out.data, *out.local_grads)) else None
-
-
-def build(leaves: list[float], steps: list[tuple[str, list[int]]]) -> list[Step]:
-    """The program of a random graph: each step applies an op to nodes picked by index."""
-    program: list[Step] = []
-    nodes = [Value(x) for x in leaves]
-
-    def record(step: Step, node: Value) -> int:
-        program.append(step)
-        nodes.append(node)
-        return len(nodes) - 1
-
-    def squashed(index: int) -> int:
-        sigmoid = record(("sigmoid", (index,)), nodes[index].sigmoid())
-        half = record(("constant", 0.5), Value(0.5))
-        return record(("add", (sigmoid, half)), nodes[sigmoid] + nodes[half])
-
-    for name, picks in steps:
-        count = arity(OPS[name]) or len(picks)  # n-ary ops take all four picks
-        inputs = tuple(pick % len(nodes) for pick in picks[:count])
-        out = safe_result(name, [nodes[i] for i in inputs])
-        if out is None:
-            inputs = tuple(squashed(i) for i in inputs)
-            out = _apply(OPS[name], *(nodes[i] for i in inputs))
-        record((name, inputs), out)
-    return program
-
-
-# Leaves are 0 or at least 1e-3 in size: a tiny leaf makes higher derivatives overflow, where
-# the two libraries' inf * 0 = nan land in different places.
-leaf = st.floats(-2.0, 2.0).filter(lambda x: x == 0.0 or abs(x) >= 1e-3)
-leaf_values = st.lists(leaf, min_size=1, max_size=3)
-steps = st.lists(
-    st.tuples(st.sampled_from(sorted(OPS)), st.lists(st.integers(0, 99), min_size=4, max_size=4)),
-    min_size=1,
-    max_size=10,
+from helpers import (
+    assert_close,
+    build,
+    leaf_values,
+    on_tensors,
+    on_values,
+    steps,
 )
+from hypothesis import given, settings
+
+from autograd_core import Value, hessian
 
 
 @settings(max_examples=75, deadline=None)

@@ -1,4 +1,5 @@
-"""Value: one real number and the graph node that produced it (SPEC 3.1), and the no_grad mode."""
+"""Value: one real number and the graph node that produced it, its operators and methods, its
+checks on bad input, and the no_grad mode."""
 
 import math
 import threading
@@ -276,3 +277,58 @@ def test_dot_gradient_of_each_weight_is_its_input_and_back():
 def test_dot_of_sequences_of_different_lengths_raises_value_error():
     with pytest.raises(ValueError, match="same length, got 2 and 1"):
         dot([Value(1.0), Value(2.0)], [Value(3.0)])
+
+
+# -- traps made loud ---------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("data", "truth"), [(0.0, False), (-0.0, False), (2.5, True), (-1.0, True)]
+)
+def test_bool_is_whether_the_number_is_non_zero_as_in_pytorch(data, truth):
+    assert bool(Value(data)) is truth
+
+
+def test_if_on_a_zero_value_skips_the_branch():
+    taken = False
+    if Value(0.0):
+        taken = True
+    assert not taken
+
+
+def test_an_int_too_large_for_a_float_raises_value_error():
+    with pytest.raises(ValueError, match="too large for a float"):
+        Value(10**400)
+
+
+def test_the_too_large_error_does_not_print_the_number():
+    with pytest.raises(ValueError) as error:
+        Value(10**5000)
+    assert "0000" not in str(error.value)
+
+
+@pytest.mark.parametrize("flip", [False, True], ids=["value * array", "array * value"])
+def test_value_times_an_array_says_what_to_do_instead(flip):
+    v, array = Value(2.0), np.ones(3)
+    with pytest.raises(TypeError, match=r"NumPy array.*one number.*each element"):
+        _ = array * v if flip else v * array
+
+
+def test_value_plus_a_list_is_still_a_plain_type_error():
+    with pytest.raises(TypeError):
+        _ = Value(2.0) + [1.0]
+
+
+def test_backward_on_a_result_computed_under_no_grad_raises_naming_the_op():
+    x = Value(3.0)
+    with no_grad():
+        y = x * x
+    with pytest.raises(RuntimeError, match=r"'\*' under no_grad\(\).*no graph"):
+        y.backward()
+    assert x.grad == 0.0
+
+
+def test_backward_on_a_plain_leaf_is_still_allowed():
+    x = Value(3.0)
+    x.backward()
+    assert x.grad == 1.0
