@@ -162,7 +162,7 @@ class Value:
 
     @staticmethod
     def apply_op(op: ops.Op, args: Sequence[Any]) -> Value:
-        """`op(*args)` as a node, numbers among `args` made constant leaves (`ops.Op` calls this)."""
+        """`op(*args)` as a node, numbers in `args` made constant leaves (`ops.Op` calls this)."""
         return _apply(op, *[_coerce(arg, op.name) for arg in args])
 
     # -- graph ----------------------------------------------------------------------------------

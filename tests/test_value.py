@@ -282,11 +282,9 @@ def test_dot_of_sequences_of_different_lengths_raises_value_error():
 # -- traps made loud ---------------------------------------------------------------------------
 
 
-@pytest.mark.parametrize(
-    ("data", "truth"), [(0.0, False), (-0.0, False), (2.5, True), (-1.0, True)]
-)
-def test_bool_is_whether_the_number_is_non_zero_as_in_pytorch(data, truth):
-    assert bool(Value(data)) is truth
+@pytest.mark.parametrize("data", [0.0, -0.0, 2.5, -1.0, math.nan])
+def test_bool_is_whether_the_number_is_non_zero_as_in_pytorch(torch, data):
+    assert bool(Value(data)) is bool(torch.tensor(data, dtype=torch.float64)) is (data != 0.0)
 
 
 def test_if_on_a_zero_value_skips_the_branch():
