@@ -587,7 +587,7 @@ def _predicted_classes(loss: Any, outputs: np.ndarray) -> np.ndarray:
         return outputs.argmax(axis=1)
     if loss == "mse":
         rounded = np.floor(outputs[:, 0] + 0.5)
-        return np.where(np.isfinite(rounded), rounded, -1).astype(int)
+        return np.nan_to_num(rounded, nan=-1.0, posinf=-1.0, neginf=-1.0).astype(int)
     return (outputs[:, 0] > 0.0).astype(int)
 
 

@@ -9,7 +9,15 @@ import pytest
 from nn import losses, optim
 from nn.data import make_blobs, make_moons, make_spiral, make_xor
 from nn.modules import MLP
-from nn.train import History, accuracy, fit, predict, predict_outputs
+from nn.train import (
+    History,
+    accuracy,
+    fit,
+    matrix_source,
+    predict,
+    predict_outputs,
+    predict_proba,
+)
 
 
 def _weights(model):
@@ -465,3 +473,253 @@ def test_fit_with_jit_leaves_no_generated_source_behind():
         predict(model, X)
     gc.collect()
     assert jit_sources() <= before
+
+
+# -- regression, probabilities, the matrix program ---------------------------------------------
+
+
+def _noisy_sine(n: int = 200, seed: int = 0):
+    rng = np.random.default_rng(seed)
+    X = rng.uniform(-3.0, 3.0, (n, 1))
+    y = np.sin(X[:, 0]) + rng.normal(0.0, 0.1, n)
+    return X.tolist(), y.tolist()
+
+
+def test_mse_on_float_targets_fits_a_noisy_sine_and_reports_r2():
+    X, y = _noisy_sine()
+    model = MLP(1, [32, 32, 1], activation="tanh", seed=0)
+    history = fit(
+        model,
+        X,
+        y,
+        loss="mse",
+        optimizer=optim.Adam(model.parameters(), lr=0.01),
+        epochs=200,
+        batch_size=32,
+        seed=0,
+        progress=False,
+        jit=True,
+        validation_data=_noisy_sine(50, seed=1),
+    )
+    assert history.r2[-1] >= 0.95
+    assert history.val_r2[-1] >= 0.95
+    assert history.accuracy == [] and history.val_accuracy == []
+    assert all(type(value) is float for value in history.loss + history.r2)
+
+
+def test_regression_with_several_outputs_takes_a_list_of_targets_per_sample():
+    rng = np.random.default_rng(0)
+    X = rng.uniform(-1.0, 1.0, (60, 2)).tolist()
+    y = [[a + b, a - b] for a, b in X]  # a linear map: a linear model fits it exactly
+    results = {}
+    for jit in (False, True):
+        model = MLP(2, [2], seed=0)
+        history = fit(
+            model,
+            X,
+            y,
+            loss="mse",
+            optimizer=optim.SGD(model.parameters(), lr=0.5),
+            epochs=60,
+            progress=False,
+            jit=jit,
+        )
+        results[jit] = (_weights(model), history.loss)
+    assert history.r2[-1] > 0.999
+    assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
+    assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)
+
+
+def test_a_regression_target_of_the_wrong_length_is_refused_before_training():
+    model = MLP(2, [3, 2], seed=0)
+    with pytest.raises(ValueError, match=r"target \[1\.0\] of sample 1 has 1 number\(s\)"):
+        fit(
+            model,
+            [[0.0, 1.0]] * 2,
+            [[1.0, 2.0], [1.0]],
+            loss="mse",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            progress=False,
+        )
+
+
+def test_predict_proba_is_the_softmax_or_the_sigmoid_of_the_outputs():
+    X, _ = make_blobs(20, 3, seed=0)
+    three = MLP(2, [4, 3], seed=0)
+    outputs = predict_outputs(three, X)
+    expected = np.exp(outputs) / np.exp(outputs).sum(axis=1, keepdims=True)
+    assert np.allclose(predict_proba(three, X), expected, rtol=1e-12, atol=0)
+    one = MLP(2, [4, 1], seed=0)
+    logits = predict_outputs(one, X)[:, 0]
+    assert np.allclose(predict_proba(one, X), 1.0 / (1.0 + np.exp(-logits)), rtol=1e-12)
+    assert predict(three, X) == outputs.argmax(axis=1).tolist()
+
+
+def test_matrix_source_shows_each_layer_as_one_matrix_product():
+    source = matrix_source(MLP(2, [16, 16, 1], seed=0), loss="hinge")
+    assert "Z1 = X @ W1.T + b1" in source
+    assert "H1 = relu(Z1)" in source
+    assert "Z2 = H1 @ W2.T + b2" in source
+    assert "dW1 += dZ1.T @ X" in source
+    assert "dH1 = dZ2 @ W2" in source
+
+
+# -- the batched path keeps the model whole --------------------------------------------------
+
+
+def test_the_optimizer_continues_where_the_last_fit_stopped():
+    X, y = make_moons(40, noise=0.1, seed=0)
+    once, twice = MLP(2, [8, 1], seed=0), MLP(2, [8, 1], seed=0)
+    adam_once = optim.Adam(once.parameters(), lr=0.01)
+    adam_twice = optim.Adam(twice.parameters(), lr=0.01)
+    options = {"loss": "hinge", "progress": False, "jit": True}
+    fit(once, X, y, optimizer=adam_once, epochs=4, **options)
+    fit(twice, X, y, optimizer=adam_twice, epochs=2, **options)
+    fit(twice, X, y, optimizer=adam_twice, epochs=2, **options)
+    assert _weights(once) == _weights(twice)
+    assert adam_once.steps == adam_twice.steps == 4
+
+
+def test_ctrl_c_leaves_the_model_with_the_numbers_trained_so_far():
+    X, y = make_moons(40, noise=0.1, seed=0)
+    stopped, finished = MLP(2, [8, 1], seed=0), MLP(2, [8, 1], seed=0)
+
+    def interrupt_after_two(epoch, model, history):
+        if epoch == 2:
+            raise KeyboardInterrupt
+
+    options = {"loss": "hinge", "progress": False, "jit": True}
+    with pytest.raises(KeyboardInterrupt):
+        fit(
+            stopped,
+            X,
+            y,
+            optimizer=optim.SGD(stopped.parameters(), lr=0.1),
+            epochs=5,
+            callbacks=[interrupt_after_two],
+            **options,
+        )
+    fit(finished, X, y, optimizer=optim.SGD(finished.parameters(), lr=0.1), epochs=2, **options)
+    assert _weights(stopped) == _weights(finished)
+
+
+def test_threads_training_one_model_leave_it_holding_its_own_values():
+    import threading
+
+    X, y = make_moons(40, noise=0.1, seed=0)
+    model = MLP(2, [8, 1], seed=0)
+    own = model.parameters()
+
+    def train():
+        fit(
+            model,
+            X,
+            y,
+            loss="hinge",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=3,
+            progress=False,
+            jit=True,
+        )
+
+    threads = [threading.Thread(target=train) for _ in range(4)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert all(a is b for a, b in zip(model.parameters(), own, strict=True))
+    assert all(np.isfinite(_weights(model)))
+
+
+def test_batch_norm_and_dropout_models_train_the_same_with_jit_on_the_eager_path():
+    from nn.modules import BatchNorm1d, Dropout, Layer, Sequential
+
+    X, y = make_moons(40, noise=0.1, seed=0)
+    results = {}
+    for jit in (False, True):
+        model = Sequential(
+            Layer(2, 8, seed=0),
+            BatchNorm1d(8),
+            Dropout(0.2, seed=0),
+            Layer(8, 1, activation="linear", seed=1),
+        )
+        history = fit(
+            model,
+            X,
+            y,
+            loss="hinge",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=3,
+            batch_size=10,
+            seed=0,
+            progress=False,
+            jit=jit,
+        )
+        results[jit] = (_weights(model), history.loss)
+    assert results[True] == results[False]
+
+
+# -- bad data, refused up front with the same message in both modes ------------------------------
+
+
+@pytest.mark.parametrize("jit", [False, True])
+@pytest.mark.parametrize(
+    ("X", "error", "message"),
+    [
+        ([[0.0, 1.0], [0.0, 1.0, 2.0]], ValueError, r"sample 1 has 3 features, sample 0 has 2"),
+        ([[0.0, 1.0], [0.0, "a"]], TypeError, r"sample 1, column 1 is not a real number: 'a'"),
+        ([[0.0, 1.0], [float("nan"), 1.0]], ValueError, r"sample 1, column 0 is nan"),
+        ([[0.0, 1.0], [0.0, float("inf")]], ValueError, r"sample 1, column 1 is inf"),
+    ],
+)
+def test_bad_features_are_named_by_sample_and_column_in_both_modes(X, error, message, jit):
+    model = MLP(2, [1], seed=0)
+    before = _weights(model)
+    with pytest.raises(error, match=message):
+        fit(
+            model,
+            X,
+            [0, 1],
+            loss="hinge",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            progress=False,
+            jit=jit,
+        )
+    assert _weights(model) == before
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_custom_loss_that_returns_a_float_is_refused_in_both_modes(jit):
+    model = MLP(2, [1], seed=0)
+    with pytest.raises(TypeError, match=r"the loss function must return a Value, got float"):
+        fit(
+            model,
+            [[0.0, 1.0]],
+            [0],
+            loss=lambda preds, labels: 1.0,
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            progress=False,
+            jit=jit,
+        )
+
+
+def test_a_custom_loss_may_take_list_labels():
+    model = MLP(2, [2], seed=0)
+
+    def squared_error(preds, targets):
+        return losses.mse(preds, targets)
+
+    history = fit(
+        model,
+        [[0.0, 1.0], [1.0, 0.0]],
+        [[1.0, 0.0], [0.0, 1.0]],
+        loss=squared_error,
+        optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=2,
+        progress=False,
+        jit=True,
+    )
+    assert history.loss[1] < history.loss[0]
