@@ -587,7 +587,8 @@ def _predicted_classes(loss: Any, outputs: np.ndarray) -> np.ndarray:
         return outputs.argmax(axis=1)
     if loss == "mse":
         rounded = np.floor(outputs[:, 0] + 0.5)
-        return np.nan_to_num(rounded, nan=-1.0, posinf=-1.0, neginf=-1.0).astype(int)
+        # A non-finite or huge output is no class: -1 matches no label.
+        return np.where(np.abs(rounded) < 2.0**31, rounded, -1.0).astype(int)
     return (outputs[:, 0] > 0.0).astype(int)
 
 
