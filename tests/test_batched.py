@@ -433,3 +433,47 @@ def test_log_sum_exp_over_a_layer_is_one_row_max_and_row_sum_with_eager_gradient
     mean.backward()
     assert close(loss, mean.data)
     assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers():
+    from nn.conv import Conv1d, Flatten, MaxPool1d
+    from nn.modules import Activation, Layer, Sequential
+    from nn.train import matrix_source
+
+    rng = np.random.default_rng(0)
+    X = rng.normal(size=(30, 12)).tolist()
+    y = rng.integers(0, 3, 30).tolist()
+
+    def cnn():
+        return Sequential(
+            Conv1d(1, 2, 3, seed=0),
+            Activation("tanh"),
+            Conv1d(2, 3, 3, stride=2, seed=1),
+            MaxPool1d(2),
+            Flatten(),
+            Layer(6, 3, activation="linear", seed=2),
+        )
+
+    source = matrix_source(cnn(), "cross_entropy", n_inputs=12)
+    # Both convolutions: every window gathered at once, one product with the shared weights.
+    assert "Xw1 = X[:, windows1]" in source
+    assert "Xw2 = H1[:, windows2]" in source
+    assert "np.add.at(dH1, (slice(None), windows2), dZ2w @ W2)" in source
+    results = {}
+    for jit in (False, True):
+        model = cnn()
+        history = fit(
+            model,
+            X,
+            y,
+            loss="cross_entropy",
+            optimizer=optim.SGD(model.parameters(), lr=0.05),
+            epochs=3,
+            batch_size=8,
+            seed=0,
+            progress=False,
+            jit=jit,
+        )
+        results[jit] = ([p.data for p in model.parameters()], history.loss)
+    assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
+    assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)

@@ -698,3 +698,29 @@ def test_batchnorm_in_train_mode_needs_a_batch():
 def test_batchnorm_refuses_bad_arguments(arguments, message):
     with pytest.raises(ValueError, match=message):
         BatchNorm1d(*arguments)
+
+
+@pytest.mark.parametrize("name", ["relu", "tanh", "sigmoid", "leaky_relu", "linear"])
+def test_activation_module_equals_pytorchs_on_channels_with_gradients(torch, name):
+    from nn.export import to_torch
+    from nn.modules import Activation
+
+    channels = [[-1.5, 0.25, 2.0], [0.75, -0.1, 3.0]]
+    leaves = [[Value(x) for x in row] for row in channels]
+    out = Activation(name)(leaves)
+    total = sum(v for row in out for v in row)
+    total.backward()
+    x = torch.tensor(channels, dtype=torch.float64, requires_grad=True)
+    twin = to_torch(Activation(name))
+    twin(x).sum().backward()
+    ours = [v.data for row in out for v in row]
+    assert ours == pytest.approx(twin(x).flatten().tolist(), abs=1e-12)
+    grads = [v.grad for row in leaves for v in row]
+    assert grads == pytest.approx(x.grad.flatten().tolist(), abs=1e-12)
+
+
+def test_activation_module_refuses_an_unknown_name():
+    from nn.modules import Activation
+
+    with pytest.raises(ValueError, match=r"unknown activation 'swish'"):
+        Activation("swish")
