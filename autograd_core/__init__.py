@@ -11,6 +11,7 @@
 from . import batched, ir, ops
 from .backward import gradients, topological_order
 from .draw import draw_dot
+from .forward import jacfwd, jacrev, jvp
 from .jit import Jitted, jit
 from .modes import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
@@ -33,7 +34,10 @@ __all__ = [
     "gradcheck",
     "gradients",
     "hessian",
+    "jacfwd",
+    "jacrev",
     "jit",
+    "jvp",
     "no_grad",
     "topological_order",
     "value_and_grad",

@@ -150,7 +150,11 @@ def _at(f: Function, xs: tuple[float, ...], index: int, moved: float) -> float:
 def _call(f: Function, args: list[Value]) -> Value:
     """f(*args) as a Value; a number f returns (a NumPy scalar too) is a constant."""
     with _running_f():
-        out = f(*args)
+        return _output(f(*args))
+
+
+def _output(out: Any) -> Value:
+    """What f returned, as a Value: a number (a NumPy scalar too) is a constant."""
     if isinstance(out, Value):
         return out
     if _is_real(out):
