@@ -556,9 +556,15 @@ class Compiler:
         new = self.scratch.equations[start:]
         made_here = {eq.out for eq in new}
         named: set[int] = set()
+        # A block read by two operands (x - x) gets two terms: neither is its whole gradient.
+        readers = [id(o.block) for o, t in zip(operands, terms, strict=True) if o.kind == "block"]
         for o, term in zip(operands, terms, strict=True):
             # A term that is the whole gradient of its input is named for it: dZ1 = ...
-            if term in made_here and self._first_full_grad(o, block_op.out):
+            if (
+                term in made_here
+                and self._first_full_grad(o, block_op.out)
+                and readers.count(id(o.block)) == 1
+            ):
                 if id(o.block) not in named:
                     term.name = "d" + o.block.name
                     named.add(id(o.block))

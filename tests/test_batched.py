@@ -139,6 +139,21 @@ def test_batched_gradient_of_a_gradient_gives_the_second_derivative_on_a_grid():
     np.testing.assert_allclose(second, 2.0 * np.cos(grid) - grid * np.sin(grid), atol=1e-12)
 
 
+@pytest.mark.parametrize(
+    "f",
+    [
+        lambda x: x - x,
+        lambda x: x * x,
+        lambda x: x / (x + 1.0) - x,
+        lambda x: (x * 3.0).tanh() - (x * 3.0).tanh() * x,
+    ],
+    ids=["x-x", "x*x", "x/(x+1)-x", "tanh(3x)(1-x)"],
+)
+def test_an_op_reading_one_block_twice_adds_both_terms(f):
+    # Neither term is the whole gradient of x: d(x - x)/dx = 1 - 1 = 0, not 2.
+    assert_batched_equals_eager(f, [(-1.5,), (0.5,), (2.0,)])
+
+
 def test_a_repeated_operand_of_a_sum_counts_each_time():
     # sum(a, a, a, x) with a = |x|: d/dx = 3 sign(x) + 1. The gradient of the row sum must reach
     # the repeated column three times and the last column at all.
@@ -460,7 +475,7 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers():
     assert "Xw2 = H1[:, windows2]" in source
     assert "np.add.at(dH1, (slice(None), windows2), dZ2w @ W2)" in source
     results = {}
-    for jit in (False, True):
+    for use_jit in (False, True):
         model = cnn()
         history = fit(
             model,
@@ -472,8 +487,8 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers():
             batch_size=8,
             seed=0,
             progress=False,
-            jit=jit,
+            jit=use_jit,
         )
-        results[jit] = ([p.data for p in model.parameters()], history.loss)
+        results[use_jit] = ([p.data for p in model.parameters()], history.loss)
     assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
     assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)
