@@ -110,7 +110,9 @@ class Program:
     """A straight-line program: parameters and inputs in, equations, outputs out.
 
     `outputs` are the function's results; after `with_gradients`, `gradients[i]` is the
-    gradient of `outputs[0]` with respect to `wrt[i]` (a Var, or the constant 0.0).
+    gradient of `outputs[0]` with respect to `wrt[i]` (a Var, or the constant 0.0), and
+    `products` holds the chain rule's products partial * d(user), where eager `backward` takes
+    0 times anything (inf, nan) as 0.
     """
 
     params: list[Var] = field(default_factory=list)
@@ -119,6 +121,7 @@ class Program:
     outputs: list[Operand] = field(default_factory=list)
     wrt: list[Var] = field(default_factory=list)
     gradients: list[Operand] = field(default_factory=list)
+    products: set[Var] = field(default_factory=set)
     _count: int = 0
 
     def new_var(self, kind: str, prefix: str = "v") -> Var:
@@ -262,7 +265,11 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
             # A partial that is the number 0 (step, sign) adds nothing, as in eager `backward`,
             # which skips it: 0 * inf would make nan of an infinite gradient.
             if isinstance(x, Var) and x in needs_grad and not _is(local, 0.0):
-                terms.setdefault(x, []).append(program.emit(ops.MUL, [local, g]))
+                made = len(program.equations)
+                term = program.emit(ops.MUL, [local, g])
+                if len(program.equations) > made:  # an equation, not a factor 1.0 folded away
+                    program.products.add(term)
+                terms.setdefault(x, []).append(term)
     program.wrt = list(wrt)
     program.gradients = [
         _total(program, terms[w], "d" + w.name) if w in terms else 0.0 for w in wrt

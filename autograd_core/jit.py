@@ -50,6 +50,7 @@ class Jitted:
         self._arity: int | None = None  # None until the first call traces f
         self._forward: Callable[..., float]
         self._value_and_grad: Callable[..., tuple[float, Any]]
+        self._careful: Callable[..., tuple[float, Any]]  # where 0 * inf made a nan, see below
         self._program: ir.Program | None = None
         self._source: str | None = None
         self._batched: Any = None
@@ -73,7 +74,12 @@ class Jitted:
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
         """(f(*xs), grads) exactly as `autograd_core.value_and_grad(f)` gives them."""
         floats = self._floats(xs)
-        return self._value_and_grad(*floats)
+        value, grads = self._value_and_grad(*floats)
+        # Only where a product of the chain rule met 0 * inf does a nan appear that eager
+        # `backward` (0 times anything is 0) would not give: then the careful version decides.
+        if any(g != g for g in (grads if isinstance(grads, tuple) else (grads,))):
+            return self._careful(*floats)
+        return value, grads
 
     def batched(self, *arrays: Any) -> tuple[Any, Any]:
         """f and its gradient at every point of the given arrays (one array per argument).
@@ -145,11 +151,16 @@ class Jitted:
         # The forward program for the batched back-end is this one before the backward pass
         # is appended to it: f is called once, as the first call promises.
         self._program_forward = dataclasses.replace(
-            program, equations=list(program.equations), outputs=list(program.outputs)
+            program,
+            equations=list(program.equations),
+            outputs=list(program.outputs),
+            products=set(),
         )
         ir.with_gradients(program, program.inputs)
         source, bindings = python_source(program)
         namespace = compile_source(source, self, bindings)
+        careful = python_source(program, careful=True)[0]
+        self._careful = compile_source(careful, self, bindings)["value_and_grad"]
         self._arity = len(xs)
         self._program = program
         self._source = source
@@ -186,13 +197,20 @@ def float_namespace() -> dict[str, Any]:
     return namespace
 
 
-def python_source(program: ir.Program) -> tuple[str, dict[str, Any]]:
+def python_source(program: ir.Program, careful: bool = False) -> tuple[str, dict[str, Any]]:
     """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for `program`,
-    and the functions it calls that are not in the op table (the parametrised ops)."""
+    and the functions it calls that are not in the op table (the parametrised ops).
+
+    `careful=True` writes each product of the chain rule as eager `backward` takes it, 0 when
+    either factor is 0 (so 0 * inf is 0, not nan): `a * b if a and b else 0.0`.
+    """
     printer = Printer()
     forward, backward = [], []
     for eq in program.equations:
         line = printer.line(eq)
+        if careful and eq.out in program.products:
+            a, b = (printer.operand(x) for x in eq.inputs)
+            line = f"{eq.out.name} = {a} * {b} if {a} and {b} else 0.0"
         # An equation belongs to the forward pass when the output depends on it alone.
         if eq.out.name.startswith("v"):
             forward.append(line)
