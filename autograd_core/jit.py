@@ -77,7 +77,8 @@ class Jitted:
         value, grads = self._value_and_grad(*floats)
         # Only where a product of the chain rule met 0 * inf does a nan appear that eager
         # `backward` (0 times anything is 0) would not give: then the careful version decides.
-        if any(g != g for g in (grads if isinstance(grads, tuple) else (grads,))):
+        total = sum(grads) if isinstance(grads, tuple) else grads  # nan if any is (or inf - inf)
+        if total != total:
             return self._careful(*floats)
         return value, grads
 

@@ -204,8 +204,14 @@ def test_inf_and_nan_flow_through_jitted_code_as_in_eager():
         (lambda x: x.relu().sqrt(), (-1.0,), (0.0, 0.0)),  # relu' = 0 times sqrt'(0) = inf
         (lambda x: ops.INV(x.relu()) + x, (-2.0,), (math.inf, 1.0)),  # 0 times -inf
         (lambda x, y: (x * y).tanh(), (math.inf, 2.0), (1.0, (0.0, 0.0))),  # tanh' = 0 times inf
+        # Gradients inf and -inf: no nan, though their sum (the quick test for one) is nan.
+        (
+            lambda x, y: x * Value(math.inf) - y * Value(math.inf),
+            (1.0, -1.0),
+            (math.inf, (math.inf, -math.inf)),
+        ),
     ],
-    ids=["relu-sqrt", "relu-inv", "tanh-inf"],
+    ids=["relu-sqrt", "relu-inv", "tanh-inf", "inf-and-minus-inf"],
 )
 def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, xs, expected):
     traced = jit(f)
