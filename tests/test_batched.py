@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
+from helpers import build, leaf_values, steps
 from hypothesis import given, settings
 from test_jit import DOMAIN_ERRORS, every_node_counts, finite_partials, points_for
-from test_properties import build, leaf_values, steps
 
 from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
 from nn import optim

@@ -17,13 +17,11 @@ from collections.abc import Callable
 
 import numpy as np
 import pytest
+from helpers import POINTS, arity, build, leaf_values, on_values, steps
 from hypothesis import given, settings
-from test_ops import arity
-from test_properties import build, leaf_values, on_values, steps
 
 from autograd_core import OPS, Op, Value, dot, jit, ops, value_and_grad, vsum
 
-POINTS = (-1.3, -0.4, 0.6, 1.7)  # away from the kinks of relu and abs at 0
 NARY_SIZES = (2, 4)  # vsum, dot and logsumexp take any number of inputs: tried with 2 and 4
 DOMAIN_ERRORS = (ValueError, ZeroDivisionError, OverflowError)
 
