@@ -100,15 +100,16 @@ def chain_rule(
         node.grad = zero
     order[-1].grad = seed
     check = mode.anomaly
-    hooked = hooked_nodes(order)
-    # Nodes needing a look before the chain rule; None (the usual case) costs one `is` a node.
-    special = hooked | set(stop_at) if hooked is not None else (set(stop_at) or None)
+    hooked = hooked_nodes()
+    stop = set(stop_at) or None
+    # False in the usual case (no hooks anywhere, no stops): then it costs one test per node.
+    watch = hooked is not None or stop is not None
     for node in reversed(order):
         g = node.grad
-        if special is not None and node in special:
-            if hooked is not None and node in hooked:
-                g = node.grad = run_hooks(node, g)
-            if node in stop_at:
+        if watch:
+            if hooked is not None and id(node) in hooked:
+                g = node.grad = run_hooks(hooked[id(node)](), g)
+            if stop is not None and node in stop:
                 continue
         if create_graph:
             if g is NOTHING or not node.inputs:

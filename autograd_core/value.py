@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import numbers
+import weakref
 from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from typing import TYPE_CHECKING, Any, Union
@@ -195,10 +196,11 @@ class Value:
         try:
             hooks = self._hooks
         except AttributeError:  # the slot is only filled on nodes that have hooks
-            hooks = self._hooks = {}
+            hooks = self._hooks = _Hooks(self)
+        if not hooks:
+            hooks.enter()
         handle = HookHandle(hooks)
         hooks[handle] = hook
-        _live_hooks[0] += 1
         return handle
 
     def draw(self, **options: Any) -> graphviz.Digraph:
@@ -314,32 +316,55 @@ def _operand(x: object, op: ops.Op) -> Value | None:
 
 
 # -- gradient hooks ---------------------------------------------------------------------------
-# How many hooks are registered, over all Values. While it is 0 a backward pass does not look
-# for hooks at all, so hooks cost nothing until someone uses one.
-_live_hooks = [0]
+# The hooks of every node that has some, by the node's id. While it is empty a backward pass does
+# not look for hooks at all, so hooks cost nothing until someone uses one. A node's hooks live as
+# long as the node (a handle holds them weakly), and leave this registry when it is freed.
+HOOKED: dict[int, weakref.ref] = {}
+
+
+class _Hooks(dict):
+    """One node's hooks, by handle, in the order they were registered."""
+
+    def __init__(self, node: Value) -> None:
+        super().__init__()
+        self.node_id = id(node)
+
+    def enter(self) -> None:
+        """Put these hooks in the registry; they leave it when freed with their node."""
+        key = self.node_id
+
+        def forget(ref: weakref.ref) -> None:
+            if HOOKED.get(key) is ref:
+                del HOOKED[key]
+
+        HOOKED[key] = weakref.ref(self, forget)
+
+    def leave(self) -> None:
+        HOOKED.pop(self.node_id, None)
 
 
 class HookHandle:
     """What `Value.register_hook` returns: `.remove()` unregisters the hook (twice is harmless)."""
 
-    def __init__(self, hooks: dict) -> None:
-        self._hooks = hooks  # the node's hooks, not the node: a handle keeps no graph alive
+    def __init__(self, hooks: _Hooks) -> None:
+        # Weakly: the node's hooks hold this handle, and a handle must keep no node alive.
+        self._hooks = weakref.ref(hooks)
 
     def remove(self) -> None:
-        if self._hooks.pop(self, None) is not None:
-            _live_hooks[0] -= 1
+        hooks = self._hooks()
+        if hooks is not None and hooks.pop(self, None) is not None and not hooks:
+            hooks.leave()  # no hooks left on that node
 
 
-def hooked_nodes(order: Iterable[Value]) -> set[Value] | None:
-    """The nodes of `order` that have hooks; None when no Value has any (the usual case)."""
-    if not _live_hooks[0]:
-        return None
-    return {node for node in order if getattr(node, "_hooks", None)}
+def hooked_nodes() -> dict[int, weakref.ref] | None:
+    """The hooked nodes' hooks (weakly) by node id, or None when no Value has a hook (the
+    usual case)."""
+    return HOOKED or None
 
 
-def run_hooks(node: Value, grad: Any) -> Any:
-    """Pass `grad` through node's hooks in the order they were registered."""
-    for hook in list(node._hooks.values()):
+def run_hooks(hooks: _Hooks, grad: Any) -> Any:
+    """Pass `grad` through a node's hooks in the order they were registered."""
+    for hook in list(hooks.values()):
         result = hook(grad)
         if result is not None:
             if not (isinstance(result, Value) or _is_real(result)):
