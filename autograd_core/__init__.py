@@ -12,6 +12,7 @@ from . import batched, ir, ops
 from .backward import gradients, topological_order
 from .draw import draw_dot
 from .forward import jacfwd, jacrev, jvp
+from .grader import BackwardCheckError, check_backward
 from .jit import Jitted, jit
 from .modes import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
@@ -20,12 +21,14 @@ from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
 from .value import Value, dot, vsum
 
 __all__ = [
+    "BackwardCheckError",
     "OPS",
     "GradcheckError",
     "Jitted",
     "Op",
     "Value",
     "backward_steps",
+    "check_backward",
     "detect_anomaly",
     "dot",
     "draw_dot",
