@@ -8,6 +8,7 @@ and what kind of slip the difference looks like.
 
 from __future__ import annotations
 
+import inspect
 import math
 from collections.abc import Callable, Sequence
 from typing import Any
@@ -24,10 +25,13 @@ ATOL = 1e-9
 class BackwardCheckError(AssertionError):
     """`check_backward` found an input whose hand-written gradient is wrong."""
 
-    def __init__(self, index: int, x: float, yours: float, engine: float, hint: str) -> None:
-        self.index, self.x, self.yours, self.engine, self.hint = index, x, yours, engine, hint
+    def __init__(
+        self, index: int, name: str, x: float, yours: float, engine: float, hint: str
+    ) -> None:
+        self.index, self.name, self.x = index, name, x
+        self.yours, self.engine, self.hint = yours, engine, hint
         super().__init__(
-            f"input {index} (x{index} = {x:g}): your gradient is {yours!r}, the engine's is "
+            f"input {index} ({name} = {x:g}): your gradient is {yours!r}, the engine's is "
             f"{engine!r} (off by {yours - engine:+.6g}).\nHint: {hint}"
         )
 
@@ -45,15 +49,26 @@ def check_backward(
         if not _is_real(x):
             raise TypeError(f"input {index} must be a real number, got {type(x).__name__}")
     xs = [float(x) for x in inputs]
+    n = len(xs)
     engine = grad(forward)(*xs)
     engine = list(engine) if isinstance(engine, tuple) else [engine]
     yours = _as_numbers(my_backward(*xs), len(xs))
     for index, (mine, right) in enumerate(zip(yours, engine, strict=True)):
         if not abs(mine - right) <= ATOL + RTOL * abs(right):
-            raise BackwardCheckError(
-                index, xs[index], mine, right, _hint(mine, right, yours, engine)
-            )
+            hint = _hint(mine, right, yours, engine)
+            raise BackwardCheckError(index, _names(forward, n)[index], xs[index], mine, right, hint)
     return True
+
+
+def _names(forward: Callable[..., Any], n: int) -> list[str]:
+    """The names of forward's parameters, when it has one per input; else x0, x1, ..."""
+    try:
+        parameters = list(inspect.signature(forward).parameters.values())
+    except (TypeError, ValueError):  # a builtin or a callable without a signature
+        parameters = []
+    if len(parameters) == n and all(p.kind is p.POSITIONAL_OR_KEYWORD for p in parameters):
+        return [p.name for p in parameters]
+    return [f"x{i}" for i in range(n)]
 
 
 def _as_numbers(result: Any, n: int) -> list[float]:
@@ -91,6 +106,11 @@ def _hint(yours: float, right: float, all_yours: Sequence[float], engine: Sequen
         return (
             "the right gradient is 0: this input does not change the output here (a relu "
             "below 0, a term that cancels), so no path through it should count."
+        )
+    if math.isclose(abs(yours - right), 1.0, rel_tol=1e-6):
+        return (
+            "yours is off by exactly 1: is a constant term missing or extra (like the -1 of the "
+            "right class in softmax cross-entropy, d/dz_y of -z_y)?"
         )
     ratio = yours / right
     if math.isclose(ratio, -1.0, rel_tol=1e-6):

@@ -43,7 +43,7 @@ def test_a_wrong_gradient_names_the_first_wrong_input_and_by_how_much():
         grads[2] += 0.25  # the bias
         return grads
 
-    with pytest.raises(BackwardCheckError, match=r"^input 2 \(x2 = 0\.1\).*off by \+0\.25") as e:
+    with pytest.raises(BackwardCheckError, match=r"^input 2 \(b = 0\.1\).*off by \+0\.25") as e:
         check_backward(neuron, wrong, 0.3, -0.5, 0.1, 1.2, 0.7)
     assert e.value.index == 2 and e.value.yours - e.value.engine == pytest.approx(0.25)
 
@@ -56,9 +56,10 @@ def test_a_wrong_gradient_names_the_first_wrong_input_and_by_how_much():
         (lambda g: [0.0] + g[1:], "a path from it to the output is missing"),
         (lambda g: [v / 3 for v in g], "factor 3, the number of inputs"),
         (lambda g: [g[0] + 0.1] + g[1:], "chain rule"),
+        (lambda g: [g[0], g[1] + 1.0, g[2]], "off by exactly 1"),
         (lambda g: [math.inf] + g[1:], "not finite"),
     ],
-    ids=["sign", "two", "zero", "mean", "other", "inf"],
+    ids=["sign", "two", "zero", "mean", "other", "one", "inf"],
 )
 def test_the_hint_names_the_kind_of_slip(mistake, hint):
     def wrong(*logits):
@@ -94,3 +95,9 @@ def test_an_input_that_is_not_a_number_raises_type_error():
 
 def test_the_error_is_an_assertion_error_so_a_test_runner_reports_a_failure():
     assert issubclass(BackwardCheckError, AssertionError)
+
+
+def test_inputs_without_parameter_names_are_called_x_and_their_index():
+    with pytest.raises(BackwardCheckError, match=r"^input 1 \(x1 = 1\.5\)"):
+        right = softmax_cross_entropy_backward(0.2, 1.5, -0.3)
+        check_backward(softmax_cross_entropy, lambda *z: [right[0], 0.0, 0.0], 0.2, 1.5, -0.3)

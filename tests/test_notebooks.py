@@ -55,6 +55,7 @@ def test_the_tour_has_the_five_notebooks():
         "10_playground.ipynb",
         "11_optimizer_paths.ipynb",
         "12_digits.ipynb",
+        "13_forward_mode_and_exercises.ipynb",
     ]
 
 
