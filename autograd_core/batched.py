@@ -83,10 +83,10 @@ class Compiler:
         n_features = len(program.inputs) - n_labels
         self.X = Block("X", n_features)
         self.inputs = [self.X, Block("Y", n_labels)] if n_labels else [self.X]
-        self.where: dict[ir.Var, tuple[Block, int]] = {
-            v: (self.X, j) if j < n_features else (self.inputs[1], j - n_features)
-            for j, v in enumerate(program.inputs)
-        }
+        self.where: dict[ir.Var, tuple[Block, int]] = {}
+        self.columns: dict[int, list[Any]] = {}  # id(block) -> its variables, column by column
+        for j, v in enumerate(program.inputs):
+            self._place(v, *((self.X, j) if j < n_features else (self.inputs[1], j - n_features)))
         self.block_ops: list[BlockOp] = []
         self.lines: list[str] = []
         self.counts: dict[str, int] = {}
@@ -94,6 +94,7 @@ class Compiler:
         self.scratch = ir.Program()
         self.constants: dict[str, Any] = {}
         self.users: dict[ir.Var, list[ir.Equation]] = {}
+        self.open_user: dict[ir.Var, int] = {}  # index of the first user not yet lowered
         for eq in program.equations:
             for x in eq.inputs:
                 if isinstance(x, ir.Var):
@@ -231,7 +232,7 @@ class Compiler:
         )
         for position, window in enumerate(windows):
             for channel, eq in enumerate(window):
-                self.where[eq.out] = (Z, channel * n_windows + position)
+                self._place(eq.out, Z, channel * n_windows + position)
         extra = {
             "P": P,
             "W": W,
@@ -300,7 +301,7 @@ class Compiler:
             text += f" + {P}[:, {_index_text(const_cols)}] @ {c}"
         self.lines.append(text)
         for j, eq in enumerate(group):
-            self.where[eq.out] = (Z, j)
+            self._place(eq.out, Z, j)
         extra = {
             "P": P,
             "W": W,
@@ -372,7 +373,7 @@ class Compiler:
             self.block_ops.append(BlockOp("reduce", out, ops.LOGSUMEXP, extra={"M": [M]}))
         else:
             return False
-        self.where[eq.out] = (out, 0)
+        self._place(eq.out, out, 0)
         return True
 
     def _elementwise_group(self, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
@@ -385,7 +386,13 @@ class Compiler:
             block = self.where[x][0]
             group, seen = [], set()
             for column in self._columns_of(block):
-                for other in self.users.get(column, ()):
+                users = self.users.get(column, [])
+                # Users already lowered stay lowered: skip them once, not at every equation.
+                start = self.open_user.get(column, 0)
+                while start < len(users) and id(users[start]) in done:
+                    start += 1
+                self.open_user[column] = start
+                for other in (users[i] for i in range(start, len(users))):
                     if id(other) in done or column in seen or other.op is not eq.op:
                         continue
                     if other.inputs[k] is column and self._aligned(eq, other):
@@ -396,12 +403,13 @@ class Compiler:
                 return group
         return [eq]
 
+    def _place(self, v: ir.Var, block: Block, j: int) -> None:
+        """Record that variable v is column j of block (both ways, so neither is a search)."""
+        self.where[v] = (block, j)
+        self.columns.setdefault(id(block), [None] * block.width)[j] = v
+
     def _columns_of(self, block: Block) -> list[ir.Var]:
-        columns: list[Any] = [None] * block.width
-        for v, (b, j) in self.where.items():
-            if b is block:
-                columns[j] = v
-        return columns
+        return self.columns[id(block)]
 
     def _aligned(self, eq: ir.Equation, other: ir.Equation) -> bool:
         """Each input of `other` is eq's own, or a column of the same block as eq's."""
@@ -435,7 +443,7 @@ class Compiler:
         self.block_ops.append(BlockOp("elementwise", out, first.op, operands))
         self.checks[len(self.lines) - 1] = self.block_ops[-1]
         for j, member in enumerate(group):
-            self.where[member.out] = (out, j)
+            self._place(member.out, out, j)
 
     def text(self, o: Operand) -> Any:
         """A Var standing for the operand's expression (printed by its name)."""
