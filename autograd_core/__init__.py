@@ -21,6 +21,9 @@ from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
 from .value import Value, dot, vsum
 
 __all__ = [
+    "batched",
+    "ir",
+    "ops",
     "BackwardCheckError",
     "OPS",
     "GradcheckError",

@@ -21,7 +21,9 @@ partials gives the traced program its backward pass, and a back-end only has to 
 
 from __future__ import annotations
 
-from collections.abc import Callable, Sequence
+import gc
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -187,6 +189,23 @@ def _fold(op: ops.Op, inputs: list[Operand]) -> Operand | None:
 
 # -------------------------------------------------------------------------------------------
 # Tracing
+
+
+@contextmanager
+def without_gc() -> Iterator[None]:
+    """Hold the cyclic garbage collector while a program is built.
+
+    Tracing makes a few objects per node and frees none, so the collector would run over and
+    over, each time walking every object made so far: quadratic time on a large graph. The
+    program holds no reference cycles; anything cyclic is collected after the block.
+    """
+    enabled = gc.isenabled()
+    gc.disable()
+    try:
+        yield
+    finally:
+        if enabled:
+            gc.enable()
 
 
 def trace(

@@ -28,7 +28,7 @@ import math
 import re
 import weakref
 from collections.abc import Callable, Sequence
-from typing import Any
+from typing import Any, NamedTuple
 
 from . import ir, ops
 from .value import Value, _is_real
@@ -48,9 +48,10 @@ class Jitted:
     def __init__(self, f: Callable[..., Any]) -> None:
         self._f = f
         self._arity: int | None = None  # None until the first call traces f
-        self._forward: Callable[..., float]
         self._value_and_grad: Callable[..., tuple[float, Any]]
-        self._careful: Callable[..., tuple[float, Any]]  # where 0 * inf made a nan, see below
+        # Compiled when first needed: the forward alone, and the careful version for 0 * inf.
+        self._forward: Callable[..., float] | None = None
+        self._careful: Callable[..., tuple[float, Any]] | None = None
         self._program: ir.Program | None = None
         self._source: str | None = None
         self._batched: Any = None
@@ -69,6 +70,8 @@ class Jitted:
 
     def __call__(self, *xs: float) -> float:
         floats = self._floats(xs)
+        if self._forward is None:  # compiled on first use: value_and_grad may be all one needs
+            self._forward = compile_source(self._generated.forward, self, self._bindings)["forward"]
         return self._forward(*floats)
 
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
@@ -79,6 +82,11 @@ class Jitted:
         # `backward` (0 times anything is 0) would not give: then the careful version decides.
         total = sum(grads) if isinstance(grads, tuple) else grads  # nan if any is (or inf - inf)
         if total != total:
+            if self._careful is None:
+                careful = python_source(self._program, careful=True)  # type: ignore[arg-type]
+                self._careful = compile_source(careful.value_and_grad, self, self._bindings)[
+                    "value_and_grad"
+                ]
             return self._careful(*floats)
         return value, grads
 
@@ -148,6 +156,10 @@ class Jitted:
         return floats
 
     def _trace(self, xs: Sequence[float]) -> None:
+        with ir.without_gc():
+            self._trace_and_compile(xs)
+
+    def _trace_and_compile(self, xs: Sequence[float]) -> None:
         program = ir.trace(self._f, len(xs), input_values=xs)
         # The forward program for the batched back-end is this one before the backward pass
         # is appended to it: f is called once, as the first call promises.
@@ -158,15 +170,14 @@ class Jitted:
             products=set(),
         )
         ir.with_gradients(program, program.inputs)
-        source, bindings = python_source(program)
-        namespace = compile_source(source, self, bindings)
-        careful = python_source(program, careful=True)[0]
-        self._careful = compile_source(careful, self, bindings)["value_and_grad"]
+        self._generated = python_source(program)
+        self._bindings = self._generated.bindings
+        self._value_and_grad = compile_source(self._generated.value_and_grad, self, self._bindings)[
+            "value_and_grad"
+        ]
         self._arity = len(xs)
         self._program = program
-        self._source = source
-        self._forward = namespace["forward"]
-        self._value_and_grad = namespace["value_and_grad"]
+        self._source = self._generated.text
 
 
 def jit(f: Callable[..., Any]) -> Jitted:
@@ -198,7 +209,19 @@ def float_namespace() -> dict[str, Any]:
     return namespace
 
 
-def python_source(program: ir.Program, careful: bool = False) -> tuple[str, dict[str, Any]]:
+class Generated(NamedTuple):
+    """The Python back-end's output: two functions' source, and what they call by name."""
+
+    forward: str
+    value_and_grad: str
+    bindings: dict[str, Any]
+
+    @property
+    def text(self) -> str:
+        return self.forward + "\n\n" + self.value_and_grad
+
+
+def python_source(program: ir.Program, careful: bool = False) -> Generated:
     """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for `program`,
     and the functions it calls that are not in the op table (the parametrised ops).
 
@@ -221,13 +244,11 @@ def python_source(program: ir.Program, careful: bool = False) -> tuple[str, dict
     out = printer.operand(program.outputs[0])
     grads = [printer.operand(g) for g in program.gradients]
     returned = grads[0] if len(grads) == 1 else f"({', '.join(grads)})"
-    source = "\n".join(
+    forward_source = "\n".join(
+        [f"def forward({params}):", *_indent(forward), f"    return {out}", ""]
+    )
+    value_and_grad_source = "\n".join(
         [
-            f"def forward({params}):",
-            *_indent(forward),
-            f"    return {out}",
-            "",
-            "",
             f"def value_and_grad({params}):",
             "    # forward: one line per node",
             *_indent(forward),
@@ -238,7 +259,8 @@ def python_source(program: ir.Program, careful: bool = False) -> tuple[str, dict
             "",
         ]
     )
-    return source, {name: op.forward for name, op in printer.ops_by_name().items()}
+    bindings = {name: op.forward for name, op in printer.ops_by_name().items()}
+    return Generated(forward_source, value_and_grad_source, bindings)
 
 
 class Printer:

@@ -26,6 +26,7 @@ from typing import Any
 
 from . import numeric
 
+
 @dataclass(frozen=True, eq=False, slots=True)
 class Op:
     """One primitive: its name as drawn, its forward on floats, its local partials.
@@ -184,7 +185,10 @@ LOG_OR_NAN = Op(
     "log_or_nan",
     numeric.log_or_nan,
     lambda out, x: (IEEE_POW(x, -1.0),),
-    lambda np, x: np.where(x > 0.0, np.log(np.where(x > 0.0, x, 1.0)), np.where(x == 0.0, 0.0, np.nan)),
+    # log where x > 0 (of 1 elsewhere, so no warning), 0 at 0, nan below
+    lambda np, x: np.where(
+        x > 0.0, np.log(np.where(x > 0.0, x, 1.0)), np.where(x == 0.0, 0.0, np.nan)
+    ),
 )
 # mask(c, v) is v where c != 0 and exactly 0 where c == 0, even when v is inf or nan (PyTorch's
 # masked_fill): how a rule says "this partial is 0 here" without an `if` on the data.

@@ -1,6 +1,6 @@
-"""Array speed: `fit(jit=True)` on the batched back-end against a hand-written NumPy step and PyTorch.
+"""Array speed: `fit(jit=True)` on the batched back-end, a hand-written NumPy step, PyTorch.
 
-    python -m benchmarks.arrays          # prints the report; `benchmarks.run` appends it to RESULTS.md
+    python -m benchmarks.arrays   # prints the report; `benchmarks.run` adds it to RESULTS.md
 
 Each workload is one training step (forward, backward, optimizer update) of a ReLU MLP, timed
 side by side in one process:
@@ -19,8 +19,9 @@ from __future__ import annotations
 import gc
 import linecache
 import statistics
+import subprocess
+import sys
 import time
-import tracemalloc
 from collections.abc import Callable
 from typing import Any
 
@@ -28,7 +29,7 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 
 import nn
-from autograd_core import Value, ir, jit, vsum
+from autograd_core import Value, jit, vsum
 from nn.train import _BatchedStep
 
 
@@ -88,9 +89,9 @@ def numpy_step(
 ) -> Callable[[], Any]:
     """The same network written by hand as matrix code: the array floor."""
     rng = np.random.default_rng(0)
-    Ws = [rng.normal(0, np.sqrt(2 / a), (b, a)) for a, b in zip(widths, widths[1:])]
+    Ws = [rng.normal(0, np.sqrt(2 / a), (b, a)) for a, b in zip(widths, widths[1:], strict=False)]
     bs = [np.zeros(b) for b in widths[1:]]
-    params = [p for pair in zip(Ws, bs) for p in pair]
+    params = [p for pair in zip(Ws, bs, strict=True) for p in pair]
     m = [np.zeros_like(p) for p in params]
     v = [np.zeros_like(p) for p in params]
     Xb, yb = X[:batch], y[:batch]
@@ -101,7 +102,7 @@ def numpy_step(
     def step() -> None:
         n = len(Xb)
         activations, pre = [Xb], []
-        for i, (W, b) in enumerate(zip(Ws, bs)):
+        for i, (W, b) in enumerate(zip(Ws, bs, strict=True)):
             z = activations[-1] @ W.T + b
             pre.append(z)
             activations.append(np.maximum(z, 0.0) if i < len(Ws) - 1 else z)
@@ -122,7 +123,7 @@ def numpy_step(
             if i:
                 dz = (dz @ Ws[i]) * (pre[i - 1] > 0)
         t[0] += 1
-        for k, (p, g) in enumerate(zip(params, grads)):
+        for k, (p, g) in enumerate(zip(params, grads, strict=True)):
             if optimizer == "sgd":
                 p -= lr * g
             else:
@@ -156,7 +157,7 @@ def torch_step(
     torch.manual_seed(0)
     kind = getattr(torch, dtype)
     layers: list[Any] = []
-    for i, (a, b) in enumerate(zip(widths, widths[1:])):
+    for i, (a, b) in enumerate(zip(widths, widths[1:], strict=True)):
         layers.append(torch.nn.Linear(a, b, dtype=kind))
         if i < len(widths) - 2:
             layers.append(torch.nn.ReLU())
@@ -179,6 +180,14 @@ def torch_step(
         opt.step()
 
     return step
+
+
+try:
+    import torch as _torch
+
+    _DEFAULT_TORCH_THREADS = _torch.get_num_threads()
+except ImportError:
+    _DEFAULT_TORCH_THREADS = 1
 
 
 # -- workloads ------------------------------------------------------------------------------------
@@ -246,7 +255,7 @@ def measure_steps() -> list[dict[str, Any]]:
         with threadpool_limits(1):
             row["ours"] = per_call(ours(*args))
             row["numpy"] = per_call(numpy_step(*args))
-            torch64 = torch_step(*args)
+            torch64 = torch_step(*args, threads=1)
             row["torch64"] = per_call(torch64) if torch64 else None
         if w.get("torch32"):
             torch32 = torch_step(*args, dtype="float32")
@@ -284,51 +293,62 @@ def digits_fit() -> dict[str, float]:
     return {"seconds": seconds, "test_accuracy": nn.train.accuracy(model, X_test, y_test)}
 
 
-def tracing(n_nodes: int = 100_000) -> dict[str, float]:
-    """Time and peak memory to trace and compile a graph of n_nodes, and the linecache kept."""
+def _chain(n_nodes: int) -> Callable[[Value], Value]:
+    """A function whose graph has about n_nodes nodes: a chain of tanh units and their sum."""
 
     def chain(x: Value) -> Value:
         terms = [x]
-        for i in range(n_nodes // 2):
+        for _ in range(n_nodes // 3):
             terms.append((terms[-1] * 0.999 + 0.001).tanh())
         return vsum(terms)
 
+    return chain
+
+
+def trace_seconds(n_nodes: int) -> tuple[float, int]:
+    """Seconds to trace and compile the chain (first call of its jit), and its equations."""
     gc.collect()
-    tracemalloc.start()
     start = time.perf_counter()
-    j = jit(chain)
+    j = jit(_chain(n_nodes))
+    j.value_and_grad(0.3)
+    return time.perf_counter() - start, len(j.program.equations)
+
+
+def trace_peak_mib(n_nodes: int) -> float:
+    """Peak resident memory of a fresh process that traces and compiles the chain, in MiB."""
+    code = (
+        "import resource; from benchmarks.arrays import trace_seconds; "
+        f"trace_seconds({n_nodes}); "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    baseline = (
+        "import resource, benchmarks.arrays; "
+        "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss)"
+    )
+    run = [sys.executable, "-c"]
+    used = int(subprocess.run([*run, code], capture_output=True, text=True, check=True).stdout)
+    base = int(subprocess.run([*run, baseline], capture_output=True, text=True, check=True).stdout)
+    return (used - base) / 1024
+
+
+def tracing() -> dict[str, Any]:
+    """Time against graph size, peak memory at 100,000 nodes, and what linecache keeps."""
+    sizes = [25_000, 50_000, 100_000]
+    timed = {n: trace_seconds(n) for n in sizes}
+    j = jit(_chain(3000))
     j(0.3)
-    seconds = time.perf_counter() - start
-    peak = tracemalloc.get_traced_memory()[1]
-    tracemalloc.stop()
-    program_size = len(j.program.equations)
-    before = sum(len(entry[2]) for key, entry in linecache.cache.items() if key.startswith("<jit-"))
+    key = next(k for k in linecache.cache if k.startswith("<jit-"))
     del j
     gc.collect()
-    after = sum(len(entry[2]) for key, entry in linecache.cache.items() if key.startswith("<jit-"))
+    freed = key not in linecache.cache
     X, y = nn.data.make_moons(20, seed=0)
     for _ in range(200):
         model = nn.MLP(2, [4, 1], seed=0)
-        nn.fit(
-            model,
-            X,
-            y,
-            loss="hinge",
-            optimizer=nn.optim.SGD(model.parameters(), lr=0.1),
-            epochs=1,
-            progress=False,
-            jit=True,
-        )
+        optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
+        nn.fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=1, progress=False, jit=True)
     gc.collect()
     kept = sum(1 for key in linecache.cache if key.startswith("<jit-"))
-    return {
-        "seconds": seconds,
-        "peak_mb": peak / 2**20,
-        "equations": program_size,
-        "lines_before": before,
-        "lines_after": after,
-        "kept_after_200_fits": kept,
-    }
+    return {"timed": timed, "peak_mib": trace_peak_mib(100_000), "freed": freed, "kept": kept}
 
 
 def report() -> str:
@@ -340,7 +360,8 @@ def report() -> str:
         "step and the NumPy step with BLAS on one thread, as `fit` runs; PyTorch float64 on one",
         "thread too, and float32 with its default threads where the goal names it.",
         "",
-        "| workload | this engine (fit, jit) | hand-written NumPy | PyTorch float64 | ours / NumPy | ours / PyTorch |",
+        "| workload | this engine (fit, jit) | hand-written NumPy | PyTorch float64 "
+        "| ours / NumPy | ours / PyTorch |",
         "|---|---:|---:|---:|---:|---:|",
     ]
     for r in rows:
@@ -367,11 +388,20 @@ def report() -> str:
     traced = tracing()
     lines += [
         "",
-        f"Tracing and compiling a function of {traced['equations']:,} equations (a 100,000-node "
-        f"graph, forward and backward): {traced['seconds']:.2f} s, peak {traced['peak_mb']:.0f} MiB "
-        f"(tracemalloc). Its {traced['lines_before']:,} generated lines leave `linecache` with the "
-        f"program ({traced['lines_after']} left); after 200 `fit(jit=True)` calls "
-        f"{traced['kept_after_200_fits']} programs' sources are kept.",
+        "Tracing and compiling (the first call of `jit(f)`, Python back-end, forward and backward)",
+        "a chain of tanh units, against the number of nodes of its graph:",
+        "",
+        "| nodes | equations | seconds | µs per node |",
+        "|---:|---:|---:|---:|",
+    ]
+    for n, (seconds, equations) in traced["timed"].items():
+        lines.append(f"| {n:,} | {equations:,} | {seconds:.2f} | {seconds / n * 1e6:.1f} |")
+    lines += [
+        "",
+        f"Peak memory of a process tracing the 100,000-node graph: {traced['peak_mib']:.0f} MiB "
+        "above the interpreter with the libraries loaded. A program's source leaves `linecache` "
+        f"when the program is collected ({'yes' if traced['freed'] else 'NO'}); after 200 "
+        f"`fit(jit=True)` calls, {traced['kept']} sources are kept.",
         "",
     ]
     return "\n".join(lines)
