@@ -375,8 +375,10 @@ class _BatchedStep:
                 outputs = _as_list(self.model(list(x)))
                 return [_sample_loss(self.loss, outputs, targets), *outputs]
 
-            program = ir.trace(sample_loss, n_features + n_targets, self.params)
-            self._program_for[n_features] = batched.TrainingStep(program, n_labels=n_targets)
+            with ir.without_gc():
+                program = ir.trace(sample_loss, n_features + n_targets, self.params)
+                step = batched.TrainingStep(program, n_labels=n_targets)
+            self._program_for[n_features] = step
         return self._program_for[n_features]
 
     def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
