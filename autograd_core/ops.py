@@ -86,18 +86,19 @@ MUL = Op("*", float.__mul__, lambda out, x, y: (y, x), lambda np, x, y: x * y)
 # d/dx x/y = 1/y, d/dy x/y = -x/y^2 = -out/y
 DIV = Op("/", numeric.checked_div, lambda out, x, y: (1.0 / y, -out / y), lambda np, x, y: x / y)
 NEG = Op("neg", float.__neg__, lambda out, x: (-1.0,), lambda np, x: -x)
+
+
 # d/dx x^y = y x^(y-1), exactly 0 where y = 0 (x^0 is the constant 1, even at x = 0);
 # d/dy x^y = x^y log x, exactly 0 where x = 0 and y >= 0 (0^y is constant there); nan for a
 # negative base. These are PyTorch's masks (pow_backward); MASK keeps 0 * inf from making nan.
-POW = Op(
-    "pow",
-    numeric.checked_pow,
-    lambda out, x, y: (
+def _power_partials(out: Any, x: Any, y: Any) -> tuple:
+    return (
         MASK(y, y * IEEE_POW(x, y - 1.0)),
         MASK(ABS(x) + STEP(-y), out * LOG_OR_NAN(x)),
-    ),
-    lambda np, x, y: np.power(x, y),
-)
+    )
+
+
+POW = Op("pow", numeric.checked_pow, _power_partials, lambda np, x, y: np.power(x, y))
 EXP = Op("exp", numeric.checked_exp, lambda out, x: (out,), lambda np, x: np.exp(x))  # e^x
 LOG = Op("log", numeric.checked_log, lambda out, x: (1.0 / x,), lambda np, x: np.log(x))  # 1/x
 # d/dx sqrt x = 1 / (2 sqrt x): infinite at 0, as in PyTorch, and -inf at -0.0 (sqrt(-0.0)
@@ -172,15 +173,7 @@ def leaky_relu_of(slope: float) -> Op:
 STEP = Op("step", numeric.step, lambda out, x: (0.0,), lambda np, x: (x > 0.0) * 1.0)
 SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: np.sign(x))
 # x ** y with IEEE results where `pow` would raise: 0 ** -1 is inf, so sqrt'(0) is inf.
-IEEE_POW = Op(
-    "ieee_pow",
-    numeric.ieee_power,
-    lambda out, x, y: (
-        MASK(y, y * IEEE_POW(x, y - 1.0)),
-        MASK(ABS(x) + STEP(-y), out * LOG_OR_NAN(x)),
-    ),
-    lambda np, x, y: np.power(x, y),
-)
+IEEE_POW = Op("ieee_pow", numeric.ieee_power, _power_partials, lambda np, x, y: np.power(x, y))
 LOG_OR_NAN = Op(
     "log_or_nan",
     numeric.log_or_nan,

@@ -23,6 +23,7 @@ import subprocess
 import sys
 import time
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import numpy as np
@@ -193,7 +194,7 @@ except ImportError:
 # -- workloads ------------------------------------------------------------------------------------
 
 
-def workloads() -> list[dict[str, Any]]:
+def workloads() -> list[Workload]:
     X, y = nn.data.make_moons(100, noise=0.1, seed=0)
     moons = (np.array(X), np.array(y))
     digits = nn.data.load_digits()
@@ -201,63 +202,82 @@ def workloads() -> list[dict[str, Any]]:
     rng = np.random.default_rng(0)
     wide = (rng.normal(size=(100, 40)), rng.integers(0, 10, 100))
     return [
-        dict(
-            name="moons 2-16-16-1, full batch (100), hinge + l2, SGD",
-            data=moons,
-            widths=[2, 16, 16, 1],
-            loss="hinge",
-            optimizer="sgd",
-            lr=0.1,
-            l2=1e-4,
-            batch=100,
+        Workload(
+            "moons 2-16-16-1, full batch (100), hinge + l2, SGD",
+            moons,
+            [2, 16, 16, 1],
+            "hinge",
+            "sgd",
+            0.1,
+            1e-4,
+            100,
             goal_ms=0.1,
         ),
-        dict(
-            name="digits 64-32-10, batch 32, cross-entropy, Adam",
-            data=digits,
-            widths=[64, 32, 10],
-            loss="cross_entropy",
-            optimizer="adam",
-            lr=1e-3,
-            l2=0.0,
-            batch=32,
+        Workload(
+            "digits 64-32-10, batch 32, cross-entropy, Adam",
+            digits,
+            [64, 32, 10],
+            "cross_entropy",
+            "adam",
+            1e-3,
+            0.0,
+            32,
             goal_ms=0.1,
         ),
-        dict(
-            name="digits 64-32-10, full batch (1797), cross-entropy, Adam",
-            data=digits,
-            widths=[64, 32, 10],
-            loss="cross_entropy",
-            optimizer="adam",
-            lr=1e-3,
-            l2=0.0,
-            batch=1797,
+        Workload(
+            "digits 64-32-10, full batch (1797), cross-entropy, Adam",
+            digits,
+            [64, 32, 10],
+            "cross_entropy",
+            "adam",
+            1e-3,
+            0.0,
+            1797,
         ),
-        dict(
-            name="40-100-100-10, batch 100, cross-entropy, Adam",
-            data=wide,
-            widths=[40, 100, 100, 10],
-            loss="cross_entropy",
-            optimizer="adam",
-            lr=1e-3,
-            l2=0.0,
-            batch=100,
+        Workload(
+            "40-100-100-10, batch 100, cross-entropy, Adam",
+            wide,
+            [40, 100, 100, 10],
+            "cross_entropy",
+            "adam",
+            1e-3,
+            0.0,
+            100,
             torch32=True,
         ),
     ]
 
 
+@dataclass
+class Workload:
+    """One training step to time: the network, its data, its loss and optimizer."""
+
+    name: str
+    data: tuple[np.ndarray, np.ndarray]
+    widths: list[int]
+    loss: str
+    optimizer: str
+    lr: float
+    l2: float
+    batch: int
+    goal_ms: float | None = None
+    torch32: bool = False
+
+    def args(self) -> tuple:
+        return (self.widths, *self.data, self.loss, self.optimizer, self.lr, self.l2, self.batch)
+
+
 def measure_steps() -> list[dict[str, Any]]:
     rows = []
     for w in workloads():
-        args = (w["widths"], *w["data"], w["loss"], w["optimizer"], w["lr"], w["l2"], w["batch"])
-        row = {"name": w["name"], "goal_ms": w.get("goal_ms")}
+        args = w.args()
+        row = {"name": w.name, "goal_ms": w.goal_ms}
         with threadpool_limits(1):
             row["ours"] = per_call(ours(*args))
             row["numpy"] = per_call(numpy_step(*args))
             torch64 = torch_step(*args, threads=1)
             row["torch64"] = per_call(torch64) if torch64 else None
-        if w.get("torch32"):
+        if w.torch32:
             torch32 = torch_step(*args, dtype="float32")
             row["torch32"] = per_call(torch32) if torch32 else None
             with threadpool_limits(1):
