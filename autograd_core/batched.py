@@ -30,7 +30,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ir, ops
-from .jit import Printer, compile_source
+from .codegen import Printer, compile_source
 
 # ------------------------------------------------------------------------------------------
 # Operands of the block program

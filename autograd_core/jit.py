@@ -22,19 +22,12 @@ the op table's entries and Python's `sum`: never a label or any other string fro
 from __future__ import annotations
 
 import dataclasses
-import itertools
-import linecache
-import math
-import re
-import weakref
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from . import ir, ops
+from .codegen import Printer, compile_source
 from .value import Value, _is_real
-
-_compiled_count = itertools.count()
-_INFIX = {ops.ADD: "+", ops.SUB: "-", ops.MUL: "*"}
 
 
 class Jitted:
@@ -171,7 +164,7 @@ class Jitted:
         )
         ir.with_gradients(program, program.inputs)
         self._generated = python_source(program)
-        self._bindings = self._generated.bindings
+        self._bindings = {**float_namespace(), **self._generated.bindings}
         self._value_and_grad = compile_source(self._generated.value_and_grad, self, self._bindings)[
             "value_and_grad"
         ]
@@ -185,28 +178,9 @@ def jit(f: Callable[..., Any]) -> Jitted:
     return Jitted(f)
 
 
-def compile_source(
-    source: str, owner: object, bindings: dict[str, Any] | None = None
-) -> dict[str, Any]:
-    """Execute generated source in a namespace holding the op table's forward functions.
-
-    The text is registered with `linecache` so tracebacks show the generated lines, and
-    removed again when `owner` is garbage collected, so programs do not leak their source.
-    """
-    filename = f"<jit-{next(_compiled_count)}>"
-    linecache.cache[filename] = (len(source), None, source.splitlines(True), filename)
-    weakref.finalize(owner, linecache.cache.pop, filename, None)
-    namespace = float_namespace()
-    namespace.update(bindings or {})
-    exec(compile(source, filename, "exec"), namespace)
-    return namespace
-
-
 def float_namespace() -> dict[str, Any]:
-    """What generated Python may call: each op of the table under its key, inf and nan."""
-    namespace: dict[str, Any] = {"inf": math.inf, "nan": math.nan}
-    namespace.update((key, op.forward) for key, op in ops.OPS.items())
-    return namespace
+    """What generated Python may call: each op of the table under its key, on floats."""
+    return {key: op.forward for key, op in ops.OPS.items()}
 
 
 class Generated(NamedTuple):
@@ -261,62 +235,6 @@ def python_source(program: ir.Program, careful: bool = False) -> Generated:
     )
     bindings = {name: op.forward for name, op in printer.ops_by_name().items()}
     return Generated(forward_source, value_and_grad_source, bindings)
-
-
-class Printer:
-    """Prints equations as Python; each parametrised op gets a name of its own."""
-
-    def __init__(self) -> None:
-        self.parametrised: dict[ops.Op, str] = {}
-
-    def name_of(self, op: ops.Op) -> str:
-        if not op.params:
-            return ops.key_of(op)
-        if op not in self.parametrised:
-            suffix = re.sub(r"\W", "_", "_".join(map(repr, op.params)))
-            self.parametrised[op] = f"{op.family}_{suffix}"
-        return self.parametrised[op]
-
-    def ops_by_name(self) -> dict[str, ops.Op]:
-        """Each parametrised op the source calls, by the name it calls it."""
-        return {name: op for op, name in self.parametrised.items()}
-
-    def operand(self, x: ir.Operand) -> str:
-        if isinstance(x, ir.Var):
-            return x.name
-        if math.isfinite(x):
-            return repr(x)
-        return "nan" if math.isnan(x) else ("inf" if x > 0 else "(-inf)")
-
-    def line(self, eq: ir.Equation) -> str:
-        return f"{eq.out.name} = {self.expression(eq.op, eq.inputs)}"
-
-    def expression(self, op: ops.Op, inputs: Sequence[ir.Operand]) -> str:
-        args = [self.operand(x) for x in inputs]
-        if op in _INFIX:
-            return f"{args[0]} {_INFIX[op]} {args[1]}"
-        if op is ops.NEG:
-            return f"-{args[0]}"
-        if op is ops.DOT:
-            # Written out as Python's sum of the products, the same numbers as the op's forward.
-            half = len(args) // 2
-            products = [_product(w, x) for w, x in zip(args[:half], args[half:], strict=True)]
-            return _python_sum(products)
-        if op is ops.VSUM:
-            return _python_sum(args)
-        return f"{self.name_of(op)}({', '.join(args)})"
-
-
-def _product(w: str, x: str) -> str:
-    if x == "1.0":
-        return w
-    if w == "1.0":
-        return x
-    return f"{w} * {x}"
-
-
-def _python_sum(terms: list[str]) -> str:
-    return f"sum(({', '.join(terms)}{',' if len(terms) == 1 else ''}))"
 
 
 def _indent(lines: list[str]) -> list[str]:
