@@ -71,6 +71,10 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     # The earlier gradient first, then this pass's total, so two passes give exactly twice one
     # (adding each path onto an old total would round differently). A fresh leaf takes the
     # gradient as it is: with create_graph, no `0.0 +` node in front of it.
+    if not create_graph:
+        for leaf, grad in zip(leaves, earlier, strict=True):
+            leaf.grad = grad + leaf.grad
+        return
     for leaf, grad in zip(leaves, earlier, strict=True):
         if not (type(grad) is float and grad == 0.0):
             leaf.grad = grad + leaf.grad
@@ -111,13 +115,16 @@ def chain_rule(
                 g = node.grad = run_hooks(hooked[id(node)](), g)
             if stop is not None and node in stop:
                 continue
+        inputs = node.inputs
+        if not inputs:
+            continue  # a leaf: its gradient is complete, and there is nothing to pass on
         if create_graph:
-            if g is NOTHING or not node.inputs:
+            if g is NOTHING:
                 continue
             local_grads = _partials_on_graph(node)
             number = float(g)
         elif not g:
-            continue  # 0 times any partial adds nothing (this also skips every leaf)
+            continue  # 0 times any partial adds nothing
         else:
             local_grads = node.local_grads
             number = g
@@ -125,7 +132,7 @@ def chain_rule(
             _check_contributions(node, local_grads, g)
         # One partial per input, by construction. zip's strict=True would cost a keyword call
         # per node, a sixth of the whole loop on a graph of small nodes.
-        pairs = zip(node.inputs, local_grads)  # noqa: B905
+        pairs = zip(inputs, local_grads)  # noqa: B905
         if number - number:  # g is inf or nan (for any finite g this is 0.0)
             pairs = [(child, local) for child, local in pairs if float(local) != 0.0]
         elif not number:  # g is a Value holding 0: keep the terms whose derivative can count
