@@ -78,6 +78,7 @@ class History:
     val_accuracy: list[float] = field(default_factory=list)
     r2: list[float] = field(default_factory=list)
     val_r2: list[float] = field(default_factory=list)
+    best_epoch: int | None = None
 
     def latest(self) -> dict[str, float]:
         """The last epoch's figures, by name (what the progress bar shows)."""
@@ -103,6 +104,7 @@ def fit(
     jit: bool = False,
     validation_data: tuple[Sequence[Sequence[float]], Sequence[Any]] | None = None,
     callbacks: Sequence[Callback] = (),
+    patience: int | None = None,
 ) -> History:
     """Train `model` on (X, y) for `epochs` passes and return the `History`.
 
@@ -114,6 +116,8 @@ def fit(
     `nn.losses.l2(model.parameters(), l2)`. The progress bar (tqdm: a widget in notebooks, a
     text bar in terminals) shows the latest epoch's loss and accuracy; `progress=False` hides it.
     Each of `callbacks` is called as `callback(epoch, model, history)` after every epoch.
+    `patience=k` (with `validation_data`) stops early when the validation loss has not improved
+    for k epochs, and gives the model back the weights of its best epoch (`History.best_epoch`).
 
     Accuracy counts the predicted class: the argmax for several outputs; for one output,
     class 1 where the score or logit is > 0, except with "mse", which rounds the output to the
@@ -139,6 +143,12 @@ def fit(
     regression = loss == "mse" and _is_regression(y)
     if isinstance(loss, str):
         _check_loss_fits(loss, n_outputs, y, regression)
+    if patience is not None and (
+        isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
+    ):
+        raise ValueError(f"fit expected patience to be an int >= 1 or None, got {patience!r}")
+    if patience is not None and validation_data is None:
+        raise ValueError("fit: patience stops on the validation loss: pass validation_data too")
     if validation_data is not None:
         X_val, y_val = validation_data
         _check_samples("fit validation_data", X_val, y_val)
@@ -157,6 +167,7 @@ def fit(
     train = _Loop(step, step.data(X, y), score, batch_size, l2, as_rng(seed), epochs)
     validation = step.data(*validation_data) if validation_data is not None else None
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress)
+    best = _Best(params)
     model.train()
     # Small matrices: a second BLAS thread only fights the first for 2 shared cores.
     limits = threadpool_limits(1)
@@ -176,11 +187,37 @@ def fit(
             for callback in callbacks:
                 callback(epoch, model, history)
             bar.set_postfix(history.latest(), refresh=False)
+            if patience is not None and best.stop_after(epoch, history.val_loss[-1], patience):
+                break
     finally:
         limits.restore_original_limits()
         step.finish()
         model.eval()
+    if patience is not None:
+        best.restore()
+        history.best_epoch = best.epoch
     return history
+
+
+class _Best:
+    """The weights of the epoch with the lowest validation loss so far (for `patience`)."""
+
+    def __init__(self, params: list[Value]) -> None:
+        self.params = params
+        self.loss = math.inf
+        self.epoch = 0
+        self.weights = [p.data for p in params]
+
+    def stop_after(self, epoch: int, loss: float, patience: int) -> bool:
+        """Record the epoch; True when `patience` epochs have passed without a better one."""
+        if loss < self.loss:
+            self.loss, self.epoch = loss, epoch
+            self.weights = [p.data for p in self.params]
+        return epoch - self.epoch >= patience
+
+    def restore(self) -> None:
+        for p, number in zip(self.params, self.weights, strict=True):
+            p.data = number
 
 
 class _Loop:

@@ -723,3 +723,46 @@ def test_a_custom_loss_may_take_list_labels():
         jit=True,
     )
     assert history.loss[1] < history.loss[0]
+
+
+def test_patience_stops_early_and_restores_the_best_epochs_weights():
+    X, y = make_moons(60, noise=0.3, seed=0)
+    X_val, y_val = make_moons(60, noise=0.3, seed=1)
+    model = MLP(2, [32, 32, 1], seed=0)
+    snapshots = {}
+
+    def keep(epoch, model, history):
+        snapshots[epoch] = _weights(model)
+
+    history = fit(
+        model,
+        X,
+        y,
+        loss="hinge",
+        optimizer=optim.Adam(model.parameters(), lr=0.05),
+        epochs=300,
+        progress=False,
+        jit=True,
+        validation_data=(X_val, y_val),
+        patience=5,
+        callbacks=[keep],
+    )
+    best = int(np.argmin(history.val_loss)) + 1
+    assert history.best_epoch == best
+    assert len(history.loss) == best + 5 < 300  # stopped five epochs after the best
+    assert _weights(model) == snapshots[best]
+
+
+def test_patience_needs_validation_data():
+    model = MLP(2, [1], seed=0)
+    with pytest.raises(ValueError, match=r"patience .* pass validation_data"):
+        fit(
+            model,
+            [[0.0, 1.0]],
+            [1],
+            loss="hinge",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1,
+            progress=False,
+            patience=3,
+        )
