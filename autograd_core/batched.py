@@ -71,9 +71,14 @@ class BlockOp:
 class Compiler:
     """Lowers a forward scalar program to block ops, then prints forward and backward code."""
 
-    def __init__(self, program: ir.Program, input_grads: bool, n_labels: int = 0) -> None:
+    def __init__(
+        self, program: ir.Program, input_grads: bool, n_labels: int = 0, careful: bool = False
+    ) -> None:
         self.program = program
         self.input_grads = input_grads
+        # careful: each product of the chain rule is 0 where either factor is 0, as eager
+        # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
+        self.careful = careful
         self.pieces: dict[str, list[tuple[Block, list[int] | None]]] = {}
         self.weight_grads: dict[str, str | None] = {}
         self.scatter: dict[str, str] = {}
@@ -543,10 +548,11 @@ class Compiler:
                     # each piece is sliced from it and a repeated column counts each time.
                     self.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)", 1)
                 elif block_op.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
-                    self.add_to_pieces(M[0], f"(np.exp({M[0]} - {out.name}) * {out.grad})", 1)
+                    softmax = f"np.exp({M[0]} - {out.name})"
+                    self.add_to_pieces(M[0], self._product(softmax, out.grad), 1)
                 else:
-                    self.add_to_pieces(M[0], f"({out.grad} * {M[1]})", 1)
-                    self.add_to_pieces(M[1], f"({out.grad} * {M[0]})", 1)
+                    self.add_to_pieces(M[0], self._product(out.grad, M[1]), 1)
+                    self.add_to_pieces(M[1], self._product(out.grad, M[0]), 1)
             else:
                 self._elementwise_backward(block_op, g)
 
@@ -582,7 +588,8 @@ class Compiler:
             if eq.out in needed:
                 kept.append(eq)
                 needed.update(x for x in eq.inputs if isinstance(x, ir.Var))
-        self.lines.extend(self.printer.line(eq) for eq in reversed(kept))
+        products = {term for term in terms if term in made_here}
+        self.lines.extend(self._line(eq, eq.out in products) for eq in reversed(kept))
         for o, term in zip(operands, terms, strict=True):
             self.add_grad(o, term, block_op.out)
 
@@ -665,6 +672,16 @@ class Compiler:
             ]
         )
 
+    def _product(self, a: str, b: str) -> str:
+        """a * b, in careful mode 0 where either is 0 (see `careful`)."""
+        return f"_times({a}, {b})" if self.careful else f"({a} * {b})"
+
+    def _line(self, eq: ir.Equation, product: bool) -> str:
+        if product and self.careful:
+            a, b = (self.printer.operand(x) for x in eq.inputs)
+            return f"{eq.out.name} = {self._product(a, b)}"
+        return self.printer.line(eq)
+
     def namespace(self) -> dict[str, Any]:
         np = _np()
         names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
@@ -672,6 +689,7 @@ class Compiler:
         names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
         names.update(self.constants)
         names["_check"] = self._check
+        names["_times"] = _times
         return names
 
     def _check(self, number: int, out: Any, args: tuple) -> None:
@@ -686,6 +704,12 @@ class Compiler:
             block_op.op.forward(*row)
 
 
+def _times(a: Any, b: Any) -> Any:
+    """a * b, but 0 where either is 0: the chain rule's product as eager `backward` takes it."""
+    np = _np()
+    return np.where((np.asarray(a) != 0.0) & (np.asarray(b) != 0.0), a * b, 0.0)
+
+
 def _array_kernel(op: ops.Op) -> Any:
     if op.array is not None:
         np = _np()
@@ -698,14 +722,8 @@ class BatchedFunction:
     """`f` and its gradient over a batch: `(values, grads)` for an (n, n_args) array `X`."""
 
     def __init__(self, program: ir.Program) -> None:
-        compiler = Compiler(program, input_grads=True)
-        compiler.lower()
-        forward_end = len(compiler.lines)
-        out = program.outputs[0]
-        compiler.lines.append(f"value = {compiler.output(out)}")
-        compiler.backward([(out, "np.ones((n, 1))")] if isinstance(out, ir.Var) else [])
-        if compiler.X.grad is None:
-            compiler.lines.append(f"dX = np.zeros((n, {compiler.X.width}))")
+        self.program = program
+        compiler, forward_end = self._compiler_for(careful=False)
         header = "def run(X):"
         self.source = compiler.source(header, forward_end, "value[:, 0], dX", checked=False)
         self._compiler = compiler
@@ -714,6 +732,18 @@ class BatchedFunction:
             compiler.source("def run(X):", forward_end, "", True), self, compiler.namespace()
         )
         self._run, self._checked = namespace["run"], checked["run"]
+        self._careful: Any = None  # compiled the first time a gradient comes out nan
+
+    def _compiler_for(self, careful: bool) -> tuple[Compiler, int]:
+        compiler = Compiler(self.program, input_grads=True, careful=careful)
+        compiler.lower()
+        forward_end = len(compiler.lines)
+        out = self.program.outputs[0]
+        compiler.lines.append(f"value = {compiler.output(out)}")
+        compiler.backward([(out, "np.ones((n, 1))")] if isinstance(out, ir.Var) else [])
+        if compiler.X.grad is None:
+            compiler.lines.append(f"dX = np.zeros((n, {compiler.X.width}))")
+        return compiler, forward_end
 
     def __call__(self, X: Any) -> tuple[Any, Any]:
         np = _np()
@@ -722,7 +752,16 @@ class BatchedFunction:
         if not (np.isfinite(value).all() and np.isfinite(dX).all()):
             with np.errstate(all="ignore"):
                 self._checked(X)
+                if np.isnan(dX).any():  # 0 * inf in the chain rule: eager takes it as 0
+                    value, dX = self._run_carefully(X)
         return value, dX
+
+    def _run_carefully(self, X: Any) -> tuple[Any, Any]:
+        if self._careful is None:
+            compiler, forward_end = self._compiler_for(careful=True)
+            source = compiler.source("def run(X):", forward_end, "value[:, 0], dX", False)
+            self._careful = compile_source(source, self, compiler.namespace())["run"]
+        return self._careful(X)
 
 
 class TrainingStep:

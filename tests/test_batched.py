@@ -11,9 +11,9 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import build, leaf_values, steps
+from helpers import build, leaf_values, on_values, steps
 from hypothesis import given, settings
-from test_jit import DOMAIN_ERRORS, every_node_counts, finite_partials, points_for
+from test_jit import DOMAIN_ERRORS, every_node_counts, points_for
 
 from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
 from nn import optim
@@ -67,6 +67,12 @@ def test_batched_gives_eager_value_and_grad_for_every_op(name):
         assert_batched_equals_eager(f, [xs for xs in points if len(xs) == size])
 
 
+def nan_flows(program: list, xs: list[float]) -> bool:
+    """Some node of the graph at xs is nan: relu and sign of nan are 0.0 on floats and nan on
+    arrays (the xfail test below), so there the two engines part."""
+    return any(math.isnan(node.data) for node in on_values(program, [Value(x) for x in xs]))
+
+
 @settings(max_examples=100, deadline=None)
 @given(leaf_values, steps)
 def test_batched_gives_eager_value_and_grad_on_random_graphs(leaves, steps):
@@ -79,7 +85,7 @@ def test_batched_gives_eager_value_and_grad_on_random_graphs(leaves, steps):
         except DOMAIN_ERRORS:
             refused.append(tuple(xs))
         else:
-            if xs is leaves or finite_partials(program, xs):  # see finite_partials
+            if xs is leaves or not nan_flows(program, xs):  # see nan_flows
                 points.append(tuple(xs))
     traced = jit(f)
     traced(*leaves)  # traced at the leaves, where the graph was built
@@ -213,6 +219,26 @@ def test_a_bad_value_raises_the_eager_error_and_no_numpy_warning(f, bad, error, 
         with pytest.raises(error, match=message) as raised:
             run_batched(traced, points)  # warnings are errors in there: none escapes
         assert str(raised.value) == str(eager.value)
+
+
+@pytest.mark.parametrize(
+    ("f", "points"),
+    [
+        (lambda x: x.relu().sqrt(), [(-1.0,), (0.0,), (4.0,)]),  # relu' = 0 times sqrt'(0) = inf
+        (lambda x: ops.INV(x.relu()) + x, [(-2.0,), (2.0,)]),  # 0 times -inf
+        (lambda x, y: (x * y).tanh(), [(math.inf, 2.0), (0.5, 1.0)]),  # tanh' = 0 times inf
+        # A row reduction: dot = inf, so tanh' = 0, times x = inf in d/dz.
+        (
+            lambda x, y, z, w: dot([x, y], [z, w]).tanh(),
+            [(math.inf, 0.0, 1.0, 1.0), (0.5, -1.0, 2.0, 0.25)],
+        ),
+    ],
+    ids=["relu-sqrt", "relu-inv", "tanh-inf", "dot-with-inf"],
+)
+def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, points):
+    traced = jit(f)
+    assert_batched_equals_eager(f, points, traced)
+    assert "_times" not in traced._batched.source  # the readable source stays plain
 
 
 def test_infinities_and_nan_that_eager_allows_flow_through_without_an_error():

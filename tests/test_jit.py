@@ -89,17 +89,6 @@ def every_node_counts(program: list) -> Callable[..., Value]:
     return f
 
 
-def finite_partials(program: list, xs: list[float]) -> bool:
-    """Every node of the graph at xs has a finite value and finite local partials.
-
-    Where one is infinite, eager `backward` takes 0 times it as 0 (relu' at x < 0 times an
-    infinite gradient) and the batched back-end's matrix code computes 0 * inf = nan; the two
-    agree where the partials are finite, and at the trace point they are (see `build`)."""
-    nodes = on_values(program, [Value(x) for x in xs])
-    numbers = [x for node in nodes for x in (node.data, *map(float, node.local_grads))]
-    return all(map(math.isfinite, numbers))
-
-
 @settings(max_examples=100, deadline=None)
 @given(leaf_values, steps)
 def test_jit_gives_eager_value_and_grad_exactly_on_random_graphs(leaves, steps):
