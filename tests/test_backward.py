@@ -1,4 +1,5 @@
-"""backward: the chain rule over the whole graph (SPEC 3.3), and the graph walk under it."""
+"""backward: the chain rule over the whole graph (leaves accumulate, other nodes hold the latest
+pass, any depth), the graph walk under it, and gradient hooks."""
 
 import math
 
