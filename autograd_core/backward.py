@@ -175,7 +175,8 @@ def gradients(root: Value, wrt: Sequence[Value], create_graph: bool = False) -> 
 
     The walk stops at the `wrt` nodes, so a `wrt` node that was itself computed (inside an
     outer transform) is differentiated as if it were a leaf. Unreached ones get 0.0.
-    The chain rule works in the nodes' `.grad`; they are put back as they were afterwards.
+    The chain rule works in the nodes' `.grad` and puts them back as they were afterwards, so
+    as `backward`, it must not run while another thread differentiates the same nodes.
     """
     stop_at = set(wrt)
     order = topological_order(root, stop_at=stop_at)
