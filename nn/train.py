@@ -428,7 +428,10 @@ class _BatchedStep:
         step, X, Y = data.X
         if len(batch) != len(X):  # a full batch is the samples in order: no copy
             X, Y = X[batch], Y[batch]
-        value, outputs, grad = step(self.theta, X, Y)
+        try:
+            value, outputs, grad = step(self.theta, X, Y)
+        except OverflowError as error:
+            raise FloatingPointError(f"{error} at {where}; {_ADVICE}") from error
         if l2:
             value += l2 * float(self.theta @ self.theta)
             grad += (2.0 * l2) * self.theta

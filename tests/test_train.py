@@ -779,11 +779,6 @@ class _ExpNeuron(Module):
         return dot(self.w, [*x, 1.0]).exp() - 1.0
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="under jit the op's OverflowError leaves fit as it is; eager fit turns it into the "
-    "FloatingPointError naming the epoch and step (nn/train.py: _BatchedStep.run)",
-)
 def test_an_overflow_stops_jit_training_with_the_eager_error():
     X, y = make_moons(20, seed=0)
     errors = []
