@@ -24,6 +24,7 @@ number names the op and the number).
 
 from __future__ import annotations
 
+import functools
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass, field
@@ -711,10 +712,9 @@ def _times(a: Any, b: Any) -> Any:
 
 
 def _array_kernel(op: ops.Op) -> Any:
+    """The op on arrays, as the generated code calls it: `relu(Z1)`."""
     if op.array is not None:
-        np = _np()
-        array = op.array
-        return lambda *xs: array(np, *xs)
+        return functools.partial(op.array, _np())
     return op.on_arrays
 
 

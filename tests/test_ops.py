@@ -269,3 +269,65 @@ def test_a_function_constant_near_zero_has_derivative_zero_where_pytorch_gives_n
     # Both are constant functions of x (0 and 1), so every derivative is 0. PyTorch multiplies
     # 0 by sqrt'(0) = inf here, and gets nan; the chain rule here takes 0 times anything as 0.
     assert nth_derivative(f, order)(0.0) == 0.0
+
+
+# -- a custom op, declared with defop, on every path ------------------------------------------
+
+
+@pytest.fixture
+def softplus():
+    """softplus(x) = log(1 + e^x), declared as a user would; removed from the table after."""
+    from autograd_core import ops
+
+    op = ops.defop(
+        "softplus",
+        lambda x: math.log1p(math.exp(-abs(x))) + max(x, 0.0),  # stable for any x
+        lambda out, x: (ops.SIGMOID(x),),  # d/dx softplus x = sigmoid x
+        lambda np, x: np.logaddexp(0.0, x),
+    )
+    yield op
+    del ops.OPS["softplus"]
+
+
+def test_defop_refuses_a_name_that_exists_or_is_no_identifier():
+    from autograd_core import ops
+
+    with pytest.raises(ValueError, match=r"an op named 'tanh' already exists"):
+        ops.defop("tanh", math.tanh, lambda out, x: (1.0 - out * out,))
+    with pytest.raises(ValueError, match=r"must be a Python identifier, got 'soft plus'"):
+        ops.defop("soft plus", math.tanh, lambda out, x: (1.0,))
+
+
+@pytest.mark.parametrize("x", [-30.0, -1.3, 0.0, 0.6, 25.0])
+def test_a_defop_op_works_eagerly_under_create_graph_gradcheck_jit_and_batched(torch, softplus, x):
+    import numpy as np
+
+    from autograd_core import gradcheck, jit
+
+    def f(v):
+        return softplus(v) * softplus(v * 0.5)
+
+    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
+    # threshold: PyTorch's softplus returns x itself above 20; ours is the formula everywhere
+    softplus_t = torch.nn.functional.softplus
+    expected = softplus_t(t, threshold=100.0) * softplus_t(t * 0.5, threshold=100.0)
+    (first,) = torch.autograd.grad(expected, t, create_graph=True)
+    (second,) = torch.autograd.grad(first, t)
+    # eager
+    leaf = Value(x)
+    out = f(leaf)
+    out.backward()
+    assert_close(out.data, expected.item(), "value")
+    assert_close(leaf.grad, first.item(), "first derivative")
+    # create_graph: the rule on Values gives the second derivative
+    assert_close(grad(grad(f))(x), second.item(), "second derivative")
+    # gradcheck against central differences
+    assert gradcheck(f, x)
+    # jit's Python back-end: exactly the eager numbers
+    traced = jit(f)
+    assert traced.value_and_grad(x) == (out.data, leaf.grad)
+    assert "softplus(" in traced.source
+    # the batched back-end, over an array
+    values, grads = traced.batched(np.array([x, x / 2.0]))
+    assert_close(values[0], expected.item(), "batched value")
+    assert_close(grads[0], first.item(), "batched first derivative")
