@@ -118,7 +118,8 @@ SIGMOID = Op(
     lambda np, x: np.where(x >= 0.0, 1.0, np.exp(x)) / (1.0 + np.exp(-np.abs(x))),
 )
 # 1 where x > 0, else 0 (0 at the kink, as PyTorch).
-RELU = Op("relu", numeric.relu, lambda out, x: (STEP(x),), lambda np, x: np.maximum(x, 0.0))
+# relu(nan) is 0.0 on floats (nan > 0 is false), so on arrays too: `where`, not `maximum`.
+RELU = Op("relu", numeric.relu, lambda out, x: (STEP(x),), lambda np, x: np.where(x > 0.0, x, 0.0))
 ABS = Op("abs", abs, lambda out, x: (SIGN(x),), lambda np, x: np.abs(x))  # sign(x); 0 at 0
 SIN = Op("sin", math.sin, lambda out, x: (COS(x),), lambda np, x: np.sin(x))
 COS = Op("cos", math.cos, lambda out, x: (-SIN(x),), lambda np, x: np.cos(x))
@@ -171,9 +172,15 @@ def leaky_relu_of(slope: float) -> Op:
 
 # Ops the rules above use. Each is piecewise smooth, with the partials PyTorch gives.
 STEP = Op("step", numeric.step, lambda out, x: (0.0,), lambda np, x: (x > 0.0) * 1.0)
-SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: np.sign(x))
+SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: (x > 0.0) - (x < 0.0) * 1.0)
 # x ** y with IEEE results where `pow` would raise: 0 ** -1 is inf, so sqrt'(0) is inf.
-IEEE_POW = Op("ieee_pow", numeric.ieee_power, _power_partials, lambda np, x, y: np.power(x, y))
+IEEE_POW = Op(
+    "ieee_pow",
+    numeric.ieee_power,
+    _power_partials,
+    # nan for a negative base to a non-integer power, as on floats (numpy gives inf at -inf)
+    lambda np, x, y: np.where((x < 0.0) & (y != np.floor(y)), np.nan, np.power(x, y)),
+)
 LOG_OR_NAN = Op(
     "log_or_nan",
     numeric.log_or_nan,

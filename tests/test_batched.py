@@ -68,8 +68,8 @@ def test_batched_gives_eager_value_and_grad_for_every_op(name):
 
 
 def nan_flows(program: list, xs: list[float]) -> bool:
-    """Some node of the graph at xs is nan: relu and sign of nan are 0.0 on floats and nan on
-    arrays (the xfail test below), so there the two engines part."""
+    """Some node of the graph at xs is nan: where a nan flows, eager and the batch may part
+    (the kernels at nan are checked one op at a time below)."""
     return any(math.isnan(node.data) for node in on_values(program, [Value(x) for x in xs]))
 
 
@@ -93,8 +93,7 @@ def test_batched_gives_eager_value_and_grad_on_random_graphs(leaves, steps):
     for xs in refused:
         # An eager domain error, not a NumPy warning or a silent number. Which one: the batch
         # groups equations into blocks, so where two ops fail it may meet the other first (the
-        # exact error of each op is checked one op at a time below). Where a nan reached relu
-        # or sign on the way, the batch carries it instead (see the xfail test below).
+        # exact error of each op is checked one op at a time below).
         try:
             values, grads = run_batched(traced, [xs])
         except DOMAIN_ERRORS:
@@ -102,12 +101,6 @@ def test_batched_gives_eager_value_and_grad_on_random_graphs(leaves, steps):
         assert not np.isfinite([values[0], *(g[0] for g in grads)]).all(), (xs, values, grads)
 
 
-@pytest.mark.xfail(
-    strict=True,
-    reason="the op table's array kernels differ from the float forwards at nan and inf: "
-    "np.maximum(nan, 0) is nan where relu(nan) is 0.0, np.sign(nan) nan where sign(nan) is 0.0, "
-    "np.power(-inf, 0.5) inf where ieee_pow gives nan",
-)
 @pytest.mark.parametrize(
     ("name", "xs"),
     [("relu", (math.nan,)), ("sign", (math.nan,)), ("ieee_pow", (-math.inf, 0.5))],
