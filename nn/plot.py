@@ -111,26 +111,44 @@ def _grid_axis(values: list[float], resolution: int) -> list[float]:
 
 
 def history(history: Any, ax: Axes | None = None) -> Axes:
-    """The training loss per epoch on `ax` and, on a second y axis, the accuracy.
+    """The loss per epoch on `ax` and, on a second y axis, the accuracy (or R^2).
 
     `history` is what `fit` returns (a `History`): `.loss` and `.accuracy` lists, one entry
-    per epoch, accuracy as a fraction in [0, 1]. An empty `.accuracy` draws the loss alone.
+    per epoch, accuracy as a fraction in [0, 1]; for regression `.r2` takes its place. With
+    validation data the validation curves are drawn dashed beside the training ones. An empty
+    score list draws the losses alone.
     """
-    losses, accuracies = list(history.loss), list(history.accuracy)
+    losses = list(history.loss)
     if not losses:
         raise ValueError("the history is empty: there is no epoch to plot")
+    regression = bool(getattr(history, "r2", None))
+    score_name = "R^2" if regression else "accuracy"
+    scores = list(history.r2 if regression else history.accuracy)
+    val_losses = list(getattr(history, "val_loss", []))
+    val_scores = list(getattr(history, "val_r2" if regression else "val_accuracy", []))
     epochs = range(1, len(losses) + 1)
     ax = _axes(ax)
     lines = ax.plot(epochs, losses, color=_class_color(0), label="loss")
+    if val_losses:
+        dashed = {"linestyle": "--", "color": _class_color(0), "label": "validation loss"}
+        lines += ax.plot(range(1, len(val_losses) + 1), val_losses, **dashed)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
-    if accuracies:
-        accuracy_ax = ax.twinx()
-        lines += accuracy_ax.plot(
-            range(1, len(accuracies) + 1), accuracies, color=_class_color(1), label="accuracy"
+    if scores:
+        score_ax = ax.twinx()
+        lines += score_ax.plot(
+            range(1, len(scores) + 1), scores, color=_class_color(1), label=score_name
         )
-        accuracy_ax.set_ylabel("accuracy")
-        accuracy_ax.set_ylim(0.0, 1.05)
+        if val_scores:
+            dashed = {
+                "linestyle": "--",
+                "color": _class_color(1),
+                "label": f"validation {score_name}",
+            }
+            lines += score_ax.plot(range(1, len(val_scores) + 1), val_scores, **dashed)
+        score_ax.set_ylabel(score_name)
+        if not regression:
+            score_ax.set_ylim(0.0, 1.05)
     ax.legend(lines, [line.get_label() for line in lines], loc="center right")
     ax.set_title("training")
     return ax

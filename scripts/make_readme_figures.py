@@ -10,7 +10,9 @@
   gradient size;
 * `gradient_health.png`: a deep sigmoid MLP drawn a box per layer, its first layers marked
   as vanishing;
-* `backward_steps.gif`: the backward pass through the neuron, one step per frame.
+* `backward_steps.gif`: the backward pass through the neuron, one step per frame;
+* `validation_curves.png`: training against validation loss and accuracy of an MLP that
+  overfits a small noisy moons set.
 
 Everything is seeded, so running it again gives the same pictures.
 """
@@ -24,7 +26,7 @@ from matplotlib.figure import Figure
 from autograd_core import Value, draw_dot
 from autograd_core.stepper import save_gif
 from nn import MLP, fit, losses, optim, plot
-from nn.data import make_moons
+from nn.data import make_moons, train_test_split
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
@@ -91,12 +93,29 @@ def moons_boundary(path: Path) -> None:
     figure.savefig(path, dpi=100)
 
 
+def validation_curves(path: Path) -> None:
+    """A 64-64 MLP on 100 noisy moons points, validated on 100 others: the gap opens."""
+    X, y = make_moons(n_samples=200, noise=0.3, seed=0)
+    X_train, X_val, y_train, y_val = train_test_split(X, y, test_size=0.5, seed=0)
+    model = MLP(2, [64, 64, 1], seed=0)
+    history = fit(
+        model, X_train, y_train, loss="hinge", optimizer=optim.Adam(model.parameters(), lr=0.02),
+        epochs=150, progress=False, jit=True, validation_data=(X_val, y_val),
+    )  # fmt: skip
+    figure = Figure(figsize=(7, 4), layout="constrained")
+    ax = figure.add_subplot()
+    plot.history(history, ax=ax)
+    ax.set_title("64-64 MLP, 100 noisy moons points: training against validation")
+    figure.savefig(path, dpi=100)
+
+
 FIGURES = {
     "neuron_graph.svg": neuron_graph,
     "moons_boundary.png": moons_boundary,
     "mlp_neurons.png": mlp_neurons,
     "gradient_health.png": gradient_health,
     "backward_steps.gif": backward_animation,
+    "validation_curves.png": validation_curves,
 }
 
 
