@@ -120,3 +120,21 @@ def test_history_without_accuracy_draws_the_loss_alone():
 def test_empty_history_is_refused():
     with pytest.raises(ValueError, match="empty"):
         history(History(), ax=new_axes())
+
+
+def test_history_draws_validation_curves_dashed_beside_the_training_ones():
+    record = History(loss=[0.9, 0.5], accuracy=[0.6, 0.8], val_loss=[1.0, 0.7],
+                     val_accuracy=[0.5, 0.7])  # fmt: skip
+    ax = history(record)
+    labels = {line.get_label(): line for axis in ax.figure.axes for line in axis.get_lines()}
+    assert set(labels) == {"loss", "validation loss", "accuracy", "validation accuracy"}
+    assert list(labels["validation loss"].get_ydata()) == [1.0, 0.7]
+    assert labels["validation accuracy"].get_linestyle() == "--"
+    plt.close(ax.figure)
+
+
+def test_history_of_a_regression_draws_r2():
+    ax = history(History(loss=[0.5, 0.2], r2=[0.3, 0.8], val_loss=[0.6, 0.3], val_r2=[0.2, 0.7]))
+    labels = {line.get_label() for axis in ax.figure.axes for line in axis.get_lines()}
+    assert labels == {"loss", "validation loss", "R^2", "validation R^2"}
+    plt.close(ax.figure)
