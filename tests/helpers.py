@@ -12,12 +12,13 @@ Ops are applied through the public API: an op of the table called on Values, `OP
 import inspect
 import itertools
 import math
+from collections.abc import Callable
 from typing import Any
 
 import pytest
 from hypothesis import strategies as st
 
-from autograd_core import OPS, Op, Value, gradients
+from autograd_core import OPS, Op, Value, gradients, vsum
 
 # Sample inputs, away from the kinks of relu/abs at 0. Points where an op is undefined
 # (log of a negative, a negative base to a fractional power) are dropped per op, below.
@@ -222,3 +223,34 @@ steps = st.lists(
     min_size=1,
     max_size=10,
 )
+
+
+# -- sample points and random functions for the jit's back-ends ---------------------------------
+
+NARY_SIZES = (2, 4)  # vsum, dot and logsumexp take any number of inputs: tried with 2 and 4
+DOMAIN_ERRORS = (ValueError, ZeroDivisionError, OverflowError)
+
+
+def points_for(op: Op) -> list[tuple[float, ...]]:
+    """Every combination of sample points the op is defined at (log needs x > 0, ...)."""
+    n = arity(op)
+    sizes = NARY_SIZES if n is None else (n,)
+    points = []
+    for size in sizes:
+        for xs in itertools.product(POINTS, repeat=size):
+            try:
+                op.forward(*xs)
+            except DOMAIN_ERRORS:
+                continue
+            points.append(xs)
+    return points
+
+
+def every_node_counts(program: list) -> Callable[..., Value]:
+    """The sum of every node of a random graph: the graph's root alone may not depend on every
+    node, and a node no output needs is not traced (as in JAX), so it could not fail there."""
+
+    def f(*xs):
+        return vsum(on_values(program, list(xs))[len(xs) :])
+
+    return f

@@ -11,9 +11,16 @@ import warnings
 
 import numpy as np
 import pytest
-from helpers import build, leaf_values, on_values, steps
+from helpers import (
+    DOMAIN_ERRORS,
+    build,
+    every_node_counts,
+    leaf_values,
+    on_values,
+    points_for,
+    steps,
+)
 from hypothesis import given, settings
-from test_jit import DOMAIN_ERRORS, every_node_counts, points_for
 
 from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
 from nn import optim

@@ -7,23 +7,25 @@ Every op of the op table is enumerated and random expression graphs are drawn ov
 
 import gc
 import io
-import itertools
 import keyword
 import linecache
 import math
 import re
 import tokenize
-from collections.abc import Callable
 
 import numpy as np
 import pytest
-from helpers import POINTS, arity, build, leaf_values, on_values, steps
+from helpers import (
+    DOMAIN_ERRORS,
+    build,
+    every_node_counts,
+    leaf_values,
+    points_for,
+    steps,
+)
 from hypothesis import given, settings
 
-from autograd_core import OPS, Op, Value, dot, jit, ops, value_and_grad, vsum
-
-NARY_SIZES = (2, 4)  # vsum, dot and logsumexp take any number of inputs: tried with 2 and 4
-DOMAIN_ERRORS = (ValueError, ZeroDivisionError, OverflowError)
+from autograd_core import OPS, Value, dot, jit, ops, value_and_grad, vsum
 
 
 def identical(a: float, b: float) -> bool:
@@ -45,21 +47,6 @@ def assert_same(jitted: tuple, eager: tuple) -> None:
         assert identical(g, e), (grads, eager_grads)
 
 
-def points_for(op: Op) -> list[tuple[float, ...]]:
-    """Every combination of sample points the op is defined at (log needs x > 0, ...)."""
-    n = arity(op)
-    sizes = NARY_SIZES if n is None else (n,)
-    points = []
-    for size in sizes:
-        for xs in itertools.product(POINTS, repeat=size):
-            try:
-                op.forward(*xs)
-            except DOMAIN_ERRORS:
-                continue
-            points.append(xs)
-    return points
-
-
 # -- the same numbers as the eager engine ------------------------------------------------------
 
 
@@ -77,16 +64,6 @@ def test_jit_gives_eager_value_and_grad_for_every_op(name):
         for xs in (xs for xs in points if len(xs) == size):
             assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
             assert identical(traced(*xs), f(*map(Value, xs)).data)
-
-
-def every_node_counts(program: list) -> Callable[..., Value]:
-    """The sum of every node of a random graph: the graph's root alone may not depend on every
-    node, and a node no output needs is not traced (as in JAX), so it could not fail there."""
-
-    def f(*xs):
-        return vsum(on_values(program, list(xs))[len(xs) :])
-
-    return f
 
 
 @settings(max_examples=100, deadline=None)

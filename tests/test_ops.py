@@ -12,7 +12,6 @@ import pytest
 from helpers import (
     OP_CASES,
     TORCH_TWINS,
-    arity,  # noqa: F401 (test_jit still imports it from here; it lives in helpers)
     assert_close,
     central_difference,
     derivatives,
