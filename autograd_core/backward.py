@@ -109,15 +109,15 @@ def chain_rule(
     # False in the usual case (no hooks anywhere, no stops): then it costs one test per node.
     watch = hooked is not None or stop is not None
     for node in reversed(order):
-        g = node.grad
+        inputs = node.inputs
         if watch:
             if hooked is not None and id(node) in hooked:
-                g = node.grad = run_hooks(hooked[id(node)](), g)
+                node.grad = run_hooks(hooked[id(node)](), node.grad)
             if stop is not None and node in stop:
                 continue
-        inputs = node.inputs
         if not inputs:
             continue  # a leaf: its gradient is complete, and there is nothing to pass on
+        g = node.grad
         if create_graph:
             if g is NOTHING:
                 continue
@@ -130,19 +130,29 @@ def chain_rule(
             number = g
         if check:
             _check_contributions(node, local_grads, g)
-        # One partial per input, by construction. zip's strict=True would cost a keyword call
-        # per node, a sixth of the whole loop on a graph of small nodes.
-        pairs = zip(inputs, local_grads)  # noqa: B905
-        if number - number:  # g is inf or nan (for any finite g this is 0.0)
-            pairs = [(child, local) for child, local in pairs if float(local) != 0.0]
-        elif not number:  # g is a Value holding 0: keep the terms whose derivative can count
-            pairs = [(child, local) for child, local in pairs if math.isfinite(float(local))]
+        if number - number or not number:
+            # g is inf or nan (for a finite g, g - g is 0.0), or a Value holding 0: keep only
+            # the terms that can count (0 times anything is 0, as above).
+            pairs = _terms_that_count(inputs, local_grads, number)
+        else:
+            # One partial per input, by construction. zip's strict=True would cost a keyword
+            # call per node, a sixth of the whole loop on a graph of small nodes.
+            pairs = zip(inputs, local_grads)  # noqa: B905
         for child, local in pairs:
             child.grad += local * g
     if create_graph:
         for node in order:
             if node.grad is NOTHING:
                 node.grad = 0.0
+
+
+def _terms_that_count(inputs: Sequence[Value], local_grads: Sequence[Any], g: float) -> list:
+    """(input, partial) pairs whose term is not 0 times something: where g is inf or nan, those
+    with a nonzero partial; where g is 0 (a Value holding 0), those with a finite partial."""
+    pairs = zip(inputs, local_grads, strict=True)
+    if g:
+        return [(child, local) for child, local in pairs if float(local) != 0.0]
+    return [(child, local) for child, local in pairs if math.isfinite(float(local))]
 
 
 class _Nothing:

@@ -288,6 +288,9 @@ def _apply(op: ops.Op, *inputs: Value) -> Value:
     return _record(op, data, inputs, op.partials(data, *xs) if mode.grad_enabled else None)
 
 
+_new_value = object.__new__
+
+
 def _record(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple | None) -> Value:
     """The Value `op` made from `inputs`, with the local partials the op table gave for them.
 
@@ -298,9 +301,16 @@ def _record(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tup
         raise FloatingPointError(
             f"{op.name} produced {data!r} in the forward pass from inputs {describe(inputs)}"
         )
-    out = Value(data)
+    # Every op of every graph comes through here: the slots are set directly, without
+    # `__init__` and its checks of what a user may pass (data here is a float by construction).
+    out = _new_value(Value)
+    out.data = data
+    out.grad = 0.0
+    out.label = ""
     out._op = op
-    if local_grads is not None:
+    if local_grads is None:
+        out.inputs = out.local_grads = ()
+    else:
         out.inputs = inputs
         out.local_grads = local_grads
     return out

@@ -141,6 +141,9 @@ def numpy_step(
     return step
 
 
+_default_threads: int | None = None
+
+
 def torch_step(
     widths: list[int],
     X: np.ndarray,
@@ -158,7 +161,10 @@ def torch_step(
         import torch
     except ImportError:
         return None
-    torch.set_num_threads(threads or _DEFAULT_TORCH_THREADS)
+    global _default_threads
+    if _default_threads is None:  # torch's own choice, read before anything changes it
+        _default_threads = torch.get_num_threads()
+    torch.set_num_threads(threads or _default_threads)
     torch.manual_seed(0)
     kind = getattr(torch, dtype)
     layers: list[Any] = []
@@ -185,14 +191,6 @@ def torch_step(
         opt.step()
 
     return step
-
-
-try:
-    import torch as _torch
-
-    _DEFAULT_TORCH_THREADS = _torch.get_num_threads()
-except ImportError:
-    _DEFAULT_TORCH_THREADS = 1
 
 
 # -- workloads ------------------------------------------------------------------------------------
@@ -339,11 +337,17 @@ def trace_seconds(n_nodes: int) -> tuple[float, int]:
 
 
 def trace_peak_mib(n_nodes: int) -> float:
-    """Peak resident memory of a fresh process that traces and compiles the chain, in MiB,
-    above the same process before the trace (the interpreter and autograd_core loaded)."""
+    """How far tracing and compiling the chain raises a fresh process's peak memory, in MiB.
+
+    Read from Linux's VmHWM (the peak resident set of this program image); `ru_maxrss` would
+    not do, as a child started from a big parent keeps the parent's peak across exec.
+    """
     code = f"""
-import resource
 from autograd_core import jit, vsum
+
+def peak():
+    with open("/proc/self/status") as status:
+        return next(int(line.split()[1]) for line in status if line.startswith("VmHWM"))
 
 def chain(x):
     terms = [x]
@@ -351,9 +355,9 @@ def chain(x):
         terms.append((terms[-1] * 0.999 + 0.001).tanh())
     return vsum(terms)
 
-before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+before = peak()
 jit(chain).value_and_grad(0.3)
-print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before)
+print(peak() - before)
 """
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
     return int(run.stdout) / 1024

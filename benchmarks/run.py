@@ -37,7 +37,7 @@ import autograd_core
 import nn
 from nn.data import make_moons
 
-from . import arrays, floor, micrograd_style
+from . import floor, micrograd_style
 
 SEED = 0
 LR = 0.1  # micrograd's demo decays its rate from 1.0; one fixed rate keeps all on one path
@@ -512,6 +512,10 @@ def main(argv: list[str] | None = None) -> None:
     results["micrograd_depth"] = micrograd_recursion_depth()
     results["memory"] = measure_memory(X, y)
     results["load"] = (start_load, load())
+    # Imported last: torch's many objects would make every garbage collection of the graph
+    # engines above slower (the collector walks all live objects).
+    from . import arrays
+
     text = report(results).rstrip("\n") + "\n\n" + arrays.report()
     args.out.write_text(text)
     print()

@@ -12,11 +12,12 @@ a loss once and replay it on any sample.
 from __future__ import annotations
 
 import math
-import numbers
 from collections.abc import Iterable, Sequence
 from typing import Any
 
 from autograd_core import Value, dot, ops, vsum
+
+from ._checks import is_real
 
 Number = int | float
 Prediction = Value | float
@@ -115,7 +116,7 @@ def l2(params: Iterable[Value], alpha: float) -> Value:
     d/dp = 2 alpha p, so it acts like PyTorch's `weight_decay = 2 * alpha`. micrograd's moons
     demo adds it with alpha = 1e-4.
     """
-    if isinstance(alpha, bool) or not isinstance(alpha, numbers.Real):
+    if not is_real(alpha):
         raise ValueError(f"l2 expected alpha to be a number, got {type(alpha).__name__}")
     if not (math.isfinite(alpha) and alpha >= 0.0):
         raise ValueError(f"l2 expected alpha to be a finite number >= 0, got {alpha!r}")
@@ -161,8 +162,8 @@ def _class_indices(loss: str, labels: Sequence[Number], n_classes: Sequence[int]
     """The labels as ints, each checked to be a class 0..k-1 the model can output."""
     classes = []
     for i, (label, k) in enumerate(zip(labels, n_classes, strict=True)):
-        is_real = isinstance(label, numbers.Real) and not isinstance(label, bool)
-        if not (is_real and math.isfinite(label) and float(label).is_integer() and 0 <= label < k):
+        real = is_real(label)
+        if not (real and math.isfinite(label) and float(label).is_integer() and 0 <= label < k):
             expected = "0 or 1" if k == 2 else f"a class index 0..{k - 1}"
             raise ValueError(
                 f"{loss}: label {label!r} of sample {i} is not a class this model can output: "

@@ -58,6 +58,7 @@ from typing import Any, TypeVar
 
 from autograd_core import Value, dot, vsum
 
+from ._checks import is_integer, is_real
 from .data import Seed, as_rng
 
 Input = Value | float
@@ -352,7 +353,7 @@ def _shape(numbers_: Any) -> Shape:
 
 def _finite_float(number: Any, where: str) -> float:
     """`number` as a float, or a ValueError naming `where` if it is not a finite real number."""
-    if isinstance(number, bool) or not isinstance(number, numbers.Real):
+    if not is_real(number):
         raise ValueError(f"{where}: expected a number, got {type(number).__name__}")
     try:
         converted = float(number)
@@ -390,7 +391,7 @@ def _checked_buffer(current: Any, given: Any, where: str) -> Any:
             for i, (c, g) in enumerate(zip(current, given, strict=True))
         ]
     if isinstance(current, int):
-        if isinstance(given, bool) or not isinstance(given, numbers.Integral) or given < 0:
+        if not is_integer(given) or given < 0:
             raise ValueError(f"{where}: expected a count (an int >= 0), got {given!r}")
         return int(given)
     return _finite_float(given, where)
@@ -616,7 +617,7 @@ def _inputs_and_one(x: Sequence[Input], nin: int, one: Value | None = None) -> l
 
 
 def _check_size(owner: str, name: str, size: Any) -> None:
-    if isinstance(size, bool) or not isinstance(size, numbers.Integral) or size < 1:
+    if not is_integer(size) or size < 1:
         raise ValueError(f"{owner} expected {name} to be an int >= 1, got {size!r}")
 
 
@@ -731,7 +732,7 @@ class Dropout(Module):
     """
 
     def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
-        if isinstance(p, bool) or not isinstance(p, numbers.Real) or not 0.0 <= p <= 1.0:
+        if not is_real(p) or not 0.0 <= p <= 1.0:
             raise ValueError(f"Dropout expected a probability p in [0, 1], got {p!r}")
         self.p = float(p)
         self._rng = as_rng(seed)
@@ -877,11 +878,7 @@ def _values_of(x: Any, owner: str, n: int | None = None) -> list[Value]:
 
 def _check_batchnorm(num_features: Any, eps: Any, momentum: Any) -> None:
     _check_size("BatchNorm1d", "num_features", num_features)
-    if isinstance(eps, bool) or not isinstance(eps, numbers.Real) or not 0.0 < eps < math.inf:
+    if not is_real(eps) or not 0.0 < eps < math.inf:
         raise ValueError(f"BatchNorm1d expected eps > 0, got {eps!r}")
-    if momentum is not None and (
-        isinstance(momentum, bool)
-        or not isinstance(momentum, numbers.Real)
-        or not 0 <= momentum <= 1
-    ):
+    if momentum is not None and (not is_real(momentum) or not 0 <= momentum <= 1):
         raise ValueError(f"BatchNorm1d expected momentum in [0, 1] or None, got {momentum!r}")

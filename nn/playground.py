@@ -21,6 +21,7 @@ from typing import Any
 import numpy as np
 
 from . import data, optim
+from ._checks import is_integer
 from .health import GradientReport, gradient_report
 from .modules import ACTIVATIONS, MLP
 from .train import fit
@@ -65,7 +66,7 @@ def parse_hidden(text: str | Sequence[int]) -> list[int]:
         widths = [int(part) for part in parts]
     else:
         widths = list(text)
-    if not all(isinstance(w, int) and not isinstance(w, bool) and 1 <= w <= 64 for w in widths):
+    if not all(is_integer(w) and 1 <= w <= 64 for w in widths):
         raise ValueError(f"each hidden width must be an int from 1 to 64, got {text!r}")
     return widths
 

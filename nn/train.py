@@ -20,6 +20,7 @@ import functools
 import math
 import numbers
 import operator
+import warnings
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -28,9 +29,10 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from autograd_core import Value, batched, dot, ir, no_grad, ops
+from autograd_core import Value, batched, dot, ir, no_grad, ops, topological_order
 
 from . import losses
+from ._checks import is_integer, is_real
 from .data import Seed, _check_count, _check_samples, as_rng, batches
 from .modules import BatchNorm1d, Dropout, Module
 from .optim import Optimizer
@@ -143,9 +145,7 @@ def fit(
     regression = loss == "mse" and _is_regression(y)
     if isinstance(loss, str):
         _check_loss_fits(loss, n_outputs, y, regression)
-    if patience is not None and (
-        isinstance(patience, bool) or not isinstance(patience, int) or patience < 1
-    ):
+    if patience is not None and (not is_integer(patience) or patience < 1):
         raise ValueError(f"fit expected patience to be an int >= 1 or None, got {patience!r}")
     if patience is not None and validation_data is None:
         raise ValueError("fit: patience stops on the validation loss: pass validation_data too")
@@ -158,7 +158,7 @@ def fit(
 
     params = model.parameters()
     step: _EagerStep | _BatchedStep
-    if jit and isinstance(loss, str) and _traceable(model):
+    if jit and isinstance(loss, str) and _traceable(model) and _updates_only(optimizer, params):
         step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
     else:
         step = _EagerStep(model, params, objective, optimizer)
@@ -343,6 +343,7 @@ class _EagerStep:
         self.params = params
         self.objective = objective
         self.optimizer = optimizer
+        self.checked_use = False
 
     def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
         return _Data(list(X), np.asarray(list(y), dtype=object))
@@ -365,6 +366,9 @@ class _EagerStep:
                 total = total + losses.l2(self.params, l2)
         except OverflowError as error:
             raise FloatingPointError(f"{error} at {where}; {_ADVICE}") from error
+        if not self.checked_use:
+            self.checked_use = True
+            _warn_unused(self.optimizer, set(topological_order(total)))
         self.model.zero_grad()
         if math.isfinite(total.data):
             total.backward()
@@ -414,7 +418,11 @@ class _BatchedStep:
 
             with ir.without_gc():
                 program = ir.trace(sample_loss, n_features + n_targets, self.params)
+                read = {x for eq in program.equations for x in eq.inputs}
+                used = [p for p, v in zip(self.params, program.params, strict=True) if v in read]
                 step = batched.TrainingStep(program, n_labels=n_targets)
+            if self.optimizer is not None and not self._program_for:
+                _warn_unused(self.optimizer, set(used))
             self._program_for[n_features] = step
         return self._program_for[n_features]
 
@@ -517,6 +525,26 @@ def _count_outputs(model: Module, x: Sequence[Any]) -> int:
     return len(output) if isinstance(output, list) else 1
 
 
+def _updates_only(optimizer: Any, params: list[Value]) -> bool:
+    """Whether the optimizer updates the model's parameters and nothing else (the batched path
+    keeps exactly those in its array; anything else trains on the eager path)."""
+    own = {id(p) for p in params}
+    return all(id(p) in own for p in getattr(optimizer, "params", params))
+
+
+def _warn_unused(optimizer: Any, used: Any) -> None:
+    """Warn, once per fit, about parameters the optimizer updates that the loss never reads:
+    their gradient is always 0, so they do not learn (PyTorch leaves their .grad None)."""
+    unused = [p for p in getattr(optimizer, "params", []) if p not in used]
+    if unused:
+        named = f" (the first: {unused[0].label!r})" if unused[0].label else ""
+        warnings.warn(
+            f"{len(unused)} of the optimizer's {len(optimizer.params)} parameters do not affect "
+            f"the loss{named}: their gradient is 0 and they will not learn",
+            stacklevel=4,
+        )
+
+
 def _traceable(model: Module) -> bool:
     """Whether a trace of one sample is the model in train mode: not when a sample's output
     depends on the rest of the batch (batch norm) or on fresh random numbers (dropout); those
@@ -529,7 +557,7 @@ def _check_fit_arguments(
 ) -> None:
     _check_samples("fit", X, y)
     _check_count("fit", "epochs", epochs, 0)
-    if isinstance(l2, bool) or not isinstance(l2, numbers.Real) or not 0.0 <= l2 < math.inf:
+    if not is_real(l2) or not 0.0 <= l2 < math.inf:
         raise ValueError(f"fit expected l2 to be a finite number >= 0, got {l2!r}")
     if not all(callable(getattr(optimizer, name, None)) for name in ("step", "zero_grad")):
         raise TypeError(
@@ -560,7 +588,7 @@ def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any], regression: bo
         )
     n_classes = max(n_outputs, 2)
     for i, label in enumerate(y):
-        if isinstance(label, bool) or not isinstance(label, numbers.Integral):
+        if not is_integer(label):
             raise ValueError(f"label {label!r} of sample {i} is not a class index (an int)")
         if not 0 <= label < n_classes:
             raise ValueError(
@@ -578,7 +606,7 @@ def _check_regression_targets(n_outputs: int, y: Sequence[Any]) -> None:
                 f"{n_outputs} output(s)"
             )
         for t in numbers_:
-            if isinstance(t, bool) or not isinstance(t, numbers.Real) or not math.isfinite(t):
+            if not is_real(t) or not math.isfinite(t):
                 raise ValueError(f"target {target!r} of sample {i} is not a finite number")
 
 
@@ -605,7 +633,7 @@ def _check_features(function: str, X: Sequence[Any]) -> None:
                 f"{function}: sample {i} has {len(row)} features, sample 0 has {width}"
             )
         for j, x in enumerate(row):
-            if isinstance(x, bool) or not isinstance(x, numbers.Real):
+            if not is_real(x):
                 raise TypeError(f"{function}: sample {i}, column {j} is not a real number: {x!r}")
             if not math.isfinite(x):
                 raise ValueError(

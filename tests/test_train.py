@@ -794,3 +794,28 @@ def test_an_overflow_stops_jit_training_with_the_eager_error():
     assert type(jitted) is type(eager)
     assert str(jitted).split(": exp(")[0] == str(eager).split(": exp(")[0]
     assert "at epoch 3/50, step 1/1" in str(jitted)
+
+
+class _HalfUsed(MLP):
+    """An MLP with one more parameter that its forward never reads."""
+
+    def __init__(self) -> None:
+        super().__init__(2, [4, 1], seed=0)
+        self.forgotten = Value(0.5, "forgotten")
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_parameters_the_loss_never_reads_are_named_in_one_warning(jit):
+    import warnings
+
+    X, y = make_moons(20, seed=0)
+    model = _HalfUsed()
+    assert any(p is model.forgotten for p in model.parameters())
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        fit(model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=3, progress=False, jit=jit)  # fmt: skip
+    messages = [str(w.message) for w in caught if issubclass(w.category, UserWarning)]
+    assert len(messages) == 1
+    assert "1 of the optimizer's 18 parameters do not affect the loss" in messages[0]
+    assert "'forgotten'" in messages[0]
