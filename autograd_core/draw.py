@@ -520,6 +520,8 @@ def _box_lines(
     if group == "inputs":
         return ["<b>inputs</b>", f"{len(nodes)} values"]
     if group.startswith("in:"):
+        if len(nodes) > 1:  # leaves of one name: an input read at several time steps, say
+            return [f"<b>{_escape(group[3:])}</b>", f"{len(nodes)} values"]
         (node,) = nodes
         lines = [f"<b>{_escape(group[3:])}</b>", f"data {node.data:.4f}"]
         return lines + ([f"grad {_grad(node):.4f}"] if show_grad else [])

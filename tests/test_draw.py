@@ -372,3 +372,17 @@ def test_an_nn_mlp_is_drawn_by_layer_from_its_own_labels():
     shown = texts(render(loss, level="layers", color="grad"))
     assert {"layer1", "32 neurons, relu", "2080 parameters"} <= set(shown)
     assert {"layer2", "10 neurons, linear", "330 parameters", "64 values"} <= set(shown)
+
+
+@pytest.mark.parametrize("level", ["neurons", "layers"])
+def test_an_unrolled_recurrent_graph_draws_at_the_coarse_levels(level):
+    # One input name is read at every time step: its box counts the values instead of failing.
+    import nn
+
+    cell = nn.RNNCell(1, 3, seed=0)
+    states = nn.unroll(cell, [[1.0], [0.0], [1.0]])
+    root = states[-1][0] + states[-1][1]
+    root.backward()
+    source = draw_dot(root, level=level).source
+    assert "t1" in source and "t3" in source
+    assert "3 values" in source
