@@ -57,16 +57,8 @@ def per_call(f: Callable[[], Any], budget: float = 0.3, repeats: int = 5) -> flo
 # -- the three implementations of one step ------------------------------------------------------
 
 
-def ours(
-    widths: list[int],
-    X: np.ndarray,
-    y: np.ndarray,
-    loss: str,
-    optimizer: str,
-    lr: float,
-    l2: float,
-    batch: int,
-) -> Callable[[], Any]:
+def ours(w: Workload) -> Callable[[], Any]:
+    widths, (X, y), loss, optimizer, lr, l2, batch = w.unpacked()
     model = nn.MLP(widths[0], widths[1:], seed=0)
     opt = _optimizer(nn.optim, optimizer, model.parameters(), lr)
     step = _BatchedStep(model, model.parameters(), loss, widths[-1], opt)
@@ -79,17 +71,9 @@ def _optimizer(module: Any, name: str, params: Any, lr: float) -> Any:
     return module.SGD(params, lr=lr) if name == "sgd" else module.Adam(params, lr=lr)
 
 
-def numpy_step(
-    widths: list[int],
-    X: np.ndarray,
-    y: np.ndarray,
-    loss: str,
-    optimizer: str,
-    lr: float,
-    l2: float,
-    batch: int,
-) -> Callable[[], Any]:
+def numpy_step(w: Workload) -> Callable[[], Any]:
     """The same network written by hand as matrix code: the array floor."""
+    widths, (X, y), loss, optimizer, lr, l2, batch = w.unpacked()
     rng = np.random.default_rng(0)
     Ws = [rng.normal(0, np.sqrt(2 / a), (b, a)) for a, b in pairwise(widths)]
     bs = [np.zeros(b) for b in widths[1:]]
@@ -145,18 +129,10 @@ _default_threads: int | None = None
 
 
 def torch_step(
-    widths: list[int],
-    X: np.ndarray,
-    y: np.ndarray,
-    loss: str,
-    optimizer: str,
-    lr: float,
-    l2: float,
-    batch: int,
-    dtype: str = "float64",
-    threads: int | None = None,
+    w: Workload, dtype: str = "float64", threads: int | None = None
 ) -> Callable[[], Any] | None:
     """PyTorch's step; `threads=None` leaves torch its default number of threads."""
+    widths, (X, y), loss, optimizer, lr, l2, batch = w.unpacked()
     try:
         import torch
     except ImportError:
@@ -265,25 +241,24 @@ class Workload:
     goal_ms: float | None = None
     torch32: bool = False
 
-    def args(self) -> tuple:
-        return (self.widths, *self.data, self.loss, self.optimizer, self.lr, self.l2, self.batch)
+    def unpacked(self) -> tuple:
+        return (self.widths, self.data, self.loss, self.optimizer, self.lr, self.l2, self.batch)
 
 
 def measure_steps() -> list[dict[str, Any]]:
     rows = []
     for w in workloads():
-        args = w.args()
         row = {"name": w.name, "goal_ms": w.goal_ms}
         with threadpool_limits(1):
-            row["ours"] = per_call(ours(*args))
-            row["numpy"] = per_call(numpy_step(*args))
-            torch64 = torch_step(*args, threads=1)
+            row["ours"] = per_call(ours(w))
+            row["numpy"] = per_call(numpy_step(w))
+            torch64 = torch_step(w, threads=1)
             row["torch64"] = per_call(torch64) if torch64 else None
         if w.torch32:
-            torch32 = torch_step(*args, dtype="float32")
+            torch32 = torch_step(w, dtype="float32")
             row["torch32"] = per_call(torch32) if torch32 else None
             with threadpool_limits(1):
-                step = ours(*args)
+                step = ours(w)
                 start = time.perf_counter()
                 for _ in range(6000):
                     step()
