@@ -513,7 +513,7 @@ class Compiler:
             self.lines.append(f"{block.grad} = {block.grad}.copy()")
         block.grad_is_alias = False
 
-    def add_to_pieces(self, name: str, grad_text: str, width_out: int) -> None:
+    def add_to_pieces(self, name: str, grad_text: str) -> None:
         """Route the gradient of an assembled matrix back to the blocks it was taken from."""
         start = 0
         for block, cols in self.pieces[name]:
@@ -547,13 +547,13 @@ class Compiler:
                 if block_op.op is ops.VSUM:
                     # Every column gets the row's gradient: spread it to M's width, so that
                     # each piece is sliced from it and a repeated column counts each time.
-                    self.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)", 1)
+                    self.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)")
                 elif block_op.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
                     softmax = f"np.exp({M[0]} - {out.name})"
-                    self.add_to_pieces(M[0], self._product(softmax, out.grad), 1)
+                    self.add_to_pieces(M[0], self._product(softmax, out.grad))
                 else:
-                    self.add_to_pieces(M[0], self._product(out.grad, M[1]), 1)
-                    self.add_to_pieces(M[1], self._product(out.grad, M[0]), 1)
+                    self.add_to_pieces(M[0], self._product(out.grad, M[1]))
+                    self.add_to_pieces(M[1], self._product(out.grad, M[0]))
             else:
                 self._elementwise_backward(block_op, g)
 
@@ -636,7 +636,7 @@ class Compiler:
             return
         dA = self.fresh("dA")
         self.lines.append(f"{dA} = {dZ} @ {W}")
-        self.add_to_pieces(A, dA, len(e["batched_cols"]))
+        self.add_to_pieces(A, dA)
 
     def output(self, x: ir.Operand) -> str:
         """An expression for a (batch, 1) column holding `x` for every sample."""
@@ -837,12 +837,6 @@ def _index_text(cols: list[int]) -> str:
     if cols == list(range(cols[0], cols[0] + len(cols))):
         return f"{cols[0]}:{cols[0] + len(cols)}"
     return repr(cols)
-
-
-def _columns_expr(W: str, cols: list[int], width: int) -> str:
-    if cols == list(range(width)):
-        return W
-    return f"{W}[:, {_index_text(cols)}]"
 
 
 def _named(text: str, program: ir.Program) -> ir.Var:
