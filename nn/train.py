@@ -44,7 +44,7 @@ def _mse_of_labels(preds: list[Any], labels: list[Any]) -> Value:
     """`losses.mse` against the labels: a class index one-hot for several outputs, any other
     label (a number, a list of numbers for regression) as it is."""
     targets = [
-        [1.0 if j == label else 0.0 for j in range(len(p))]
+        _one_hot(label, len(p))
         if isinstance(p, list) and isinstance(label, numbers.Integral)
         else label
         for p, label in zip(preds, labels, strict=True)
@@ -479,7 +479,7 @@ def _targets(loss: str, y: Sequence[Any], n_outputs: int) -> list[list[float]]:
     if loss == "bce":
         return [[float(label)] for label in y]
     if loss == "cross_entropy":
-        return [[1.0 if j == label else 0.0 for j in range(n_outputs)] for label in y]
+        return [_one_hot(label, n_outputs) for label in y]
     return [_mse_target(label, n_outputs) for label in y]
 
 
@@ -487,8 +487,13 @@ def _mse_target(label: Any, n_outputs: int) -> list[float]:
     if isinstance(label, (list, tuple)):
         return [float(t) for t in label]
     if n_outputs > 1:
-        return [1.0 if j == label else 0.0 for j in range(n_outputs)]
+        return _one_hot(label, n_outputs)
     return [float(label)]
+
+
+def _one_hot(label: int, n: int) -> list[float]:
+    """Class `label` of n as numbers: 1.0 in its place, 0.0 elsewhere."""
+    return [1.0 if j == label else 0.0 for j in range(n)]
 
 
 def _sample_loss(loss: str, outputs: list[Value], targets: Sequence[Value]) -> Value:
