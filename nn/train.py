@@ -21,7 +21,8 @@ import math
 import numbers
 import operator
 import warnings
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -177,9 +178,8 @@ def fit(
             history.loss.append(value)
             (history.r2 if regression else history.accuracy).append(measured)
             if validation is not None:
-                model.eval()
-                value, outputs = step.evaluate(validation)
-                model.train()
+                with _eval_mode(model):
+                    value, outputs = step.evaluate(validation)
                 history.val_loss.append(value)
                 measured = score(outputs, validation.labels)
                 (history.val_r2 if regression else history.val_accuracy).append(measured)
@@ -272,12 +272,8 @@ def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> np.ndarray:
     X = np.asarray(X, dtype=np.float64)
     params = model.parameters()
     theta = np.array([p.data for p in params])
-    was_training = model.training
-    model.eval()
-    try:
+    with _eval_mode(model):
         program = ir.trace(lambda *x: [0.0, *_as_list(model(list(x)))], X.shape[1], params)
-    finally:
-        model.train(was_training)
     _, outputs, _ = batched.TrainingStep(program)(theta, X)
     return outputs
 
@@ -520,14 +516,20 @@ def _objective(loss: str | LossFunction) -> LossFunction:
 
 def _count_outputs(model: Module, x: Sequence[Any]) -> int:
     """How many numbers the model gives for one sample (asked in eval mode, without a graph)."""
+    with _eval_mode(model), no_grad():
+        output = model(x)
+    return len(output) if isinstance(output, list) else 1
+
+
+@contextmanager
+def _eval_mode(model: Module) -> Iterator[None]:
+    """The model in eval mode for the block, then back in the mode it was in."""
     was_training = model.training
     model.eval()
     try:
-        with no_grad():
-            output = model(x)
+        yield
     finally:
         model.train(was_training)
-    return len(output) if isinstance(output, list) else 1
 
 
 def _updates_only(optimizer: Any, params: list[Value]) -> bool:
