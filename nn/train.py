@@ -393,13 +393,12 @@ class _BatchedStep:
         self.optimizer = optimizer
         self.theta = np.array([p.data for p in params])
         self.grad = np.zeros_like(self.theta)
+        # An optimizer of nn.optim updates the array; any other steps the Values. `fit` comes
+        # here only with an optimizer of the model's own parameters (`_updates_only`).
         position = {id(p): i for i, p in enumerate(params)}
-        # An optimizer of nn.optim updates the array; any other steps the Values.
         self.arrays = isinstance(optimizer, Optimizer)
-        self.order = [position.get(id(p)) for p in optimizer.params] if self.arrays else []
+        self.order = [position[id(p)] for p in optimizer.params] if self.arrays else []
         self.in_order = self.order == list(range(len(params)))
-        if None in self.order:
-            raise ValueError("the optimizer updates parameters that are not the model's")
         self.model = model
         self._program_for: dict[int, batched.TrainingStep] = {}
 
