@@ -673,6 +673,14 @@ class Compiler:
             ]
         )
 
+    def function(
+        self, header: str, forward_end: int, returned: str, checked: bool, owner: object
+    ) -> Any:
+        """The generated function `run`, compiled (`checked`: the forward with a check after
+        every op, which raises the eager error at the first element that went wrong)."""
+        source = self.source(header, forward_end, returned, checked)
+        return compile_source(source, owner, self.namespace())["run"]
+
     def _product(self, a: str, b: str) -> str:
         """a * b, in careful mode 0 where either is 0 (see `careful`)."""
         return f"_times({a}, {b})" if self.careful else f"({a} * {b})"
@@ -724,15 +732,12 @@ class BatchedFunction:
     def __init__(self, program: ir.Program) -> None:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
-        header = "def run(X):"
-        self.source = compiler.source(header, forward_end, "value[:, 0], dX", checked=False)
-        self._compiler = compiler
-        namespace = compile_source(self.source, self, compiler.namespace())
-        checked = compile_source(
-            compiler.source("def run(X):", forward_end, "", True), self, compiler.namespace()
-        )
-        self._run, self._checked = namespace["run"], checked["run"]
-        self._careful: Any = None  # compiled the first time a gradient comes out nan
+        self.source = compiler.source("def run(X):", forward_end, "value[:, 0], dX", False)
+        self._compiler, self._forward_end = compiler, forward_end
+        self._run = compile_source(self.source, self, compiler.namespace())["run"]
+        # Compiled the first time a value or gradient comes out inf or nan.
+        self._checked: Any = None
+        self._careful: Any = None
 
     def _compiler_for(self, careful: bool) -> tuple[Compiler, int]:
         compiler = Compiler(self.program, input_grads=True, careful=careful)
@@ -750,6 +755,10 @@ class BatchedFunction:
         with np.errstate(all="ignore"):
             value, dX = self._run(X)
         if not (np.isfinite(value).all() and np.isfinite(dX).all()):
+            if self._checked is None:
+                self._checked = self._compiler.function(
+                    "def run(X):", self._forward_end, "", True, self
+                )
             with np.errstate(all="ignore"):
                 self._checked(X)
                 if np.isnan(dX).any():  # 0 * inf in the chain rule: eager takes it as 0
@@ -759,8 +768,9 @@ class BatchedFunction:
     def _run_carefully(self, X: Any) -> tuple[Any, Any]:
         if self._careful is None:
             compiler, forward_end = self._compiler_for(careful=True)
-            source = compiler.source("def run(X):", forward_end, "value[:, 0], dX", False)
-            self._careful = compile_source(source, self, compiler.namespace())["run"]
+            self._careful = compiler.function(
+                "def run(X):", forward_end, "value[:, 0], dX", False, self
+            )
         return self._careful(X)
 
 
@@ -797,17 +807,19 @@ class TrainingStep:
             compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
         header = "def run(theta, X, Y):" if n_labels else "def run(theta, X, Y=None):"
         self.source = compiler.source(header, forward_end, "loss, outputs, dtheta", checked=False)
-        self._compiler = compiler
-        namespace = compiler.namespace()
-        self._run = compile_source(self.source, self, namespace)["run"]
-        checked = compiler.source(header, forward_end, "", checked=True)
-        self._checked = compile_source(checked, self, namespace)["run"]
+        self._compiler, self._header, self._forward_end = compiler, header, forward_end
+        self._run = compile_source(self.source, self, compiler.namespace())["run"]
+        self._checked: Any = None  # compiled the first time a loss comes out inf or nan
 
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         np = _np()
         with np.errstate(all="ignore"):
             loss, outputs, dtheta = self._run(theta, X, Y)
             if not np.isfinite(loss).all():
+                if self._checked is None:
+                    self._checked = self._compiler.function(
+                        self._header, self._forward_end, "", True, self
+                    )
                 self._checked(theta, X, Y)  # raises the eager error of the op that went wrong
         return float(loss.mean()), outputs, dtheta
 
