@@ -100,7 +100,19 @@ class Playground:
         self._running = False
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one epoch at a time, whoever asks for it
+        self._make_controls(widgets)
+        self.configure(
+            dataset=dataset,
+            hidden=hidden,
+            activation=activation,
+            lr=lr,
+            batch_size=batch_size,
+            l2=l2,
+        )
+        self.widget = self._connect(widgets)
 
+    def _make_controls(self, widgets: Any) -> None:
+        """One widget per setting, the buttons, and the outputs."""
         self.dataset_box = widgets.Dropdown(options=list(DATASETS), description="data")
         self.hidden_box = widgets.Text(description="hidden", continuous_update=False)
         self.activation_box = widgets.Dropdown(
@@ -116,14 +128,8 @@ class Playground:
         self.picture = widgets.Image(format="png")
         self.health = widgets.HTML()
 
-        self.configure(
-            dataset=dataset,
-            hidden=hidden,
-            activation=activation,
-            lr=lr,
-            batch_size=batch_size,
-            l2=l2,
-        )
+    def _connect(self, widgets: Any) -> Any:
+        """Wire every control to what it changes; the controls beside the picture."""
         for box, key in (
             (self.dataset_box, "dataset"),
             (self.hidden_box, "hidden"),
@@ -149,7 +155,7 @@ class Playground:
                 self.health,
             ]
         )
-        self.widget = widgets.HBox([controls, self.picture])
+        return widgets.HBox([controls, self.picture])
 
     # -- settings ------------------------------------------------------------------------------
 
@@ -346,7 +352,21 @@ class Playground:
         boundary, loss_ax, health_ax = (figure.add_subplot(grid_spec[0, k]) for k in range(3))
         neurons_ax = figure.add_subplot(grid_spec[1, :])
 
-        logits = outputs[-1][:, 0].reshape(GRID, GRID)
+        self._draw_boundary(boundary, X, y, xs, ys, outputs[-1], extent)
+        loss_ax.plot(range(1, len(self.losses) + 1), self.losses)
+        loss_ax.set(title="training loss (bce)", xlabel="epoch")
+
+        self._draw_health(health_ax)
+        _draw_neurons(neurons_ax, hidden)
+        buffer = io.BytesIO()
+        figure.savefig(buffer, format="png", dpi=72)
+        return buffer.getvalue()
+
+    def _draw_boundary(
+        self, boundary: Any, X: Any, y: Any, xs: Any, ys: Any, final: Any, extent: tuple
+    ) -> None:
+        """The model's logit over the plane, its zero line, and the data."""
+        logits = final[:, 0].reshape(GRID, GRID)
         boundary.imshow(
             logits, origin="lower", extent=extent, cmap="RdBu", vmin=-4, vmax=4, aspect="auto"
         )
@@ -364,9 +384,8 @@ class Playground:
         )
         boundary.set_title(f"{self.settings['dataset']}: decision boundary")
 
-        loss_ax.plot(range(1, len(self.losses) + 1), self.losses)
-        loss_ax.set(title="training loss (bce)", xlabel="epoch")
-
+    def _draw_health(self, health_ax: Any) -> None:
+        """Mean |grad| per layer as bars, red where units are dead or saturated."""
         if self.report is not None:
             names = [layer.name for layer in self.report.layers]
             sizes = [max(layer.mean_abs_grad, 1e-12) for layer in self.report.layers]
@@ -385,25 +404,6 @@ class Playground:
             _plain_log_scale(health_ax)
             health_ax.set_ylim(min(sizes) / 10, max(sizes) * 3)  # bars long enough to compare
         health_ax.set(title="mean |grad| per layer", xlabel="red: dead / saturated units")
-
-        neurons_ax.imshow(_tiles(hidden), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
-        neurons_ax.set_axis_off()
-        neurons_ax.set_title(
-            "each hidden neuron's output over the plane (rows: layers; scaled to its largest)",
-            fontsize=9,
-        )
-        for i, layer_out in enumerate(hidden):
-            for j in range(min(layer_out.shape[1], MAX_HEATMAPS)):
-                neurons_ax.text(
-                    j * (GRID + 4) + 1,
-                    i * (GRID + 4) + 1,
-                    f"{i + 1}.{j + 1}",
-                    fontsize=7,
-                    va="top",
-                )
-        buffer = io.BytesIO()
-        figure.savefig(buffer, format="png", dpi=72)
-        return buffer.getvalue()
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)
@@ -429,3 +429,22 @@ def _plain_log_scale(ax: Any) -> None:
     ax.set_yscale("log")
     ax.yaxis.set_major_formatter(FormatStrFormatter("%.0e"))
     ax.yaxis.set_minor_formatter(NullFormatter())
+
+
+def _draw_neurons(neurons_ax: Any, hidden: list) -> None:
+    """Each hidden neuron's output over the plane, tiled into one image, labelled layer.unit."""
+    neurons_ax.imshow(_tiles(hidden), cmap="RdBu", vmin=-1, vmax=1, aspect="auto")
+    neurons_ax.set_axis_off()
+    neurons_ax.set_title(
+        "each hidden neuron's output over the plane (rows: layers; scaled to its largest)",
+        fontsize=9,
+    )
+    for i, layer_out in enumerate(hidden):
+        for j in range(min(layer_out.shape[1], MAX_HEATMAPS)):
+            neurons_ax.text(
+                j * (GRID + 4) + 1,
+                i * (GRID + 4) + 1,
+                f"{i + 1}.{j + 1}",
+                fontsize=7,
+                va="top",
+            )
