@@ -8,8 +8,9 @@
 (-3.0, -4.0)
 """
 
-from . import batched, ir, ops
+from . import batch, batched, ir, ops
 from .backward import gradients, topological_order
+from .batch import batch_mean
 from .draw import draw_dot
 from .forward import jacfwd, jacrev, jvp
 from .grader import BackwardCheckError, check_backward
@@ -21,6 +22,7 @@ from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
 from .value import Value, dot, vsum
 
 __all__ = [
+    "batch",
     "batched",
     "ir",
     "ops",
@@ -31,6 +33,7 @@ __all__ = [
     "Op",
     "Value",
     "backward_steps",
+    "batch_mean",
     "check_backward",
     "detect_anomaly",
     "dot",

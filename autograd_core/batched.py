@@ -39,25 +39,29 @@ from .codegen import Printer, compile_source
 
 @dataclass(eq=False)
 class Block:
-    """A (batch, width) matrix of the block program, or a scalar (shape ()) when `scalar`."""
+    """A (batch, width) matrix of the block program; a (1, width) row, the same for every
+    sample, when `wide` (a mean over the batch axis and what is computed from it alone); a
+    scalar (shape ()) when `scalar`."""
 
     name: str
     width: int
     scalar: bool = False
+    wide: bool = False
     grad: str | None = None  # the name of its gradient, once some backward term reached it
     grad_is_alias: bool = False  # the gradient's name is another array's: copy before writing
 
 
 @dataclass(frozen=True)
 class Operand:
-    """How a block op reads one input: a whole block, some of its columns, a parameter or a
-    constant. `columns` is None for the whole block."""
+    """How a block op reads one input: a whole block, some of its columns, a parameter, a row
+    of parameters (one per column) or a constant. `columns` is None for the whole block."""
 
-    kind: str  # "block", "param" or "const"
+    kind: str  # "block", "param", "params" or "const"
     block: Block | None = None
     columns: tuple[int, ...] | None = None
     index: int = 0  # the parameter's index in theta
     value: float = 0.0
+    indices: tuple[int, ...] = ()  # "params": each column's parameter's index in theta
 
 
 @dataclass(eq=False)
@@ -85,14 +89,17 @@ class Compiler:
         self.scatter: dict[str, str] = {}
         self.checks: dict[int, BlockOp] = {}  # line number -> the elementwise op it computes
         self.param_index = {v: i for i, v in enumerate(program.params)}
-        # The per-sample inputs: the features X and, last, the labels as numbers Y.
-        n_features = len(program.inputs) - n_labels
-        self.X = Block("X", n_features)
-        self.inputs = [self.X, Block("Y", n_labels)] if n_labels else [self.X]
+        # The per-sample inputs: the features X, then the labels as numbers Y, then the
+        # numbers modules feed the program at each run F (see `autograd_core.batch`).
+        n_feeds = sum(len(feed.values) for feed in program.feeds)
+        self.X = Block("X", len(program.inputs) - n_labels - n_feeds)
+        others = (("Y", n_labels), ("F", n_feeds))
+        self.inputs = [self.X, *(Block(name, width) for name, width in others if width)]
         self.where: dict[ir.Var, tuple[Block, int]] = {}
         self.columns: dict[int, list[Any]] = {}  # id(block) -> its variables, column by column
-        for j, v in enumerate(program.inputs):
-            self._place(v, *((self.X, j) if j < n_features else (self.inputs[1], j - n_features)))
+        columns = ((block, j) for block in self.inputs for j in range(block.width))
+        for v, (block, j) in zip(program.inputs, columns, strict=True):
+            self._place(v, block, j)
         self.block_ops: list[BlockOp] = []
         self.lines: list[str] = []
         self.counts: dict[str, int] = {}
@@ -154,9 +161,14 @@ class Compiler:
         return Operand("block", block, (j,))
 
     def _batched(self, x: ir.Operand) -> bool:
+        """x is a column of a block: per sample, or a row the same for every sample."""
         if not isinstance(x, ir.Var) or x in self.param_index:
             return False
         return not self.where[x][0].scalar
+
+    def _per_sample(self, x: ir.Operand) -> bool:
+        """x is a column of a (batch, width) block: what matrix products and reductions read."""
+        return self._batched(x) and not self.where[x][0].wide
 
     def _matmul_groups(self) -> dict[int, list[ir.Equation]]:
         """dot equations pairing parameters with the same per-sample operands, by first member."""
@@ -193,8 +205,8 @@ class Compiler:
         shapes = set()
         for window in windows:
             operands = [x for _, x in _pairs(window[0])]
-            blocks = {id(self.where[x][0]) for x in operands if self._batched(x)}
-            if any(isinstance(x, ir.Var) and not self._batched(x) for x in operands):
+            blocks = {id(self.where[x][0]) for x in operands if self._per_sample(x)}
+            if any(isinstance(x, ir.Var) and not self._per_sample(x) for x in operands):
                 return False
             consts = tuple((k, x) for k, x in enumerate(operands) if not isinstance(x, ir.Var))
             shapes.add((tuple(blocks), consts))
@@ -278,7 +290,7 @@ class Compiler:
         pairs = [_pairs(eq) for eq in group]
         operands = [x for _, x in pairs[0]]
         rows = [[self.param_index[w] for w, _ in row] for row in pairs]
-        batched_cols = [k for k, x in enumerate(operands) if self._batched(x)]
+        batched_cols = [k for k, x in enumerate(operands) if self._per_sample(x)]
         const_cols = [k for k, x in enumerate(operands) if not isinstance(x, ir.Var)]
         other_cols = [k for k in range(len(operands)) if k not in batched_cols + const_cols]
         if other_cols:  # a per-sample operand that is a scalar of the program: no matmul
@@ -359,18 +371,18 @@ class Compiler:
 
     def _row_reduce(self, eq: ir.Equation) -> bool:
         """vsum over batched columns, or dot of two batched halves: one row reduction."""
-        if eq.op is ops.VSUM and all(self._batched(x) for x in eq.inputs) and len(eq.inputs) > 1:
+        if eq.op is ops.VSUM and all(map(self._per_sample, eq.inputs)) and len(eq.inputs) > 1:
             M = self._assemble(eq.inputs)
             out = Block(self.fresh("s"), 1)
             self.lines.append(f"{out.name} = {M}.sum(1, keepdims=True)")
             self.block_ops.append(BlockOp("reduce", out, ops.VSUM, extra={"M": [M]}))
-        elif eq.op is ops.DOT and all(self._batched(x) for x in eq.inputs) and len(eq.inputs) > 2:
+        elif eq.op is ops.DOT and all(map(self._per_sample, eq.inputs)) and len(eq.inputs) > 2:
             half = len(eq.inputs) // 2
             L, R = self._assemble(eq.inputs[:half]), self._assemble(eq.inputs[half:])
             out = Block(self.fresh("s"), 1)
             self.lines.append(f"{out.name} = ({L} * {R}).sum(1, keepdims=True)")
             self.block_ops.append(BlockOp("reduce", out, ops.DOT, extra={"M": [L, R]}))
-        elif eq.op is ops.LOGSUMEXP and all(self._batched(x) for x in eq.inputs):
+        elif eq.op is ops.LOGSUMEXP and all(map(self._per_sample, eq.inputs)):
             M = self._assemble(eq.inputs)
             out = Block(self.fresh("s"), 1)
             m = self.fresh("m")
@@ -420,8 +432,8 @@ class Compiler:
     def _aligned(self, eq: ir.Equation, other: ir.Equation) -> bool:
         """Each input of `other` is eq's own, or a column of the same block as eq's."""
         for x, y in zip(eq.inputs, other.inputs, strict=True):
-            if x is y:
-                continue
+            if x is y or (x in self.param_index and y in self.param_index):
+                continue  # the same operand, or one parameter per column: a row of theta
             if y not in self.where:  # not computed yet (it may need eq itself): no column
                 return False
             if not (self._batched(x) and self._batched(y)):
@@ -436,18 +448,37 @@ class Compiler:
         for k, x in enumerate(first.inputs):
             if all(member.inputs[k] is x for member in group):
                 operand = self.operand(x)
+            elif x in self.param_index:
+                indices = tuple(self.param_index[member.inputs[k]] for member in group)
+                operand = Operand("params", indices=indices)
             else:
                 block = self.where[x][0]
                 cols = tuple(self.where[member.inputs[k]][1] for member in group)
                 full = cols == tuple(range(block.width))
                 operand = Operand("block", block, None if full else cols)
             operands.append(operand)
-        scalar = not any(o.kind == "block" and not o.block.scalar for o in operands)
-        out = Block(self.fresh("v" if len(group) == 1 else "H"), len(group), scalar=scalar)
+        if first.op is ops.BATCH_MEAN and operands[0].kind == "block":
+            if not operands[0].block.wide:
+                self._batch_mean(group, operands[0])
+                return
+        rows = [o.block for o in operands if o.kind == "block" and not o.block.scalar]
+        scalar = not rows and all(o.kind != "params" for o in operands)
+        wide = not scalar and all(block.wide for block in rows)
+        out = Block(self.fresh("v" if len(group) == 1 else "H"), len(group), scalar, wide)
         args = [self.text(o) for o in operands]
         self.lines.append(f"{out.name} = {self.printer.expression(first.op, args)}")
         self.block_ops.append(BlockOp("elementwise", out, first.op, operands))
         self.checks[len(self.lines) - 1] = self.block_ops[-1]
+        for j, member in enumerate(group):
+            self._place(member.out, out, j)
+
+    def _batch_mean(self, group: list[ir.Equation], operand: Operand) -> None:
+        """The mean over the batch of each column: one (1, width) row, the same for every
+        sample. Its backward spreads each column's gradient evenly over the n samples."""
+        out = Block(self.fresh("M"), len(group), wide=True)
+        rows = _take(operand.block, operand.columns)
+        self.lines.append(f"{out.name} = {rows}.mean(0, keepdims=True)")
+        self.block_ops.append(BlockOp("batch_mean", out, ops.BATCH_MEAN, [operand]))
         for j, member in enumerate(group):
             self._place(member.out, out, j)
 
@@ -457,7 +488,16 @@ class Compiler:
             return o.value
         if o.kind == "param":
             return _named(f"theta[{o.index}]", self.scratch)
+        if o.kind == "params":
+            return _named(f"theta[None, {self._theta_index(o.indices)}]", self.scratch)
         return _named(_take(o.block, o.columns), self.scratch)
+
+    def _theta_index(self, indices: tuple[int, ...]) -> str:
+        """Where a row of parameters lies in theta: a slice where it can, else an index array."""
+        cols = list(indices)
+        if len(set(cols)) == len(cols) and cols == list(range(cols[0], cols[0] + len(cols))):
+            return _index_text(cols)
+        return self.constant("index", _np().array(cols))
 
     # -- backward ---------------------------------------------------------------------------
 
@@ -472,13 +512,23 @@ class Compiler:
             summed = term_text if out.scalar else f"({term_text}).sum()"
             self.lines.append(f"dtheta[{o.index}] += {summed}")
             return
+        if o.kind == "params":  # one parameter per column: sum over the samples
+            if len(set(o.indices)) == len(o.indices):
+                index = self._theta_index(o.indices)
+                self.lines.append(f"dtheta[{index}] += ({term_text}).sum(0)")
+            else:  # a parameter read by two columns gets both terms
+                index = self.constant("index", _np().array(o.indices))
+                self.lines.append(f"np.add.at(dtheta, {index}, ({term_text}).sum(0))")
+            return
         block = o.block
         if block.scalar:
             summed = term_text if out.scalar else f"({term_text}).sum()"
             self._accumulate(block, summed, alias=False)
             return
         if out.scalar:
-            term_text = f"np.full((n, 1), {term_text})"
+            term_text = f"np.full(({'1' if block.wide else 'n'}, 1), {term_text})"
+        elif block.wide and not out.wide:  # a row the same for every sample: sum the samples
+            term_text = f"({term_text}).sum(0, keepdims=True)"
         cols = o.columns
         if cols is None or block.width == 1:
             if out.width != block.width:
@@ -508,7 +558,8 @@ class Compiler:
         """Make sure the block's gradient is an array of its own that may be written in place."""
         if block.grad is None:
             block.grad = "d" + block.name
-            self.lines.append(f"{block.grad} = np.zeros((n, {block.width}))")
+            rows = 1 if block.wide else "n"
+            self.lines.append(f"{block.grad} = np.zeros(({rows}, {block.width}))")
         elif block.grad_is_alias:
             self.lines.append(f"{block.grad} = {block.grad}.copy()")
         block.grad_is_alias = False
@@ -542,6 +593,11 @@ class Compiler:
                 self._matmul_backward(block_op, out.grad)
             elif block_op.kind == "convolution":
                 self._convolution_backward(block_op, out.grad)
+            elif block_op.kind == "batch_mean":
+                # d mean / d x_i = 1 / n for each sample i: the row's gradient, spread evenly.
+                (operand,) = block_op.operands
+                spread = f"np.broadcast_to({out.grad} / n, (n, {out.width}))"
+                self.add_grad(operand, _named(spread, self.scratch), Block("_", out.width))
             elif block_op.kind == "reduce":
                 M = block_op.extra["M"]
                 if block_op.op is ops.VSUM:
@@ -608,6 +664,7 @@ class Compiler:
             and o.block.grad is None
             and (o.columns is None or o.block.width == 1)
             and o.block.width == out.width
+            and o.block.wide == out.wide
         )
 
     def _matmul_backward(self, block_op: BlockOp, dZ: str) -> None:
@@ -638,16 +695,23 @@ class Compiler:
         self.lines.append(f"{dA} = {dZ} @ {W}")
         self.add_to_pieces(A, dA)
 
-    def output(self, x: ir.Operand) -> str:
-        """An expression for a (batch, 1) column holding `x` for every sample."""
+    def output(self, x: ir.Operand, rows: str = "n") -> str:
+        """An expression for a (batch, 1) column holding `x` for every sample; with rows="1",
+        the (1, 1) number of an `x` that is the same for every sample (a report)."""
         if not isinstance(x, ir.Var):
-            return f"np.full((n, 1), {x!r})"
+            return f"np.full(({rows}, 1), {x!r})"
         if x in self.param_index:
-            return f"np.full((n, 1), theta[{self.param_index[x]}])"
+            return f"np.full(({rows}, 1), theta[{self.param_index[x]}])"
         block, j = self.where[x]
         if block.scalar:
-            return f"np.full((n, 1), {block.name})"
-        return _take(block, None if block.width == 1 else (j,))
+            return f"np.full(({rows}, 1), {block.name})"
+        if rows == "1" and not block.wide:
+            raise ValueError(
+                f"a reported value must be the same for every sample (a batch mean, or computed "
+                f"from batch means and parameters); {x.name} differs from sample to sample"
+            )
+        column = _take(block, None if block.width == 1 else (j,))
+        return f"np.broadcast_to({column}, (n, 1))" if block.wide and rows == "n" else column
 
     def source(self, header: str, forward_end: int, returned: str, checked: bool) -> str:
         body = []
@@ -694,7 +758,7 @@ class Compiler:
     def namespace(self) -> dict[str, Any]:
         np = _np()
         names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
-        names.update((key, _array_kernel(op)) for key, op in ops.OPS.items())
+        names.update((key, _array_kernel(op)) for key, op in ops.by_name().items())
         names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
         names.update(self.constants)
         names["_check"] = self._check
@@ -782,45 +846,69 @@ class TrainingStep:
     the sample's inputs: its features (a row of `X`) and then, if `n_labels`, its label as
     numbers (a row of `Y`). `step(theta, X, Y)` returns the mean loss over the rows, the other
     outputs as an (n, k) array, and d(mean loss)/d(theta).
+
+    A program traced in a `batch_trace` may also read feeds and end with reports (see
+    `autograd_core.batch`): each run asks the feeds for their numbers first and gives the
+    reports theirs after, so a module's random masks and running estimates stay its own.
     """
 
     def __init__(self, program: ir.Program, n_labels: int = 0) -> None:
         compiler = Compiler(program, input_grads=False, n_labels=n_labels)
         compiler.lower()
         forward_end = len(compiler.lines)
-        loss, *others = program.outputs
+        n_reported = sum(len(report.values) for report in program.reports)
+        loss, *others = program.outputs[: len(program.outputs) - n_reported]
+        reported = program.outputs[len(program.outputs) - n_reported :]
         compiler.lines.append(f"loss = {compiler.output(loss)}")
-        outputs = [compiler.output(o) for o in others]
-        if others and all(compiler._batched(o) for o in others):
-            compiler.lines.append(f"outputs = {compiler._assemble(others)}")
-        elif outputs:
-            joined = (
-                outputs[0]
-                if len(outputs) == 1
-                else f"np.concatenate(({', '.join(outputs)}), axis=1)"
-            )
-            compiler.lines.append(f"outputs = {joined}")
-        else:
-            compiler.lines.append("outputs = np.zeros((n, 0))")
+        compiler.lines.append(f"outputs = {self._joined(compiler, others, 'n')}")
+        compiler.lines.append(f"reports = {self._joined(compiler, reported, '1')}[0]")
         compiler.lines.append("dtheta = np.zeros_like(theta)")
         if isinstance(loss, ir.Var):
             compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
-        header = "def run(theta, X, Y):" if n_labels else "def run(theta, X, Y=None):"
-        self.source = compiler.source(header, forward_end, "loss, outputs, dtheta", checked=False)
+        header = "def run(theta, X, Y=None, F=None):"
+        returned = "loss, outputs, dtheta, reports"
+        self.source = compiler.source(header, forward_end, returned, checked=False)
+        self.feeds, self.reports = program.feeds, program.reports
         self._compiler, self._header, self._forward_end = compiler, header, forward_end
         self._run = compile_source(self.source, self, compiler.namespace())["run"]
         self._checked: Any = None  # compiled the first time a loss comes out inf or nan
 
+    @staticmethod
+    def _joined(compiler: Compiler, xs: list[ir.Operand], rows: str) -> str:
+        """One (rows, len(xs)) array of the values xs, each a column."""
+        if xs and all(compiler._batched(x) for x in xs):
+            if len({compiler.where[x][0].wide for x in xs}) == 1 and (
+                compiler.where[xs[0]][0].wide == (rows == "1")
+            ):
+                return compiler._assemble(xs)
+        columns = [compiler.output(x, rows) for x in xs]
+        if not columns:
+            return f"np.zeros(({rows}, 0))"
+        if len(columns) == 1:
+            return columns[0]
+        return f"np.concatenate(({', '.join(columns)}), axis=1)"
+
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         np = _np()
+        n = len(X)
+        F = None
+        if self.feeds:
+            F = np.concatenate(
+                [np.broadcast_to(feed.supply(n), (n, len(feed.values))) for feed in self.feeds],
+                axis=1,
+            )
         with np.errstate(all="ignore"):
-            loss, outputs, dtheta = self._run(theta, X, Y)
+            loss, outputs, dtheta, reports = self._run(theta, X, Y, F)
             if not np.isfinite(loss).all():
                 if self._checked is None:
                     self._checked = self._compiler.function(
                         self._header, self._forward_end, "", True, self
                     )
-                self._checked(theta, X, Y)  # raises the eager error of the op that went wrong
+                self._checked(theta, X, Y, F)  # raises the eager error of the op that went wrong
+        start = 0
+        for report in self.reports:
+            report.receive(reports[start : start + len(report.values)], n)
+            start += len(report.values)
         return float(loss.mean()), outputs, dtheta
 
 

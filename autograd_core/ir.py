@@ -23,12 +23,13 @@ from __future__ import annotations
 
 import gc
 from collections.abc import Callable, Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
 from .backward import topological_order
+from .batch import Feed, Report, batch_trace
 from .modes import enable_grad
 from .value import Value
 
@@ -115,6 +116,9 @@ class Program:
     gradient of `outputs[0]` with respect to `wrt[i]` (a Var, or the constant 0.0), and
     `products` holds the chain rule's products partial * d(user), where eager `backward` takes
     0 times anything (inf, nan) as 0.
+
+    A program traced with `batch=True` may end its inputs with the `feeds` its modules asked
+    for and its outputs with their `reports` (see `autograd_core.batch`).
     """
 
     params: list[Var] = field(default_factory=list)
@@ -124,6 +128,8 @@ class Program:
     wrt: list[Var] = field(default_factory=list)
     gradients: list[Operand] = field(default_factory=list)
     products: set[Var] = field(default_factory=set)
+    feeds: list[Feed] = field(default_factory=list)
+    reports: list[Report] = field(default_factory=list)
     _count: int = 0
 
     def new_var(self, kind: str, prefix: str = "v") -> Var:
@@ -213,20 +219,30 @@ def trace(
     n_inputs: int,
     params: Sequence[Value] = (),
     input_values: Sequence[float] | None = None,
+    *,
+    batch: bool = False,
 ) -> Program:
     """Trace `f(*inputs) -> Value or list of Values` into a forward `Program`.
 
     The inputs are fresh leaves (given `input_values` or 0.5); the Values in `params` that `f`
     reads become parameters of the program; every other leaf becomes a constant. Python
     control flow on data is frozen as it went on this call, as in JAX.
+
+    `batch=True` traces the sample as a stand-in for each sample of a batch, for the batched
+    back-end: inside, modules may ask for feeds and reports, which the program's inputs and
+    outputs end with (`Program.feeds`, `Program.reports`).
     """
     values = input_values if input_values is not None else [0.5] * n_inputs
     args = [Value(x) for x in values]
-    with enable_grad():
+    with enable_grad(), batch_trace() if batch else nullcontext() as axis:
         result = f(*args)
     roots = result if isinstance(result, (list, tuple)) else [result]
     roots = [r if isinstance(r, Value) else Value(r) for r in roots]
-    return from_graph(roots, args, params)
+    if axis is None:
+        return from_graph(roots, args, params)
+    program = from_graph([*roots, *axis.outputs], [*args, *axis.inputs], params)
+    program.feeds, program.reports = axis.feeds, axis.reports
+    return program
 
 
 def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[Value]) -> Program:

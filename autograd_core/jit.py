@@ -180,7 +180,7 @@ def jit(f: Callable[..., Any]) -> Jitted:
 
 def float_namespace() -> dict[str, Any]:
     """What generated Python may call: each op of the table under its key, on floats."""
-    return {key: op.forward for key, op in ops.OPS.items()}
+    return {key: op.forward for key, op in ops.by_name().items()}
 
 
 class Generated(NamedTuple):

@@ -141,6 +141,13 @@ LOGSUMEXP = Op(
     lambda np, *xs: np.logaddexp.reduce(np.broadcast_arrays(*xs), axis=0),
 )
 
+# The mean of x over the samples of the batch a function is run on: what ties the samples of a
+# batch together (batch normalisation). A function run on one sample is a batch of one, so on a
+# float, a Value or a traced variable it is x itself, with partial 1; the batched back-end runs
+# it as the column mean of a (batch, width) block, d mean / d x_i = 1 / n. On an array (a value
+# the same for every sample) it is that value. See `autograd_core.batch`.
+BATCH_MEAN = Op("batch_mean", float, lambda out, x: (1.0,), lambda np, x: x)
+
 
 @lru_cache(maxsize=256)
 def power_of(c: float) -> Op:
@@ -235,17 +242,29 @@ OPS: dict[str, Op] = {
     "mask": MASK,
     "inv": INV,
 }
-"""Every primitive, by name. Parametrised ops appear with one representative parameter."""
+"""Every primitive on one sample, by name. Parametrised ops appear with one representative
+parameter."""
+
+BATCH_OPS: dict[str, Op] = {"batch_mean": BATCH_MEAN}
+"""The ops over the batch axis, by name: their result for a sample depends on the whole batch,
+so they are not checked sample by sample as the ops of `OPS` are."""
+
+_KEYS: dict[Op, str] = {op: key for table in (OPS, BATCH_OPS) for key, op in table.items()}
+
+
+def by_name() -> dict[str, Op]:
+    """Every op, per sample and over the batch axis, by name: what generated code may call."""
+    return {**OPS, **BATCH_OPS}
 
 
 def key_of(op: Op) -> str:
-    """The name `op` has in `OPS` (its family's name for a parametrised op)."""
+    """The name `op` has in `OPS` or `BATCH_OPS` (its family's name for a parametrised op)."""
     if op.family:
         return op.family
-    for key, entry in OPS.items():
-        if entry is op:
-            return key
-    raise KeyError(f"{op!r} is not in the op table: declare it with defop")
+    try:
+        return _KEYS[op]
+    except KeyError:
+        raise KeyError(f"{op!r} is not in the op table: declare it with defop") from None
 
 
 def defop(
@@ -268,11 +287,12 @@ def defop(
     """
     if not (isinstance(name, str) and name.isidentifier()):
         raise ValueError(f"an op's name must be a Python identifier, got {name!r}")
-    if name in OPS:
+    if name in OPS or name in BATCH_OPS:
         raise ValueError(f"an op named {name!r} already exists")
     for what, function in (("forward", forward), ("partials", partials)):
         if not callable(function):
             raise TypeError(f"defop {name!r}: {what} must be a function, got {function!r}")
     op = Op(name, forward, partials, array)
     OPS[name] = op
+    _KEYS[op] = name
     return op

@@ -56,7 +56,9 @@ import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
 from typing import Any, TypeVar
 
-from autograd_core import Value, dot, vsum
+import numpy as np
+
+from autograd_core import Value, batch, dot, vsum
 
 from ._checks import is_integer, is_real
 from .data import Seed, as_rng
@@ -729,6 +731,10 @@ class Dropout(Module):
 
     Zeroing is a multiplication by 0.0 (not a missing node), so a dropped input's gradient is
     0, as in PyTorch: d(x * m)/dx = m.
+
+    Traced for the batched back-end (`fit(jit=True)`), the masks are inputs of the program,
+    drawn for the whole batch at each step from the same generator in the same order as the
+    eager `forward_batch` draws them, so both paths drop the same inputs.
     """
 
     def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
@@ -743,11 +749,20 @@ class Dropout(Module):
     def forward(self, x: Sequence[Input]) -> Value | list[Value]:
         inputs = _values_of(x, "Dropout")
         if self.training and self.p > 0.0:
-            # p == 1 drops everything: no 1 / (1 - p) to compute, every mask is 0.
-            scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
-            draw = self._rng.random
-            inputs = [xi * (scale if draw() >= self.p else 0.0) for xi in inputs]
+            axis = batch.current()
+            if axis is None:
+                masks = self._masks(1, len(inputs))[0]
+            else:  # a traced sample: the masks are fed in at each run, one row per sample
+                masks = axis.feed(len(inputs), lambda n: self._masks(n, len(inputs)))
+            inputs = [xi * m for xi, m in zip(inputs, masks, strict=True)]
         return inputs[0] if len(inputs) == 1 else inputs
+
+    def _masks(self, n: int, width: int) -> list[list[float]]:
+        """n rows of `width` multipliers: 1 / (1 - p) kept, 0 dropped, drawn row by row."""
+        # p == 1 drops everything: no 1 / (1 - p) to compute, every mask is 0.
+        scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
+        draw, p = self._rng.random, self.p
+        return [[scale if draw() >= p else 0.0 for _ in range(width)] for _ in range(n)]
 
 
 @register
@@ -768,6 +783,11 @@ class BatchNorm1d(Module):
     (`momentum=None`: the plain average of every batch so far, weight 1 / num_batches_tracked).
     In eval mode each sample is normalised alone with those estimates. `weight` (gamma) starts
     at 1 and `bias` (beta) at 0; both are learnt.
+
+    Traced for the batched back-end (`fit(jit=True)`), one sample stands for the batch: the
+    mean and variance are `batch_mean`s (ops over the batch axis, see `autograd_core.batch`),
+    reported back after each step to update the running estimates; in eval mode those
+    estimates are fed into the program at each run, so one trace serves every epoch.
     """
 
     buffers = ("running_mean", "running_var", "num_batches_tracked")
@@ -806,34 +826,70 @@ class BatchNorm1d(Module):
         self._out_labels = [f"{prefix}out{j}" for j in range(self.num_features)]
 
     def forward(self, x: Sequence[Input]) -> Value | list[Value]:
-        """One sample, eval mode: (x_j - running_mean_j) / sqrt(running_var_j + eps) * w_j + b_j."""
-        if self.training:
+        """One sample, eval mode: (x_j - running_mean_j) / sqrt(running_var_j + eps) * w_j + b_j.
+
+        In train mode, only as a traced stand-in for every sample of a batch (see the class).
+        """
+        axis = batch.current()
+        if self.training and axis is None:
             raise ValueError(
                 "BatchNorm1d in train mode normalises over a batch: call forward_batch(X) "
                 "with more than one sample, or eval() to use the running estimates"
             )
         inputs = _values_of(x, "BatchNorm1d", self.num_features)
+        if self.training:
+            return self._normalise_traced(inputs, axis)
+        width = self.num_features
+        if axis is None:
+            means = self.running_mean
+            inverse_stds = [1.0 / math.sqrt(v + self.eps) for v in self.running_var]
+        else:  # the estimates as they are at each run, not as they were at the trace
+            fed = axis.feed(2 * width, lambda n: self._estimates())
+            means, inverse_stds = fed[:width], fed[width:]
         out = []
         for j, xj in enumerate(inputs):
-            inverse_std = 1.0 / math.sqrt(self.running_var[j] + self.eps)
-            y = (xj - self.running_mean[j]) * (self.weight[j] * inverse_std) + self.bias[j]
+            y = (xj - means[j]) * (self.weight[j] * inverse_stds[j]) + self.bias[j]
             y.label = self._out_labels[j]
             out.append(y)
         return out[0] if len(out) == 1 else out
 
+    def _estimates(self) -> np.ndarray:
+        """[running_mean, 1 / sqrt(running_var + eps)], computed as the eager forward does."""
+        inverse_stds = 1.0 / np.sqrt(np.array(self.running_var) + self.eps)
+        return np.concatenate([self.running_mean, inverse_stds])
+
+    def _normalise_traced(self, inputs: list[Value], axis: batch.BatchTrace) -> list[Value] | Value:
+        """Train mode for a sample traced as a stand-in for each sample of the batch."""
+        out, means, variances = [], [], []
+        for j, xj in enumerate(inputs):
+            mean = batch.batch_mean(xj)
+            centred = xj - mean
+            variance = batch.batch_mean(centred * centred)
+            y = centred * (self.weight[j] * (variance + self.eps) ** -0.5) + self.bias[j]
+            y.label = self._out_labels[j]
+            out.append(y)
+            means.append(mean)
+            variances.append(variance)
+        axis.report([*means, *variances], self._receive_statistics)
+        return out[0] if len(out) == 1 else out
+
+    def _receive_statistics(self, numbers: np.ndarray, size: int) -> None:
+        """A traced batch's means and variances, after the step: update the running estimates."""
+        _check_batch_size(size)
+        width = self.num_features
+        means, variances = numbers[:width].tolist(), numbers[width:].tolist()
+        self._update_running_estimates(means, variances, size)
+
     def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
         if not self.training:
             return super().forward_batch(X)
-        batch = [_values_of(x, "BatchNorm1d", self.num_features) for x in X]
-        size = len(batch)
-        if size < 2:
-            raise ValueError(
-                f"BatchNorm1d in train mode needs more than one sample per batch, got {size}"
-            )
-        out: list[list[Value]] = [[] for _ in batch]
+        samples = [_values_of(x, "BatchNorm1d", self.num_features) for x in X]
+        size = len(samples)
+        _check_batch_size(size)
+        out: list[list[Value]] = [[] for _ in samples]
         means, variances = [], []
         for j in range(self.num_features):
-            column = [sample[j] for sample in batch]
+            column = [sample[j] for sample in samples]
             mean = vsum(column) * (1.0 / size)
             centred = [xj - mean for xj in column]
             variance = dot(centred, centred) * (1.0 / size)
@@ -874,6 +930,13 @@ def _values_of(x: Any, owner: str, n: int | None = None) -> list[Value]:
     if n is not None and len(x) != n:
         raise ValueError(f"{owner} expected {n} inputs, got {len(x)}")
     return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
+
+
+def _check_batch_size(size: int) -> None:
+    if size < 2:
+        raise ValueError(
+            f"BatchNorm1d in train mode needs more than one sample per batch, got {size}"
+        )
 
 
 def _check_batchnorm(num_features: Any, eps: Any, momentum: Any) -> None:

@@ -35,7 +35,7 @@ from autograd_core import Value, batched, dot, ir, no_grad, ops, topological_ord
 from . import losses
 from ._checks import is_integer, is_real
 from .data import Seed, _check_count, _check_samples, as_rng, batches
-from .modules import BatchNorm1d, Dropout, Module
+from .modules import BatchNorm1d, Dropout, Module, Sequential
 from .optim import Optimizer
 
 LossFunction = Callable[[list[Any], list[Any]], Value]
@@ -136,9 +136,11 @@ def fit(
     matrix product. The parameters live in one array meanwhile, the optimizer updates the
     array, and the model's Values receive the numbers at the end (also when training stops on
     an error or Ctrl-C). The numbers equal the eager path's to rounding (1e-12). Python control
-    flow in the model is frozen by the trace, as in `autograd_core.jit`. A custom loss function,
-    and a model with batch norm or dropout (whose outputs in training depend on the batch or
-    on random draws), run on the eager path.
+    flow in the model is frozen by the trace, as in `autograd_core.jit`. Batch norm traces as
+    means over the batch axis and dropout's masks as inputs drawn at each step (see
+    `autograd_core.batch`); the program is traced once in train mode and once in eval mode.
+    A custom loss function, and batch norm or dropout inside a module that passes its batch on
+    sample by sample (not through `Sequential`), run on the eager path.
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
@@ -287,8 +289,9 @@ def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str = "hinge")
 def matrix_source(model: Module, loss: str = "hinge", n_inputs: int | None = None) -> str:
     """The program `fit(model, ..., loss=loss, jit=True)` runs for each batch, as NumPy source.
 
-    The per-sample loss is traced once and lowered to matrix code: each layer is one matrix
-    product `Z = X @ W.T + b`, each activation one array op, then the backward pass
+    The per-sample loss is traced once, in train mode, and lowered to matrix code: each layer
+    is one matrix product `Z = X @ W.T + b`, each activation one array op, a batch norm's
+    means over the batch `Z.mean(0, keepdims=True)`, then the backward pass
     (`dW += dZ.T @ A`, `dA = dZ @ W`): the "transpose of the weight matrices" of backprop.
     `n_inputs` is the length of a sample (read off an MLP, a Layer or a Neuron if not given).
     """
@@ -302,7 +305,8 @@ def matrix_source(model: Module, loss: str = "hinge", n_inputs: int | None = Non
         )
     n_outputs = _count_outputs(model, [0.0] * n_inputs)
     step = _BatchedStep(model, model.parameters(), loss, n_outputs, None)
-    return step._step_for(n_inputs).source
+    with _in_mode(model, True):
+        return step._step_for(n_inputs).source
 
 
 def predict_proba(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
@@ -400,10 +404,13 @@ class _BatchedStep:
         self.order = [position[id(p)] for p in optimizer.params] if self.arrays else []
         self.in_order = self.order == list(range(len(params)))
         self.model = model
-        self._program_for: dict[int, batched.TrainingStep] = {}
+        # One program per sample length and mode: in train mode batch norm uses the batch's
+        # statistics and dropout its masks, in eval mode neither.
+        self._program_for: dict[tuple[int, bool], batched.TrainingStep] = {}
 
     def _step_for(self, n_features: int) -> batched.TrainingStep:
-        if n_features not in self._program_for:
+        key = (n_features, self.model.training)
+        if key not in self._program_for:
             n_targets = len(_targets(self.loss, [0], self.n_outputs)[0])
 
             def sample_loss(*inputs: Value) -> list[Value]:
@@ -412,23 +419,23 @@ class _BatchedStep:
                 return [_sample_loss(self.loss, outputs, targets), *outputs]
 
             with ir.without_gc():
-                program = ir.trace(sample_loss, n_features + n_targets, self.params)
+                program = ir.trace(sample_loss, n_features + n_targets, self.params, batch=True)
                 read = {x for eq in program.equations for x in eq.inputs}
                 used = [p for p, v in zip(self.params, program.params, strict=True) if v in read]
                 step = batched.TrainingStep(program, n_labels=n_targets)
             if self.optimizer is not None and not self._program_for:
                 _warn_unused(self.optimizer, set(used))
-            self._program_for[n_features] = step
-        return self._program_for[n_features]
+            self._program_for[key] = step
+        return self._program_for[key]
 
     def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
         features = np.asarray(X, dtype=np.float64)
         targets = np.asarray(_targets(self.loss, y, self.n_outputs), dtype=np.float64)
-        step = self._step_for(features.shape[1])
-        return _Data((step, features, targets), np.asarray(list(y)))
+        return _Data((features, targets), np.asarray(list(y)))
 
     def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
-        step, X, Y = data.X
+        X, Y = data.X
+        step = self._step_for(X.shape[1])
         if len(batch) != len(X):  # a full batch is the samples in order: no copy
             X, Y = X[batch], Y[batch]
         try:
@@ -456,8 +463,8 @@ class _BatchedStep:
             self.theta[self.order] = part
 
     def evaluate(self, data: _Data) -> tuple[float, Any]:
-        step, X, Y = data.X
-        value, outputs, _ = step(self.theta, X, Y)
+        X, Y = data.X
+        value, outputs, _ = self._step_for(X.shape[1])(self.theta, X, Y)
         return value, outputs
 
     def finish(self) -> None:
@@ -521,14 +528,19 @@ def _count_outputs(model: Module, x: Sequence[Any]) -> int:
 
 
 @contextmanager
-def _eval_mode(model: Module) -> Iterator[None]:
-    """The model in eval mode for the block, then back in the mode it was in."""
+def _in_mode(model: Module, training: bool) -> Iterator[None]:
+    """The model in train or eval mode for the block, then back in the mode it was in."""
     was_training = model.training
-    model.eval()
+    model.train(training)
     try:
         yield
     finally:
         model.train(was_training)
+
+
+def _eval_mode(model: Module) -> Any:
+    """The model in eval mode for the block, then back in the mode it was in."""
+    return _in_mode(model, False)
 
 
 def _updates_only(optimizer: Any, params: list[Value]) -> bool:
@@ -552,10 +564,24 @@ def _warn_unused(optimizer: Any, used: Any) -> None:
 
 
 def _traceable(model: Module) -> bool:
-    """Whether a trace of one sample is the model in train mode: not when a sample's output
-    depends on the rest of the batch (batch norm) or on fresh random numbers (dropout); those
-    models train on the eager path."""
-    return not any(isinstance(m, (BatchNorm1d, Dropout)) for m in model.modules())
+    """Whether a trace of one sample, run over each batch, is the eager training step.
+
+    Batch norm and dropout trace as ops over the batch axis and fed masks (see
+    `autograd_core.batch`); the eager step matches them where it passes the whole batch
+    through each such module at once, in order, as `Sequential.forward_batch` does (masks are
+    then drawn module by module, as the batched step draws them). Other models with them
+    train on the eager path.
+    """
+    whole_batch, stack = set(), [model]
+    while stack:
+        module = stack.pop()
+        if isinstance(module, Sequential):
+            stack.extend(module.layers)
+        else:
+            whole_batch.add(id(module))
+    return all(
+        id(m) in whole_batch for m in model.modules() if isinstance(m, (BatchNorm1d, Dropout))
+    )
 
 
 def _check_fit_arguments(

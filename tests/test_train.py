@@ -633,34 +633,6 @@ def test_threads_training_one_model_leave_it_holding_its_own_values():
     assert all(np.isfinite(_weights(model)))
 
 
-def test_batch_norm_and_dropout_models_train_the_same_with_jit_on_the_eager_path():
-    from nn.modules import BatchNorm1d, Dropout, Layer, Sequential
-
-    X, y = make_moons(40, noise=0.1, seed=0)
-    results = {}
-    for jit in (False, True):
-        model = Sequential(
-            Layer(2, 8, seed=0),
-            BatchNorm1d(8),
-            Dropout(0.2, seed=0),
-            Layer(8, 1, activation="linear", seed=1),
-        )
-        history = fit(
-            model,
-            X,
-            y,
-            loss="hinge",
-            optimizer=optim.SGD(model.parameters(), lr=0.1),
-            epochs=3,
-            batch_size=10,
-            seed=0,
-            progress=False,
-            jit=jit,
-        )
-        results[jit] = (_weights(model), history.loss)
-    assert results[True] == results[False]
-
-
 # -- bad data, refused up front with the same message in both modes ------------------------------
 
 
