@@ -732,9 +732,9 @@ class Dropout(Module):
     Zeroing is a multiplication by 0.0 (not a missing node), so a dropped input's gradient is
     0, as in PyTorch: d(x * m)/dx = m.
 
-    Traced for the batched back-end (`fit(jit=True)`), the masks are inputs of the program,
-    drawn for the whole batch at each step from the same generator in the same order as the
-    eager `forward_batch` draws them, so both paths drop the same inputs.
+    A batch's masks are drawn at once (`forward_batch`). Traced for the batched back-end
+    (`fit(jit=True)`), the masks are inputs of the program, drawn for the whole batch at each
+    step in the same way, so both paths drop the same inputs.
     """
 
     def __init__(self, p: float = 0.5, seed: Seed = None) -> None:
@@ -757,12 +757,27 @@ class Dropout(Module):
             inputs = [xi * m for xi, m in zip(inputs, masks, strict=True)]
         return inputs[0] if len(inputs) == 1 else inputs
 
+    def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
+        """Every sample of the batch, with the batch's masks drawn at once (as the batched
+        back-end draws them, so both drop the same inputs)."""
+        samples = [_values_of(x, "Dropout") for x in X]
+        widths = {len(sample) for sample in samples}
+        if not (self.training and self.p > 0.0 and len(widths) == 1):
+            return super().forward_batch(X)
+        masks = self._masks(len(samples), widths.pop())
+        out = [
+            [xi * m for xi, m in zip(sample, row, strict=True)]
+            for sample, row in zip(samples, masks, strict=True)
+        ]
+        return [o[0] if len(o) == 1 else o for o in out]
+
     def _masks(self, n: int, width: int) -> list[list[float]]:
-        """n rows of `width` multipliers: 1 / (1 - p) kept, 0 dropped, drawn row by row."""
+        """n rows of `width` multipliers, 1 / (1 - p) kept and 0 dropped, drawn by a NumPy
+        generator seeded from one draw of the module's own generator."""
         # p == 1 drops everything: no 1 / (1 - p) to compute, every mask is 0.
         scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
-        draw, p = self._rng.random, self.p
-        return [[scale if draw() >= p else 0.0 for _ in range(width)] for _ in range(n)]
+        uniform = np.random.default_rng(self._rng.getrandbits(64)).random((n, width))
+        return np.where(uniform >= self.p, scale, 0.0).tolist()
 
 
 @register

@@ -17,6 +17,7 @@ to rounding. `matrix_source(model, loss)` prints that program.
 from __future__ import annotations
 
 import functools
+import itertools
 import math
 import numbers
 import operator
@@ -664,13 +665,29 @@ def _check_features(function: str, X: Sequence[Any]) -> None:
             raise ValueError(
                 f"{function}: sample {i} has {len(row)} features, sample 0 has {width}"
             )
+    # The common case at array speed: only real types, all finite. Otherwise find the first
+    # number at fault, one by one, to name it.
+    kinds = set(map(type, itertools.chain.from_iterable(X)))
+    if all(issubclass(kind, numbers.Real) and not issubclass(kind, bool) for kind in kinds):
+        try:
+            if np.isfinite(np.asarray(X, dtype=np.float64)).all():
+                return
+        except OverflowError:  # an int too large for a float: named below
+            pass
+    for i, row in enumerate(X):
         for j, x in enumerate(row):
             if not is_real(x):
                 raise TypeError(f"{function}: sample {i}, column {j} is not a real number: {x!r}")
-            if not math.isfinite(x):
-                raise ValueError(
-                    f"{function}: sample {i}, column {j} is {x!r}, not a finite number"
-                )
+            if not _is_finite(x):
+                raise ValueError(f"{function}: sample {i}, column {j} is {x}, not a finite number")
+
+
+def _is_finite(x: Any) -> bool:
+    """Finite as a float: an int too large for a float is not."""
+    try:
+        return math.isfinite(x)
+    except OverflowError:
+        return False
 
 
 def _as_list(output: Any) -> list[Any]:

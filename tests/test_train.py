@@ -644,6 +644,9 @@ def test_threads_training_one_model_leave_it_holding_its_own_values():
         ([[0.0, 1.0], [0.0, "a"]], TypeError, r"sample 1, column 1 is not a real number: 'a'"),
         ([[0.0, 1.0], [float("nan"), 1.0]], ValueError, r"sample 1, column 0 is nan"),
         ([[0.0, 1.0], [0.0, float("inf")]], ValueError, r"sample 1, column 1 is inf"),
+        ([[0.0, 1.0], [0.0, True]], TypeError, r"sample 1, column 1 is not a real number: True"),
+        ([[0.0, 1.0], [10**400, 1.0]], ValueError, r"sample 1, column 0 is 1000.*not a finite"),
+        (np.array([[0.0, 1.0], [np.nan, 1.0]]), ValueError, r"sample 1, column 0 is nan"),
     ],
 )
 def test_bad_features_are_named_by_sample_and_column_in_both_modes(X, error, message, jit):
