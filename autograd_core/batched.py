@@ -135,8 +135,9 @@ class Compiler:
                 continue
             windows = convolutions.get(id(eq))
             group = matmul_groups.get(id(eq))
-            if windows is not None and self._same_window_shape(windows):
-                self._convolution(windows)
+            layout = self._window_layout(windows) if windows is not None else None
+            if layout is not None:
+                self._convolution(windows, layout)
                 done.update(id(member) for window in windows for member in window)
                 continue
             if group is not None:
@@ -200,50 +201,70 @@ class Compiler:
                 found[id(windows[0][0])] = windows
         return found
 
-    def _same_window_shape(self, windows: list[list[ir.Equation]]) -> bool:
-        """Every window reads columns of one block, with the same constants in the same places."""
-        shapes = set()
-        for window in windows:
-            operands = [x for _, x in _pairs(window[0])]
-            blocks = {id(self.where[x][0]) for x in operands if self._per_sample(x)}
-            if any(isinstance(x, ir.Var) and not self._per_sample(x) for x in operands):
-                return False
-            consts = tuple((k, x) for k, x in enumerate(operands) if not isinstance(x, ir.Var))
-            shapes.add((tuple(blocks), consts))
-            if len(blocks) != 1:
-                return False
-        return len(shapes) == 1
+    def _window_layout(self, windows: list[list[ir.Equation]]) -> Any:
+        """Where each window's operands lie, if the windows fit one gathered product.
 
-    def _convolution(self, windows: list[list[ir.Equation]]) -> None:
+        Every window must read columns of one and the same block, or the constant 0.0 (zero
+        padding, read from a column of zeros appended to the block), in the same positions as
+        the others except for the padding, and may pair one weight with the constant 1.0 (the
+        bias) in the same position in every window. Returns (block, gather index (windows, k),
+        the weight positions, the bias positions, padded), or None.
+        """
+        operands = [[x for _, x in _pairs(window[0])] for window in windows]
+        width = len(operands[0])
+        bias = [k for k in range(width) if all(_is_const(ops_[k], 1.0) for ops_ in operands)]
+        if len(bias) > 1:
+            return None
+        weights = [k for k in range(width) if k not in bias]
+        sources: dict[int, Block] = {}
+        index, padded = [], False
+        for ops_ in operands:
+            row = []
+            for k in weights:
+                x = ops_[k]
+                if _is_const(x, 0.0):
+                    row.append(-1)
+                    padded = True
+                elif isinstance(x, ir.Var) and self._per_sample(x):
+                    block, j = self.where[x]
+                    sources[id(block)] = block
+                    row.append(j)
+                else:
+                    return None
+            index.append(row)
+        if len(sources) != 1:
+            return None
+        (block,) = sources.values()
+        gather = _np().array(index)
+        gather[gather < 0] = block.width  # the appended column of zeros
+        return block, gather, weights, bias, padded
+
+    def _convolution(self, windows: list[list[ir.Equation]], layout: Any) -> None:
         """One weight matrix over every window: gather the windows, one product for all.
 
         Xw = B[:, IDX]                                   (n, windows, k), IDX the columns
         Z  = (Xw @ W.T + b), channels first, flattened   (n, channels * windows)
+
+        With zero padding, B is first given a column of zeros, which IDX reads for each
+        padded position.
         """
-        np = _np()
-        operands = [[x for _, x in _pairs(window[0])] for window in windows]
-        batched_cols = [k for k, x in enumerate(operands[0]) if isinstance(x, ir.Var)]
-        const_cols = [k for k, x in enumerate(operands[0]) if not isinstance(x, ir.Var)]
-        consts = [operands[0][k] for k in const_cols]
-        source = self.where[operands[0][batched_cols[0]]][0]
-        index = np.array([[self.where[ops_[k]][1] for k in batched_cols] for ops_ in operands])
+        source, index, weight_cols, bias_cols, padded = layout
         rows = [[self.param_index[w] for w, _ in _pairs(eq)] for eq in windows[0]]
         n_windows, n_channels = len(windows), len(windows[0])
         Z = Block(self.fresh("Z"), n_windows * n_channels)
         number = Z.name[1:]
         P = self._weights(rows, f"P{number}")
         W, b = f"W{number}", None
-        self.lines.append(f"{W} = {P}[:, {_index_text(batched_cols)}]")
-        if consts == [1.0]:
+        self.lines.append(f"{W} = {P}[:, {_index_text(weight_cols)}]")
+        if bias_cols:
             b = f"b{number}"
-            self.lines.append(f"{b} = {P}[:, {const_cols[0]}]")
-        elif consts:  # padding or other constants: the per-window products stay right
-            for window in windows:
-                self._matmul(window)
-            return
+            self.lines.append(f"{b} = {P}[:, {bias_cols[0]}]")
         IDX = self.constant("windows", index)
         Xw = f"Xw{number}"
-        self.lines.append(f"{Xw} = {_take(source, None)}[:, {IDX}]")
+        B = _take(source, None)
+        if padded:
+            B = f"np.concatenate(({B}, np.zeros((n, 1))), axis=1)"
+        self.lines.append(f"{Xw} = {B}[:, {IDX}]")
         bias = f" + {b}" if b else ""
         self.lines.append(
             f"{Z.name} = ({Xw} @ {W}.T{bias}).transpose(0, 2, 1).reshape(n, {Z.width})"
@@ -259,9 +280,10 @@ class Compiler:
             "IDX": IDX,
             "source": source,
             "shape": (n_windows, n_channels),
-            "k": len(batched_cols),
-            "weight_cols": _index_text(batched_cols),
-            "bias_col": const_cols[:1],
+            "k": len(weight_cols),
+            "weight_cols": _index_text(weight_cols),
+            "bias_col": bias_cols,
+            "padded": padded,
         }
         self.block_ops.append(BlockOp("convolution", Z, extra=extra))
 
@@ -284,7 +306,15 @@ class Compiler:
         if source in self.inputs and not self.input_grads:
             return
         self._own(source)
-        self.lines.append(f"np.add.at({source.grad}, (slice(None), {e['IDX']}), {dZw} @ {W})")
+        dXw = f"{dZw} @ {W}"
+        if not e["padded"]:
+            self.lines.append(f"np.add.at({source.grad}, (slice(None), {e['IDX']}), {dXw})")
+            return
+        # Scattered into the block and its column of zeros, whose gradient is dropped.
+        padded = f"d{source.name}p"
+        self.lines.append(f"{padded} = np.zeros((n, {source.width + 1}))")
+        self.lines.append(f"np.add.at({padded}, (slice(None), {e['IDX']}), {dXw})")
+        self.lines.append(f"{source.grad} += {padded}[:, :{source.width}]")
 
     def _matmul(self, group: list[ir.Equation]) -> None:
         pairs = [_pairs(eq) for eq in group]
@@ -924,6 +954,10 @@ def _pairs(eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
         (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
         for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
     ]
+
+
+def _is_const(x: ir.Operand, number: float) -> bool:
+    return not isinstance(x, ir.Var) and x == number
 
 
 def _take(block: Block, cols: Sequence[int] | None) -> str:

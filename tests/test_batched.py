@@ -498,7 +498,8 @@ def test_log_sum_exp_over_a_layer_is_one_row_max_and_row_sum_with_eager_gradient
     assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
 
 
-def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers():
+@pytest.mark.parametrize("padding", [0, 1])
+def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers(padding):
     from nn.conv import Conv1d, Flatten, MaxPool1d
     from nn.modules import Activation, Layer, Sequential
     from nn.train import matrix_source
@@ -509,19 +510,26 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers():
 
     def cnn():
         return Sequential(
-            Conv1d(1, 2, 3, seed=0),
+            Conv1d(1, 2, 3, padding=padding, seed=0),
             Activation("tanh"),
-            Conv1d(2, 3, 3, stride=2, seed=1),
+            Conv1d(2, 3, 3, stride=2, padding=padding, seed=1),
             MaxPool1d(2),
             Flatten(),
-            Layer(6, 3, activation="linear", seed=2),
+            Layer(6 + 3 * padding, 3, activation="linear", seed=2),
         )
 
     source = matrix_source(cnn(), "cross_entropy", n_inputs=12)
-    # Both convolutions: every window gathered at once, one product with the shared weights.
-    assert "Xw1 = X[:, windows1]" in source
-    assert "Xw2 = H1[:, windows2]" in source
-    assert "np.add.at(dH1, (slice(None), windows2), dZ2w @ W2)" in source
+    # Both convolutions: every window gathered at once, one product with the shared weights;
+    # zero padding is read from a column of zeros given to the block.
+    if padding:
+        assert "Xw1 = np.concatenate((X, np.zeros((n, 1))), axis=1)[:, windows1]" in source
+        assert "Xw2 = np.concatenate((H1, np.zeros((n, 1))), axis=1)[:, windows2]" in source
+        assert "np.add.at(dH1p, (slice(None), windows2), dZ2w @ W2)" in source
+        assert "dH1 += dH1p[:, :" in source
+    else:
+        assert "Xw1 = X[:, windows1]" in source
+        assert "Xw2 = H1[:, windows2]" in source
+        assert "np.add.at(dH1, (slice(None), windows2), dZ2w @ W2)" in source
     results = {}
     for use_jit in (False, True):
         model = cnn()
