@@ -743,36 +743,32 @@ class Compiler:
         column = _take(block, None if block.width == 1 else (j,))
         return f"np.broadcast_to({column}, (n, 1))" if block.wide and rows == "n" else column
 
-    def source(self, header: str, forward_end: int, returned: str, checked: bool) -> str:
+    def source(
+        self, header: str, returned: str, end: int | None = None, checked: bool = False
+    ) -> str:
+        """The function: its lines up to `end` (all by default), then `return returned`.
+        `checked` adds a check after every elementwise op of the forward pass, which raises
+        the eager error at the first element that went wrong."""
         body = []
-        for number, line in enumerate(self.lines):
+        for number, line in enumerate(self.lines[:end]):
             body.append(line)
-            if checked and number < forward_end and number in self.checks:
+            if checked and number in self.checks:
                 block_op = self.checks[number]
                 args = ", ".join(self.printer.operand(self.text(o)) for o in block_op.operands)
                 body.append(f"_check({number}, {block_op.out.name}, ({args},))")
-            if checked and number == forward_end - 1:
-                break
-        if checked:
-            return "\n".join(
-                [header, "    n = X.shape[0]", *["    " + b for b in body], "    return None", ""]
-            )
-        return "\n".join(
-            [
-                header,
-                "    n = X.shape[0]",
-                *["    " + b for b in body],
-                f"    return {returned}",
-                "",
-            ]
-        )
+        lines = [header, "    n = X.shape[0]", *["    " + b for b in body]]
+        return "\n".join([*lines, f"    return {returned}", ""])
 
     def function(
-        self, header: str, forward_end: int, returned: str, checked: bool, owner: object
+        self,
+        header: str,
+        returned: str,
+        owner: object,
+        end: int | None = None,
+        checked: bool = False,
     ) -> Any:
-        """The generated function `run`, compiled (`checked`: the forward with a check after
-        every op, which raises the eager error at the first element that went wrong)."""
-        source = self.source(header, forward_end, returned, checked)
+        """The generated function `run` (see `source`), compiled."""
+        source = self.source(header, returned, end, checked)
         return compile_source(source, owner, self.namespace())["run"]
 
     def _product(self, a: str, b: str) -> str:
@@ -826,7 +822,7 @@ class BatchedFunction:
     def __init__(self, program: ir.Program) -> None:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
-        self.source = compiler.source("def run(X):", forward_end, "value[:, 0], dX", False)
+        self.source = compiler.source("def run(X):", "value[:, 0], dX")
         self._compiler, self._forward_end = compiler, forward_end
         self._run = compile_source(self.source, self, compiler.namespace())["run"]
         # Compiled the first time a value or gradient comes out inf or nan.
@@ -851,7 +847,7 @@ class BatchedFunction:
         if not (np.isfinite(value).all() and np.isfinite(dX).all()):
             if self._checked is None:
                 self._checked = self._compiler.function(
-                    "def run(X):", self._forward_end, "", True, self
+                    "def run(X):", "None", self, self._forward_end, checked=True
                 )
             with np.errstate(all="ignore"):
                 self._checked(X)
@@ -862,9 +858,7 @@ class BatchedFunction:
     def _run_carefully(self, X: Any) -> tuple[Any, Any]:
         if self._careful is None:
             compiler, forward_end = self._compiler_for(careful=True)
-            self._careful = compiler.function(
-                "def run(X):", forward_end, "value[:, 0], dX", False, self
-            )
+            self._careful = compiler.function("def run(X):", "value[:, 0], dX", self)
         return self._careful(X)
 
 
@@ -892,16 +886,19 @@ class TrainingStep:
         compiler.lines.append(f"loss = {compiler.output(loss)}")
         compiler.lines.append(f"outputs = {self._joined(compiler, others, 'n')}")
         compiler.lines.append(f"reports = {self._joined(compiler, reported, '1')}[0]")
+        self._outputs_end = len(compiler.lines)
         compiler.lines.append("dtheta = np.zeros_like(theta)")
         if isinstance(loss, ir.Var):
             compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
         header = "def run(theta, X, Y=None, F=None):"
-        returned = "loss, outputs, dtheta, reports"
-        self.source = compiler.source(header, forward_end, returned, checked=False)
+        self.source = compiler.source(header, "loss, outputs, dtheta, reports")
         self.feeds, self.reports = program.feeds, program.reports
         self._compiler, self._header, self._forward_end = compiler, header, forward_end
-        self._run = compile_source(self.source, self, compiler.namespace())["run"]
-        self._checked: Any = None  # compiled the first time a loss comes out inf or nan
+        # Compiled when first needed: the whole step, the forward alone (`evaluate`), and the
+        # forward with a check after every op (the first time a loss comes out inf or nan).
+        self._run: Any = None
+        self._forward: Any = None
+        self._checked: Any = None
 
     @staticmethod
     def _joined(compiler: Compiler, xs: list[ir.Operand], rows: str) -> str:
@@ -919,27 +916,48 @@ class TrainingStep:
         return f"np.concatenate(({', '.join(columns)}), axis=1)"
 
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
-        np = _np()
-        n = len(X)
-        F = None
-        if self.feeds:
-            F = np.concatenate(
-                [np.broadcast_to(feed.supply(n), (n, len(feed.values))) for feed in self.feeds],
-                axis=1,
-            )
-        with np.errstate(all="ignore"):
+        """The mean loss, the outputs and d(mean loss)/d(theta); then the reports are given."""
+        if self._run is None:
+            self._run = compile_source(self.source, self, self._compiler.namespace())["run"]
+        F = self._feeds(len(X))
+        with _np().errstate(all="ignore"):
             loss, outputs, dtheta, reports = self._run(theta, X, Y, F)
-            if not np.isfinite(loss).all():
-                if self._checked is None:
-                    self._checked = self._compiler.function(
-                        self._header, self._forward_end, "", True, self
-                    )
-                self._checked(theta, X, Y, F)  # raises the eager error of the op that went wrong
+            self._check(loss, theta, X, Y, F)
         start = 0
         for report in self.reports:
-            report.receive(reports[start : start + len(report.values)], n)
+            report.receive(reports[start : start + len(report.values)], len(X))
             start += len(report.values)
         return float(loss.mean()), outputs, dtheta
+
+    def evaluate(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any]:
+        """The mean loss and the outputs, from the forward pass alone; no report is given."""
+        if self._forward is None:
+            self._forward = self._compiler.function(
+                self._header, "loss, outputs", self, self._outputs_end
+            )
+        F = self._feeds(len(X))
+        with _np().errstate(all="ignore"):
+            loss, outputs = self._forward(theta, X, Y, F)
+            self._check(loss, theta, X, Y, F)
+        return float(loss.mean()), outputs
+
+    def _feeds(self, n: int) -> Any:
+        """The numbers each feed supplies for a batch of n, side by side: the array F."""
+        if not self.feeds:
+            return None
+        np = _np()
+        columns = [np.broadcast_to(feed.supply(n), (n, len(feed.values))) for feed in self.feeds]
+        return np.concatenate(columns, axis=1)
+
+    def _check(self, loss: Any, theta: Any, X: Any, Y: Any, F: Any) -> None:
+        """Raise the eager error of the op that went wrong, if the loss is not finite."""
+        if _np().isfinite(loss).all():
+            return
+        if self._checked is None:
+            self._checked = self._compiler.function(
+                self._header, "None", self, self._forward_end, checked=True
+            )
+        self._checked(theta, X, Y, F)
 
 
 def compile_function(program: ir.Program) -> BatchedFunction:

@@ -277,7 +277,7 @@ def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> np.ndarray:
     theta = np.array([p.data for p in params])
     with _eval_mode(model):
         program = ir.trace(lambda *x: [0.0, *_as_list(model(list(x)))], X.shape[1], params)
-    _, outputs, _ = batched.TrainingStep(program)(theta, X)
+    _, outputs = batched.TrainingStep(program).evaluate(theta, X)
     return outputs
 
 
@@ -465,8 +465,7 @@ class _BatchedStep:
 
     def evaluate(self, data: _Data) -> tuple[float, Any]:
         X, Y = data.X
-        value, outputs, _ = self._step_for(X.shape[1])(self.theta, X, Y)
-        return value, outputs
+        return self._step_for(X.shape[1]).evaluate(self.theta, X, Y)
 
     def finish(self) -> None:
         """Give the model's Values the trained numbers and the last step's gradients."""

@@ -104,6 +104,20 @@ def test_feeds_are_asked_at_every_run_and_reports_given_after_it():
     assert received == [([pytest.approx(8.0 / 3, abs=TOLERANCE)], 3)]
 
 
+def test_evaluate_gives_the_steps_loss_and_outputs_without_gradient_or_reports():
+    bn = BatchNorm1d(3)
+    step = traced_batch_norm(bn)
+    X = np.random.default_rng(3).normal(size=(6, 3))
+    theta = np.array(GAMMA + BETA)
+    loss, outputs = step.evaluate(theta, X)
+    assert bn.num_batches_tracked == 0  # no report given
+    assert "dtheta" not in step._compiler.source(step._header, "loss", end=step._outputs_end)
+    expected_loss, expected_outputs, _ = step(theta, X)
+    assert bn.num_batches_tracked == 1
+    assert loss == expected_loss
+    np.testing.assert_array_equal(outputs, expected_outputs)
+
+
 def test_outside_a_batch_trace_a_batch_norm_in_train_mode_still_needs_a_batch():
     bn = BatchNorm1d(2)
     assert batch.current() is None
