@@ -481,6 +481,8 @@ def draw_modules(
             groups[node] = "inputs" if many_inputs and not node.label else "in:" + graph.names[node]
         else:
             groups[node] = "output"
+    if level == "layers":
+        _group_shared_leaves(groups, graph)
     members: dict[str, list[Value]] = {}
     for node, group in groups.items():
         members.setdefault(group, []).append(node)
@@ -508,6 +510,19 @@ def draw_modules(
         dot.edge(source, target)
 
 
+def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> None:
+    """Named leaves outside every module that several modules read (the weights a recurrent
+    cell shares across its time steps) become one box, "shared", instead of a box each."""
+    readers: dict[Value, set[str]] = {}
+    for node in graph.order:
+        for child in node.inputs:
+            if graph.modules[node] and groups.get(child, "").startswith("in:"):
+                readers.setdefault(child, set()).add(groups[node])
+    for leaf, modules in readers.items():
+        if len(modules) > 1:
+            groups[leaf] = "shared"
+
+
 def _group_grad(nodes: Sequence[Value]) -> float:
     """A box's gradient: mean |grad| of its parameters (leaves), else of all its values."""
     leaves = [n for n in nodes if not n.inputs]
@@ -525,6 +540,9 @@ def _box_lines(
         (node,) = nodes
         lines = [f"<b>{_escape(group[3:])}</b>", f"data {node.data:.4f}"]
         return lines + ([f"grad {_grad(node):.4f}"] if show_grad else [])
+    if group == "shared":
+        lines = ["<b>shared</b>", f"{len(nodes)} parameters, read by every step"]
+        return lines + ([f"mean |grad| {grad:.2e}"] if show_grad else [])
     if group == "output":
         root = graph.root
         lines = [f"<b>{_escape(root.label or 'output')}</b>", f"data {root.data:.4f}"]
@@ -532,11 +550,15 @@ def _box_lines(
         return lines + [f"{ops} {'op' if ops == 1 else 'ops'} after the model"]
     parameters = [n for n in nodes if not n.inputs]
     outputs = [n for n in nodes if n.label.endswith(".out")]
+    width, unit = len({module_of(n.label) for n in outputs}), "neuron"
+    if not outputs:  # units named by their results: a recurrent step's h0, h1, ...
+        outputs = [n for n in nodes if n.inputs and n.label]
+        width, unit = len(outputs), "unit"
     activation = _activation(outputs)
     lines = [f"<b>{_escape(group)}</b>"]
     if level == "layers":
-        width = len({module_of(n.label) for n in outputs}) or 1
-        lines.append(f"{width} {'neuron' if width == 1 else 'neurons'}, {activation}")
+        width = width or 1
+        lines.append(f"{width} {unit if width == 1 else unit + 's'}, {activation}")
     else:
         lines.append(activation)
         if len(outputs) == 1:

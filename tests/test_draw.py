@@ -386,3 +386,19 @@ def test_an_unrolled_recurrent_graph_draws_at_the_coarse_levels(level):
     source = draw_dot(root, level=level).source
     assert "t1" in source and "t3" in source
     assert "3 values" in source
+
+
+def test_an_unrolled_cell_at_the_layers_level_is_a_box_per_step_and_one_for_its_weights():
+    import nn
+
+    cell = nn.RNNCell(2, 3, seed=0)
+    states = nn.unroll(cell, [[0.5, -0.2], [0.1, 0.3], [-0.4, 0.9]])
+    root = vsum(states[-1])
+    root.backward()
+    shown = texts(render(root, level="layers"))
+    # 3 x 2 input weights, 3 x 3 recurrent ones and two biases of 3, read at every step.
+    assert {"shared", "21 parameters, read by every step"} <= set(shown)
+    assert [text for text in shown if text.startswith("weight_")] == []
+    for step in ("t1", "t2", "t3"):
+        assert step in shown
+    assert shown.count("3 units, tanh") == 3
