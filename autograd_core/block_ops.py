@@ -1,0 +1,601 @@
+"""The block program: a traced sample's equations grouped into ops on (batch, width) matrices.
+
+A traced program describes ONE sample. Run over a batch, each scalar variable becomes a column
+of numbers, one per sample, and the program's structure shows which columns belong together:
+
+* `dot` equations that read the same per-sample operands with different parameter rows are the
+  neurons of one layer: together they are one matrix product, `Z = A @ W.T + b`, whose
+  backward is `dW = dZ.T @ A` and `dA = dZ @ W` (`MatMul`);
+* layers that share one weight matrix over different windows of the same block are the output
+  positions of a convolution: one gathered product for every window (`Convolution`);
+* the same op applied to every column of such a block (an activation over a layer) is one
+  elementwise op on a (batch, width) matrix; its backward is the op table's own partial rule,
+  evaluated on matrices (`Elementwise`);
+* a `vsum` or `dot` over a whole block is a row reduction (`RowReduce`), and `batch_mean` of a
+  block the mean of each column over the batch (`BatchMean`);
+* anything else is one array op per scalar equation over the batch (a (batch, 1) column), so
+  every program runs, whatever its shape; recognition only makes it faster.
+
+Each kind of op is a class that builds itself from equations (`lower`, which prints its
+forward lines) and prints its own backward lines (`backward`) just below: the derivative lives
+next to the op, as a PyTorch `autograd.Function` keeps its forward and backward together. The
+walk over the program, the names and the gradient bookkeeping they share are the `Compiler`'s
+(`autograd_core.lowering`).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from . import ir, ops
+
+if TYPE_CHECKING:
+    from .lowering import Compiler
+
+# ------------------------------------------------------------------------------------------
+# Operands of the block program
+
+
+@dataclass(eq=False)
+class Block:
+    """A (batch, width) matrix of the block program; a (1, width) row, the same for every
+    sample, when `wide` (a mean over the batch axis and what is computed from it alone); a
+    scalar (shape ()) when `scalar`."""
+
+    name: str
+    width: int
+    scalar: bool = False
+    wide: bool = False
+    grad: str | None = None  # the name of its gradient, once some backward term reached it
+    grad_is_alias: bool = False  # the gradient's name is another array's: copy before writing
+
+
+@dataclass(frozen=True)
+class Operand:
+    """How a block op reads one input: a whole block, some of its columns, a parameter, a row
+    of parameters (one per column) or a constant. `columns` is None for the whole block."""
+
+    kind: str  # "block", "param", "params" or "const"
+    block: Block | None = None
+    columns: tuple[int, ...] | None = None
+    index: int = 0  # the parameter's index in theta
+    value: float = 0.0
+    indices: tuple[int, ...] = ()  # "params": each column's parameter's index in theta
+
+
+Pieces = list[tuple[Block, list[int] | None]]  # an assembled matrix's blocks and their columns
+
+
+@dataclass(eq=False)
+class BlockOp:
+    """One op of the block program, computing the block `out`."""
+
+    out: Block
+
+    def backward(self, compiler: Compiler) -> None:
+        """Print the lines adding this op's terms, given `out.grad`, to its inputs' gradients."""
+        raise NotImplementedError
+
+
+# ------------------------------------------------------------------------------------------
+# A layer of dot neurons: one matrix product
+
+
+@dataclass(eq=False)
+class MatMul(BlockOp):
+    """`Z = A @ W.T + b`: dot neurons reading the same per-sample operands A, one per row of
+    parameters. The names are those of the arrays in the generated source."""
+
+    P: str  # the layer's parameters [W | b]: the weights meet the inputs, the bias meets 1.0
+    W: str  # the columns of P that meet A (P itself when there is no constant column)
+    b: str | None  # the column of P that meets the constant 1.0, if that is the only constant
+    A: str  # the (batch, k) matrix of operands
+    batched_cols: list[int]  # where A's columns lie among each neuron's operands
+    const_cols: list[int]  # where the constants lie
+    consts: list[float]
+    pieces: Pieces  # the blocks A was assembled from
+
+    @staticmethod
+    def groups(compiler: Compiler) -> dict[int, list[ir.Equation]]:
+        """dot equations pairing parameters with the same per-sample operands, by first member."""
+        param_index = compiler.param_index
+        by_key: dict[tuple, list[ir.Equation]] = {}
+        for eq in compiler.program.equations:
+            if eq.op is not ops.DOT:
+                continue
+            pairs = dot_pairs(eq)
+            if all(w in param_index for w, _ in pairs) and any(
+                isinstance(x, ir.Var) and x not in param_index for _, x in pairs
+            ):
+                key = tuple(x if isinstance(x, ir.Var) else ("c", x) for _, x in pairs)
+                if not any(x in param_index for _, x in pairs):
+                    by_key.setdefault(key, []).append(eq)
+        return {id(group[0]): group for group in by_key.values()}
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        pairs = [dot_pairs(eq) for eq in group]
+        operands = [x for _, x in pairs[0]]
+        rows = [[compiler.param_index[w] for w, _ in row] for row in pairs]
+        batched_cols = [k for k, x in enumerate(operands) if compiler.per_sample(x)]
+        const_cols = [k for k, x in enumerate(operands) if not isinstance(x, ir.Var)]
+        other_cols = [k for k in range(len(operands)) if k not in batched_cols + const_cols]
+        if other_cols:  # a per-sample operand that is a scalar of the program: no matmul
+            for eq in group:
+                Elementwise.lower(compiler, [eq])
+            return
+        Z = Block(compiler.fresh("Z"), len(group))
+        number = Z.name[1:]
+        consts = [operands[k] for k in const_cols]
+        # A layer's parameters P are [W | b]: the weights meet the inputs, the bias meets 1.0.
+        whole = batched_cols == list(range(len(operands)))
+        P = compiler.weights(rows, f"W{number}" if whole else f"P{number}")
+        W, b = P, None
+        if not whole:
+            W = f"W{number}"
+            compiler.lines.append(f"{W} = {P}[:, {index_text(batched_cols)}]")
+        if consts == [1.0]:
+            b = f"b{number}"
+            compiler.lines.append(f"{b} = {P}[:, {const_cols[0]}]")
+        A = compiler.assemble([operands[k] for k in batched_cols])
+        text = f"{Z.name} = {A} @ {W}.T"
+        if b is not None:
+            text += f" + {b}"
+        elif const_cols:
+            c = compiler.constant("c", numpy().array(consts))
+            text += f" + {P}[:, {index_text(const_cols)}] @ {c}"
+        compiler.lines.append(text)
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, Z, j)
+        pieces = compiler.pieces[A]
+        compiler.block_ops.append(cls(Z, P, W, b, A, batched_cols, const_cols, consts, pieces))
+
+    def backward(self, compiler: Compiler) -> None:
+        """dW += dZ.T @ A, db += the column sums of dZ, dA = dZ @ W."""
+        P, W, b, A, dZ = self.P, self.W, self.b, self.A, self.out.grad
+        lines = compiler.lines
+        lines.append(f"d{P} = {compiler.weight_grads[P]}")
+        if W != P:
+            lines.append(f"d{W} = d{P}[:, {index_text(self.batched_cols)}]")
+        lines.append(f"d{W} += {dZ}.T @ {A}")
+        if b is not None:
+            lines.append(f"d{b} = d{P}[:, {self.const_cols[0]}]")
+            lines.append(f"d{b} += {dZ}.sum(0)")
+        elif self.const_cols:
+            c = compiler.constant("c", numpy().array(self.consts))
+            cols = index_text(self.const_cols)
+            lines.append(f"d{P}[:, {cols}] += np.outer({dZ}.sum(0), {c})")
+        if P in compiler.scatter:
+            lines.append(f"np.add.at(dtheta, {compiler.scatter[P]}, d{P})")
+        pieces = self.pieces
+        if not (compiler.input_grads or any(block not in compiler.inputs for block, _ in pieces)):
+            return
+        block, cols = pieces[0]
+        if len(pieces) == 1 and cols is None and block.grad is None:
+            compiler.accumulate(block, f"{dZ} @ {W}", alias=False)
+            return
+        dA = compiler.fresh("dA")
+        lines.append(f"{dA} = {dZ} @ {W}")
+        compiler.add_to_pieces(A, dA)
+
+
+# ------------------------------------------------------------------------------------------
+# One weight matrix over the windows of a block: a convolution
+
+
+@dataclass(frozen=True)
+class WindowLayout:
+    """Where each window's operands lie, when the windows fit one gathered product."""
+
+    source: Block  # the block every window reads
+    gather: Any  # (windows, k) column indices into source; source.width reads the zeros
+    weight_cols: list[int]  # where the weights lie among each neuron's operands
+    bias_cols: list[int]  # where the bias (the constant 1.0) lies, if anywhere
+    padded: bool  # some window reads the constant 0.0 (zero padding)
+
+
+@dataclass(eq=False)
+class Convolution(BlockOp):
+    """`Z = (Xw @ W.T + b)`, the windows `Xw` of one block gathered at once. The names are
+    those of the arrays in the generated source."""
+
+    P: str  # the shared parameters [W | b], one row per output channel
+    W: str
+    b: str | None
+    Xw: str  # the gathered windows, (n, windows, k)
+    IDX: str  # the constant holding the gather index, `layout.gather`
+    layout: WindowLayout
+    n_windows: int
+    n_channels: int
+
+    @staticmethod
+    def find(
+        matmul_groups: dict[int, list[ir.Equation]],
+    ) -> dict[int, list[list[ir.Equation]]]:
+        """Matrix-product groups that share one weight matrix over different windows of the
+        same block (a convolution's output positions), by the first equation of the first."""
+        by_rows: dict[tuple, list[list[ir.Equation]]] = {}
+        for group in matmul_groups.values():
+            rows = tuple(tuple(w for w, _ in dot_pairs(eq)) for eq in group)
+            by_rows.setdefault(rows, []).append(group)
+        found = {}
+        for windows in by_rows.values():
+            if len(windows) > 1:
+                found[id(windows[0][0])] = windows
+        return found
+
+    @staticmethod
+    def layout_of(compiler: Compiler, windows: list[list[ir.Equation]]) -> WindowLayout | None:
+        """Where each window's operands lie, if the windows fit one gathered product.
+
+        Every window must read columns of one and the same block, or the constant 0.0 (zero
+        padding, read from a column of zeros appended to the block), in the same positions as
+        the others except for the padding, and may pair one weight with the constant 1.0 (the
+        bias) in the same position in every window.
+        """
+        operands = [[x for _, x in dot_pairs(window[0])] for window in windows]
+        width = len(operands[0])
+        bias = [k for k in range(width) if all(_is_const(ops_[k], 1.0) for ops_ in operands)]
+        if len(bias) > 1:
+            return None
+        weights = [k for k in range(width) if k not in bias]
+        sources: dict[int, Block] = {}
+        index, padded = [], False
+        for ops_ in operands:
+            row = []
+            for k in weights:
+                x = ops_[k]
+                if _is_const(x, 0.0):
+                    row.append(-1)
+                    padded = True
+                elif isinstance(x, ir.Var) and compiler.per_sample(x):
+                    block, j = compiler.where[x]
+                    sources[id(block)] = block
+                    row.append(j)
+                else:
+                    return None
+            index.append(row)
+        if len(sources) != 1:
+            return None
+        (block,) = sources.values()
+        gather = numpy().array(index)
+        gather[gather < 0] = block.width  # the appended column of zeros
+        return WindowLayout(block, gather, weights, bias, padded)
+
+    @classmethod
+    def lower(
+        cls, compiler: Compiler, windows: list[list[ir.Equation]], layout: WindowLayout
+    ) -> None:
+        """One weight matrix over every window: gather the windows, one product for all.
+
+        Xw = B[:, IDX]                                   (n, windows, k), IDX the columns
+        Z  = (Xw @ W.T + b), channels first, flattened   (n, channels * windows)
+
+        With zero padding, B is first given a column of zeros, which IDX reads for each
+        padded position.
+        """
+        source, lines = layout.source, compiler.lines
+        rows = [[compiler.param_index[w] for w, _ in dot_pairs(eq)] for eq in windows[0]]
+        n_windows, n_channels = len(windows), len(windows[0])
+        Z = Block(compiler.fresh("Z"), n_windows * n_channels)
+        number = Z.name[1:]
+        P = compiler.weights(rows, f"P{number}")
+        W, b = f"W{number}", None
+        lines.append(f"{W} = {P}[:, {index_text(layout.weight_cols)}]")
+        if layout.bias_cols:
+            b = f"b{number}"
+            lines.append(f"{b} = {P}[:, {layout.bias_cols[0]}]")
+        IDX = compiler.constant("windows", layout.gather)
+        Xw = f"Xw{number}"
+        B = take(source, None)
+        if layout.padded:
+            B = f"np.concatenate(({B}, np.zeros((n, 1))), axis=1)"
+        lines.append(f"{Xw} = {B}[:, {IDX}]")
+        bias = f" + {b}" if b else ""
+        lines.append(f"{Z.name} = ({Xw} @ {W}.T{bias}).transpose(0, 2, 1).reshape(n, {Z.width})")
+        for position, window in enumerate(windows):
+            for channel, eq in enumerate(window):
+                compiler.place(eq.out, Z, channel * n_windows + position)
+        compiler.block_ops.append(cls(Z, P, W, b, Xw, IDX, layout, n_windows, n_channels))
+
+    def backward(self, compiler: Compiler) -> None:
+        """dW += sum over windows of dZ.T @ Xw; the inputs' gradient scattered back per window."""
+        P, W, b, Xw, dZ = self.P, self.W, self.b, self.Xw, self.out.grad
+        layout, lines = self.layout, compiler.lines
+        n_windows, n_channels, k = self.n_windows, self.n_channels, len(layout.weight_cols)
+        dZw = f"{dZ}w"
+        lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
+        lines.append(f"d{P} = {compiler.weight_grads[P]}")
+        lines.append(f"d{W} = d{P}[:, {index_text(layout.weight_cols)}]")
+        lines.append(f"d{W} += {dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {k})")
+        if b is not None:
+            lines.append(f"d{b} = d{P}[:, {layout.bias_cols[0]}]")
+            lines.append(f"d{b} += {dZw}.sum((0, 1))")
+        if P in compiler.scatter:
+            lines.append(f"np.add.at(dtheta, {compiler.scatter[P]}, d{P})")
+        source = layout.source
+        if source in compiler.inputs and not compiler.input_grads:
+            return
+        compiler.own(source)
+        dXw = f"{dZw} @ {W}"
+        if not layout.padded:
+            lines.append(f"np.add.at({source.grad}, (slice(None), {self.IDX}), {dXw})")
+            return
+        # Scattered into the block and its column of zeros, whose gradient is dropped.
+        padded = f"d{source.name}p"
+        lines.append(f"{padded} = np.zeros((n, {source.width + 1}))")
+        lines.append(f"np.add.at({padded}, (slice(None), {self.IDX}), {dXw})")
+        lines.append(f"{source.grad} += {padded}[:, :{source.width}]")
+
+
+# ------------------------------------------------------------------------------------------
+# A sum, dot or logsumexp over the columns of blocks: a row reduction
+
+
+@dataclass(eq=False)
+class RowReduce(BlockOp):
+    """One (batch, 1) column reducing each row: `vsum` of a block, `dot` of two halves, or
+    `logsumexp` of a block (a row max, then a row sum)."""
+
+    op: ops.Op  # VSUM, DOT or LOGSUMEXP
+    matrices: list[str]  # the assembled operands: M, or the halves L and R of a dot
+
+    @classmethod
+    def lower(cls, compiler: Compiler, eq: ir.Equation) -> bool:
+        """vsum over batched columns, or dot of two batched halves: one row reduction."""
+        per_sample, lines = compiler.per_sample, compiler.lines
+        if eq.op is ops.VSUM and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 1:
+            M = compiler.assemble(eq.inputs)
+            out = Block(compiler.fresh("s"), 1)
+            lines.append(f"{out.name} = {M}.sum(1, keepdims=True)")
+            compiler.block_ops.append(cls(out, ops.VSUM, [M]))
+        elif eq.op is ops.DOT and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 2:
+            half = len(eq.inputs) // 2
+            L, R = compiler.assemble(eq.inputs[:half]), compiler.assemble(eq.inputs[half:])
+            out = Block(compiler.fresh("s"), 1)
+            lines.append(f"{out.name} = ({L} * {R}).sum(1, keepdims=True)")
+            compiler.block_ops.append(cls(out, ops.DOT, [L, R]))
+        elif eq.op is ops.LOGSUMEXP and all(map(per_sample, eq.inputs)):
+            M = compiler.assemble(eq.inputs)
+            out = Block(compiler.fresh("s"), 1)
+            m = compiler.fresh("m")
+            lines.append(f"{m} = {M}.max(1, keepdims=True)")
+            lines.append(f"{out.name} = {m} + np.log(np.exp({M} - {m}).sum(1, keepdims=True))")
+            compiler.block_ops.append(cls(out, ops.LOGSUMEXP, [M]))
+        else:
+            return False
+        compiler.place(eq.out, out, 0)
+        return True
+
+    def backward(self, compiler: Compiler) -> None:
+        """d sum / d M = 1, d logsumexp / d M = softmax(M), d (L . R) / d L = R and back."""
+        M, out = self.matrices, self.out
+        if self.op is ops.VSUM:
+            # Every column gets the row's gradient: spread it to M's width, so that
+            # each piece is sliced from it and a repeated column counts each time.
+            compiler.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)")
+        elif self.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
+            softmax = f"np.exp({M[0]} - {out.name})"
+            compiler.add_to_pieces(M[0], compiler.product(softmax, out.grad))
+        else:
+            compiler.add_to_pieces(M[0], compiler.product(out.grad, M[1]))
+            compiler.add_to_pieces(M[1], compiler.product(out.grad, M[0]))
+
+
+# ------------------------------------------------------------------------------------------
+# One op of the table over the columns of blocks
+
+
+@dataclass(eq=False)
+class Elementwise(BlockOp):
+    """One op of the table applied column by column: `H = tanh(Z)`, `v = a * theta[3]`."""
+
+    op: ops.Op
+    operands: list[Operand]
+
+    @classmethod
+    def group(cls, compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
+        """eq and the equations applying the same op to the other columns of its block."""
+        if eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP):
+            return [eq]
+        for k, x in enumerate(eq.inputs):
+            if not compiler.is_batched(x) or compiler.where[x][0].width == 1:
+                continue
+            block = compiler.where[x][0]
+            group, seen = [], set()
+            for column in compiler.columns_of(block):
+                users = compiler.users.get(column, [])
+                # Users already lowered stay lowered: skip them once, not at every equation.
+                start = compiler.open_user.get(column, 0)
+                while start < len(users) and id(users[start]) in done:
+                    start += 1
+                compiler.open_user[column] = start
+                for other in (users[i] for i in range(start, len(users))):
+                    if id(other) in done or column in seen or other.op is not eq.op:
+                        continue
+                    if other.inputs[k] is column and cls._aligned(compiler, eq, other):
+                        group.append(other)
+                        seen.add(column)
+                        break
+            if eq in group:
+                return group
+        return [eq]
+
+    @staticmethod
+    def _aligned(compiler: Compiler, eq: ir.Equation, other: ir.Equation) -> bool:
+        """Each input of `other` is eq's own, or a column of the same block as eq's."""
+        param_index, where = compiler.param_index, compiler.where
+        for x, y in zip(eq.inputs, other.inputs, strict=True):
+            if x is y or (x in param_index and y in param_index):
+                continue  # the same operand, or one parameter per column: a row of theta
+            if y not in where:  # not computed yet (it may need eq itself): no column
+                return False
+            if not (compiler.is_batched(x) and compiler.is_batched(y)):
+                return False
+            if where[x][0] is not where[y][0]:
+                return False
+        return True
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        first = group[0]
+        operands = [cls._operand(compiler, group, k) for k in range(len(first.inputs))]
+        if first.op is ops.BATCH_MEAN and operands[0].kind == "block":
+            if not operands[0].block.wide:
+                BatchMean.lower(compiler, group, operands[0])
+                return
+        rows = [o.block for o in operands if o.kind == "block" and not o.block.scalar]
+        scalar = not rows and all(o.kind != "params" for o in operands)
+        wide = not scalar and all(block.wide for block in rows)
+        out = Block(compiler.fresh("v" if len(group) == 1 else "H"), len(group), scalar, wide)
+        args = [compiler.text(o) for o in operands]
+        compiler.lines.append(f"{out.name} = {compiler.printer.expression(first.op, args)}")
+        compiler.block_ops.append(cls(out, first.op, operands))
+        compiler.checks[len(compiler.lines) - 1] = compiler.block_ops[-1]
+        for j, member in enumerate(group):
+            compiler.place(member.out, out, j)
+
+    @staticmethod
+    def _operand(compiler: Compiler, group: list[ir.Equation], k: int) -> Operand:
+        """How the op reads its k-th input over the group: one operand, a row of parameters,
+        or columns of a block."""
+        x = group[0].inputs[k]
+        if all(member.inputs[k] is x for member in group):
+            return compiler.operand(x)
+        if x in compiler.param_index:
+            indices = tuple(compiler.param_index[member.inputs[k]] for member in group)
+            return Operand("params", indices=indices)
+        block = compiler.where[x][0]
+        cols = tuple(compiler.where[member.inputs[k]][1] for member in group)
+        full = cols == tuple(range(block.width))
+        return Operand("block", block, None if full else cols)
+
+    def backward(self, compiler: Compiler) -> None:
+        """Each input's term: the op table's partial rule, evaluated on the blocks, times g."""
+        operands, scratch = self.operands, compiler.scratch
+        g = named(self.out.grad, scratch)
+        args = [compiler.text(o) for o in operands]
+        start = len(scratch.equations)
+        partials = self.op.partials(named(self.out.name, scratch), *args)
+        terms = [
+            # A partial that is the number 0 adds nothing, as in eager `backward` (0 * inf).
+            scratch.emit(ops.MUL, [local, g]) if compiler.wanted(o) and local != 0.0 else 0.0
+            for o, local in zip(operands, partials, strict=True)
+        ]
+        new = scratch.equations[start:]
+        made_here = {eq.out for eq in new}
+        self._name_full_grads(terms, made_here)
+        needed = {term for term in terms if isinstance(term, ir.Var)}
+        kept = []
+        for eq in reversed(new):
+            if eq.out in needed:
+                kept.append(eq)
+                needed.update(x for x in eq.inputs if isinstance(x, ir.Var))
+        products = {term for term in terms if term in made_here}
+        compiler.lines.extend(self._line(compiler, eq, eq.out in products) for eq in reversed(kept))
+        for o, term in zip(operands, terms, strict=True):
+            compiler.add_grad(o, term, self.out)
+
+    def _name_full_grads(self, terms: list[Any], made_here: set[ir.Var]) -> None:
+        """A term that is the whole gradient of its input is named for it: dZ1 = ..."""
+        named_blocks: set[int] = set()
+        # A block read by two operands (x - x) gets two terms: neither is its whole gradient.
+        readers = [
+            id(o.block) for o, t in zip(self.operands, terms, strict=True) if o.kind == "block"
+        ]
+        for o, term in zip(self.operands, terms, strict=True):
+            if term in made_here and self._first_full_grad(o) and readers.count(id(o.block)) == 1:
+                if id(o.block) not in named_blocks:
+                    term.name = "d" + o.block.name
+                    named_blocks.add(id(o.block))
+
+    def _first_full_grad(self, o: Operand) -> bool:
+        out = self.out
+        return (
+            o.kind == "block"
+            and not o.block.scalar
+            and not out.scalar
+            and o.block.grad is None
+            and (o.columns is None or o.block.width == 1)
+            and o.block.width == out.width
+            and o.block.wide == out.wide
+        )
+
+    @staticmethod
+    def _line(compiler: Compiler, eq: ir.Equation, product: bool) -> str:
+        if product and compiler.careful:
+            a, b = (compiler.printer.operand(x) for x in eq.inputs)
+            return f"{eq.out.name} = {compiler.product(a, b)}"
+        return compiler.printer.line(eq)
+
+
+# ------------------------------------------------------------------------------------------
+# The mean over the batch
+
+
+@dataclass(eq=False)
+class BatchMean(BlockOp):
+    """The mean over the batch of each column: one (1, width) row, the same for every
+    sample. Its backward spreads each column's gradient evenly over the n samples."""
+
+    operand: Operand
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation], operand: Operand) -> None:
+        out = Block(compiler.fresh("M"), len(group), wide=True)
+        rows = take(operand.block, operand.columns)
+        compiler.lines.append(f"{out.name} = {rows}.mean(0, keepdims=True)")
+        compiler.block_ops.append(cls(out, operand))
+        for j, member in enumerate(group):
+            compiler.place(member.out, out, j)
+
+    def backward(self, compiler: Compiler) -> None:
+        """d mean / d x_i = 1 / n for each sample i: the row's gradient, spread evenly."""
+        out = self.out
+        spread = f"np.broadcast_to({out.grad} / n, (n, {out.width}))"
+        compiler.add_grad(self.operand, named(spread, compiler.scratch), Block("_", out.width))
+
+
+# ------------------------------------------------------------------------------------------
+# Helpers
+
+
+def dot_pairs(eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
+    """dot's (weight, operand) pairs, each oriented with the parameter first where there is one."""
+    half = len(eq.inputs) // 2
+    return [
+        (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
+        for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
+    ]
+
+
+def _is_const(x: ir.Operand, number: float) -> bool:
+    return not isinstance(x, ir.Var) and x == number
+
+
+def take(block: Block, cols: Sequence[int] | None) -> str:
+    """An expression for the columns `cols` of `block` (the whole block for None)."""
+    if cols is None or block.scalar:
+        return block.name
+    return f"{block.name}[:, {index_text(list(cols))}]"
+
+
+def index_text(cols: list[int]) -> str:
+    """A slice where the columns are consecutive (a view), else a list (a copy)."""
+    if cols == list(range(cols[0], cols[0] + len(cols))):
+        return f"{cols[0]}:{cols[0] + len(cols)}"
+    return repr(cols)
+
+
+def named(text: str, program: ir.Program) -> ir.Var:
+    """A Var printed as `text`: an expression the op table's rules can compute with."""
+    return ir.Var(text, "temp", program)
+
+
+def numpy() -> Any:
+    """NumPy, imported when first needed: the core engine runs without it."""
+    import numpy
+
+    return numpy

@@ -1,0 +1,398 @@
+"""Lowering: a traced per-sample program to NumPy source that runs it over a whole batch.
+
+The `Compiler` walks the program's equations once, in order, and groups them into the block
+ops of `autograd_core.block_ops` (matrix products, gathered convolutions, row reductions,
+elementwise ops, means over the batch), each of which prints its forward lines. It records
+where every scalar variable went (`where`: its block and column), so a later equation reads it
+from there. Then it walks the block ops backwards: each prints the lines adding its terms to
+its inputs' gradients, and the compiler keeps the books of those gradients (a block's first
+term names its gradient; the next ones are added to it).
+
+Nothing here knows about `nn`: a hand-written network of `dot` neurons is recognised the same.
+The lines become one function `run` (`source`), compiled with the op table's array kernels.
+"""
+
+from __future__ import annotations
+
+import functools
+import math
+from collections.abc import Sequence
+from typing import Any
+
+from . import ir, ops
+from .block_ops import (
+    Block,
+    BlockOp,
+    Convolution,
+    Elementwise,
+    MatMul,
+    Operand,
+    Pieces,
+    RowReduce,
+    index_text,
+    named,
+    numpy,
+    take,
+)
+from .codegen import Printer, compile_source
+
+
+class Compiler:
+    """Lowers a forward scalar program to block ops, then prints forward and backward code."""
+
+    def __init__(
+        self, program: ir.Program, input_grads: bool, n_labels: int = 0, careful: bool = False
+    ) -> None:
+        self.program = program
+        self.input_grads = input_grads
+        # careful: each product of the chain rule is 0 where either factor is 0, as eager
+        # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
+        self.careful = careful
+        self.pieces: dict[str, Pieces] = {}
+        self.weight_grads: dict[str, str | None] = {}
+        self.scatter: dict[str, str] = {}
+        self.checks: dict[int, Elementwise] = {}  # line number -> the op it computes
+        self.param_index = {v: i for i, v in enumerate(program.params)}
+        # The per-sample inputs: the features X, then the labels as numbers Y, then the
+        # numbers modules feed the program at each run F (see `autograd_core.batch`).
+        n_feeds = sum(len(feed.values) for feed in program.feeds)
+        self.X = Block("X", len(program.inputs) - n_labels - n_feeds)
+        others = (("Y", n_labels), ("F", n_feeds))
+        self.inputs = [self.X, *(Block(name, width) for name, width in others if width)]
+        self.where: dict[ir.Var, tuple[Block, int]] = {}
+        self.columns: dict[int, list[Any]] = {}  # id(block) -> its variables, column by column
+        columns = ((block, j) for block in self.inputs for j in range(block.width))
+        for v, (block, j) in zip(program.inputs, columns, strict=True):
+            self.place(v, block, j)
+        self.block_ops: list[BlockOp] = []
+        self.lines: list[str] = []
+        self.counts: dict[str, int] = {}
+        self.printer = Printer()
+        self.scratch = ir.Program()
+        self.constants: dict[str, Any] = {}
+        self.users: dict[ir.Var, list[ir.Equation]] = {}
+        self.open_user: dict[ir.Var, int] = {}  # index of the first user not yet lowered
+        for eq in program.equations:
+            for x in eq.inputs:
+                if isinstance(x, ir.Var):
+                    self.users.setdefault(x, []).append(eq)
+
+    # -- names -----------------------------------------------------------------------------
+
+    def fresh(self, prefix: str) -> str:
+        self.counts[prefix] = self.counts.get(prefix, 0) + 1
+        return f"{prefix}{self.counts[prefix]}"
+
+    def constant(self, prefix: str, value: Any) -> str:
+        name = self.fresh(prefix)
+        self.constants[name] = value
+        return name
+
+    # -- forward: grouping scalar equations into block ops ----------------------------------
+
+    def lower(self) -> None:
+        done: set[int] = set()
+        matmul_groups = MatMul.groups(self)
+        convolutions = Convolution.find(matmul_groups)
+        for eq in self.program.equations:
+            if id(eq) in done:
+                continue
+            windows = convolutions.get(id(eq))
+            group = matmul_groups.get(id(eq))
+            layout = Convolution.layout_of(self, windows) if windows is not None else None
+            if layout is not None:
+                Convolution.lower(self, windows, layout)
+                done.update(id(member) for window in windows for member in window)
+                continue
+            if group is not None:
+                MatMul.lower(self, group)
+            elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and RowReduce.lower(self, eq):
+                pass
+            else:
+                group = Elementwise.group(self, eq, done)
+                Elementwise.lower(self, group)
+                done.update(id(member) for member in group)
+                continue
+            done.update(id(member) for member in (group or [eq]))
+
+    def place(self, v: ir.Var, block: Block, j: int) -> None:
+        """Record that variable v is column j of block (both ways, so neither is a search)."""
+        self.where[v] = (block, j)
+        self.columns.setdefault(id(block), [None] * block.width)[j] = v
+
+    def columns_of(self, block: Block) -> list[ir.Var]:
+        return self.columns[id(block)]
+
+    def operand(self, x: ir.Operand) -> Operand:
+        if not isinstance(x, ir.Var):
+            return Operand("const", value=x)
+        if x in self.param_index:
+            return Operand("param", index=self.param_index[x])
+        block, j = self.where[x]
+        if block.scalar or block.width == 1:
+            return Operand("block", block)
+        return Operand("block", block, (j,))
+
+    def is_batched(self, x: ir.Operand) -> bool:
+        """x is a column of a block: per sample, or a row the same for every sample."""
+        if not isinstance(x, ir.Var) or x in self.param_index:
+            return False
+        return not self.where[x][0].scalar
+
+    def per_sample(self, x: ir.Operand) -> bool:
+        """x is a column of a (batch, width) block: what matrix products and reductions read."""
+        return self.is_batched(x) and not self.where[x][0].wide
+
+    def weights(self, rows: list[list[int]], name: str) -> str:
+        """The parameter matrix as a view of theta where its rows lie in order there."""
+        np = numpy()
+        index = np.array(rows)
+        start = int(index[0, 0])
+        if np.array_equal(index, start + np.arange(index.size).reshape(index.shape)):
+            source = f"theta[{start}:{start + index.size}].reshape{index.shape}"
+            grad_source = f"dtheta[{start}:{start + index.size}].reshape{index.shape}"
+        else:
+            idx = self.constant("index", index)
+            source, grad_source = f"theta[{idx}]", f"np.zeros({index.shape})"
+            self.scatter[name] = idx
+        self.lines.append(f"{name} = {source}")
+        self.weight_grads[name] = grad_source
+        return name
+
+    def assemble(self, xs: Sequence[ir.Var]) -> str:
+        """An expression for the (batch, len(xs)) matrix whose columns are the variables xs."""
+        runs: list[tuple[Block, list[int]]] = []
+        for x in xs:
+            block, j = self.where[x]
+            if runs and runs[-1][0] is block:
+                runs[-1][1].append(j)
+            else:
+                runs.append((block, [j]))
+        pieces = [
+            (block, None if cols == list(range(block.width)) else cols) for block, cols in runs
+        ]
+        texts = [take(block, cols) for block, cols in pieces]
+        if len(texts) == 1:
+            name = texts[0]
+        else:
+            name = self.fresh("A")
+            self.lines.append(f"{name} = np.concatenate(({', '.join(texts)}), axis=1)")
+        self.pieces[name] = pieces
+        return name
+
+    def text(self, o: Operand) -> Any:
+        """A Var standing for the operand's expression (printed by its name)."""
+        if o.kind == "const":
+            return o.value
+        if o.kind == "param":
+            return named(f"theta[{o.index}]", self.scratch)
+        if o.kind == "params":
+            return named(f"theta[None, {self.theta_index(o.indices)}]", self.scratch)
+        return named(take(o.block, o.columns), self.scratch)
+
+    def theta_index(self, indices: tuple[int, ...]) -> str:
+        """Where a row of parameters lies in theta: a slice where it can, else an index array."""
+        cols = list(indices)
+        if len(set(cols)) == len(cols) and cols == list(range(cols[0], cols[0] + len(cols))):
+            return index_text(cols)
+        return self.constant("index", numpy().array(cols))
+
+    # -- backward ---------------------------------------------------------------------------
+
+    def backward(self, seeds: list[tuple[ir.Var, str]]) -> None:
+        """Seed the gradients of `seeds`, then let each block op, last first, print its own
+        backward lines; an op whose result no gradient reached has none."""
+        for var, seed in seeds:
+            self.add_grad(self.operand(var), named(seed, self.scratch), Block("_", 1))
+        for block_op in reversed(self.block_ops):
+            if block_op.out.grad is not None:
+                block_op.backward(self)
+
+    def add_grad(self, o: Operand, term: Any, out: Block) -> None:
+        """Add the backward term (shaped as `out`) into the gradient of operand `o`."""
+        if o.kind == "const" or (isinstance(term, float) and term == 0.0):
+            return
+        if o.kind == "block" and o.block in self.inputs and not self.input_grads:
+            return
+        term_text = self.printer.operand(term)
+        if o.kind == "param":
+            summed = term_text if out.scalar else f"({term_text}).sum()"
+            self.lines.append(f"dtheta[{o.index}] += {summed}")
+            return
+        if o.kind == "params":  # one parameter per column: sum over the samples
+            if len(set(o.indices)) == len(o.indices):
+                index = self.theta_index(o.indices)
+                self.lines.append(f"dtheta[{index}] += ({term_text}).sum(0)")
+            else:  # a parameter read by two columns gets both terms
+                index = self.constant("index", numpy().array(o.indices))
+                self.lines.append(f"np.add.at(dtheta, {index}, ({term_text}).sum(0))")
+            return
+        block = o.block
+        if block.scalar:
+            summed = term_text if out.scalar else f"({term_text}).sum()"
+            self.accumulate(block, summed, alias=False)
+            return
+        if out.scalar:
+            term_text = f"np.full(({'1' if block.wide else 'n'}, 1), {term_text})"
+        elif block.wide and not out.wide:  # a row the same for every sample: sum the samples
+            term_text = f"({term_text}).sum(0, keepdims=True)"
+        cols = o.columns
+        if cols is None or block.width == 1:
+            if out.width != block.width:
+                term_text = f"({term_text}).sum(1, keepdims=True)"
+            self.accumulate(block, term_text, alias=isinstance(term, ir.Var))
+            return
+        if len(cols) == 1 and out.width > 1:
+            term_text = f"({term_text}).sum(1, keepdims=True)"
+        self.own(block)
+        if len(set(cols)) < len(cols):  # `a[:, [0, 0]] += t` would add to column 0 only once
+            self.lines.append(f"np.add.at({block.grad}, (slice(None), {list(cols)}), {term_text})")
+            return
+        self.lines.append(f"{block.grad}[:, {index_text(list(cols))}] += {term_text}")
+
+    def accumulate(self, block: Block, text: str, alias: bool) -> None:
+        """Add `text`, the gradient of the whole block, to it (its first term names it)."""
+        if block.grad is None and text == "d" + block.name:  # the line made it under its name
+            block.grad, block.grad_is_alias = text, False
+        elif block.grad is None:
+            block.grad = "d" + block.name
+            self.lines.append(f"{block.grad} = {text}")
+            block.grad_is_alias = alias
+        else:
+            self.lines.append(f"{block.grad} = {block.grad} + {text}")
+            block.grad_is_alias = False
+
+    def own(self, block: Block) -> None:
+        """Make sure the block's gradient is an array of its own that may be written in place."""
+        if block.grad is None:
+            block.grad = "d" + block.name
+            rows = 1 if block.wide else "n"
+            self.lines.append(f"{block.grad} = np.zeros(({rows}, {block.width}))")
+        elif block.grad_is_alias:
+            self.lines.append(f"{block.grad} = {block.grad}.copy()")
+        block.grad_is_alias = False
+
+    def add_to_pieces(self, name: str, grad_text: str) -> None:
+        """Route the gradient of an assembled matrix back to the blocks it was taken from."""
+        start = 0
+        for block, cols in self.pieces[name]:
+            n_cols = block.width if cols is None else len(cols)
+            part = (
+                grad_text
+                if len(self.pieces[name]) == 1
+                else f"{grad_text}[:, {start}:{start + n_cols}]"
+            )
+            start += n_cols
+            self.add_grad(
+                Operand("block", block, None if cols is None else tuple(cols)),
+                named(part, self.scratch),
+                Block("_", n_cols),
+            )
+
+    def wanted(self, o: Operand) -> bool:
+        """Whether a gradient for this operand is of any use."""
+        if o.kind == "const":
+            return False
+        return not (o.kind == "block" and o.block in self.inputs and not self.input_grads)
+
+    def product(self, a: str, b: str) -> str:
+        """a * b, in careful mode 0 where either is 0 (see `careful`)."""
+        return f"_times({a}, {b})" if self.careful else f"({a} * {b})"
+
+    # -- the program's results --------------------------------------------------------------
+
+    def output(self, x: ir.Operand, rows: str = "n") -> str:
+        """An expression for a (batch, 1) column holding `x` for every sample; with rows="1",
+        the (1, 1) number of an `x` that is the same for every sample (a report)."""
+        if not isinstance(x, ir.Var):
+            return f"np.full(({rows}, 1), {x!r})"
+        if x in self.param_index:
+            return f"np.full(({rows}, 1), theta[{self.param_index[x]}])"
+        block, j = self.where[x]
+        if block.scalar:
+            return f"np.full(({rows}, 1), {block.name})"
+        if rows == "1" and not block.wide:
+            raise ValueError(
+                f"a reported value must be the same for every sample (a batch mean, or computed "
+                f"from batch means and parameters); {x.name} differs from sample to sample"
+            )
+        column = take(block, None if block.width == 1 else (j,))
+        return f"np.broadcast_to({column}, (n, 1))" if block.wide and rows == "n" else column
+
+    def joined(self, xs: list[ir.Operand], rows: str) -> str:
+        """One (rows, len(xs)) array of the values xs, each a column."""
+        if xs and all(self.is_batched(x) for x in xs):
+            if len({self.where[x][0].wide for x in xs}) == 1 and (
+                self.where[xs[0]][0].wide == (rows == "1")
+            ):
+                return self.assemble(xs)
+        columns = [self.output(x, rows) for x in xs]
+        if not columns:
+            return f"np.zeros(({rows}, 0))"
+        if len(columns) == 1:
+            return columns[0]
+        return f"np.concatenate(({', '.join(columns)}), axis=1)"
+
+    # -- the generated function -------------------------------------------------------------
+
+    def source(
+        self, header: str, returned: str, end: int | None = None, checked: bool = False
+    ) -> str:
+        """The function: its lines up to `end` (all by default), then `return returned`.
+        `checked` adds a check after every elementwise op of the forward pass, which raises
+        the eager error at the first element that went wrong."""
+        body = []
+        for number, line in enumerate(self.lines[:end]):
+            body.append(line)
+            if checked and number in self.checks:
+                block_op = self.checks[number]
+                args = ", ".join(self.printer.operand(self.text(o)) for o in block_op.operands)
+                body.append(f"_check({number}, {block_op.out.name}, ({args},))")
+        lines = [header, "    n = X.shape[0]", *["    " + b for b in body]]
+        return "\n".join([*lines, f"    return {returned}", ""])
+
+    def function(
+        self,
+        header: str,
+        returned: str,
+        owner: object,
+        end: int | None = None,
+        checked: bool = False,
+    ) -> Any:
+        """The generated function `run` (see `source`), compiled."""
+        source = self.source(header, returned, end, checked)
+        return compile_source(source, owner, self.namespace())["run"]
+
+    def namespace(self) -> dict[str, Any]:
+        np = numpy()
+        names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
+        names.update((key, _array_kernel(op)) for key, op in ops.by_name().items())
+        names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
+        names.update(self.constants)
+        names["_check"] = self._check
+        names["_times"] = _times
+        return names
+
+    def _check(self, number: int, out: Any, args: tuple) -> None:
+        """Raise the eager engine's error for the first element this op made non-finite."""
+        np = numpy()
+        block_op = self.checks[number]
+        arrays = np.broadcast_arrays(out, *[np.asarray(a, dtype=float) for a in args])
+        # Every non-finite element, in order, not only those with finite inputs: log(-inf) is
+        # an error too, and a legitimate inf (x + inf) must not hide a later element's error.
+        bad = ~np.isfinite(arrays[0])
+        for row in np.stack([a[bad] for a in arrays[1:]], axis=1).tolist():
+            block_op.op.forward(*row)
+
+
+def _times(a: Any, b: Any) -> Any:
+    """a * b, but 0 where either is 0: the chain rule's product as eager `backward` takes it."""
+    np = numpy()
+    return np.where((np.asarray(a) != 0.0) & (np.asarray(b) != 0.0), a * b, 0.0)
+
+
+def _array_kernel(op: ops.Op) -> Any:
+    """The op on arrays, as the generated code calls it: `relu(Z1)`."""
+    if op.array is not None:
+        return functools.partial(op.array, numpy())
+    return op.on_arrays
