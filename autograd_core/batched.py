@@ -7,7 +7,6 @@ op, a sum over it a row reduction (`autograd_core.block_ops`). `autograd_core.lo
 the equations so and prints the matrix program, forward and backward; this module runs it:
 `jit(f).batched` (`BatchedFunction`) and a training step of `fit(jit=True)` (`TrainingStep`).
 
-Nothing here knows about `nn`: a hand-written network of `dot` neurons is recognised the same.
 The generated code is kept as `.source`, the matrix form of the program a learner can read.
 
 Errors: the arrays are computed without NumPy's warnings. If a result is not finite, the batch
@@ -24,8 +23,6 @@ from . import ir
 from .block_ops import numpy
 from .codegen import compile_source
 from .lowering import Compiler
-
-__all__ = ["BatchedFunction", "Compiler", "TrainingStep", "compile_function"]
 
 
 class BatchedFunction:
@@ -96,8 +93,8 @@ class TrainingStep:
         loss, *others = program.outputs[: len(program.outputs) - n_reported]
         reported = program.outputs[len(program.outputs) - n_reported :]
         compiler.lines.append(f"loss = {compiler.output(loss)}")
-        compiler.lines.append(f"outputs = {compiler.joined(others, 'n')}")
-        compiler.lines.append(f"reports = {compiler.joined(reported, '1')}[0]")
+        compiler.lines.append(f"outputs = {self._joined(compiler, others, 'n')}")
+        compiler.lines.append(f"reports = {self._joined(compiler, reported, '1')}[0]")
         self._outputs_end = len(compiler.lines)
         compiler.lines.append("dtheta = np.zeros_like(theta)")
         if isinstance(loss, ir.Var):
@@ -111,6 +108,21 @@ class TrainingStep:
         self._run: Any = None
         self._forward: Any = None
         self._checked: Any = None
+
+    @staticmethod
+    def _joined(compiler: Compiler, xs: list[ir.Operand], rows: str) -> str:
+        """One (rows, len(xs)) array of the values xs, each a column."""
+        if xs and all(compiler.is_batched(x) for x in xs):
+            if len({compiler.where[x][0].wide for x in xs}) == 1 and (
+                compiler.where[xs[0]][0].wide == (rows == "1")
+            ):
+                return compiler.assemble(xs)
+        columns = [compiler.output(x, rows) for x in xs]
+        if not columns:
+            return f"np.zeros(({rows}, 0))"
+        if len(columns) == 1:
+            return columns[0]
+        return f"np.concatenate(({', '.join(columns)}), axis=1)"
 
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         """The mean loss, the outputs and d(mean loss)/d(theta); then the reports are given."""

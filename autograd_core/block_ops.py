@@ -80,6 +80,45 @@ class BlockOp:
 
 
 # ------------------------------------------------------------------------------------------
+# The parameters of a layer: a matrix read from theta
+
+
+@dataclass(frozen=True)
+class ParameterMatrix:
+    """A layer's parameters as the matrix `name` of the source, one row per neuron: a view of
+    theta where its rows lie in order there, else gathered by an index constant."""
+
+    name: str
+    grad_source: str  # what its gradient starts as: the same view of dtheta, or zeros
+    index: str | None  # the index constant it was gathered with; None for a view
+
+    @classmethod
+    def read(cls, compiler: Compiler, rows: list[list[int]], name: str) -> ParameterMatrix:
+        """Print `name = theta[...]` for the parameters at the indices `rows` of theta."""
+        np = numpy()
+        index = np.array(rows)
+        start = int(index[0, 0])
+        gathered = None
+        if np.array_equal(index, start + np.arange(index.size).reshape(index.shape)):
+            source = f"theta[{start}:{start + index.size}].reshape{index.shape}"
+            grad_source = f"dtheta[{start}:{start + index.size}].reshape{index.shape}"
+        else:
+            gathered = compiler.constant("index", index)
+            source, grad_source = f"theta[{gathered}]", f"np.zeros({index.shape})"
+        compiler.lines.append(f"{name} = {source}")
+        return cls(name, grad_source, gathered)
+
+    def start_grad(self, lines: list[str]) -> None:
+        """Print `dP = ...`: a view of dtheta, added to in place, or zeros to scatter later."""
+        lines.append(f"d{self.name} = {self.grad_source}")
+
+    def scatter_grad(self, lines: list[str]) -> None:
+        """Add the gradient of a gathered matrix to dtheta (a view's is there already)."""
+        if self.index is not None:
+            lines.append(f"np.add.at(dtheta, {self.index}, d{self.name})")
+
+
+# ------------------------------------------------------------------------------------------
 # A layer of dot neurons: one matrix product
 
 
@@ -88,7 +127,7 @@ class MatMul(BlockOp):
     """`Z = A @ W.T + b`: dot neurons reading the same per-sample operands A, one per row of
     parameters. The names are those of the arrays in the generated source."""
 
-    P: str  # the layer's parameters [W | b]: the weights meet the inputs, the bias meets 1.0
+    params: ParameterMatrix  # P, the layer's parameters [W | b] (see `lower`)
     W: str  # the columns of P that meet A (P itself when there is no constant column)
     b: str | None  # the column of P that meets the constant 1.0, if that is the only constant
     A: str  # the (batch, k) matrix of operands
@@ -116,6 +155,8 @@ class MatMul(BlockOp):
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print `Z = A @ W.T + b` for a group of dot neurons; one elementwise op per neuron
+        instead if one of their operands is a scalar of the program."""
         pairs = [dot_pairs(eq) for eq in group]
         operands = [x for _, x in pairs[0]]
         rows = [[compiler.param_index[w] for w, _ in row] for row in pairs]
@@ -131,7 +172,8 @@ class MatMul(BlockOp):
         consts = [operands[k] for k in const_cols]
         # A layer's parameters P are [W | b]: the weights meet the inputs, the bias meets 1.0.
         whole = batched_cols == list(range(len(operands)))
-        P = compiler.weights(rows, f"W{number}" if whole else f"P{number}")
+        params = ParameterMatrix.read(compiler, rows, f"W{number}" if whole else f"P{number}")
+        P = params.name
         W, b = P, None
         if not whole:
             W = f"W{number}"
@@ -150,13 +192,13 @@ class MatMul(BlockOp):
         for j, eq in enumerate(group):
             compiler.place(eq.out, Z, j)
         pieces = compiler.pieces[A]
-        compiler.block_ops.append(cls(Z, P, W, b, A, batched_cols, const_cols, consts, pieces))
+        compiler.block_ops.append(cls(Z, params, W, b, A, batched_cols, const_cols, consts, pieces))
 
     def backward(self, compiler: Compiler) -> None:
         """dW += dZ.T @ A, db += the column sums of dZ, dA = dZ @ W."""
-        P, W, b, A, dZ = self.P, self.W, self.b, self.A, self.out.grad
+        P, W, b, A, dZ = self.params.name, self.W, self.b, self.A, self.out.grad
         lines = compiler.lines
-        lines.append(f"d{P} = {compiler.weight_grads[P]}")
+        self.params.start_grad(lines)
         if W != P:
             lines.append(f"d{W} = d{P}[:, {index_text(self.batched_cols)}]")
         lines.append(f"d{W} += {dZ}.T @ {A}")
@@ -167,8 +209,7 @@ class MatMul(BlockOp):
             c = compiler.constant("c", numpy().array(self.consts))
             cols = index_text(self.const_cols)
             lines.append(f"d{P}[:, {cols}] += np.outer({dZ}.sum(0), {c})")
-        if P in compiler.scatter:
-            lines.append(f"np.add.at(dtheta, {compiler.scatter[P]}, d{P})")
+        self.params.scatter_grad(lines)
         pieces = self.pieces
         if not (compiler.input_grads or any(block not in compiler.inputs for block, _ in pieces)):
             return
@@ -201,7 +242,7 @@ class Convolution(BlockOp):
     """`Z = (Xw @ W.T + b)`, the windows `Xw` of one block gathered at once. The names are
     those of the arrays in the generated source."""
 
-    P: str  # the shared parameters [W | b], one row per output channel
+    params: ParameterMatrix  # the shared P = [W | b], one row per output channel
     W: str
     b: str | None
     Xw: str  # the gathered windows, (n, windows, k)
@@ -281,7 +322,8 @@ class Convolution(BlockOp):
         n_windows, n_channels = len(windows), len(windows[0])
         Z = Block(compiler.fresh("Z"), n_windows * n_channels)
         number = Z.name[1:]
-        P = compiler.weights(rows, f"P{number}")
+        params = ParameterMatrix.read(compiler, rows, f"P{number}")
+        P = params.name
         W, b = f"W{number}", None
         lines.append(f"{W} = {P}[:, {index_text(layout.weight_cols)}]")
         if layout.bias_cols:
@@ -298,23 +340,22 @@ class Convolution(BlockOp):
         for position, window in enumerate(windows):
             for channel, eq in enumerate(window):
                 compiler.place(eq.out, Z, channel * n_windows + position)
-        compiler.block_ops.append(cls(Z, P, W, b, Xw, IDX, layout, n_windows, n_channels))
+        compiler.block_ops.append(cls(Z, params, W, b, Xw, IDX, layout, n_windows, n_channels))
 
     def backward(self, compiler: Compiler) -> None:
         """dW += sum over windows of dZ.T @ Xw; the inputs' gradient scattered back per window."""
-        P, W, b, Xw, dZ = self.P, self.W, self.b, self.Xw, self.out.grad
+        P, W, b, Xw, dZ = self.params.name, self.W, self.b, self.Xw, self.out.grad
         layout, lines = self.layout, compiler.lines
         n_windows, n_channels, k = self.n_windows, self.n_channels, len(layout.weight_cols)
         dZw = f"{dZ}w"
         lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
-        lines.append(f"d{P} = {compiler.weight_grads[P]}")
+        self.params.start_grad(lines)
         lines.append(f"d{W} = d{P}[:, {index_text(layout.weight_cols)}]")
         lines.append(f"d{W} += {dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {k})")
         if b is not None:
             lines.append(f"d{b} = d{P}[:, {layout.bias_cols[0]}]")
             lines.append(f"d{b} += {dZw}.sum((0, 1))")
-        if P in compiler.scatter:
-            lines.append(f"np.add.at(dtheta, {compiler.scatter[P]}, d{P})")
+        self.params.scatter_grad(lines)
         source = layout.source
         if source in compiler.inputs and not compiler.input_grads:
             return
@@ -344,7 +385,8 @@ class RowReduce(BlockOp):
 
     @classmethod
     def lower(cls, compiler: Compiler, eq: ir.Equation) -> bool:
-        """vsum over batched columns, or dot of two batched halves: one row reduction."""
+        """vsum or logsumexp over per-sample columns, or dot of two per-sample halves: one row
+        reduction. False, printing nothing, for any other equation."""
         per_sample, lines = compiler.per_sample, compiler.lines
         if eq.op is ops.VSUM and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 1:
             M = compiler.assemble(eq.inputs)
@@ -440,6 +482,8 @@ class Elementwise(BlockOp):
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print `out = op(...)` over the group's columns (a `BatchMean` for the batch mean of
+        a per-sample block), and note the line for the checked run."""
         first = group[0]
         operands = [cls._operand(compiler, group, k) for k in range(len(first.inputs))]
         if first.op is ops.BATCH_MEAN and operands[0].kind == "block":

@@ -49,9 +49,7 @@ class Compiler:
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
         self.careful = careful
         self.pieces: dict[str, Pieces] = {}
-        self.weight_grads: dict[str, str | None] = {}
-        self.scatter: dict[str, str] = {}
-        self.checks: dict[int, Elementwise] = {}  # line number -> the op it computes
+        self.checks: dict[int, Elementwise] = {}  # line number -> the elementwise op it computes
         self.param_index = {v: i for i, v in enumerate(program.params)}
         # The per-sample inputs: the features X, then the labels as numbers Y, then the
         # numbers modules feed the program at each run F (see `autograd_core.batch`).
@@ -91,6 +89,9 @@ class Compiler:
     # -- forward: grouping scalar equations into block ops ----------------------------------
 
     def lower(self) -> None:
+        """Group the equations, in order, into block ops, each printing its forward lines: the
+        windows of a convolution, a layer of dot neurons, a row reduction, else one op of the
+        table over as many columns of a block as apply it alike."""
         done: set[int] = set()
         matmul_groups = MatMul.groups(self)
         convolutions = Convolution.find(matmul_groups)
@@ -142,22 +143,6 @@ class Compiler:
     def per_sample(self, x: ir.Operand) -> bool:
         """x is a column of a (batch, width) block: what matrix products and reductions read."""
         return self.is_batched(x) and not self.where[x][0].wide
-
-    def weights(self, rows: list[list[int]], name: str) -> str:
-        """The parameter matrix as a view of theta where its rows lie in order there."""
-        np = numpy()
-        index = np.array(rows)
-        start = int(index[0, 0])
-        if np.array_equal(index, start + np.arange(index.size).reshape(index.shape)):
-            source = f"theta[{start}:{start + index.size}].reshape{index.shape}"
-            grad_source = f"dtheta[{start}:{start + index.size}].reshape{index.shape}"
-        else:
-            idx = self.constant("index", index)
-            source, grad_source = f"theta[{idx}]", f"np.zeros({index.shape})"
-            self.scatter[name] = idx
-        self.lines.append(f"{name} = {source}")
-        self.weight_grads[name] = grad_source
-        return name
 
     def assemble(self, xs: Sequence[ir.Var]) -> str:
         """An expression for the (batch, len(xs)) matrix whose columns are the variables xs."""
@@ -318,20 +303,6 @@ class Compiler:
             )
         column = take(block, None if block.width == 1 else (j,))
         return f"np.broadcast_to({column}, (n, 1))" if block.wide and rows == "n" else column
-
-    def joined(self, xs: list[ir.Operand], rows: str) -> str:
-        """One (rows, len(xs)) array of the values xs, each a column."""
-        if xs and all(self.is_batched(x) for x in xs):
-            if len({self.where[x][0].wide for x in xs}) == 1 and (
-                self.where[xs[0]][0].wide == (rows == "1")
-            ):
-                return self.assemble(xs)
-        columns = [self.output(x, rows) for x in xs]
-        if not columns:
-            return f"np.zeros(({rows}, 0))"
-        if len(columns) == 1:
-            return columns[0]
-        return f"np.concatenate(({', '.join(columns)}), axis=1)"
 
     # -- the generated function -------------------------------------------------------------
 
