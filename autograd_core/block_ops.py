@@ -546,9 +546,7 @@ class Elementwise(BlockOp):
         """A term that is the whole gradient of its input is named for it: dZ1 = ..."""
         named_blocks: set[int] = set()
         # A block read by two operands (x - x) gets two terms: neither is its whole gradient.
-        readers = [
-            id(o.block) for o, t in zip(self.operands, terms, strict=True) if o.kind == "block"
-        ]
+        readers = [id(o.block) for o in self.operands if o.kind == "block"]
         for o, term in zip(self.operands, terms, strict=True):
             if term in made_here and self._first_full_grad(o) and readers.count(id(o.block)) == 1:
                 if id(o.block) not in named_blocks:
@@ -556,6 +554,7 @@ class Elementwise(BlockOp):
                     named_blocks.add(id(o.block))
 
     def _first_full_grad(self, o: Operand) -> bool:
+        """o is a whole block shaped as `out`, and no term of its gradient came before."""
         out = self.out
         return (
             o.kind == "block"
@@ -569,6 +568,7 @@ class Elementwise(BlockOp):
 
     @staticmethod
     def _line(compiler: Compiler, eq: ir.Equation, product: bool) -> str:
+        """eq as a line of the source; a chain-rule product as `_times` in careful mode."""
         if product and compiler.careful:
             a, b = (compiler.printer.operand(x) for x in eq.inputs)
             return f"{eq.out.name} = {compiler.product(a, b)}"
@@ -588,6 +588,7 @@ class BatchMean(BlockOp):
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation], operand: Operand) -> None:
+        """Print `M = B.mean(0, keepdims=True)` over the columns the group reads."""
         out = Block(compiler.fresh("M"), len(group), wide=True)
         rows = take(operand.block, operand.columns)
         compiler.lines.append(f"{out.name} = {rows}.mean(0, keepdims=True)")
