@@ -199,9 +199,10 @@ class MatMul(BlockOp):
         P, W, b, A, dZ = self.params.name, self.W, self.b, self.A, self.out.grad
         lines = compiler.lines
         self.params.start_grad(lines)
-        if W != P:
-            lines.append(f"d{W} = d{P}[:, {index_text(self.batched_cols)}]")
-        lines.append(f"d{W} += {dZ}.T @ {A}")
+        if W == P:
+            lines.append(f"d{W} += {dZ}.T @ {A}")
+        else:
+            add_to_columns(lines, f"d{P}", self.batched_cols, f"{dZ}.T @ {A}", f"d{W}")
         if b is not None:
             lines.append(f"d{b} = d{P}[:, {self.const_cols[0]}]")
             lines.append(f"d{b} += {dZ}.sum(0)")
@@ -291,7 +292,8 @@ class Convolution(BlockOp):
                 if _is_const(x, 0.0):
                     row.append(-1)
                     padded = True
-                elif isinstance(x, ir.Var) and compiler.per_sample(x):
+                elif x in compiler.where and compiler.per_sample(x):
+                    # (a variable not computed yet, as a later time step's state, is not)
                     block, j = compiler.where[x]
                     sources[id(block)] = block
                     row.append(j)
@@ -350,8 +352,8 @@ class Convolution(BlockOp):
         dZw = f"{dZ}w"
         lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
         self.params.start_grad(lines)
-        lines.append(f"d{W} = d{P}[:, {index_text(layout.weight_cols)}]")
-        lines.append(f"d{W} += {dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {k})")
+        term = f"{dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {k})"
+        add_to_columns(lines, f"d{P}", layout.weight_cols, term, f"d{W}")
         if b is not None:
             lines.append(f"d{b} = d{P}[:, {layout.bias_cols[0]}]")
             lines.append(f"d{b} += {dZw}.sum((0, 1))")
@@ -614,6 +616,18 @@ def dot_pairs(eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
         (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
         for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
     ]
+
+
+def add_to_columns(lines: list[str], matrix: str, cols: list[int], term: str, name: str) -> None:
+    """Print `matrix[:, cols] += term`: through a view named `name` where the columns are
+    consecutive (`dW = dP[:, 0:4]`, `dW += ...`, as the textbook writes it), else in place
+    (a list of columns makes a copy, which `+=` would update instead of the matrix)."""
+    index = index_text(cols)
+    if ":" in index:
+        lines.append(f"{name} = {matrix}[:, {index}]")
+        lines.append(f"{name} += {term}")
+    else:
+        lines.append(f"{matrix}[:, {index}] += {term}")
 
 
 def _is_const(x: ir.Operand, number: float) -> bool:
