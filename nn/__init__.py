@@ -12,7 +12,7 @@ Train micrograd's moons model::
 """
 
 from . import data, losses, optim, plot
-from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from .export import to_torch
 from .health import GradientTracker, gradient_report
 from .modules import MLP, Activation, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
@@ -37,6 +37,7 @@ __all__ = [
     "Neuron",
     "RNNCell",
     "Sequential",
+    "Unflatten",
     "data",
     "fit",
     "matrix_source",

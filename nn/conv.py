@@ -229,6 +229,40 @@ class Flatten(Module):
         return [xi for channel in _channels("Flatten", x, None) for xi in channel]
 
 
+@register
+class Unflatten(Module):
+    """A flat sample cut into `channels` channels of `length` numbers each, for a convolution.
+
+    As `torch.nn.Unflatten(1, (channels, length))` on a batch: the 64 pixels of an 8 x 8 image,
+    row by row, become 8 channels of 8 (one per row), so a `Conv1d(8, ...)` slides along the
+    columns reading every row at once. No new nodes are made. `fit` takes flat samples; put
+    this first in a `Sequential` to feed a convolution channels.
+    """
+
+    def __init__(self, channels: int, length: int) -> None:
+        _check_size("Unflatten", "channels", channels)
+        _check_size("Unflatten", "length", length)
+        self.channels = channels
+        self.length = length
+
+    def config(self) -> dict[str, Any]:
+        return {"channels": self.channels, "length": self.length}
+
+    def forward(self, x: Sequence[Any]) -> Channels:
+        size = self.channels * self.length
+        if not (_is_list_like(x) and _is_flat(x)):
+            raise TypeError(f"Unflatten expected a flat list of {size} numbers, got {x!r}")
+        if len(x) != size:
+            raise ValueError(
+                f"Unflatten expected {self.channels} x {self.length} = {size} numbers, got {len(x)}"
+            )
+        values = [xi if isinstance(xi, Value) else Value(xi) for xi in x]
+        return [values[c * self.length : (c + 1) * self.length] for c in range(self.channels)]
+
+    def __repr__(self) -> str:
+        return f"Unflatten(channels={self.channels}, length={self.length})"
+
+
 def _is_list_like(x: Any) -> bool:
     """A list, tuple or NumPy array: something with a length that is not a string or a Value."""
     return not isinstance(x, (Value, str, bytes)) and hasattr(x, "__len__")

@@ -159,6 +159,42 @@ def load_digits() -> Dataset:
     return X, [int(label) for label in digits.target.tolist()]
 
 
+ONE_PIXEL = ((0, 1), (0, -1), (1, 0), (-1, 0))
+"""The four moves of one pixel (down, right): right, left, down, up."""
+
+
+def shift_image(image: Sequence[float], down: int, right: int, shape: tuple[int, int]) -> Point:
+    """A flat image (its rows one after the other) moved `down` rows and `right` columns;
+    the pixels that come in from outside are 0 and those pushed out are lost."""
+    rows, columns = shape
+    if len(image) != rows * columns:
+        raise ValueError(
+            f"shift_image expected {rows} x {columns} = {rows * columns} pixels, got {len(image)}"
+        )
+    return [
+        float(image[(r - down) * columns + c - right])
+        if 0 <= r - down < rows and 0 <= c - right < columns
+        else 0.0
+        for r in range(rows)
+        for c in range(columns)
+    ]
+
+
+def shifted_copies(
+    X: Sequence[Sequence[float]],
+    y: Sequence[Any],
+    shape: tuple[int, int] = (8, 8),
+    moves: Sequence[tuple[int, int]] = ONE_PIXEL,
+) -> tuple[list[Point], list[Any]]:
+    """The images and, after them, a copy of every image for each (down, right) in `moves`,
+    with the same labels: more training images for a network to learn that a digit moved a
+    pixel is the same digit (data augmentation). Shift only the training images."""
+    _check_samples("shifted_copies", X, y)
+    images = [list(map(float, image)) for image in X]
+    copies = [shift_image(image, down, right, shape) for down, right in moves for image in images]
+    return images + copies, list(y) * (1 + len(moves))
+
+
 def train_test_split(
     X: Sequence[Any],
     y: Sequence[Any],

@@ -10,7 +10,7 @@ has PyTorch's names and shapes):
     MLP, Sequential     ->  their modules' twins, in order
     BatchNorm1d         ->  BatchNorm1d with the same eps, momentum and running statistics
     Dropout             ->  Dropout(p)
-    Conv1d, MaxPool1d, AvgPool1d, Flatten  ->  the torch modules of the same names
+    Conv1d, MaxPool1d, AvgPool1d, Flatten, Unflatten  ->  the torch modules of the same names
     RNNCell, GRUCell    ->  RNNCell, GRUCell (call `net[0](x, h)` to pass a hidden state)
 
 The result is in train or eval mode as the model is, and in eval mode computes what the model
@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 
 from autograd_core import Value
 
-from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from .modules import (
     ACTIVATIONS,
     MLP,
@@ -180,6 +180,11 @@ def _avg_pool(torch: Any, pool: AvgPool1d) -> list[torch.nn.Module]:
 @torch_twin(Flatten)
 def _flatten(torch: Any, flatten: Flatten) -> list[torch.nn.Module]:
     return [torch.nn.Flatten()]
+
+
+@torch_twin(Unflatten)
+def _unflatten(torch: Any, unflatten: Unflatten) -> list[torch.nn.Module]:
+    return [torch.nn.Unflatten(1, (unflatten.channels, unflatten.length))]
 
 
 @torch_twin(RNNCell)

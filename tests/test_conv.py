@@ -11,8 +11,8 @@ from hypothesis import strategies as st
 
 from autograd_core import Value, gradcheck, jit
 from nn import load, save, to_torch
-from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
-from nn.modules import Layer, Sequential, functional_call
+from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
+from nn.modules import Activation, Layer, Sequential, functional_call
 
 # (in_channels, out_channels, kernel_size, stride, padding, length)
 CONV_SHAPES = [
@@ -473,3 +473,73 @@ def test_a_digits_cnn_trains_to_the_same_numbers_with_and_without_jit():
         assert all(
             math.isclose(a, b, rel_tol=0, abs_tol=1e-9) for a, b in zip(eager, traced, strict=True)
         )
+
+
+# -- Unflatten: a flat sample as channels, for a convolution -----------------------------------
+
+
+def test_unflatten_cuts_a_flat_sample_into_channels_as_pytorch(torch):
+    x = [float(i) for i in range(12)]
+    ours = Unflatten(3, 4)(x)
+    theirs = torch.nn.Unflatten(1, (3, 4))(torch.tensor([x], dtype=torch.float64))[0]
+    assert [[v.data for v in channel] for channel in ours] == theirs.tolist()
+    assert repr(Unflatten(3, 4)) == "Unflatten(channels=3, length=4)"
+    values = [Value(v) for v in x]
+    assert Unflatten(2, 6)(values)[1][0] is values[6]  # no new nodes
+
+
+@pytest.mark.parametrize(
+    ("x", "error", "message"),
+    [
+        ([1.0] * 11, ValueError, r"Unflatten expected 3 x 4 = 12 numbers, got 11"),
+        ([[1.0] * 4] * 3, TypeError, "Unflatten expected a flat list of 12 numbers"),
+        (1.5, TypeError, "Unflatten expected a flat list of 12 numbers, got 1.5"),
+    ],
+)
+def test_unflatten_refuses_what_is_not_a_flat_sample_of_its_size(x, error, message):
+    with pytest.raises(error, match=message):
+        Unflatten(3, 4)(x)
+
+
+def test_unflatten_refuses_sizes_that_are_not_counts():
+    with pytest.raises(ValueError, match="Unflatten expected channels to be an int >= 1, got 0"):
+        Unflatten(0, 4)
+
+
+def test_a_cnn_over_image_rows_as_channels_trains_with_jit_as_without(tmp_path):
+    # An 8 x 8 image as 8 channels (its rows) of 8: the kernel reads 3 columns of every row.
+    from nn import fit, optim
+
+    def cnn():
+        return Sequential(
+            Unflatten(8, 8),
+            Conv1d(8, 4, 3, padding=1, seed=0),
+            Activation("relu"),
+            MaxPool1d(2),
+            Flatten(),
+            Layer(16, 3, "linear", seed=1),
+        )
+
+    rng = random.Random(4)
+    X = [[rng.random() for _ in range(64)] for _ in range(24)]
+    y = [i % 3 for i in range(24)]
+    results = {}
+    for use_jit in (False, True):
+        model = cnn()
+        history = fit(
+            model,
+            X,
+            y,
+            loss="cross_entropy",
+            optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=3,
+            batch_size=8,
+            seed=0,
+            progress=False,
+            jit=use_jit,
+        )
+        results[use_jit] = (history.loss, [p.data for p in model.parameters()])
+    assert results[True][0] == pytest.approx(results[False][0], rel=0, abs=1e-12)
+    assert results[True][1] == pytest.approx(results[False][1], rel=0, abs=1e-12)
+    save(model, tmp_path / "cnn.json")
+    assert repr(load(tmp_path / "cnn.json")) == repr(model)

@@ -16,6 +16,8 @@ from nn.data import (
     make_moons,
     make_spiral,
     make_xor,
+    shift_image,
+    shifted_copies,
     train_test_split,
 )
 
@@ -322,3 +324,36 @@ def test_digits_without_scikit_learn_name_the_extra_to_install(monkeypatch):
     monkeypatch.setitem(sys.modules, "sklearn.datasets", None)
     with pytest.raises(ImportError, match=re.escape('pip install -e ".[digits]"')):
         load_digits()
+
+
+# -- shifted copies of images ------------------------------------------------------------------
+
+
+def test_shift_image_moves_the_pixels_and_lets_zeros_in():
+    image = [float(i) for i in range(1, 7)]  # 2 rows of 3: [1 2 3] [4 5 6]
+    assert shift_image(image, 0, 1, (2, 3)) == [0.0, 1.0, 2.0, 0.0, 4.0, 5.0]
+    assert shift_image(image, 0, -1, (2, 3)) == [2.0, 3.0, 0.0, 5.0, 6.0, 0.0]
+    assert shift_image(image, 1, 0, (2, 3)) == [0.0, 0.0, 0.0, 1.0, 2.0, 3.0]
+    assert shift_image(image, -1, 0, (2, 3)) == [4.0, 5.0, 6.0, 0.0, 0.0, 0.0]
+    assert shift_image(image, 0, 0, (2, 3)) == image
+
+
+def test_shifted_copies_follow_the_originals_with_their_labels():
+    X = [[1.0, 0.0, 0.0, 0.0], [0.0, 0.0, 0.0, 2.0]]  # two 2 x 2 images
+    X_all, y_all = shifted_copies(X, [3, 7], shape=(2, 2), moves=[(0, 1), (1, 0)])
+    assert X_all[:2] == X
+    assert X_all[2:] == [
+        [0.0, 1.0, 0.0, 0.0],
+        [0.0, 0.0, 0.0, 0.0],
+        [0.0, 0.0, 1.0, 0.0],
+        [0.0] * 4,
+    ]
+    assert y_all == [3, 7, 3, 7, 3, 7]
+    assert len(shifted_copies(X, [3, 7], shape=(2, 2))[0]) == 2 * 5  # four one-pixel moves
+
+
+def test_shift_image_refuses_an_image_of_another_size():
+    with pytest.raises(ValueError, match="expected 8 x 8 = 64 pixels, got 63"):
+        shift_image([0.0] * 63, 0, 1, (8, 8))
+    with pytest.raises(ValueError, match="as many labels as samples, got 1 and 2"):
+        shifted_copies([[0.0] * 64], [1, 2])

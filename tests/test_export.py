@@ -5,7 +5,7 @@ import sys
 
 import pytest
 
-from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from nn.export import TORCH_TWINS, to_torch
 from nn.modules import (
     ACTIVATIONS,
@@ -111,8 +111,17 @@ def _trained_batchnorm_net():
             ).eval(),
             (2, 17),
         ),
+        (
+            lambda: Sequential(
+                Unflatten(3, 4),
+                Conv1d(3, 2, 3, padding=1, seed=0),
+                Flatten(),
+                Layer(8, 2, "linear", seed=1),
+            ),
+            (12,),
+        ),
     ],
-    ids=["batchnorm-dropout", "neuron", "layer", "conv"],
+    ids=["batchnorm-dropout", "neuron", "layer", "conv", "unflatten-conv"],
 )
 def test_every_module_exports_to_the_same_numbers_in_eval_mode(torch, make, shape):
     model = make()
