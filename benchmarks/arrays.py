@@ -310,12 +310,11 @@ def digits_cnn_fit() -> dict[str, float]:
     optimizer = nn.optim.Adam(model.parameters(), lr=0.003)
     schedule = nn.optim.CosineDecay(optimizer, total_epochs=epochs)
     start = time.perf_counter()
-    moves = [(0, 1), (0, -1), (1, 0), (-1, 0)]
-    X_shifted = X_train + [_shifted(image, *move) for move in moves for image in X_train]
+    X_shifted, y_shifted = nn.data.shifted_copies(X_train, y_train)
     nn.fit(
         model,
         X_shifted,
-        y_train * (1 + len(moves)),
+        y_shifted,
         loss="cross_entropy",
         optimizer=optimizer,
         epochs=epochs,
@@ -327,17 +326,6 @@ def digits_cnn_fit() -> dict[str, float]:
     )
     seconds = time.perf_counter() - start
     return {"seconds": seconds, "test_accuracy": nn.train.accuracy(model, X_test, y_test)}
-
-
-def _shifted(image: list[float], down: int, right: int) -> list[float]:
-    """An 8 x 8 image (64 pixels, row by row) moved `down` rows and `right` columns, zeros in."""
-    return [
-        image[(row - down) * 8 + column - right]
-        if 0 <= row - down < 8 and 0 <= column - right < 8
-        else 0.0
-        for row in range(8)
-        for column in range(8)
-    ]
 
 
 def _chain(n_nodes: int) -> Callable[[Value], Value]:
