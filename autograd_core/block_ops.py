@@ -11,6 +11,7 @@ of numbers, one per sample, and the program's structure shows which columns belo
 * the same op applied to every column of such a block (an activation over a layer) is one
   elementwise op on a (batch, width) matrix; its backward is the op table's own partial rule,
   evaluated on matrices (`Elementwise`);
+* `vsum`s over windows of one block (an average pool's) are one gathered sum (`WindowSum`);
 * a `vsum` or `dot` over a whole block is a row reduction (`RowReduce`), and `batch_mean` of a
   block the mean of each column over the batch (`BatchMean`);
 * anything else is one array op per scalar equation over the batch (a (batch, 1) column), so
@@ -429,6 +430,85 @@ class RowReduce(BlockOp):
 
 
 # ------------------------------------------------------------------------------------------
+# Sums over windows of one block: an average pool
+
+
+@dataclass(eq=False)
+class WindowSum(BlockOp):
+    """`S = B[:, IDX].sum(2)`: vsum equations of the same size over windows of one block (the
+    windows of an average pool), one gathered sum for all; each is a column of S."""
+
+    source: Block
+    IDX: str  # the constant holding the (windows, k) column index into source
+    overlapping: bool  # some column is in two windows
+
+    @staticmethod
+    def candidates(compiler: Compiler) -> dict[int, list[ir.Equation]]:
+        """The vsum equations of the program by their number of terms (two or more)."""
+        by_size: dict[int, list[ir.Equation]] = {}
+        for eq in compiler.program.equations:
+            if eq.op is ops.VSUM and len(eq.inputs) > 1:
+                by_size.setdefault(len(eq.inputs), []).append(eq)
+        return by_size
+
+    @classmethod
+    def lower(
+        cls,
+        compiler: Compiler,
+        eq: ir.Equation,
+        candidates: dict[int, list[ir.Equation]],
+        done: set[int],
+    ) -> list[ir.Equation] | None:
+        """Print the gathered sum of eq and every later vsum like it over the same block; the
+        equations it computes, or None (printing nothing) if eq has no such company."""
+        block = _single_source(compiler, eq.inputs)
+        if block is None:
+            return None
+        group = [
+            other
+            for other in candidates.get(len(eq.inputs), [])
+            if id(other) not in done and _single_source(compiler, other.inputs) is block
+        ]
+        if len(group) < 2:
+            return None
+        index = numpy().array([[compiler.where[x][1] for x in other.inputs] for other in group])
+        IDX = compiler.constant("windows", index)
+        out = Block(compiler.fresh("S"), len(group))
+        compiler.lines.append(f"{out.name} = {take(block, None)}[:, {IDX}].sum(2)")
+        for j, member in enumerate(group):
+            compiler.place(member.out, out, j)
+        overlapping = len(set(index.ravel().tolist())) < index.size
+        compiler.block_ops.append(cls(out, block, IDX, overlapping))
+        return group
+
+    def backward(self, compiler: Compiler) -> None:
+        """Each term of a window gets the window's gradient: dB[:, IDX] += dS, spread."""
+        source = self.source
+        if source in compiler.inputs and not compiler.input_grads:
+            return
+        compiler.own(source)
+        spread = f"{self.out.grad}[:, :, None]"
+        if self.overlapping:  # `+=` through a repeated index would add only once
+            shape = f"(n, *{self.IDX}.shape)"
+            term = f"np.broadcast_to({spread}, {shape})"
+            compiler.lines.append(f"np.add.at({source.grad}, (slice(None), {self.IDX}), {term})")
+        else:
+            compiler.lines.append(f"{source.grad}[:, {self.IDX}] += {spread}")
+
+
+def _single_source(compiler: Compiler, xs: Sequence[ir.Operand]) -> Block | None:
+    """The one per-sample block every x is a column of (already computed), or None."""
+    blocks = set()
+    for x in xs:
+        if not (x in compiler.where and compiler.per_sample(x)):
+            return None
+        blocks.add(id(compiler.where[x][0]))
+    if len(blocks) != 1:
+        return None
+    return compiler.where[xs[0]][0]
+
+
+# ------------------------------------------------------------------------------------------
 # One op of the table over the columns of blocks
 
 
@@ -472,7 +552,7 @@ class Elementwise(BlockOp):
         """Each input of `other` is eq's own, or a column of the same block as eq's."""
         param_index, where = compiler.param_index, compiler.where
         for x, y in zip(eq.inputs, other.inputs, strict=True):
-            if x is y or (x in param_index and y in param_index):
+            if _same(x, y) or (x in param_index and y in param_index):
                 continue  # the same operand, or one parameter per column: a row of theta
             if y not in where:  # not computed yet (it may need eq itself): no column
                 return False
@@ -508,7 +588,7 @@ class Elementwise(BlockOp):
         """How the op reads its k-th input over the group: one operand, a row of parameters,
         or columns of a block."""
         x = group[0].inputs[k]
-        if all(member.inputs[k] is x for member in group):
+        if all(_same(member.inputs[k], x) for member in group):
             return compiler.operand(x)
         if x in compiler.param_index:
             indices = tuple(compiler.param_index[member.inputs[k]] for member in group)
@@ -628,6 +708,13 @@ def add_to_columns(lines: list[str], matrix: str, cols: list[int], term: str, na
         lines.append(f"{name} += {term}")
     else:
         lines.append(f"{matrix}[:, {index}] += {term}")
+
+
+def _same(x: ir.Operand, y: ir.Operand) -> bool:
+    """The same variable, or equal constants (-0.0 is not 0.0 here: it may change a sign)."""
+    if isinstance(x, ir.Var) or isinstance(y, ir.Var):
+        return x is y
+    return repr(x) == repr(y)
 
 
 def _is_const(x: ir.Operand, number: float) -> bool:

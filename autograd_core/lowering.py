@@ -29,6 +29,7 @@ from .block_ops import (
     Operand,
     Pieces,
     RowReduce,
+    WindowSum,
     index_text,
     named,
     numpy,
@@ -95,6 +96,7 @@ class Compiler:
         done: set[int] = set()
         matmul_groups = MatMul.groups(self)
         convolutions = Convolution.find(matmul_groups)
+        sums = WindowSum.candidates(self)
         for eq in self.program.equations:
             if id(eq) in done:
                 continue
@@ -105,6 +107,11 @@ class Compiler:
                 Convolution.lower(self, windows, layout)
                 done.update(id(member) for window in windows for member in window)
                 continue
+            if group is None and eq.op is ops.VSUM:
+                group = WindowSum.lower(self, eq, sums, done)
+                if group is not None:
+                    done.update(id(member) for member in group)
+                    continue
             if group is not None:
                 MatMul.lower(self, group)
             elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and RowReduce.lower(self, eq):

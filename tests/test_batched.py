@@ -548,3 +548,53 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers(padding):
         results[use_jit] = ([p.data for p in model.parameters()], history.loss)
     assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
     assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)
+
+
+@pytest.mark.parametrize(
+    ("kernel", "stride"), [(2, 2), (3, 1)], ids=["side-by-side", "overlapping"]
+)
+def test_an_average_pool_runs_as_one_gathered_sum_with_eager_numbers(kernel, stride):
+    from nn.conv import AvgPool1d, Conv1d, Flatten
+    from nn.modules import Activation, Layer, Sequential
+    from nn.train import matrix_source
+
+    rng = np.random.default_rng(1)
+    X = rng.normal(size=(20, 12)).tolist()
+    y = rng.integers(0, 3, 20).tolist()
+    width = 3 * ((10 - kernel) // stride + 1)
+
+    def cnn():
+        return Sequential(
+            Conv1d(1, 3, 3, seed=0),
+            Activation("tanh"),
+            AvgPool1d(kernel, stride=stride),
+            Flatten(),
+            Layer(width, 3, activation="linear", seed=2),
+        )
+
+    source = matrix_source(cnn(), "cross_entropy", n_inputs=12)
+    # Every window of the pool summed at once, then one division for them all.
+    assert "S1 = H1[:, windows2].sum(2)" in source
+    assert f"H2 = div(S1, {float(kernel)!r})" in source
+    if stride < kernel:  # a column in two windows gets both gradients
+        assert "np.add.at(dH1, (slice(None), windows2)" in source
+    else:
+        assert "dH1[:, windows2] += dS1[:, :, None]" in source
+    results = {}
+    for use_jit in (False, True):
+        model = cnn()
+        history = fit(
+            model,
+            X,
+            y,
+            loss="cross_entropy",
+            optimizer=optim.SGD(model.parameters(), lr=0.05),
+            epochs=3,
+            batch_size=5,
+            seed=0,
+            progress=False,
+            jit=use_jit,
+        )
+        results[use_jit] = ([p.data for p in model.parameters()], history.loss)
+    assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
+    assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)
