@@ -4,7 +4,9 @@
   its twin here;
 * `assert_close`, the one comparison used against PyTorch;
 * random expression programs: a list of steps replayed on Values and on torch tensors, so both
-  libraries differentiate the same function.
+  libraries differentiate the same function;
+* `fit_both_ways` and `assert_same_training`: a model trained by `nn.fit` on the eager graph
+  and on the batched back-end, and the check that both took the same steps.
 
 Ops are applied through the public API: an op of the table called on Values, `OPS[name](*xs)`.
 """
@@ -254,3 +256,43 @@ def every_node_counts(program: list) -> Callable[..., Value]:
         return vsum(on_values(program, list(xs))[len(xs) :])
 
     return f
+
+
+def fit_both_ways(
+    make_model: Callable[[], Any],
+    X: Any,
+    y: Any,
+    make_optimizer: Callable[[list[Value]], Any] | None = None,
+    **options: Any,
+) -> list[tuple[Any, list[float]]]:
+    """(history, trained weights) of `nn.fit` on a fresh `make_model()`: eager, then jit=True.
+
+    The optimizer is `make_optimizer(parameters)`, SGD with momentum by default."""
+    from nn import fit, optim
+
+    runs = []
+    for use_jit in (False, True):
+        model = make_model()
+        params = model.parameters()
+        if make_optimizer is None:
+            optimizer = optim.SGD(params, lr=0.05, momentum=0.9)
+        else:
+            optimizer = make_optimizer(params)
+        history = fit(model, X, y, optimizer=optimizer, progress=False, jit=use_jit, **options)
+        runs.append((history, [p.data for p in params]))
+    return runs
+
+
+def assert_same_training(runs: list[tuple[Any, list[float]]], tolerance: float = 1e-12) -> None:
+    """The eager and the jit run of `fit_both_ways` lost the same, epoch by epoch, ended with
+    the same weights (to `tolerance`, relative above 1) and counted the same accuracies."""
+    (eager, eager_weights), (jitted, jitted_weights) = runs
+    assert len(jitted.loss) == len(eager.loss)
+    for measured, expected in (
+        (jitted.loss, eager.loss),
+        (jitted.val_loss, eager.val_loss),
+        (jitted_weights, eager_weights),
+    ):
+        assert measured == pytest.approx(expected, rel=tolerance, abs=tolerance)
+    assert jitted.accuracy == eager.accuracy
+    assert jitted.val_accuracy == eager.val_accuracy

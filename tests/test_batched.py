@@ -13,8 +13,10 @@ import numpy as np
 import pytest
 from helpers import (
     DOMAIN_ERRORS,
+    assert_same_training,
     build,
     every_node_counts,
+    fit_both_ways,
     leaf_values,
     on_values,
     points_for,
@@ -26,7 +28,6 @@ from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_an
 from nn import optim
 from nn.data import make_blobs, make_moons
 from nn.modules import ACTIVATIONS, MLP, Module
-from nn.train import fit
 
 TOLERANCE = 1e-12
 
@@ -392,47 +393,15 @@ class HandWritten(Module):
 @pytest.mark.parametrize("batch_size", [1, 7, None], ids=["one", "odd", "full"])
 def test_fit_on_a_hand_written_module_gives_the_eager_numbers(batch_size):
     X, y = make_moons(30, noise=0.1, seed=2)
-    runs = []
-    for use_jit in (False, True):
-        model = HandWritten(seed=4)
-        optimizer = optim.SGD(model.parameters(), lr=0.1)
-        history = fit(
-            model, X, y, loss="bce", optimizer=optimizer, epochs=3, batch_size=batch_size,
-            seed=1, progress=False, jit=use_jit,
-        )  # fmt: skip
-        runs.append((history, [p.data for p in model.parameters()]))
-    (eager, eager_weights), (batched_run, batched_weights) = runs
-    assert eager_weights != [p.data for p in HandWritten(seed=4).parameters()]  # it trained
-    assert batched_run.accuracy == eager.accuracy
-    assert all(map(close, batched_run.loss, eager.loss))
-    assert all(map(close, batched_weights, eager_weights))
+    runs = fit_both_ways(
+        lambda: HandWritten(seed=4), X, y, lambda params: optim.SGD(params, lr=0.1),
+        loss="bce", epochs=3, batch_size=batch_size, seed=1,
+    )  # fmt: skip
+    assert runs[0][1] != [p.data for p in HandWritten(seed=4).parameters()]  # it trained
+    assert_same_training(runs)
 
 
 # -- fit(jit=True): every loss and activation, batch sizes 1, odd and full -----------------------
-
-
-def _fit_both(make_model, X, y, **options):
-    """(history, weights) of fit with jit=False and with jit=True, SGD with momentum."""
-    runs = []
-    for use_jit in (False, True):
-        model = make_model()
-        optimizer = optim.SGD(model.parameters(), lr=0.05, momentum=0.9)
-        history = fit(model, X, y, optimizer=optimizer, progress=False, jit=use_jit, **options)
-        runs.append((history, [p.data for p in model.parameters()]))
-    return runs
-
-
-def _assert_same_training(runs) -> None:
-    (eager, eager_weights), (jitted, jitted_weights) = runs
-    assert len(jitted.loss) == len(eager.loss)
-    for measured, expected in (
-        (jitted.loss, eager.loss),
-        (jitted.val_loss, eager.val_loss),
-        (jitted_weights, eager_weights),
-    ):
-        assert all(map(close, measured, expected)), (measured, expected)
-    assert jitted.accuracy == eager.accuracy
-    assert jitted.val_accuracy == eager.val_accuracy
 
 
 LOSS_CASES = {
@@ -448,30 +417,30 @@ LOSS_CASES = {
 def test_fit_jit_gives_the_eager_params_and_history_for_every_loss(loss, batch_size):
     make_data, nouts = LOSS_CASES[loss]
     X, y = make_data()
-    runs = _fit_both(
+    runs = fit_both_ways(
         lambda: MLP(2, nouts, activation="tanh", seed=3), X, y, loss=loss, epochs=3,
         batch_size=batch_size, l2=1e-3, seed=5, validation_data=(X[:9], y[:9]),
     )  # fmt: skip
     assert runs[0][1] != [p.data for p in MLP(2, nouts, activation="tanh", seed=3).parameters()]
-    _assert_same_training(runs)
+    assert_same_training(runs)
 
 
 @pytest.mark.parametrize("activation", sorted(ACTIVATIONS))
 def test_fit_jit_gives_the_eager_params_and_history_for_every_activation(activation):
     X, y = make_moons(25, noise=0.1, seed=0)
-    runs = _fit_both(
+    runs = fit_both_ways(
         lambda: MLP(2, [5, 4, 1], activation=activation, seed=0), X, y, loss="hinge",
         epochs=4, batch_size=7, seed=2,
     )  # fmt: skip
-    _assert_same_training(runs)
+    assert_same_training(runs)
 
 
 def test_mse_on_a_single_output_trains_on_the_label_itself():
     X, y = make_moons(21, noise=0.1, seed=3)
-    runs = _fit_both(
+    runs = fit_both_ways(
         lambda: MLP(2, [4, 1], seed=1), X, y, loss="mse", epochs=3, batch_size=5, seed=0
     )
-    _assert_same_training(runs)
+    assert_same_training(runs)
 
 
 def test_log_sum_exp_over_a_layer_is_one_row_max_and_row_sum_with_eager_gradients():
@@ -530,24 +499,11 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers(padding):
         assert "Xw1 = X[:, windows1]" in source
         assert "Xw2 = H1[:, windows2]" in source
         assert "np.add.at(dH1, (slice(None), windows2), dZ2w @ W2)" in source
-    results = {}
-    for use_jit in (False, True):
-        model = cnn()
-        history = fit(
-            model,
-            X,
-            y,
-            loss="cross_entropy",
-            optimizer=optim.SGD(model.parameters(), lr=0.05),
-            epochs=3,
-            batch_size=8,
-            seed=0,
-            progress=False,
-            jit=use_jit,
-        )
-        results[use_jit] = ([p.data for p in model.parameters()], history.loss)
-    assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
-    assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)
+    runs = fit_both_ways(
+        cnn, X, y, lambda params: optim.SGD(params, lr=0.05),
+        loss="cross_entropy", epochs=3, batch_size=8, seed=0,
+    )  # fmt: skip
+    assert_same_training(runs)
 
 
 @pytest.mark.parametrize(
@@ -580,21 +536,8 @@ def test_an_average_pool_runs_as_one_gathered_sum_with_eager_numbers(kernel, str
         assert "np.add.at(dH1, (slice(None), windows2)" in source
     else:
         assert "dH1[:, windows2] += dS1[:, :, None]" in source
-    results = {}
-    for use_jit in (False, True):
-        model = cnn()
-        history = fit(
-            model,
-            X,
-            y,
-            loss="cross_entropy",
-            optimizer=optim.SGD(model.parameters(), lr=0.05),
-            epochs=3,
-            batch_size=5,
-            seed=0,
-            progress=False,
-            jit=use_jit,
-        )
-        results[use_jit] = ([p.data for p in model.parameters()], history.loss)
-    assert np.allclose(results[True][0], results[False][0], rtol=0, atol=1e-12)
-    assert np.allclose(results[True][1], results[False][1], rtol=0, atol=1e-12)
+    runs = fit_both_ways(
+        cnn, X, y, lambda params: optim.SGD(params, lr=0.05),
+        loss="cross_entropy", epochs=3, batch_size=5, seed=0,
+    )  # fmt: skip
+    assert_same_training(runs)

@@ -6,6 +6,7 @@ import random
 import statistics
 
 import pytest
+from helpers import assert_same_training, fit_both_ways
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
@@ -444,35 +445,20 @@ def test_a_small_cnn_trained_with_jit_reads_held_out_digits():
 
 
 def test_a_digits_cnn_trains_to_the_same_numbers_with_and_without_jit():
-    from nn import fit, matrix_source, optim
+    from nn import matrix_source, optim
     from nn.data import load_digits
 
     X, y = load_digits()
-    results = {}
-    for use_jit in (False, True):
-        model = _digits_cnn(4)
-        history = fit(
-            model,
-            X[:8],
-            y[:8],
-            loss="cross_entropy",
-            optimizer=optim.Adam(model.parameters(), lr=0.003),
-            epochs=2,
-            batch_size=4,
-            seed=0,
-            jit=use_jit,
-            progress=False,
-        )
-        results[use_jit] = (history.loss, [p.data for p in model.parameters()])
+    runs = fit_both_ways(
+        lambda: _digits_cnn(4), X[:8], y[:8], lambda params: optim.Adam(params, lr=0.003),
+        loss="cross_entropy", epochs=2, batch_size=4, seed=0,
+    )  # fmt: skip
     # The traced step runs the convolution as one gathered product, not a dot per window.
     assert "Xw1 = X[:, windows1]" in matrix_source(_digits_cnn(4), "cross_entropy", n_inputs=64)
-    (eager_loss, eager_parameters), (jit_loss, jit_parameters) = results[False], results[True]
-    assert len(eager_loss) == 2 and len(eager_parameters) == 4 * 20 + 10 * 93
-    assert eager_loss[1] != eager_loss[0]  # the four steps moved the parameters
-    for eager, traced in ((eager_loss, jit_loss), (eager_parameters, jit_parameters)):
-        assert all(
-            math.isclose(a, b, rel_tol=0, abs_tol=1e-9) for a, b in zip(eager, traced, strict=True)
-        )
+    (eager, eager_parameters) = runs[0]
+    assert len(eager.loss) == 2 and len(eager_parameters) == 4 * 20 + 10 * 93
+    assert eager.loss[1] != eager.loss[0]  # the four steps moved the parameters
+    assert_same_training(runs, tolerance=1e-9)
 
 
 # -- Unflatten: a flat sample as channels, for a convolution -----------------------------------
@@ -508,7 +494,7 @@ def test_unflatten_refuses_sizes_that_are_not_counts():
 
 def test_a_cnn_over_image_rows_as_channels_trains_with_jit_as_without(tmp_path):
     # An 8 x 8 image as 8 channels (its rows) of 8: the kernel reads 3 columns of every row.
-    from nn import fit, optim
+    from nn import optim
 
     def cnn():
         return Sequential(
@@ -523,23 +509,11 @@ def test_a_cnn_over_image_rows_as_channels_trains_with_jit_as_without(tmp_path):
     rng = random.Random(4)
     X = [[rng.random() for _ in range(64)] for _ in range(24)]
     y = [i % 3 for i in range(24)]
-    results = {}
-    for use_jit in (False, True):
-        model = cnn()
-        history = fit(
-            model,
-            X,
-            y,
-            loss="cross_entropy",
-            optimizer=optim.SGD(model.parameters(), lr=0.1),
-            epochs=3,
-            batch_size=8,
-            seed=0,
-            progress=False,
-            jit=use_jit,
-        )
-        results[use_jit] = (history.loss, [p.data for p in model.parameters()])
-    assert results[True][0] == pytest.approx(results[False][0], rel=0, abs=1e-12)
-    assert results[True][1] == pytest.approx(results[False][1], rel=0, abs=1e-12)
+    runs = fit_both_ways(
+        cnn, X, y, lambda params: optim.SGD(params, lr=0.1),
+        loss="cross_entropy", epochs=3, batch_size=8, seed=0,
+    )  # fmt: skip
+    assert_same_training(runs)
+    model = cnn()
     save(model, tmp_path / "cnn.json")
     assert repr(load(tmp_path / "cnn.json")) == repr(model)
