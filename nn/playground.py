@@ -6,7 +6,8 @@ the loss curve, the gradient health of each layer, and what every hidden neuron 
 output over the plane, as a small heatmap).
 
 Training runs on the fast path (`fit(..., jit=True)`, one epoch per step), and the pictures
-are computed with NumPy from the weights, so a step and its redraw take a fraction of a second.
+come from the model's traced program too (every layer's outputs over the whole grid at once,
+`autograd_core.batched`), so a step and its redraw take a fraction of a second.
 The widgets are ipywidgets; `Playground` can also be driven from code (`step`, `configure`,
 `start`, `pause`), which is how the tests use it.
 """
@@ -20,10 +21,12 @@ from typing import Any
 
 import numpy as np
 
+from autograd_core import Value, batched, ir
+
 from . import data, optim
 from ._checks import is_integer
 from .health import GradientReport, gradient_report
-from .modules import ACTIVATIONS, MLP
+from .modules import ACTIVATIONS, MLP, _as_list
 from .train import fit
 
 Dataset = tuple[list[list[float]], list[int]]
@@ -46,13 +49,6 @@ BATCH_SIZES: list[tuple[str, int | None]] = [
 L2_VALUES = [0.0, 1e-4, 1e-3, 1e-2]
 GRID = 40  # heatmaps are GRID x GRID points
 MAX_HEATMAPS = 8  # per layer: wider layers show their first 8 neurons
-NUMPY_ACTIVATIONS: dict[str, Callable[[np.ndarray], np.ndarray]] = {
-    "relu": lambda z: np.maximum(z, 0.0),
-    "tanh": np.tanh,
-    "sigmoid": lambda z: 0.5 * (1.0 + np.tanh(0.5 * z)),  # = 1 / (1 + e^-z), without overflow
-    "leaky_relu": lambda z: np.where(z > 0.0, z, 0.01 * z),
-    "linear": lambda z: z,
-}
 
 
 def parse_hidden(text: str | Sequence[int]) -> list[int]:
@@ -98,6 +94,7 @@ class Playground:
         self.seed = seed
         self.draw_every = draw_every
         self._running = False
+        self._layers: tuple[MLP, batched.TrainingStep] | None = None  # hidden_outputs' program
         self._thread: threading.Thread | None = None
         self._lock = threading.Lock()  # one epoch at a time, whoever asks for it
         self._make_controls(widgets)
@@ -295,18 +292,25 @@ class Playground:
     # -- pictures ------------------------------------------------------------------------------
 
     def hidden_outputs(self, points: np.ndarray) -> list[np.ndarray]:
-        """Every layer's outputs at `points` (n x 2), from the weights, with NumPy.
+        """Every layer's outputs at `points` (n x 2): one (n, width) array per layer, the last
+        being the model's logit. The model is traced once (a sample in, every neuron's output
+        out) and run over all the points at once by the batched back-end."""
+        if self._layers is None or self._layers[0] is not self.model:
+            model = self.model
 
-        Returns one (n, width) array per layer, the last being the model's logit.
-        """
-        outputs = []
-        signal = points
-        for layer in self.model.layers:
-            weights = np.array([[w.data for w in neuron.w] for neuron in layer.neurons])
-            biases = np.array([neuron.b.data for neuron in layer.neurons])
-            signal = NUMPY_ACTIVATIONS[layer.activation](signal @ weights.T + biases)
-            outputs.append(signal)
-        return outputs
+            def every_layer(*x: Value) -> list[Any]:
+                outputs, signal = [], list(x)
+                for layer in model.layers:
+                    signal = _as_list(layer(signal))
+                    outputs += signal
+                return [0.0, *outputs]  # the step's loss first: none here
+
+            program = ir.trace(every_layer, 2, model.parameters())
+            self._layers = (model, batched.TrainingStep(program))
+        theta = np.array([p.data for p in self.model.parameters()])
+        _, outputs = self._layers[1].evaluate(theta, np.asarray(points, dtype=float))
+        ends = np.cumsum([layer.nout for layer in self.model.layers])[:-1]
+        return np.split(outputs, ends, axis=1)
 
     def draw(self) -> None:
         """Render the figure into the picture widget and update the status and health text."""
