@@ -309,7 +309,9 @@ def _writers(setup: Setup, history: History) -> dict[str, Callable[[str], None]]
     y = setup.y_train + setup.y_test
     return {
         "model.json": lambda path: save(setup.model, path),
-        "loss.png": lambda path: _save_figure(lambda ax: plot.history(history, ax=ax), path),
+        "loss.png": lambda path: _save_figure(
+            lambda ax: plot.history(history, ax=ax, held_out="test"), path
+        ),
         "boundary.png": lambda path: _save_figure(
             lambda ax: plot.decision_boundary(setup.model, X, y, ax=ax, threshold=threshold),
             path,

@@ -110,13 +110,14 @@ def _grid_axis(values: list[float], resolution: int) -> list[float]:
     return [low + (high - low) * i / (resolution - 1) for i in range(resolution)]
 
 
-def history(history: Any, ax: Axes | None = None) -> Axes:
+def history(history: Any, ax: Axes | None = None, held_out: str = "validation") -> Axes:
     """The loss per epoch on `ax` and, on a second y axis, the accuracy (or R^2).
 
     `history` is what `fit` returns (a `History`): `.loss` and `.accuracy` lists, one entry
     per epoch, accuracy as a fraction in [0, 1]; for regression `.r2` takes its place. With
-    validation data the validation curves are drawn dashed beside the training ones. An empty
-    score list draws the losses alone.
+    validation data the validation curves are drawn dashed beside the training ones, named
+    `held_out` in the legend ("test" when the held-out data is a test set). An empty score
+    list draws the losses alone.
     """
     losses = list(history.loss)
     if not losses:
@@ -130,7 +131,7 @@ def history(history: Any, ax: Axes | None = None) -> Axes:
     ax = _axes(ax)
     lines = ax.plot(epochs, losses, color=_class_color(0), label="loss")
     if val_losses:
-        dashed = {"linestyle": "--", "color": _class_color(0), "label": "validation loss"}
+        dashed = {"linestyle": "--", "color": _class_color(0), "label": f"{held_out} loss"}
         lines += ax.plot(range(1, len(val_losses) + 1), val_losses, **dashed)
     ax.set_xlabel("epoch")
     ax.set_ylabel("loss")
@@ -143,7 +144,7 @@ def history(history: Any, ax: Axes | None = None) -> Axes:
             dashed = {
                 "linestyle": "--",
                 "color": _class_color(1),
-                "label": f"validation {score_name}",
+                "label": f"{held_out} {score_name}",
             }
             lines += score_ax.plot(range(1, len(val_scores) + 1), val_scores, **dashed)
         score_ax.set_ylabel(score_name)

@@ -131,6 +131,10 @@ def test_history_draws_validation_curves_dashed_beside_the_training_ones():
     assert list(labels["validation loss"].get_ydata()) == [1.0, 0.7]
     assert labels["validation accuracy"].get_linestyle() == "--"
     plt.close(ax.figure)
+    ax = history(record, held_out="test")  # the command line's held-out part is a test set
+    labels = {line.get_label() for axis in ax.figure.axes for line in axis.get_lines()}
+    assert labels == {"loss", "test loss", "accuracy", "test accuracy"}
+    plt.close(ax.figure)
 
 
 def test_history_of_a_regression_draws_r2():
