@@ -568,10 +568,10 @@ class Elementwise(BlockOp):
         a per-sample block), and note the line for the checked run."""
         first = group[0]
         operands = [cls._operand(compiler, group, k) for k in range(len(first.inputs))]
-        if first.op is ops.BATCH_MEAN and operands[0].kind == "block":
-            if not operands[0].block.wide:
-                BatchMean.lower(compiler, group, operands[0])
-                return
+        if first.op is ops.BATCH_MEAN and compiler.per_sample(first.inputs[0]):
+            BatchMean.lower(compiler, group, operands[0])
+            return
+        # (the batch mean of a value the same for every sample is that value: the op's kernel)
         rows = [o.block for o in operands if o.kind == "block" and not o.block.scalar]
         scalar = not rows and all(o.kind != "params" for o in operands)
         wide = not scalar and all(block.wide for block in rows)

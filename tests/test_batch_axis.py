@@ -10,9 +10,11 @@ import random
 
 import numpy as np
 import pytest
+from helpers import assert_same_training, fit_both_ways
 
 from autograd_core import Value, batch, batch_mean, batched, ir, jit, value_and_grad
 from nn import optim
+from nn.conv import Conv1d, Flatten, Unflatten
 from nn.data import make_moons
 from nn.modules import Activation, BatchNorm1d, Dropout, Layer, Module, Sequential
 from nn.train import _traceable, fit, matrix_source
@@ -71,6 +73,29 @@ def test_batched_batch_mean_gradient_matches_central_differences():
             down[which][i] -= h
             numeric = (traced.batched(*up)[0].sum() - traced.batched(*down)[0].sum()) / (2 * h)
             assert abs(grads[i] - numeric) < 1e-7, (which, i, grads[i], numeric)
+
+
+def test_the_batch_mean_of_a_value_the_same_for_every_sample_is_that_value():
+    f = jit(lambda x: x * batch_mean(Value(2.0) * Value(3.0)))  # a constant of the program
+    values, gradients = f.batched(np.array([1.0, 2.0]))
+    assert values.tolist() == [6.0, 12.0] and gradients.tolist() == [6.0, 6.0]
+
+
+def test_a_batch_norm_of_an_output_that_reads_only_padding_trains_as_eagerly():
+    # The convolution's outer windows read only zeros: those outputs are the bias alone, the
+    # same for every sample, and the batch norm's mean of them is a value, not a column mean.
+    def model():
+        return Sequential(
+            Unflatten(1, 2),
+            Conv1d(1, 1, 2, padding=2, seed=0),
+            Flatten(),
+            BatchNorm1d(5),
+            Layer(5, 1, "linear", seed=1),
+        )
+
+    X, y = make_moons(20, noise=0.1, seed=0)
+    runs = fit_both_ways(model, X, y, loss="hinge", epochs=2, batch_size=10, seed=0)
+    assert_same_training(runs)
 
 
 def test_a_report_must_be_the_same_for_every_sample():
