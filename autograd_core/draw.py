@@ -481,8 +481,7 @@ def draw_modules(
             groups[node] = "inputs" if many_inputs and not node.label else "in:" + graph.names[node]
         else:
             groups[node] = "output"
-    if level == "layers":
-        _group_shared_leaves(groups, graph)
+    shared_by = _group_shared_leaves(groups, graph) if level == "layers" else []
     members: dict[str, list[Value]] = {}
     for node, group in groups.items():
         members.setdefault(group, []).append(node)
@@ -493,7 +492,7 @@ def draw_modules(
     boxes: dict[str, list[tuple[str, str, dict]]] = {}
     for group, nodes in members.items():
         fill = scale.color(grads[group]) if scale is not None else None
-        lines = _box_lines(group, nodes, graph, level, show_grad, grads[group])
+        lines = _box_lines(group, nodes, graph, level, show_grad, grads[group], shared_by)
         mark = _box_mark(group, nodes, graph, level) if scale is not None else ""
         label = _box_label(lines, fill, mark)
         cluster = module_of(group) if level == "neurons" and group in modules else ""
@@ -510,17 +509,21 @@ def draw_modules(
         dot.edge(source, target)
 
 
-def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> None:
+def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> list[str]:
     """Named leaves outside every module that several modules read (the weights a recurrent
-    cell shares across its time steps) become one box, "shared", instead of a box each."""
-    readers: dict[Value, set[str]] = {}
+    cell shares across its time steps) become one box, "shared", instead of a box each.
+    Returns the boxes that read them, in the graph's order."""
+    readers: dict[Value, dict[str, None]] = {}
     for node in graph.order:
         for child in node.inputs:
             if graph.modules[node] and groups.get(child, "").startswith("in:"):
-                readers.setdefault(child, set()).add(groups[node])
+                readers.setdefault(child, {})[groups[node]] = None
+    shared_by: dict[str, None] = {}
     for leaf, modules in readers.items():
         if len(modules) > 1:
             groups[leaf] = "shared"
+            shared_by.update(modules)
+    return list(shared_by)
 
 
 def _group_grad(nodes: Sequence[Value]) -> float:
@@ -530,7 +533,13 @@ def _group_grad(nodes: Sequence[Value]) -> float:
 
 
 def _box_lines(
-    group: str, nodes: list[Value], graph: Graph, level: str, show_grad: bool, grad: float
+    group: str,
+    nodes: list[Value],
+    graph: Graph,
+    level: str,
+    show_grad: bool,
+    grad: float,
+    shared_by: Sequence[str] = (),
 ) -> list[str]:
     if group == "inputs":
         return ["<b>inputs</b>", f"{len(nodes)} values"]
@@ -541,7 +550,10 @@ def _box_lines(
         lines = [f"<b>{_escape(group[3:])}</b>", f"data {node.data:.4f}"]
         return lines + ([f"grad {_grad(node):.4f}"] if show_grad else [])
     if group == "shared":
-        lines = ["<b>shared</b>", f"{len(nodes)} parameters, read by every step"]
+        readers = ", ".join(map(_escape, shared_by))
+        if len(shared_by) > 4:
+            readers = f"{len(shared_by)} boxes, {_escape(shared_by[0])} to {_escape(shared_by[-1])}"
+        lines = ["<b>shared</b>", f"{len(nodes)} values, read by {readers}"]
         return lines + ([f"mean |grad| {grad:.2e}"] if show_grad else [])
     if group == "output":
         root = graph.root
@@ -553,7 +565,7 @@ def _box_lines(
     width, unit = len({module_of(n.label) for n in outputs}), "neuron"
     if not outputs:  # units named by their results: a recurrent step's h0, h1, ...
         outputs = [n for n in nodes if n.inputs and n.label]
-        width, unit = len(outputs), "unit"
+        width, unit = len({n.label for n in outputs}), "unit"  # one label however many samples
     activation = _activation(outputs)
     lines = [f"<b>{_escape(group)}</b>"]
     if level == "layers":
@@ -572,8 +584,9 @@ def _box_lines(
 
 
 def _activation(outputs: Sequence[Value]) -> str:
-    """The op that makes a module's outputs; a `dot` with nothing after it is linear."""
-    ops = sorted({"linear" if n.op in ("dot", "") else n.op for n in outputs})
+    """The op that makes a module's outputs; a `dot` (or a sum or a product, as a batch norm's
+    scale and shift) with nothing after it is linear."""
+    ops = sorted({"linear" if n.op in ("dot", "", "+", "-", "*") else n.op for n in outputs})
     return "/".join(ops) or "no outputs"
 
 

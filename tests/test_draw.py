@@ -397,8 +397,21 @@ def test_an_unrolled_cell_at_the_layers_level_is_a_box_per_step_and_one_for_its_
     root.backward()
     shown = texts(render(root, level="layers"))
     # 3 x 2 input weights, 3 x 3 recurrent ones and two biases of 3, read at every step.
-    assert {"shared", "21 parameters, read by every step"} <= set(shown)
+    assert {"shared", "21 values, read by t1, t2, t3"} <= set(shown)
     assert [text for text in shown if text.startswith("weight_")] == []
     for step in ("t1", "t2", "t3"):
         assert step in shown
     assert shown.count("3 units, tanh") == 3
+
+
+def test_named_leaves_two_layers_read_are_one_shared_box_naming_its_readers():
+    from nn.modules import Layer
+
+    x = [Value(0.5, label="x0"), Value(-1.0, label="x1")]  # named inputs: a skip connection
+    first, skip = Layer(2, 2, "tanh", seed=0), Layer(2, 1, "linear", seed=1)
+    first.set_labels("first.")
+    skip.set_labels("skip.")
+    out = vsum(first(x)) + skip(x)
+    out.backward()
+    shown = texts(render(out, level="layers"))
+    assert {"shared", "2 values, read by first, skip"} <= set(shown)
