@@ -1,11 +1,10 @@
 """The batched back-end: a traced scalar program run over a whole batch as NumPy array code.
 
-A traced program describes ONE sample. Run over a batch, each scalar variable becomes a column
-of numbers, one per sample, and the program's structure shows which columns belong together:
-the neurons of a layer are one matrix product, an activation over the layer one elementwise
-op, a sum over it a row reduction (`autograd_core.block_ops`). `autograd_core.lowering` groups
-the equations so and prints the matrix program, forward and backward; this module runs it:
-`jit(f).batched` (`BatchedFunction`) and a training step of `fit(jit=True)` (`TrainingStep`).
+`autograd_core.block_ops` says which scalar equations of a one-sample program become which
+matrix ops, `autograd_core.lowering` groups them so and prints the matrix program, forward and
+backward; this module runs it: `jit(f).batched` (`BatchedFunction`) and a training step of
+`fit(jit=True)` (`TrainingStep`), with the feeds and reports of a batch trace
+(`autograd_core.batch`).
 
 The generated code is kept as `.source`, the matrix form of the program a learner can read.
 

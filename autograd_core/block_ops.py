@@ -213,7 +213,7 @@ class MatMul(BlockOp):
             lines.append(f"d{P}[:, {cols}] += np.outer({dZ}.sum(0), {c})")
         self.params.scatter_grad(lines)
         pieces = self.pieces
-        if not (compiler.input_grads or any(block not in compiler.inputs for block, _ in pieces)):
+        if not any(compiler.needs_grad(block) for block, _ in pieces):
             return
         block, cols = pieces[0]
         if len(pieces) == 1 and cols is None and block.grad is None:
@@ -280,16 +280,16 @@ class Convolution(BlockOp):
         """
         operands = [[x for _, x in dot_pairs(window[0])] for window in windows]
         width = len(operands[0])
-        bias = [k for k in range(width) if all(_is_const(ops_[k], 1.0) for ops_ in operands)]
+        bias = [k for k in range(width) if all(_is_const(reads[k], 1.0) for reads in operands)]
         if len(bias) > 1:
             return None
         weights = [k for k in range(width) if k not in bias]
         sources: dict[int, Block] = {}
         index, padded = [], False
-        for ops_ in operands:
+        for reads in operands:
             row = []
             for k in weights:
-                x = ops_[k]
+                x = reads[k]
                 if _is_const(x, 0.0):
                     row.append(-1)
                     padded = True
@@ -360,7 +360,7 @@ class Convolution(BlockOp):
             lines.append(f"d{b} += {dZw}.sum((0, 1))")
         self.params.scatter_grad(lines)
         source = layout.source
-        if source in compiler.inputs and not compiler.input_grads:
+        if not compiler.needs_grad(source):
             return
         compiler.own(source)
         dXw = f"{dZw} @ {W}"
@@ -484,7 +484,7 @@ class WindowSum(BlockOp):
     def backward(self, compiler: Compiler) -> None:
         """Each term of a window gets the window's gradient: dB[:, IDX] += dS, spread."""
         source = self.source
-        if source in compiler.inputs and not compiler.input_grads:
+        if not compiler.needs_grad(source):
             return
         compiler.own(source)
         spread = f"{self.out.grad}[:, :, None]"

@@ -114,13 +114,10 @@ class Compiler:
                     continue
             if group is not None:
                 MatMul.lower(self, group)
-            elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and RowReduce.lower(self, eq):
-                pass
-            else:
+            elif not (eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and RowReduce.lower(self, eq)):
+                # (RowReduce.lower prints the reduction when it applies, and says so)
                 group = Elementwise.group(self, eq, done)
                 Elementwise.lower(self, group)
-                done.update(id(member) for member in group)
-                continue
             done.update(id(member) for member in (group or [eq]))
 
     def place(self, v: ir.Var, block: Block, j: int) -> None:
@@ -204,7 +201,7 @@ class Compiler:
         """Add the backward term (shaped as `out`) into the gradient of operand `o`."""
         if o.kind == "const" or (isinstance(term, float) and term == 0.0):
             return
-        if o.kind == "block" and o.block in self.inputs and not self.input_grads:
+        if o.kind == "block" and not self.needs_grad(o.block):
             return
         term_text = self.printer.operand(term)
         if o.kind == "param":
@@ -285,7 +282,11 @@ class Compiler:
         """Whether a gradient for this operand is of any use."""
         if o.kind == "const":
             return False
-        return not (o.kind == "block" and o.block in self.inputs and not self.input_grads)
+        return o.kind != "block" or self.needs_grad(o.block)
+
+    def needs_grad(self, block: Block) -> bool:
+        """Whether the block's gradient is of any use: not for the inputs of a training step."""
+        return self.input_grads or block not in self.inputs
 
     def product(self, a: str, b: str) -> str:
         """a * b, in careful mode 0 where either is 0 (see `careful`)."""
