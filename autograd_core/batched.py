@@ -138,7 +138,9 @@ class TrainingStep:
         return float(loss.mean()), outputs, dtheta
 
     def evaluate(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any]:
-        """The mean loss and the outputs, from the forward pass alone; no report is given."""
+        """The mean loss and the outputs, from the forward pass alone; no report is given.
+        The feeds are asked as for a step: meant for a program traced in eval mode, where
+        batch norm feeds its running estimates and dropout draws nothing."""
         if self._forward is None:
             self._forward = self._compiler.function(
                 self._header, "loss, outputs", self, self._outputs_end
