@@ -751,7 +751,7 @@ class Dropout(Module):
         if self.training and self.p > 0.0:
             axis = batch.current()
             if axis is None:
-                masks = self._masks(1, len(inputs))[0]
+                masks = self._masks(1, len(inputs))[0].tolist()
             else:  # a traced sample: the masks are fed in at each run, one row per sample
                 masks = axis.feed(len(inputs), lambda n: self._masks(n, len(inputs)))
             inputs = [xi * m for xi, m in zip(inputs, masks, strict=True)]
@@ -764,20 +764,20 @@ class Dropout(Module):
         widths = {len(sample) for sample in samples}
         if not (self.training and self.p > 0.0 and len(widths) == 1):
             return super().forward_batch(X)
-        masks = self._masks(len(samples), widths.pop())
+        masks = self._masks(len(samples), widths.pop()).tolist()
         out = [
             [xi * m for xi, m in zip(sample, row, strict=True)]
             for sample, row in zip(samples, masks, strict=True)
         ]
         return [o[0] if len(o) == 1 else o for o in out]
 
-    def _masks(self, n: int, width: int) -> list[list[float]]:
+    def _masks(self, n: int, width: int) -> np.ndarray:
         """n rows of `width` multipliers, 1 / (1 - p) kept and 0 dropped, drawn by a NumPy
         generator seeded from one draw of the module's own generator."""
         # p == 1 drops everything: no 1 / (1 - p) to compute, every mask is 0.
         scale = 0.0 if self.p == 1.0 else 1.0 / (1.0 - self.p)
         uniform = np.random.default_rng(self._rng.getrandbits(64)).random((n, width))
-        return np.where(uniform >= self.p, scale, 0.0).tolist()
+        return np.where(uniform >= self.p, scale, 0.0)
 
 
 @register
