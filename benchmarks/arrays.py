@@ -269,11 +269,12 @@ def measure_steps() -> list[dict[str, Any]]:
 
 
 def digits_fit() -> dict[str, float]:
-    """fit(jit=True) on digits, 75/25 stratified split, 20 epochs of batch 32, Adam."""
+    """fit(jit=True) of notebook 12's MLP on digits (64-64-10 ReLU), 75/25 stratified split,
+    40 epochs of batch 32, Adam at 0.002."""
     X, y = nn.data.load_digits()
     X_train, X_test, y_train, y_test = nn.data.train_test_split(X, y, test_size=0.25, seed=0)
-    model = nn.MLP(64, [32, 10], seed=0)
-    optimizer = nn.optim.Adam(model.parameters(), lr=5e-3)
+    model = nn.MLP(64, [64, 10], seed=0)
+    optimizer = nn.optim.Adam(model.parameters(), lr=2e-3)
     start = time.perf_counter()
     nn.fit(
         model,
@@ -281,7 +282,7 @@ def digits_fit() -> dict[str, float]:
         y_train,
         loss="cross_entropy",
         optimizer=optimizer,
-        epochs=20,
+        epochs=40,
         batch_size=32,
         seed=0,
         progress=False,
@@ -500,9 +501,9 @@ def report() -> str:
     fitted = digits_fit()
     lines += [
         "",
-        f"`fit(jit=True)` on digits (75/25 stratified split, 20 epochs, batch 32, Adam): "
-        f"{fitted['seconds']:.2f} s including the trace, test accuracy "
-        f"{fitted['test_accuracy']:.3f}.",
+        f"`fit(jit=True)` of notebook 12's MLP on digits (64-64-10 ReLU, 75/25 stratified split, "
+        f"40 epochs, batch 32, Adam at 0.002): {fitted['seconds']:.2f} s including the trace, "
+        f"test accuracy {fitted['test_accuracy']:.3f} (goal: >= 0.97 in under 10 s).",
     ]
     cnn = digits_cnn_fit()
     lines += [
