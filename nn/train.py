@@ -145,6 +145,7 @@ def fit(
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
+    _check_batch_norm_batches(model, len(X), batch_size)
     n_outputs = _count_outputs(model, X[0])
     regression = loss == "mse" and _is_regression(y)
     if isinstance(loss, str):
@@ -597,6 +598,22 @@ def _check_fit_arguments(
             f"got {optimizer!r}"
         )
     _check_features("fit", X)
+
+
+def _check_batch_norm_batches(model: Module, n: int, batch_size: Any) -> None:
+    """Refuse, before any step, batches that would leave a batch norm one sample to normalise
+    over (it has no variance; PyTorch refuses it too): one epoch in, it would stop mid-way."""
+    if not any(isinstance(m, BatchNorm1d) for m in model.modules()):
+        return
+    if batch_size is not None and not (is_integer(batch_size) and batch_size >= 1):
+        return  # `batches` names the bad batch size
+    last = n if batch_size is None or batch_size >= n else (n % batch_size or batch_size)
+    if last == 1:
+        which = "every batch" if batch_size == 1 or n == 1 else "the last batch of each epoch"
+        raise ValueError(
+            f"fit: with {n} samples and batch_size={batch_size}, {which} holds one sample, and "
+            "BatchNorm1d in train mode needs more than one per batch: choose another batch_size"
+        )
 
 
 def _is_regression(y: Sequence[Any]) -> bool:

@@ -238,7 +238,7 @@ def train(model, jit, X, y, **options):
     )
 
 
-def assert_same_state(a, b, draws=True):
+def assert_same_state(a, b):
     np.testing.assert_allclose(
         [p.data for p in a.parameters()], [p.data for p in b.parameters()], rtol=0, atol=1e-12
     )
@@ -247,7 +247,7 @@ def assert_same_state(a, b, draws=True):
             np.testing.assert_allclose(m.running_mean, n.running_mean, rtol=0, atol=1e-12)
             np.testing.assert_allclose(m.running_var, n.running_var, rtol=0, atol=1e-12)
             assert m.num_batches_tracked == n.num_batches_tracked
-        if draws and isinstance(m, Dropout):  # the same number of draws: the same next draw
+        if isinstance(m, Dropout):  # the same number of draws: the same next draw
             assert m._rng.random() == n._rng.random()
 
 
@@ -274,16 +274,29 @@ def test_the_matrix_program_shows_the_means_over_the_batch_and_the_fed_masks():
     assert "reports = " in source
 
 
-def test_a_batch_of_one_with_batch_norm_fails_alike_on_both_paths():
-    X, y = make_moons(21, noise=0.1, seed=0)  # batches of 10, 10 and 1
-    models = {}
+@pytest.mark.parametrize(
+    ("n", "batch_size", "which"),
+    [(21, 10, "the last batch of each epoch"), (1, None, "every batch"), (8, 1, "every batch")],
+)
+def test_fit_refuses_batches_of_one_sample_for_batch_norm_before_any_step(n, batch_size, which):
+    X, y = make_moons(max(n, 2), noise=0.1, seed=0)
     for on_batches in (False, True):
-        models[on_batches] = regularised()
-        with pytest.raises(ValueError, match="more than one sample per batch, got 1"):
-            train(models[on_batches], on_batches, X, y)
-    # The step stopped before any update. (The batched step drew that batch's dropout masks
-    # before the batch norm refused it; the eager one stopped at the batch norm, first.)
-    assert_same_state(models[False], models[True], draws=False)
+        model = regularised()
+        before = [p.data for p in model.parameters()]
+        with pytest.raises(ValueError, match=f"batch_size={batch_size}, {which} holds one sample"):
+            fit(
+                model,
+                X[:n],
+                y[:n],
+                loss="hinge",
+                optimizer=optim.SGD(model.parameters(), lr=0.1),
+                epochs=2,
+                batch_size=batch_size,
+                progress=False,
+                jit=on_batches,
+            )
+        assert [p.data for p in model.parameters()] == before
+        assert model[1].num_batches_tracked == 0
 
 
 class TwoDropouts(Module):
