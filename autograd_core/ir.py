@@ -150,13 +150,24 @@ class Program:
         return out
 
     def __str__(self) -> str:
+        """The jaxpr-like text; the inputs a batch trace feeds follow `; fed`, and the outputs
+        it reports `; reported`."""
+        n_fed = sum(len(feed.values) for feed in self.feeds)
+        n_reported = sum(len(report.values) for report in self.reports)
+        own_inputs = self.inputs[: len(self.inputs) - n_fed]
         params = " ".join(v.name for v in self.params)
-        inputs = " ".join(v.name for v in self.inputs)
+        inputs = " ".join(v.name for v in own_inputs)
+        if n_fed:
+            inputs += " ; fed " + " ".join(v.name for v in self.inputs[len(own_inputs) :])
         lines = [f"{{ lambda {params} ; {inputs} ."]
         for eq in self.equations:
             lines.append(f"    {eq.out.name} = {op_label(eq.op)} {' '.join(map(_text, eq.inputs))}")
-        results = [*self.outputs, *self.gradients]
-        lines.append(f"  in ({', '.join(map(_text, results))}) }}")
+        outputs = self.outputs[: len(self.outputs) - n_reported]
+        results = ", ".join(map(_text, [*outputs, *self.gradients]))
+        if n_reported:
+            reported = self.outputs[len(outputs) :]
+            results += " ; reported " + " ".join(map(_text, reported))
+        lines.append(f"  in ({results}) }}")
         return "\n".join(lines)
 
 

@@ -98,6 +98,15 @@ def test_a_batch_norm_of_an_output_that_reads_only_padding_trains_as_eagerly():
     assert_same_training(runs)
 
 
+def test_a_batch_trace_prints_its_fed_inputs_and_reported_outputs_apart():
+    model = Sequential(Layer(2, 2, "linear", seed=0), BatchNorm1d(2), Dropout(0.5, seed=0))
+    text = str(ir.trace(lambda *x: model(list(x)), 2, model.parameters(), batch=True))
+    first, *body, last = text.splitlines()
+    assert first == "{ lambda p0 p1 p2 p3 p4 p5 p6 p7 p8 p9 ; x0 x1 ; fed x2 x3 ."
+    assert sum("batch_mean" in line for line in body) == 4  # a mean and a variance per feature
+    assert last.startswith("  in (") and " ; reported " in last
+
+
 def test_a_report_must_be_the_same_for_every_sample():
     def sample(x):
         batch.current().report([x * 2.0], lambda numbers, n: None)  # x differs per sample
