@@ -93,13 +93,15 @@ class TrainingStep:
         reported = program.outputs[len(program.outputs) - n_reported :]
         compiler.lines.append(f"loss = {compiler.output(loss)}")
         compiler.lines.append(f"outputs = {self._joined(compiler, others, 'n')}")
-        compiler.lines.append(f"reports = {self._joined(compiler, reported, '1')}[0]")
+        if program.reports:  # the numbers handed back to the modules after the step
+            compiler.lines.append(f"reports = {self._joined(compiler, reported, '1')}[0]")
         self._outputs_end = len(compiler.lines)
         compiler.lines.append("dtheta = np.zeros_like(theta)")
         if isinstance(loss, ir.Var):
             compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
         header = "def run(theta, X, Y=None, F=None):"
-        self.source = compiler.source(header, "loss, outputs, dtheta, reports")
+        returned = f"loss, outputs, dtheta, {'reports' if program.reports else 'None'}"
+        self.source = compiler.source(header, returned)
         self.feeds, self.reports = program.feeds, program.reports
         self._compiler, self._header, self._forward_end = compiler, header, forward_end
         # Compiled when first needed: the whole step, the forward alone (`evaluate`), and the
