@@ -703,7 +703,7 @@ def add_to_columns(lines: list[str], matrix: str, cols: list[int], term: str, na
     consecutive (`dW = dP[:, 0:4]`, `dW += ...`, as the textbook writes it), else in place
     (a list of columns makes a copy, which `+=` would update instead of the matrix)."""
     index = index_text(cols)
-    if ":" in index:
+    if consecutive(cols):
         lines.append(f"{name} = {matrix}[:, {index}]")
         lines.append(f"{name} += {term}")
     else:
@@ -728,9 +728,14 @@ def take(block: Block, cols: Sequence[int] | None) -> str:
     return f"{block.name}[:, {index_text(list(cols))}]"
 
 
+def consecutive(cols: Sequence[int]) -> bool:
+    """The columns follow one another, as a slice takes them (so indexing gives a view)."""
+    return list(cols) == list(range(cols[0], cols[0] + len(cols)))
+
+
 def index_text(cols: list[int]) -> str:
     """A slice where the columns are consecutive (a view), else a list (a copy)."""
-    if cols == list(range(cols[0], cols[0] + len(cols))):
+    if consecutive(cols):
         return f"{cols[0]}:{cols[0] + len(cols)}"
     return repr(cols)
 

@@ -30,6 +30,7 @@ from .block_ops import (
     Pieces,
     RowReduce,
     WindowSum,
+    consecutive,
     index_text,
     named,
     numpy,
@@ -181,10 +182,9 @@ class Compiler:
 
     def theta_index(self, indices: tuple[int, ...]) -> str:
         """Where a row of parameters lies in theta: a slice where it can, else an index array."""
-        cols = list(indices)
-        if len(set(cols)) == len(cols) and cols == list(range(cols[0], cols[0] + len(cols))):
-            return index_text(cols)
-        return self.constant("index", numpy().array(cols))
+        if consecutive(indices):
+            return index_text(list(indices))
+        return self.constant("index", numpy().array(indices))
 
     # -- backward ---------------------------------------------------------------------------
 
