@@ -760,9 +760,11 @@ class Dropout(Module):
     def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
         """Every sample of the batch, with the batch's masks drawn at once (as the batched
         back-end draws them, so both drop the same inputs)."""
+        if not (self.training and self.p > 0.0):
+            return super().forward_batch(X)  # the identity: no masks to draw
         samples = [_values_of(x, "Dropout") for x in X]
         widths = {len(sample) for sample in samples}
-        if not (self.training and self.p > 0.0 and len(widths) == 1):
+        if len(widths) != 1:
             return super().forward_batch(X)
         masks = self._masks(len(samples), widths.pop()).tolist()
         out = [
