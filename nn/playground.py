@@ -21,13 +21,13 @@ from typing import Any
 
 import numpy as np
 
-from autograd_core import Value, batched, ir
+from autograd_core import Value, batched
 
 from . import data, optim
 from ._checks import is_integer
 from .health import GradientReport, gradient_report
 from .modules import ACTIVATIONS, MLP, _as_list
-from .train import fit
+from .train import fit, outputs_step
 
 Dataset = tuple[list[list[float]], list[int]]
 DATASETS: dict[str, Callable[[int, int], Dataset]] = {
@@ -303,10 +303,9 @@ class Playground:
                 for layer in model.layers:
                     signal = _as_list(layer(signal))
                     outputs += signal
-                return [0.0, *outputs]  # the step's loss first: none here
+                return outputs
 
-            program = ir.trace(every_layer, 2, model.parameters())
-            self._layers = (model, batched.TrainingStep(program))
+            self._layers = (model, outputs_step(every_layer, 2, model.parameters()))
         theta = np.array([p.data for p in self.model.parameters()])
         _, outputs = self._layers[1].evaluate(theta, np.asarray(points, dtype=float))
         ends = np.cumsum([layer.nout for layer in self.model.layers])[:-1]

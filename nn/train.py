@@ -277,9 +277,17 @@ def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> np.ndarray:
     params = model.parameters()
     theta = np.array([p.data for p in params])
     with _eval_mode(model):
-        program = ir.trace(lambda *x: [0.0, *_as_list(model(list(x)))], X.shape[1], params)
-    _, outputs = batched.TrainingStep(program).evaluate(theta, X)
+        step = outputs_step(lambda *x: _as_list(model(list(x))), X.shape[1], params)
+    _, outputs = step.evaluate(theta, X)
     return outputs
+
+
+def outputs_step(
+    function: Callable[..., list[Any]], n_inputs: int, params: list[Value]
+) -> batched.TrainingStep:
+    """`function(*sample)`'s outputs, traced once as a step with no loss (its loss is 0): run it
+    over many samples at once with `.evaluate(theta, X)`."""
+    return batched.TrainingStep(ir.trace(lambda *x: [0.0, *function(*x)], n_inputs, params))
 
 
 def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str = "hinge") -> list[Any]:
