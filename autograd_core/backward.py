@@ -7,7 +7,7 @@ where d(consumer)/d(input) is the local partial the op table gave in the forward
 from __future__ import annotations
 
 import math
-from collections.abc import Collection, Sequence
+from collections.abc import Callable, Collection, Iterator, Sequence
 from typing import Any
 
 from .modes import mode
@@ -83,19 +83,36 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
 def chain_rule(
     order: Sequence[Value], seed: Any, create_graph: bool = False, stop_at: Collection[Value] = ()
 ) -> None:
-    """Set `.grad` of every node of `order` (root last) to d(root)/d(node) times `seed`.
+    """Set `.grad` of every node of `order` (root last) to d(root)/d(node) times `seed`:
+    `reverse_walk` run to its end."""
+    for _ in reverse_walk(order, seed, create_graph, stop_at):
+        pass  # the walk yields only when asked for its steps
 
-    Each node, once all its consumers have added their share `g`, adds `local * g` to each of
-    its inputs, where `local` is its partial derivative for that input. On floats the partials
-    are the ones the forward pass stored; with `create_graph` they are recomputed from the op
-    table on the Values themselves, so every gradient is a Value that can be differentiated
-    again. Nodes in `stop_at` pass nothing on to their inputs.
 
-    0 times anything is 0 here: a partial that is exactly 0 adds nothing even when `g` is inf
-    or nan (relu below 0, x**0: the node does not move with that input), and a gradient that is
-    exactly 0 passes nothing on even through an infinite partial (sqrt at 0). PyTorch agrees
-    where it masks (relu, pow), and gives nan where it multiplies (0 * sqrt(x) at 0). Hooks
-    registered with `Value.register_hook` see, and may replace, a node's gradient once complete.
+def reverse_walk(
+    order: Sequence[Any],
+    seed: Any,
+    create_graph: bool = False,
+    stop_at: Collection[Any] = (),
+    *,
+    steps: bool = False,
+    product: Callable[[Any, Any], Any] | None = None,
+) -> Iterator[tuple[Any, Any, list[tuple[Any, Any]]]]:
+    """The chain rule, once for every consumer: `backward`, `gradients` (so `grad` and the
+    grader), the stepper and the traced programs of `jit` (`ir.with_gradients`).
+
+    Sets `.grad` of every node of `order` (root last) to d(root)/d(node) times `seed`. Each
+    node, once all its consumers have added their share `g`, adds `local * g` to each of its
+    inputs, where `local` is its partial derivative for that input. On floats the partials are
+    the ones the forward pass stored; with `create_graph` they are recomputed from the op table
+    on the nodes themselves, so every gradient is a node that can be differentiated again: a
+    Value, or a traced variable of `ir` (then `product(local, g)` records the product and
+    constants among the inputs get nothing). Nodes in `stop_at` pass nothing on to their inputs.
+    Hooks registered with `Value.register_hook` see, and may replace, a node's gradient once
+    complete.
+
+    With `steps=True`, yields `(node, g, terms)` for every node that has inputs, just before
+    its terms are added: `terms` are the (input, partial) pairs `counts` let through.
     """
     # With create_graph a gradient starts as NOTHING, which `+` replaces by the first term,
     # so no `0.0 + g` node is recorded in front of each gradient.
@@ -103,7 +120,7 @@ def chain_rule(
     for node in order:
         node.grad = zero
     order[-1].grad = seed
-    check = mode.anomaly
+    check = mode.anomaly and product is None
     hooked = hooked_nodes()
     stop = set(stop_at) or None
     # False in the usual case (no hooks anywhere, no stops): then it costs one test per node.
@@ -120,39 +137,68 @@ def chain_rule(
         g = node.grad
         if create_graph:
             if g is NOTHING:
+                if steps:
+                    yield node, g, []
                 continue
             local_grads = _partials_on_graph(node)
-            number = float(g)
         elif not g:
+            if steps:
+                yield node, g, []
             continue  # 0 times any partial adds nothing
         else:
             local_grads = node.local_grads
-            number = g
         if check:
             _check_contributions(node, local_grads, g)
-        if number - number or not number:
-            # g is inf or nan (for a finite g, g - g is 0.0), or a Value holding 0: keep only
-            # the terms that can count (0 times anything is 0, as above).
-            pairs = _terms_that_count(inputs, local_grads, number)
+        number = _number(g)
+        if product is None and number is not None and number - number == 0.0 and number:
+            # g is finite and not 0 (for a finite g, g - g is 0.0): every term counts. One
+            # partial per input, by construction; zip's strict=True would cost a keyword call
+            # per node, a sixth of the whole loop on a graph of small nodes.
+            terms = zip(inputs, local_grads)  # noqa: B905
         else:
-            # One partial per input, by construction. zip's strict=True would cost a keyword
-            # call per node, a sixth of the whole loop on a graph of small nodes.
-            pairs = zip(inputs, local_grads)  # noqa: B905
-        for child, local in pairs:
-            child.grad += local * g
+            terms = [pair for pair in zip(inputs, local_grads, strict=True) if counts(*pair, g)]
+        if steps:
+            terms = list(terms)
+            yield node, g, terms
+        if product is None:
+            for child, local in terms:
+                child.grad += local * g
+        else:
+            for child, local in terms:
+                child.grad += product(local, g)
     if create_graph:
         for node in order:
             if node.grad is NOTHING:
                 node.grad = 0.0
 
 
-def _terms_that_count(inputs: Sequence[Value], local_grads: Sequence[Any], g: float) -> list:
-    """(input, partial) pairs whose term is not 0 times something: where g is inf or nan, those
-    with a nonzero partial; where g is 0 (a Value holding 0), those with a finite partial."""
-    pairs = zip(inputs, local_grads, strict=True)
-    if g:
-        return [(child, local) for child, local in pairs if float(local) != 0.0]
-    return [(child, local) for child, local in pairs if math.isfinite(float(local))]
+def counts(child: Any, local: Any, g: Any) -> bool:
+    """Whether the chain rule adds the term `local * g` to `child`'s gradient.
+
+    0 times anything is 0 here: a partial that is exactly 0 adds nothing even when `g` is inf
+    or nan (relu below 0, x**0: the node does not move with that input), and a gradient that is
+    exactly 0 passes nothing on even through an infinite partial (sqrt at 0). PyTorch agrees
+    where it masks (relu, pow), and gives nan where it multiplies (0 * sqrt(x) at 0). In a
+    traced program a number is known only for constants: a term whose factor is the constant 0
+    is dropped (the other's number comes at run time, where the careful product takes over),
+    and a constant input needs no gradient at all.
+    """
+    if type(child) is float:  # a constant written into a traced program
+        return False
+    local_number, g_number = _number(local), _number(g)
+    if local_number == 0.0:
+        return g_number is not None and math.isfinite(g_number)
+    if g_number == 0.0:
+        return local_number is not None and math.isfinite(local_number)
+    return True
+
+
+def _number(x: Any) -> float | None:
+    """x's number (a Value's data); None for a traced variable, whose number comes at run time."""
+    try:
+        return float(x)
+    except TypeError:
+        return None
 
 
 class _Nothing:

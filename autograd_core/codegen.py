@@ -42,22 +42,37 @@ def compile_source(
 
 
 class Printer:
-    """Prints equations as Python; each parametrised op gets a name of its own."""
+    """Prints equations as Python; each op the source calls gets a name of its own.
+
+    An op of the built-in table is called by its key (`tanh(v0)`), which the tests check
+    against every name generated code uses; an op declared with `defop` is called `op_<name>`
+    (no other generated name starts so), so what a user calls an op (`np`, `sum`, `x0`, `if`)
+    never meets a name of the generated code. A parametrised op adds its parameters
+    (`power_of_3_0`).
+    """
 
     def __init__(self) -> None:
-        self.parametrised: dict[ops.Op, str] = {}
+        self.names: dict[ops.Op, str] = {}
+        self.taken: set[str] = set()
 
     def name_of(self, op: ops.Op) -> str:
-        if not op.params:
-            return ops.key_of(op)
-        if op not in self.parametrised:
-            suffix = re.sub(r"\W", "_", "_".join(map(repr, op.params)))
-            self.parametrised[op] = f"{op.family}_{suffix}"
-        return self.parametrised[op]
+        if op in self.names:
+            return self.names[op]
+        key = ops.key_of(op)
+        name = key if key in ops.BUILT_IN else f"op_{key}"
+        if op.params:
+            name += "_" + re.sub(r"\W", "_", "_".join(map(repr, op.params)))
+        unique, count = name, 1
+        while unique in self.taken:  # two parameters that print alike (1e-05 and 1e_05)
+            count += 1
+            unique = f"{name}_{count}"
+        self.names[op] = unique
+        self.taken.add(unique)
+        return unique
 
     def ops_by_name(self) -> dict[str, ops.Op]:
-        """Each parametrised op the source calls, by the name it calls it."""
-        return {name: op for op, name in self.parametrised.items()}
+        """Each op the source calls, by the name it calls it."""
+        return {name: op for op, name in self.names.items()}
 
     def operand(self, x: ir.Operand) -> str:
         if isinstance(x, ir.Var):

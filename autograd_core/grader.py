@@ -30,9 +30,12 @@ class BackwardCheckError(AssertionError):
     ) -> None:
         self.index, self.name, self.x = index, name, x
         self.yours, self.engine, self.hint = yours, engine, hint
+        difference = yours - engine
+        # inf - inf and anything - nan have no size: then the two numbers say it all.
+        off = f" (off by {difference:+.6g})" if math.isfinite(difference) else ""
         super().__init__(
             f"input {index} ({name} = {x:g}): your gradient is {yours!r}, the engine's is "
-            f"{engine!r} (off by {yours - engine:+.6g}).\nHint: {hint}"
+            f"{engine!r}{off}.\nHint: {hint}"
         )
 
 
@@ -54,7 +57,10 @@ def check_backward(
     engine = list(engine) if isinstance(engine, tuple) else [engine]
     yours = _as_numbers(my_backward(*xs), len(xs))
     for index, (mine, right) in enumerate(zip(yours, engine, strict=True)):
-        if not abs(mine - right) <= ATOL + RTOL * abs(right):
+        # An infinite gradient is right only when it is the same infinity (a tolerance
+        # relative to inf would accept any number, and inf - inf is nan).
+        close = math.isfinite(right) and abs(mine - right) <= ATOL + RTOL * abs(right)
+        if not (mine == right or close):
             hint = _hint(mine, right, yours, engine)
             raise BackwardCheckError(index, _names(forward, n)[index], xs[index], mine, right, hint)
     return True

@@ -28,10 +28,10 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
-from .backward import topological_order
+from .backward import reverse_walk, topological_order
 from .batch import Feed, Report, batch_trace
 from .modes import enable_grad
-from .value import Value
+from .value import Value, hooked_nodes
 
 Operand = Any  # a Var or a float constant
 
@@ -39,12 +39,18 @@ Operand = Any  # a Var or a float constant
 class Var:
     """A variable of a traced program; arithmetic on it records equations in its program."""
 
-    __slots__ = ("name", "kind", "program")
+    # `inputs`, `_op` and `grad` make a variable a node for the chain rule's one walk
+    # (`backward.reverse_walk`): the inputs and op of the equation that computes it (none for a
+    # parameter or an input), and its gradient while `with_gradients` writes the backward pass.
+    __slots__ = ("name", "kind", "program", "inputs", "_op", "grad")
 
     def __init__(self, name: str, kind: str, program: Program) -> None:
         self.name = name
         self.kind = kind  # "param", "input" or "temp"
         self.program = program
+        self.inputs: tuple[Operand, ...] = ()
+        self._op: ops.Op | None = None
+        self.grad: Operand = 0.0
 
     def __repr__(self) -> str:
         return self.name
@@ -145,9 +151,21 @@ class Program:
         folded = _fold(op, inputs)
         if folded is not None:
             return folded
-        out = self.new_var("temp", prefix)
-        self.equations.append(Equation(op, tuple(inputs), out))
+        return self.equation(op, tuple(inputs), self.new_var("temp", prefix))
+
+    def equation(self, op: ops.Op, inputs: tuple[Operand, ...], out: Var) -> Var:
+        """Append `out = op(*inputs)` and return `out`."""
+        out.inputs, out._op = inputs, op
+        self.equations.append(Equation(op, inputs, out))
         return out
+
+    def product(self, local: Operand, g: Operand) -> Operand:
+        """`local * g` as a product of the chain rule (see `products`)."""
+        made = len(self.equations)
+        term = self.emit(ops.MUL, [local, g])
+        if len(self.equations) > made:  # an equation, not a factor 1.0 folded away
+            self.products.add(term)
+        return term
 
     def __str__(self) -> str:
         """The jaxpr-like text; the inputs a batch trace feeds follow `; fed`, and the outputs
@@ -268,18 +286,31 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
         program.inputs.append(variables[a])
     top = Value.__new__(Value)  # a root joining every result, so one walk orders them all
     top.inputs = tuple(roots)
+    hooked = hooked_nodes()
     for node in topological_order(top)[:-1]:
+        if hooked is not None and id(node) in hooked:
+            _refuse_hook(node)
         if node in variables:
             continue
         if not node.inputs:
             variables[node] = node.data  # a leaf that is not an argument: a constant
             continue
-        inputs = [variables[child] for child in node.inputs]
-        out = program.new_var("temp", "v")
-        program.equations.append(Equation(node._op, tuple(inputs), out))
-        variables[node] = out
+        inputs = tuple(variables[child] for child in node.inputs)
+        variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
     program.outputs = [variables[r] for r in roots]
     return program
+
+
+def _refuse_hook(node: Value) -> None:
+    """A hook is Python run on a gradient during a backward pass: generated code has no place
+    for it, and a program that silently skipped it would differentiate another function."""
+    made_by = f"computed by {node.op!r}" if node.inputs else "an input or a parameter"
+    raise ValueError(
+        f"cannot trace a gradient hook: a Value the function uses has one ({made_by}"
+        f"{f', labelled {node.label!r}' if node.label else ''}), and the traced program would "
+        "skip it. Differentiate this function without jit (grad, value_and_grad, backward), "
+        "or remove the hook"
+    )
 
 
 # -------------------------------------------------------------------------------------------
@@ -289,49 +320,31 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
 def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     """Append the backward pass of `outputs[0]` with respect to `wrt` to `program`.
 
-    The gradient of each variable is the sum, over the equations that use it, of that
-    equation's gradient times the local partial; terms are added in the order the eager
-    `backward` adds them, so the numbers are the same. Equations nothing needs are dropped.
+    The chain rule is the one walk eager `backward(create_graph=True)` runs
+    (`backward.reverse_walk`), here on the program's variables: each partial is the op table's
+    rule evaluated on them, and each product and sum is an equation. So the terms are the same,
+    added in the same order, and a term that is 0 times inf or nan is left out alike. Each
+    variable's gradient is named d<var>; equations nothing needs are dropped.
     """
-    forward = list(program.equations)
-    needs_grad = set(wrt)
-    for eq in forward:
-        if any(x in needs_grad for x in eq.inputs if isinstance(x, Var)):
-            needs_grad.add(eq.out)
-    terms: dict[Var, list[Operand]] = {}
     out = program.outputs[0]
-    if isinstance(out, Var) and out in needs_grad:
-        terms[out] = [1.0]
-    for eq in reversed(forward):
-        if eq.out not in terms:
-            continue
-        g = _total(program, terms.pop(eq.out), "d" + eq.out.name)
-        local_grads = eq.op.partials(eq.out, *eq.inputs)
-        for x, local in zip(eq.inputs, local_grads, strict=True):
-            # A partial that is the number 0 (step, sign) adds nothing, as in eager `backward`,
-            # which skips it: 0 * inf would make nan of an infinite gradient.
-            if isinstance(x, Var) and x in needs_grad and not _is(local, 0.0):
-                made = len(program.equations)
-                term = program.emit(ops.MUL, [local, g])
-                if len(program.equations) > made:  # an equation, not a factor 1.0 folded away
-                    program.products.add(term)
-                terms.setdefault(x, []).append(term)
+    order: list[Var] = [*program.params, *program.inputs]
+    if isinstance(out, Var) and out.kind == "temp":
+        # The output's equation and the ones before it (its equation is found by identity).
+        last = next(i for i, eq in enumerate(program.equations) if eq.out is out)
+        order += [eq.out for eq in program.equations[: last + 1]]
+    elif isinstance(out, Var):
+        order.remove(out)
+        order.append(out)
+    if isinstance(out, Var):
+        for _ in reverse_walk(order, 1.0, create_graph=True, product=program.product):
+            pass  # the walk yields only when asked for its steps
+    for node in reversed(order):
+        if isinstance(node.grad, Var) and node.grad.kind == "temp" and node.grad.name[0] == "t":
+            node.grad.name = "d" + node.name
     program.wrt = list(wrt)
-    program.gradients = [
-        _total(program, terms[w], "d" + w.name) if w in terms else 0.0 for w in wrt
-    ]
+    program.gradients = [w.grad if isinstance(out, Var) else 0.0 for w in wrt]
     eliminate_dead_code(program)
     return program
-
-
-def _total(program: Program, terms: list[Operand], name: str) -> Operand:
-    """The sum of a variable's gradient terms, left to right, named d<var>."""
-    total = terms[0]
-    for term in terms[1:]:
-        total = program.emit(ops.ADD, [total, term])
-    if isinstance(total, Var) and total.kind == "temp" and total.name.startswith("t"):
-        total.name = name
-    return total
 
 
 def eliminate_dead_code(program: Program) -> None:

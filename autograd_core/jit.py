@@ -25,8 +25,9 @@ import dataclasses
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
-from . import ir, ops
+from . import ir
 from .codegen import Printer, compile_source
+from .transforms import _output
 from .value import Value, _is_real
 
 
@@ -148,12 +149,17 @@ class Jitted:
         self._check_arity(len(floats))
         return floats
 
+    def _one_output(self, *xs: Value) -> Value:
+        """f's result, which must be one Value or number, as for `grad` and `value_and_grad`
+        (a program of several outputs would differentiate only the first)."""
+        return _output(self._f(*xs))
+
     def _trace(self, xs: Sequence[float]) -> None:
         with ir.without_gc():
             self._trace_and_compile(xs)
 
     def _trace_and_compile(self, xs: Sequence[float]) -> None:
-        program = ir.trace(self._f, len(xs), input_values=xs)
+        program = ir.trace(self._one_output, len(xs), input_values=xs)
         # The forward program for the batched back-end is this one before the backward pass
         # is appended to it: f is called once, as the first call promises.
         self._program_forward = dataclasses.replace(
@@ -164,7 +170,7 @@ class Jitted:
         )
         ir.with_gradients(program, program.inputs)
         self._generated = python_source(program)
-        self._bindings = {**float_namespace(), **self._generated.bindings}
+        self._bindings = self._generated.bindings
         self._value_and_grad = compile_source(self._generated.value_and_grad, self, self._bindings)[
             "value_and_grad"
         ]
@@ -176,11 +182,6 @@ class Jitted:
 def jit(f: Callable[..., Any]) -> Jitted:
     """Trace `f` (n numbers -> Value) on its first call and compile it to plain Python."""
     return Jitted(f)
-
-
-def float_namespace() -> dict[str, Any]:
-    """What generated Python may call: each op of the table under its key, on floats."""
-    return {key: op.forward for key, op in ops.by_name().items()}
 
 
 class Generated(NamedTuple):
@@ -197,7 +198,7 @@ class Generated(NamedTuple):
 
 def python_source(program: ir.Program, careful: bool = False) -> Generated:
     """Python source defining `forward(x0, ..)` and `value_and_grad(x0, ..)` for `program`,
-    and the functions it calls that are not in the op table (the parametrised ops).
+    and the ops' forward functions it calls, by the names it calls them (`Printer`).
 
     `careful=True` writes each product of the chain rule as eager `backward` takes it, 0 when
     either factor is 0 (so 0 * inf is 0, not nan): `a * b if a and b else 0.0`.

@@ -345,7 +345,6 @@ class Compiler:
     def namespace(self) -> dict[str, Any]:
         np = numpy()
         names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
-        names.update((key, _array_kernel(op)) for key, op in ops.by_name().items())
         names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
         names.update(self.constants)
         names["_check"] = self._check

@@ -59,7 +59,8 @@ def stable_sigmoid(x: float) -> float:
 
 
 def relu(x: float) -> float:
-    return x if x > 0.0 else 0.0
+    # `<=`, not `>`: a nan is neither, and must come out nan (as in PyTorch), not 0.
+    return 0.0 if x <= 0.0 else x
 
 
 def leaky_relu(x: float, slope: float) -> float:
@@ -110,6 +111,6 @@ def logsumexp(*xs: float) -> float:
     """log(e^x1 + ... + e^xn), computed as m + log(sum e^(xi - m)) with m = max xi, so that
     no exponent is positive and nothing overflows."""
     m = max(xs)
-    if math.isinf(m):
+    if math.isinf(m) and not any(x != x for x in xs):  # with a nan among them the answer is nan
         return m
     return m + math.log(sum([math.exp(x - m) for x in xs]))

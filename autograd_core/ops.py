@@ -21,7 +21,7 @@ from __future__ import annotations
 import math
 from collections.abc import Callable
 from dataclasses import dataclass
-from functools import lru_cache
+from functools import lru_cache, wraps
 from typing import Any
 
 from . import numeric
@@ -117,10 +117,9 @@ SIGMOID = Op(
     lambda out, x: (out * (1.0 - out),),
     lambda np, x: np.where(x >= 0.0, 1.0, np.exp(x)) / (1.0 + np.exp(-np.abs(x))),
 )
-# 1 where x > 0, else 0 (0 at the kink, as PyTorch).
-# relu(nan) is 0.0 on floats (nan > 0 is false), so on arrays too: `fmax`, which passes over
-# a nan, not `maximum`, which returns it (and fmax is faster than `where`).
-RELU = Op("relu", numeric.relu, lambda out, x: (STEP(x),), lambda np, x: np.fmax(x, 0.0))
+# 1 where x > 0, else 0 (0 at the kink, as PyTorch). relu(nan) is nan, as in PyTorch, on
+# floats and arrays alike: `maximum` returns a nan it meets (`fmax` would pass over it).
+RELU = Op("relu", numeric.relu, lambda out, x: (STEP(x),), lambda np, x: np.maximum(x, 0.0))
 ABS = Op("abs", abs, lambda out, x: (SIGN(x),), lambda np, x: np.abs(x))  # sign(x); 0 at 0
 SIN = Op("sin", math.sin, lambda out, x: (COS(x),), lambda np, x: np.sin(x))
 COS = Op("cos", math.cos, lambda out, x: (-SIN(x),), lambda np, x: np.cos(x))
@@ -254,10 +253,8 @@ so they are not checked sample by sample as the ops of `OPS` are."""
 
 _KEYS: dict[Op, str] = {op: key for table in (OPS, BATCH_OPS) for key, op in table.items()}
 
-
-def by_name() -> dict[str, Op]:
-    """Every op, per sample and over the batch axis, by name: what generated code may call."""
-    return {**OPS, **BATCH_OPS}
+BUILT_IN: frozenset[str] = frozenset(_KEYS.values())
+"""The keys of the ops above (not those `defop` adds): generated code calls these by name."""
 
 
 def key_of(op: Op) -> str:
@@ -295,7 +292,29 @@ def defop(
     for what, function in (("forward", forward), ("partials", partials)):
         if not callable(function):
             raise TypeError(f"defop {name!r}: {what} must be a function, got {function!r}")
-    op = Op(name, forward, partials, array)
+    op = Op(name, forward, _one_per_input(name, partials), array)
     OPS[name] = op
     _KEYS[op] = name
     return op
+
+
+def _one_per_input(name: str, partials: Callable[..., tuple]) -> Callable[..., tuple]:
+    """`partials`, checked each time it runs to give exactly one partial per input: a rule
+    with one too few would otherwise leave an input's gradient silently 0."""
+
+    @wraps(partials)
+    def checked(out: Any, *inputs: Any) -> tuple:
+        local_grads = partials(out, *inputs)
+        if not isinstance(local_grads, (tuple, list)) or len(local_grads) != len(inputs):
+            got = (
+                f"{len(local_grads)} partial" + ("" if len(local_grads) == 1 else "s")
+                if isinstance(local_grads, (tuple, list))
+                else f"a {type(local_grads).__name__}"
+            )
+            raise ValueError(
+                f"op {name!r}: its partials gave {got} for {len(inputs)} input(s); they must "
+                "return a tuple of one partial per input, in the order of the inputs"
+            )
+        return tuple(local_grads)
+
+    return checked

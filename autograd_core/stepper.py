@@ -24,7 +24,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backward import _check_seed, topological_order
+from .backward import _check_seed, reverse_walk, topological_order
 from .draw import Graph, analyse, draw_scalars
 from .value import Value
 
@@ -97,8 +97,11 @@ def name_of(node: Value) -> str:
 def backward_steps(root: Value, grad: float = 1.0) -> Iterator[Step]:
     """The steps of `root.backward(grad)`, in the order it runs, with the same numbers.
 
-    Nothing is written to `.grad`: the running sums live in the steps. After the last step
-    every `after` equals what `backward()` puts in that input's `.grad` (on a fresh graph).
+    The steps are those of the one reverse walk `backward` runs (`backward.reverse_walk`), so
+    they take the same terms: a term that is 0 times inf or nan shows as 0 here as it counts
+    as 0 there. Every `.grad` is put back as it was afterwards (run the steps to their end, or
+    close the iterator); the running sums live in the steps. After the last step every `after`
+    equals what `backward()` puts in that input's `.grad` (on a fresh graph).
     """
     if not isinstance(root, Value):
         raise TypeError(f"backward_steps needs a Value, got {type(root).__name__}")
@@ -108,25 +111,39 @@ def backward_steps(root: Value, grad: float = 1.0) -> Iterator[Step]:
     for node in order:
         for child in node.inputs:
             uses[child] = uses.get(child, 0) + 1
-    grads: dict[Value, float] = {root: float(grad)}
-    number = 0
-    for node in reversed(order):
-        if not node.inputs:
-            continue
-        number += 1
-        upstream = grads.get(node, 0.0)
-        contributions = []
-        for child, local in zip(node.inputs, node.local_grads, strict=True):
-            contribution = float(local) * upstream
-            before = grads.get(child, 0.0)
-            # `before + contribution` as backward's `child.grad += local * g`: the same float.
-            grads[child] = before + contribution
-            contributions.append(
-                Contribution(
-                    child, float(local), contribution, before, grads[child], uses[child] > 1
-                )
-            )
-        yield Step(number, node, upstream, tuple(contributions))
+    earlier = [node.grad for node in order]
+    try:
+        walk = reverse_walk(order, float(grad), steps=True)
+        for number, (node, upstream, terms) in enumerate(walk, start=1):
+            yield Step(number, node, upstream, _contributions(node, upstream, terms, uses))
+    finally:
+        for node, before in zip(order, earlier, strict=True):
+            node.grad = before
+
+
+def _contributions(
+    node: Value, upstream: float, terms: list[tuple[Value, Any]], uses: dict[Value, int]
+) -> tuple[Contribution, ...]:
+    """What each input of `node` receives, as the walk is about to add it: the terms it let
+    through in order (`local * upstream`), 0 for the others."""
+    counted = iter(terms)
+    term = next(counted, None)
+    running: dict[Value, float] = {}
+    contributions = []
+    for child, local in zip(node.inputs, node.local_grads, strict=True):
+        before = running.get(child, child.grad)
+        if term is not None and term[0] is child and term[1] is local:
+            contribution = local * upstream
+            # `before + contribution` as the walk's `child.grad += local * g`: the same float.
+            after = before + contribution
+            term = next(counted, None)
+        else:
+            contribution, after = 0.0, before
+        running[child] = after
+        contributions.append(
+            Contribution(child, float(local), contribution, before, after, uses[child] > 1)
+        )
+    return tuple(contributions)
 
 
 # -- drawing the steps ------------------------------------------------------------------------

@@ -132,7 +132,8 @@ class Module:
     def _state_entries(self, prefix: str = "") -> Iterator[tuple[str, str, Module, str, Any]]:
         """(state name, kind, owner, attribute, value) of every parameter and buffer below."""
         for kind, name, value in self._members():
-            key = prefix + self.state_names.get(name, name)
+            renamed = self.state_names.get(name, name)
+            key = prefix + renamed
             if kind in ("parameter", "buffer"):
                 yield key, kind, self, name, value
             elif kind == "child":
@@ -143,7 +144,8 @@ class Module:
                     yield prefix + child_key, "parameter", self, name, [r[child_key] for r in rows]
             else:
                 for i, child in enumerate(value):
-                    yield from child._state_entries(f"{key}.{i}." if key else f"{i}.")
+                    # A list renamed "" (a Sequential's modules) numbers them in place.
+                    yield from child._state_entries(f"{key}.{i}." if renamed else f"{prefix}{i}.")
 
     # -- views derived from it -----------------------------------------------------------------
 

@@ -252,3 +252,46 @@ def test_with_no_hook_anywhere_a_pass_does_not_look_for_hooks():
     if HOOKED:
         pytest.skip("a Value with a hook is still alive elsewhere")
     assert hooked_nodes() is None
+
+
+# Graphs where the chain rule meets 0 times inf or nan: relu below 0 before a sqrt at 0, x**0
+# at 0, a mask, a sqrt at 0 behind a zero weight, and the infinite gradient that is right.
+SINGULAR = [
+    (lambda x: x.relu().sqrt(), -1.0),
+    (lambda x: (x**0.0) * x.sqrt(), 0.0),
+    (lambda x: (x * 0.0).sqrt() + x, 2.0),
+    (lambda x: x.sqrt(), 0.0),
+    (lambda x: (x * 0.0).sqrt() * x, 3.0),
+]
+
+
+@pytest.mark.parametrize(("f", "x"), SINGULAR)
+def test_backward_the_stepper_the_grader_jit_and_grad_take_the_same_terms(f, x):
+    from autograd_core import backward_steps, check_backward, grad, jit
+
+    leaf = Value(x)
+    out = f(leaf)
+    final = {}
+    for step in backward_steps(out):
+        for c in step.contributions:
+            final[c.input] = c.after
+    out.backward()
+    expected = leaf.grad
+    assert final[leaf] == expected
+    assert grad(f)(x) == expected
+    assert jit(f).value_and_grad(x)[1] == expected
+    assert check_backward(f, lambda x: [expected], x)
+
+
+def test_the_walk_yields_each_step_before_adding_its_terms():
+    from autograd_core.backward import reverse_walk
+
+    a = Value(3.0)
+    b = a * a
+    order = topological_order(b)
+    walk = reverse_walk(order, 1.0, steps=True)
+    node, g, terms = next(walk)
+    assert (node, g) == (b, 1.0) and terms == [(a, 3.0), (a, 3.0)]
+    assert a.grad == 0.0  # not yet added
+    assert list(walk) == []
+    assert a.grad == 6.0

@@ -101,3 +101,15 @@ def test_inputs_without_parameter_names_are_called_x_and_their_index():
     with pytest.raises(BackwardCheckError, match=r"^input 1 \(x1 = 1\.5\)"):
         right = softmax_cross_entropy_backward(0.2, 1.5, -0.3)
         check_backward(softmax_cross_entropy, lambda *z: [right[0], 0.0, 0.0], 0.2, 1.5, -0.3)
+
+
+def test_an_infinite_gradient_that_is_right_passes():
+    # d/dx sqrt(x) at 0 is inf, for the engine and for the hand-written formula alike
+    assert check_backward(lambda x: x.sqrt(), lambda x: [math.inf], 0.0)
+
+
+def test_a_wrong_infinite_gradient_is_named_without_a_nan_difference():
+    with pytest.raises(BackwardCheckError) as caught:
+        check_backward(lambda x: x.sqrt(), lambda x: [-math.inf], 0.0)
+    assert "your gradient is -inf, the engine's is inf." in str(caught.value)
+    assert "nan" not in str(caught.value)

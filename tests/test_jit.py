@@ -314,6 +314,38 @@ def test_everything_uses_a_parametrised_op_called_by_its_generated_name():
     assert "v7 = power_of[1.5] v6" in str(traced.program)
 
 
+def test_a_function_of_several_outputs_is_refused_as_grad_refuses_it():
+    def f(x):
+        return [x * 2.0, x * 3.0]
+
+    with pytest.raises(TypeError, match="the function must return a Value or a number, got list"):
+        value_and_grad(f)(1.0)
+    for call in (jit(f), jit(f).value_and_grad):
+        with pytest.raises(TypeError, match="must return a Value or a number, got list"):
+            call(1.0)
+
+
+def test_a_gradient_hook_inside_the_function_is_refused_not_skipped():
+    def f(x):
+        y = x.sin()
+        y.register_hook(lambda g: 0.0)  # cut the path through y
+        return y * x
+
+    assert value_and_grad(f)(1.5)[1] == math.sin(1.5)  # only the direct path counts
+    message = r"cannot trace a gradient hook: a Value the function uses has one \(computed by 'sin'"
+    with pytest.raises(ValueError, match=message):
+        jit(f).value_and_grad(1.5)
+    with pytest.raises(ValueError, match=message):
+        jit(f).batched(np.array([1.5]))
+
+
+def test_the_backward_pass_takes_zero_times_inf_as_zero_as_eager_does():
+    def f(x):
+        return x.relu().sqrt()  # at x = -1: relu'(x) = 0 times sqrt'(0) = inf
+
+    assert jit(f).value_and_grad(-1.0) == value_and_grad(f)(-1.0) == (0.0, 0.0)
+
+
 def test_source_and_program_before_the_first_call_raise():
     with pytest.raises(RuntimeError, match="nothing traced yet: call the jitted function once"):
         _ = jit(lambda x: x * x).source

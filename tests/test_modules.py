@@ -506,6 +506,27 @@ def test_sequential_of_layers_computes_what_the_mlp_computes():
     assert [p.grad for p in seq.parameters()] == [p.grad for p in mlp.parameters()]
 
 
+def test_a_sequential_inside_a_sequential_is_named_as_pytorch_names_it(torch, tmp_path):
+    import nn
+
+    model = Sequential(Sequential(Layer(2, 2, seed=0)), Layer(2, 1, "linear", seed=1))
+    twin = torch.nn.Sequential(torch.nn.Sequential(torch.nn.Linear(2, 2)), torch.nn.Linear(2, 1))
+    assert (
+        list(model.state_dict())
+        == list(twin.state_dict())
+        == [
+            "0.0.weight",
+            "0.0.bias",
+            "1.weight",
+            "1.bias",
+        ]
+    )
+    nn.save(model, tmp_path / "nested.json")
+    loaded = nn.load(tmp_path / "nested.json")
+    assert loaded.state_dict() == model.state_dict()
+    assert loaded([0.3, -0.2]).data == model([0.3, -0.2]).data
+
+
 def test_sequential_names_its_modules_by_position_as_pytorch():
     model = Sequential(Layer(2, 3), BatchNorm1d(3))
     assert list(model.state_dict()) == [

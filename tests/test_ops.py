@@ -12,6 +12,7 @@ import pytest
 from helpers import (
     OP_CASES,
     TORCH_TWINS,
+    arity,
     assert_close,
     central_difference,
     derivatives,
@@ -330,3 +331,121 @@ def test_a_defop_op_works_eagerly_under_create_graph_gradcheck_jit_and_batched(t
     values, grads = traced.batched(np.array([x, x / 2.0]))
     assert_close(values[0], expected.item(), "batched value")
     assert_close(grads[0], first.item(), "batched first derivative")
+
+
+@pytest.fixture
+def declare():
+    """Declare ops with defop for one test; every one is removed from the table after."""
+    from autograd_core import ops
+
+    declared = []
+
+    def declare_op(name, forward, partials, array=None):
+        declared.append(name)
+        return ops.defop(name, forward, partials, array)
+
+    yield declare_op
+    for name in declared:
+        del ops.OPS[name]
+
+
+def test_a_defop_rule_with_too_few_or_too_many_partials_is_refused_on_every_path(declare):
+    from autograd_core import jit, jvp
+
+    short = declare("times_short", float.__mul__, lambda out, x, y: (y,))
+    extra = declare("times_extra", float.__mul__, lambda out, x, y: (y, x, 1.0))
+    for op, got in ((short, "1 partial"), (extra, "3 partials")):
+        message = rf"op '{op.name}': its partials gave {got} for 2 input\(s\); they must return"
+        with pytest.raises(ValueError, match=message):
+            grad(op)(2.0, 3.0)
+        with pytest.raises(ValueError, match=message):
+            jit(op).value_and_grad(2.0, 3.0)
+        with pytest.raises(ValueError, match=message):
+            jvp(op, (2.0, 3.0), (1.0, 0.0))
+
+
+def test_a_defop_rule_that_returns_no_tuple_is_refused(declare):
+    twice = declare("twice_bare", lambda x: 2.0 * x, lambda out, x: 2.0)
+    with pytest.raises(ValueError, match=r"'twice_bare': its partials gave a float for 1 input"):
+        grad(lambda a: twice(a))(1.0)
+
+
+# Names a user may well give an op, each also a name that generated code uses or Python
+# reserves: none may change what jit computes.
+CLASHING_NAMES = ["np", "sum", "forward", "run", "value_and_grad", "inf", "nan", "x0", "v0",
+                  "t1", "dx0", "X", "n", "theta", "Z1", "_check", "_times", "lambda", "if",
+                  "None", "op_np"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", CLASHING_NAMES)
+def test_what_an_op_is_called_does_not_change_what_jit_computes(declare, name):
+    import numpy as np
+
+    from autograd_core import jit
+
+    cube = declare(name, lambda x: x**3, lambda out, x: (3.0 * x * x,))
+
+    def f(x):
+        return cube(x) * x.tanh() + x
+
+    eager = grad(f)(0.7), grad(f)(-1.2)
+    traced = jit(f)
+    assert traced.value_and_grad(0.7)[1] == eager[0]
+    values, grads = traced.batched(np.array([0.7, -1.2]))
+    assert_close(grads[0], eager[0], "batched gradient")
+    assert_close(grads[1], eager[1], "batched gradient")
+    assert f"op_{name}(" in traced.source
+
+
+def test_the_ops_of_the_table_are_called_by_names_no_generated_code_uses():
+    import keyword
+
+    from autograd_core import ops
+
+    generated = {"np", "sum", "forward", "run", "value_and_grad", "inf", "nan", "theta", "X", "Y",
+                 "F", "n", "value", "dX", "loss", "outputs", "reports", "dtheta"}  # fmt: skip
+    for key in ops.BUILT_IN:
+        assert key not in generated and not keyword.iskeyword(key), key
+        assert not key.startswith("op_"), key  # the prefix of the ops defop declares
+        assert not any(ch.isdigit() for ch in key), key  # x0, v3, Z1, dA2: no clash
+
+
+def _twin_is_nan(key, xs):
+    import torch
+
+    tensors = [torch.tensor(x, dtype=torch.float64) for x in xs]
+    return math.isnan(TORCH_TWINS[key](torch, *tensors).item())
+
+
+# The twins of the flat ops add `0.0 * x` only to give PyTorch a gradient path, which turns a
+# nan input into a nan: ours are the functions themselves (step(nan) is 0 as (nan > 0) is, and
+# mask(c, v) is v wherever c is not 0, a nan c too).
+_FLAT = {("step", 0), ("mask", 0)}
+
+
+@pytest.mark.parametrize("key", sorted(OPS))
+def test_a_nan_input_gives_nan_where_pytorch_gives_nan_on_floats_and_arrays(torch, key):
+    import numpy as np
+
+    op = OPS[key]
+    n = arity(op) or 4
+    for position in range(n):
+        xs = [0.7] * n
+        xs[position] = math.nan
+        if (key, position) in _FLAT:
+            continue
+        expected = _twin_is_nan(key, xs)
+        assert math.isnan(op(*xs)) == expected, (key, position, "float")
+        with np.errstate(all="ignore"):
+            on_arrays = op(*[np.array([x, x]) for x in xs])
+        assert np.isnan(on_arrays).tolist() == [expected, expected], (key, position, "array")
+
+
+def test_relu_of_nan_is_nan_as_in_pytorch():
+    import numpy as np
+
+    from autograd_core import ops
+
+    assert math.isnan(Value(math.nan).relu().data)
+    assert np.isnan(ops.RELU(np.array([math.nan, -1.0]))).tolist() == [True, False]
+    assert math.isnan(ops.LOGSUMEXP(math.inf, math.nan))

@@ -162,3 +162,22 @@ def test_the_widget_names_nodes_as_the_picture_does():
     stepper.show(2)
     assert "d (*) / d x0 = 2" in stepper.arithmetic.value  # the input drawn as x0
     assert "x0" in stepper.picture.value
+
+
+def test_the_steps_take_zero_times_inf_as_zero_as_backward_does():
+    x = Value(-1.0, label="x")
+    y = x.relu().sqrt()  # relu'(-1) = 0 times sqrt'(0) = inf
+    *_, last = backward_steps(y)
+    (c,) = last.contributions
+    assert (c.local, c.contribution, c.after) == (0.0, 0.0, 0.0)
+    y.backward()
+    assert x.grad == c.after == 0.0
+
+
+def test_the_steps_leave_every_grad_as_it_was():
+    x = Value(2.0, label="x")
+    y = (x * x).tanh()
+    x.grad = 5.0
+    steps = list(backward_steps(y))
+    assert x.grad == 5.0 and y.grad == 0.0
+    assert steps[-1].contributions[-1].after == 2.0 * 2.0 * (1.0 - y.data**2)
