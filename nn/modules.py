@@ -280,11 +280,17 @@ class Module:
             if kind == "parameter":
                 _match(value, state[key], key, assignments)
             else:
-                buffers.append((owner, name, _checked_buffer(value, state[key], key)))
+                checked = _checked_buffer(value, state[key], key)
+                owner.check_buffer(name, checked, key)
+                buffers.append((owner, name, checked))
         for parameter, number in assignments:
             parameter.data = number
         for owner, name, value in buffers:
             setattr(owner, name, value)
+
+    def check_buffer(self, name: str, value: Any, where: str) -> None:
+        """Refuse, with a `ValueError` naming `where`, a value of buffer `name` this module
+        cannot use (its kind and shape are checked already). Every value is usable here."""
 
     def config(self) -> dict[str, Any]:
         """The constructor's arguments as JSON-ready data: `type(self)(**config)` rebuilds the
@@ -843,6 +849,13 @@ class BatchNorm1d(Module):
     def set_labels(self, prefix: str = "") -> None:
         super().set_labels(prefix)
         self._out_labels = [f"{prefix}out{j}" for j in range(self.num_features)]
+
+    def check_buffer(self, name: str, value: Any, where: str) -> None:
+        """A variance is >= 0: eval mode divides by sqrt(running_var + eps)."""
+        if name == "running_var":
+            for j, variance in enumerate(value):
+                if variance < 0.0:
+                    raise ValueError(f"{where}[{j}]: a variance must be >= 0, got {variance!r}")
 
     def forward(self, x: Sequence[Input]) -> Value | list[Value]:
         """One sample, eval mode: (x_j - running_mean_j) / sqrt(running_var_j + eps) * w_j + b_j.

@@ -72,7 +72,9 @@ def load(path: PathLike) -> Module:
     with open(path, "rb") as file:
         raw = file.read()
     try:
-        document = json.loads(raw.decode("utf-8"))
+        document = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
+    except _DuplicateKey as error:
+        raise ValueError(f"{path}: {error}") from None
     # JSONDecodeError and UnicodeDecodeError are ValueErrors; RecursionError is JSON nested
     # deeper than the parser's stack (a file of 200,000 `[`).
     except (ValueError, RecursionError) as error:
@@ -81,6 +83,21 @@ def load(path: PathLike) -> Module:
             f"{path}: not a valid model file (truncated or corrupted?): {problem}"
         ) from None
     return _model_from(document, path)
+
+
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _unique_keys(pairs: list[tuple[str, Any]]) -> dict[str, Any]:
+    """A JSON object as a dict, refusing a key it holds twice: the parser would keep the last
+    silently, and which of two weights is meant is not for us to guess."""
+    document: dict[str, Any] = {}
+    for key, value in pairs:
+        if key in document:
+            raise _DuplicateKey(f"the key {key!r} appears twice in one JSON object")
+        document[key] = value
+    return document
 
 
 def describe(module: Module) -> dict[str, Any]:

@@ -105,7 +105,7 @@ def fit(
     l2: float = 0.0,
     seed: Seed = None,
     progress: bool = True,
-    jit: bool = False,
+    jit: bool | None = None,
     validation_data: tuple[Sequence[Sequence[float]], Sequence[Any]] | None = None,
     callbacks: Sequence[Callback] = (),
     patience: int | None = None,
@@ -147,26 +147,38 @@ def fit(
     _check_fit_arguments(X, y, epochs, l2, optimizer)
     _check_batch_norm_batches(model, len(X), batch_size)
     n_outputs = _count_outputs(model, X[0])
-    regression = loss == "mse" and _is_regression(y)
+    regression = False
     if isinstance(loss, str):
-        _check_loss_fits(loss, n_outputs, y, regression)
+        y, regression = _labels(loss, y, n_outputs, "fit")
     if patience is not None and (not is_integer(patience) or patience < 1):
         raise ValueError(f"fit expected patience to be an int >= 1 or None, got {patience!r}")
     if patience is not None and validation_data is None:
         raise ValueError("fit: patience stops on the validation loss: pass validation_data too")
+    for i, callback in enumerate(callbacks):
+        if not callable(callback):
+            raise TypeError(
+                f"fit: callback {i} is not a function, got {type(callback).__name__}: "
+                f"{callback!r}; a callback is called as callback(epoch, model, history)"
+            )
     if validation_data is not None:
-        X_val, y_val = validation_data
-        _check_samples("fit validation_data", X_val, y_val)
-        _check_features("fit validation_data", X_val)
+        X_val, y_val = _validation(validation_data, len(X[0]))
         if isinstance(loss, str):
-            _check_loss_fits(loss, n_outputs, y_val, regression)
+            y_val, _ = _labels(loss, y_val, n_outputs, "fit validation_data", regression)
+        validation_data = X_val, y_val
 
+    # What `predict` reads when not told: a model trained for regression predicts numbers.
+    model._trained_for = "regression" if regression else loss if isinstance(loss, str) else "hinge"
     params = model.parameters()
-    step: _EagerStep | _BatchedStep
-    if jit and isinstance(loss, str) and _traceable(model) and _updates_only(optimizer, params):
-        step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
-    else:
-        step = _EagerStep(model, params, objective, optimizer)
+    step: _EagerStep | _BatchedStep = _EagerStep(model, params, objective, optimizer)
+    if jit is not False:
+        why_not = _why_not_batched(model, X, loss, optimizer, params, n_outputs)
+        if why_not is None:
+            step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
+        else:
+            warnings.warn(
+                f"fit trains on the eager engine (the same steps, slower): {why_not}",
+                stacklevel=2,
+            )
     score = _r2 if regression else functools.partial(_accuracy_of, loss)
     history = History()
     train = _Loop(step, step.data(X, y), score, batch_size, l2, as_rng(seed), epochs)
@@ -269,16 +281,27 @@ def accuracy(
     return _count_correct(loss, predict_outputs(model, X), np.asarray(y)) / len(X)
 
 
-def predict_outputs(model: Module, X: Sequence[Sequence[float]]) -> np.ndarray:
+def predict_outputs(
+    model: Module, X: Sequence[Sequence[float]], *, function: str = "predict_outputs"
+) -> np.ndarray:
     """The model's outputs for every row of X, as an (n, outputs) array, from the batched
-    back-end (one trace of the model, then matrix code), in eval mode."""
-    _check_features("predict", X)
+    back-end (one trace of the model, then matrix code), in eval mode.
+
+    A row whose outputs come out inf or nan is computed again by the eager engine, which adds
+    in the order the model writes (a matrix product may add in another and overflow to -inf
+    where the eager sum gives nan), so both paths give the same non-finite numbers.
+    """
+    _check_rows(function, X)
     X = np.asarray(X, dtype=np.float64)
     params = model.parameters()
     theta = np.array([p.data for p in params])
     with _eval_mode(model):
         step = outputs_step(lambda *x: _as_list(model(list(x))), X.shape[1], params)
     _, outputs = step.evaluate(theta, X)
+    bad = np.flatnonzero(~np.isfinite(outputs).all(axis=1))
+    if bad.size:
+        with _eval_mode(model), no_grad():
+            outputs[bad] = [[o.data for o in _as_list(model(X[i].tolist()))] for i in bad]
     return outputs
 
 
@@ -290,10 +313,25 @@ def outputs_step(
     return batched.TrainingStep(ir.trace(lambda *x: [0.0, *function(*x)], n_inputs, params))
 
 
-def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str = "hinge") -> list[Any]:
-    """The class of each row of X, as `accuracy` counts it; with loss="mse" on a regression
-    model, use `predict_outputs` for the numbers themselves."""
-    return _predicted_classes(loss, predict_outputs(model, X)).tolist()
+def predict(
+    model: Module, X: Sequence[Sequence[float]], *, loss: str | None = None
+) -> list[Any]:
+    """What the model predicts for each row of X: the class, as `accuracy` counts it, or, for
+    a model `fit` trained for regression, the numbers (a float per row for one output, a list
+    for several), as scikit-learn's `predict`.
+
+    `loss` names how to read the outputs ("hinge", "bce", "cross_entropy", "mse"); by default
+    the loss the model was trained with by `fit` ("hinge" for a model never trained).
+    """
+    trained_for = getattr(model, "_trained_for", "hinge")
+    if loss is None:
+        loss = trained_for
+    elif loss not in LOSSES:
+        raise ValueError(f"predict: unknown loss {loss!r}: expected one of {', '.join(LOSSES)}")
+    outputs = predict_outputs(model, X, function="predict")
+    if loss == "regression" or (loss == "mse" and trained_for == "regression"):
+        return outputs[:, 0].tolist() if outputs.shape[1] == 1 else outputs.tolist()
+    return _predicted_classes(loss, outputs).tolist()
 
 
 def matrix_source(model: Module, loss: str = "hinge", n_inputs: int | None = None) -> str:
@@ -322,7 +360,7 @@ def matrix_source(model: Module, loss: str = "hinge", n_inputs: int | None = Non
 def predict_proba(model: Module, X: Sequence[Sequence[float]]) -> list[Any]:
     """Class probabilities for each row of X: the softmax of several outputs (a list per
     sample), the sigmoid of one output (the probability of class 1)."""
-    outputs = predict_outputs(model, X)
+    outputs = predict_outputs(model, X, function="predict_proba")
     if outputs.shape[1] == 1:
         return (0.5 * (1.0 + np.tanh(0.5 * outputs[:, 0]))).tolist()  # sigmoid, stable
     shifted = np.exp(outputs - outputs.max(axis=1, keepdims=True))
@@ -572,6 +610,43 @@ def _warn_unused(optimizer: Any, used: Any) -> None:
         )
 
 
+def _why_not_batched(
+    model: Module, X: Sequence[Any], loss: Any, optimizer: Any, params: list[Value], n: int
+) -> str | None:
+    """None when the batched back-end takes the eager path's steps, else why not.
+
+    Besides what it cannot take at all, the model's outputs on the first samples are computed
+    both ways (in eval mode, so nothing changes): Python control flow on the data (`if x > 0`)
+    is frozen by a trace, and then the numbers differ.
+    """
+    if not isinstance(loss, str):
+        return "a loss function (not a loss named by a string) is differentiated on the graph"
+    if not _traceable(model):
+        return (
+            "a BatchNorm1d or Dropout sits in a module that passes its batch on sample by "
+            "sample (put it in a Sequential)"
+        )
+    if not _updates_only(optimizer, params):
+        return "the optimizer updates Values that are not this model's parameters"
+    sample = [list(map(float, row)) for row in X[:_CHECKED_SAMPLES]]
+    try:
+        traced = predict_outputs(model, sample, function="fit")
+    except (TypeError, ValueError) as error:  # a trace that refuses: a hook, a branch on a Var
+        return f"the model cannot be traced ({error})"
+    with _eval_mode(model), no_grad():
+        eager = _outputs([model(row) for row in sample])
+    if not np.allclose(traced, eager, rtol=1e-12, atol=1e-12, equal_nan=True):
+        return (
+            "traced, the model gives other numbers than run eagerly (Python control flow on "
+            "the data, such as `if x > 0`, is frozen by a trace)"
+        )
+    return None
+
+
+_CHECKED_SAMPLES = 16
+"""How many samples `fit` runs both ways before it trains on the batched back-end."""
+
+
 def _traceable(model: Module) -> bool:
     """Whether a trace of one sample, run over each batch, is the eager training step.
 
@@ -608,6 +683,24 @@ def _check_fit_arguments(
     _check_features("fit", X)
 
 
+def _validation(validation_data: Any, width: int) -> tuple[Any, Any]:
+    """(X_val, y_val), checked before any step: pairs, rows as wide as the training rows."""
+    if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
+        raise TypeError(
+            "fit expected validation_data to be a pair (X_val, y_val), got "
+            f"{type(validation_data).__name__}"
+        )
+    X_val, y_val = validation_data
+    _check_samples("fit validation_data", X_val, y_val)
+    _check_features("fit validation_data", X_val)
+    if len(X_val[0]) != width:
+        raise ValueError(
+            f"fit validation_data: its samples have {len(X_val[0])} features, the training "
+            f"samples {width}"
+        )
+    return X_val, y_val
+
+
 def _check_batch_norm_batches(model: Module, n: int, batch_size: Any) -> None:
     """Refuse, before any step, batches that would leave a batch norm one sample to normalise
     over (it has no variance; PyTorch refuses it too): one epoch in, it would stop mid-way."""
@@ -624,18 +717,28 @@ def _check_batch_norm_batches(model: Module, n: int, batch_size: Any) -> None:
         )
 
 
-def _is_regression(y: Sequence[Any]) -> bool:
-    """Targets for regression: some label is a float that is no class index, or a list."""
-    return any(
-        isinstance(label, (list, tuple)) or not isinstance(label, numbers.Integral) for label in y
-    )
+def _labels(
+    loss: str, y: Sequence[Any], n_outputs: int, where: str, regression: bool | None = None
+) -> tuple[list[Any], bool]:
+    """The labels as `fit` reads them, and whether the task is regression, or an error naming
+    the first label at fault and what to pass instead.
 
-
-def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any], regression: bool = False) -> None:
-    """Refuse, before any step, a loss the model's outputs cannot feed or a label it cannot give."""
-    if regression:
-        _check_regression_targets(n_outputs, y)
-        return
+    Accepted as scikit-learn and PyTorch accept them: a class as an int, a NumPy int or a
+    whole float (`1.0`), a label or target as a row of one (a NumPy (n, 1) array), and for
+    "hinge" labels -1/+1 as well as 0/1. With "mse", a target of several numbers is a list (or
+    array row) of them; a single number is regression unless every label is a class index (an
+    int in 0..1 for one output, in 0..outputs-1 for several, one-hot), as for a classifier.
+    `regression`, when given, is the training labels' answer (for the validation labels).
+    """
+    rows = [_one_of_row(label) for label in y]
+    if loss == "mse":
+        if regression is None:
+            regression = not all(
+                _is_class(label, max(n_outputs, 2)) and is_integer(label) for label in rows
+            )
+        if regression:
+            targets = [_regression_target(t, i, n_outputs, where) for i, t in enumerate(rows)]
+            return targets, True
     if loss in ("hinge", "bce") and n_outputs != 1:
         raise ValueError(f"loss {loss!r} needs a model with 1 output, this one has {n_outputs}")
     if loss == "cross_entropy" and n_outputs < 2:
@@ -644,27 +747,60 @@ def _check_loss_fits(loss: str, n_outputs: int, y: Sequence[Any], regression: bo
             "1: use 'bce' or 'hinge' for two classes"
         )
     n_classes = max(n_outputs, 2)
-    for i, label in enumerate(y):
-        if not is_integer(label):
-            raise ValueError(f"label {label!r} of sample {i} is not a class index (an int)")
+    labels = []
+    for i, label in enumerate(rows):
+        if not (is_real(label) and _is_finite(label) and float(label).is_integer()):
+            raise ValueError(
+                f"{where}: label {label!r} of sample {i} is not a class index (an int, or a "
+                "whole float such as 1.0)"
+            )
+        labels.append(int(label))
+    if loss == "hinge" and -1 in labels:
+        if any(label not in (-1, 1) for label in labels):
+            bad = next(label for label in labels if label not in (-1, 1))
+            raise ValueError(
+                f"{where}: loss 'hinge' takes labels 0/1 or -1/+1, got -1 and {bad} together"
+            )
+        labels = [(label + 1) // 2 for label in labels]  # -1 -> 0, +1 -> 1
+    for i, label in enumerate(labels):
         if not 0 <= label < n_classes:
+            also = " (or -1/+1 for hinge)" if loss == "hinge" else ""
             raise ValueError(
-                f"label {label!r} of sample {i} is not a class this model can output: "
-                f"expected 0..{n_classes - 1}"
+                f"{where}: label {rows[i]!r} of sample {i} is not a class this model can "
+                f"output: expected 0..{n_classes - 1}{also}"
             )
+    return labels, False
 
 
-def _check_regression_targets(n_outputs: int, y: Sequence[Any]) -> None:
-    for i, target in enumerate(y):
-        numbers_ = target if isinstance(target, (list, tuple)) else [target]
-        if len(numbers_) != n_outputs:
-            raise ValueError(
-                f"target {target!r} of sample {i} has {len(numbers_)} number(s); the model has "
-                f"{n_outputs} output(s)"
-            )
-        for t in numbers_:
-            if not is_real(t) or not math.isfinite(t):
-                raise ValueError(f"target {target!r} of sample {i} is not a finite number")
+def _one_of_row(label: Any) -> Any:
+    """A label given as a row of one number (a NumPy (n, 1) array's rows), as that number; a
+    NumPy row of several as a list."""
+    if isinstance(label, np.ndarray):
+        label = label.tolist()
+    if isinstance(label, (list, tuple)) and len(label) == 1:
+        return label[0]
+    return label
+
+
+def _is_class(label: Any, n_classes: int) -> bool:
+    return is_real(label) and _is_finite(label) and label in range(n_classes)
+
+
+def _regression_target(target: Any, i: int, n_outputs: int, where: str) -> Any:
+    """One regression target as a float (one output) or a list of floats (several)."""
+    numbers_ = list(target) if isinstance(target, (list, tuple)) else [target]
+    if n_outputs > 1 and len(numbers_) == 1:
+        target = numbers_  # as given: a row of one
+    if len(numbers_) != n_outputs:
+        raise ValueError(
+            f"{where}: target {target!r} of sample {i} has {len(numbers_)} number(s); the model "
+            f"has {n_outputs} output(s)"
+        )
+    for t in numbers_:
+        if not is_real(t) or not _is_finite(t):
+            raise ValueError(f"{where}: target {target!r} of sample {i} is not a finite number")
+    floats = [float(t) for t in numbers_]
+    return floats[0] if n_outputs == 1 else floats
 
 
 def _check_finite(value: float, grads: Any, where: str) -> None:
@@ -674,6 +810,20 @@ def _check_finite(value: float, grads: Any, where: str) -> None:
     if not np.isfinite(grads).all():
         bad = grads[~np.isfinite(grads)][0]
         raise FloatingPointError(f"a gradient is {float(bad)!r} at {where}; {_ADVICE}")
+
+
+def _check_rows(function: str, X: Any) -> None:
+    """The samples a prediction is asked for: at least one, each a row of numbers."""
+    if (isinstance(X, np.ndarray) and X.ndim == 1) or (
+        isinstance(X, Sequence) and len(X) > 0 and is_real(X[0])
+    ):
+        raise ValueError(
+            f"{function}: X is one row of numbers; pass a list of samples, e.g. [x] for one "
+            "sample (a NumPy array: x.reshape(1, -1))"
+        )
+    if len(X) == 0:
+        raise ValueError(f"{function}: X has no samples; pass at least one row")
+    _check_features(function, X)
 
 
 def _check_features(function: str, X: Sequence[Any]) -> None:

@@ -171,7 +171,9 @@ def test_a_loss_function_can_be_passed_instead_of_a_name():
     for loss in ("hinge", lambda scores, labels: losses.hinge(scores, labels)):
         model = MLP(2, [4, 1], seed=0)
         optimizer = optim.SGD(model.parameters(), lr=0.1)
-        results.append(fit(model, X, y, loss=loss, optimizer=optimizer, epochs=3, progress=False))
+        results.append(
+            fit(model, X, y, loss=loss, optimizer=optimizer, epochs=3, progress=False, jit=False)
+        )
     assert results[0] == results[1]
 
 
