@@ -377,16 +377,31 @@ def hooked_nodes() -> dict[int, weakref.ref] | None:
 
 
 def run_hooks(hooks: _Hooks, grad: Any) -> Any:
-    """Pass `grad` through a node's hooks in the order they were registered."""
+    """Pass `grad` through a node's hooks in the order they were registered.
+
+    In a plain backward pass gradients are floats: a hook's Value gives its number there.
+    """
+    on_graph = isinstance(grad, Value)
     for hook in list(hooks.values()):
         result = hook(grad)
-        if result is not None:
-            if not (isinstance(result, Value) or _is_real(result)):
-                raise TypeError(
-                    f"a gradient hook must return None, a number or a Value, got "
-                    f"{type(result).__name__} from {hook!r}"
-                )
-            grad = result if isinstance(result, Value) else float(result)
+        if result is None:
+            continue
+        if isinstance(result, Value):
+            grad = result if on_graph else result.data
+        elif _is_real(result):
+            try:
+                number = float(result)
+            except OverflowError:  # an int such as 10**400 (not repr: thousands of digits)
+                raise ValueError(
+                    f"a gradient hook returned a number too large for a float (its size is "
+                    f"over 1.8e308), from {hook!r}"
+                ) from None
+            grad = number
+        else:
+            raise TypeError(
+                f"a gradient hook must return None, a number or a Value, got "
+                f"{type(result).__name__} from {hook!r}"
+            )
     return grad
 
 

@@ -11,6 +11,8 @@ Train micrograd's moons model::
     history = fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=100)
 """
 
+# First, for its effect: under `python -m nn` a Ctrl-C while the rest is imported exits quietly.
+from . import _starting  # noqa: F401  # isort: skip
 from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from .export import to_torch

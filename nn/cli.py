@@ -21,6 +21,7 @@ diverged (a non-finite loss: the error is printed, nothing is written); 130 Ctrl
 from __future__ import annotations
 
 import argparse
+import itertools
 import math
 import os
 import secrets
@@ -141,7 +142,7 @@ def _add_training_arguments(parser: argparse.ArgumentParser) -> None:
     add("--lr", type=_positive_number, help=f"learning rate (default: {default_rates})")
     add(
         "--momentum",
-        type=_non_negative_number,
+        type=_momentum,
         default=0.0,
         help="momentum of sgd or rmsprop (default: %(default)s)",
     )
@@ -215,6 +216,7 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
 def _setup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
     """Data, held-out split, loss, model and optimizer; a usage error for what does not fit."""
     n_samples = args.samples or DEFAULT_SAMPLES.get(args.dataset, 100)
+    _check_memory(args.dataset, n_samples, args.hidden, args.seed, parser)
     try:
         X, y = DATASETS[args.dataset](n_samples, args.seed)
     except ValueError as error:
@@ -244,6 +246,51 @@ def _setup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
         options["momentum"] = args.momentum
     optimizer = optimizer_class(model.parameters(), **options)
     return Setup(X_train, X_test, y_train, y_test, loss, model, optimizer)
+
+
+BYTES_PER_NUMBER = 200
+"""Memory per number of the data set: a Python float in a list, the training and test lists,
+and the arrays `fit` makes of them (about 150 bytes measured, with room)."""
+BYTES_PER_PARAMETER = 400
+"""Memory per weight: its Value, its float, the optimizer's state and the training arrays
+(about 290 bytes measured with Adam, with room)."""
+
+
+def _check_memory(
+    dataset: str, n_samples: int, hidden: list[int], seed: int, parser: argparse.ArgumentParser
+) -> None:
+    """Refuse, before anything is made, a run that needs more memory than the machine has:
+    it would otherwise work for minutes, then die with a MemoryError."""
+    available = _physical_memory()
+    if available is None:
+        return
+    X, y = DATASETS[dataset](2, seed)  # a tiny draw, for the width of a sample
+    n_features, n_outputs = len(X[0]), 10  # at most 10 classes
+    sizes = [n_features, *hidden, n_outputs]
+    n_parameters = sum((a + 1) * b for a, b in itertools.pairwise(sizes))
+    held = min(n_samples, DEFAULT_SAMPLES.get(dataset, n_samples))  # digits has no more
+    data_bytes = held * (n_features + 1) * BYTES_PER_NUMBER
+    model_bytes = n_parameters * BYTES_PER_PARAMETER
+    if data_bytes + model_bytes <= available:
+        return
+    argument = "--samples" if data_bytes >= model_bytes else "--hidden"
+    parser.error(
+        f"argument {argument}: {n_samples} samples and hidden layers {hidden} "
+        f"({n_parameters:,} weights) need about {_size(data_bytes + model_bytes)} of memory; "
+        f"this machine has {_size(available)}"
+    )
+
+
+def _physical_memory() -> int | None:
+    """The machine's memory in bytes (POSIX); None where the system does not say."""
+    try:
+        return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+    except (AttributeError, ValueError, OSError):  # Windows has no sysconf
+        return None
+
+
+def _size(n_bytes: float) -> str:
+    return f"{n_bytes / 1e9:,.1f} GB" if n_bytes >= 1e9 else f"{n_bytes / 1e6:,.0f} MB"
 
 
 def _describe(args: argparse.Namespace, setup: Setup) -> None:
@@ -282,6 +329,8 @@ def _check_out(out: str, names: list[str], parser: argparse.ArgumentParser) -> N
     will be created) must be a directory we can create files in, and none of the file names
     may be taken by something other than a regular file (a directory called loss.png, say).
     """
+    if not out:
+        parser.error("argument --out: expected a directory name, got an empty one (. is here)")
     existing = os.path.abspath(out)
     while not os.path.lexists(existing):
         existing = os.path.dirname(existing)
@@ -372,6 +421,15 @@ def _non_negative_number(text: str) -> float:
     value = _number(text)
     if value < 0.0:
         raise argparse.ArgumentTypeError(f"expected a number >= 0, got {text!r}")
+    return value
+
+
+def _momentum(text: str) -> float:
+    # A momentum of 1 or more keeps every past step at full weight or more: the steps grow
+    # without bound and the loss overflows.
+    value = _number(text)
+    if not 0.0 <= value < 1.0:
+        raise argparse.ArgumentTypeError(f"expected a number >= 0 and < 1, got {text!r}")
     return value
 
 

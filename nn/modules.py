@@ -215,7 +215,8 @@ class Module:
         raise NotImplementedError(f"{type(self).__name__} must define forward(x)")
 
     def __call__(self, x: Sequence[Input], **options: Any) -> Any:
-        return self.forward(x, **options)
+        out = self.forward(x, **options)
+        return Outputs(out) if type(out) is list else out
 
     def forward_batch(self, X: Sequence[Sequence[Input]]) -> list[Any]:
         """The outputs for every sample of a batch: `[self(x) for x in X]` for most modules.
@@ -313,6 +314,18 @@ class Module:
         except NotImplementedError:
             arguments = ""
         return f"{type(self).__name__}({arguments})"
+
+
+class Outputs(list):
+    """A module's outputs when it has several: a list of Values that says, when `.backward()`
+    is called on it, that a gradient needs one number (a loss), not a list."""
+
+    def backward(self, *args: Any, **kwargs: Any) -> None:
+        raise TypeError(
+            f"backward() starts from one number, and these are {len(self)} outputs of a module: "
+            "compute a loss from them first (e.g. nn.losses.cross_entropy([outputs], [label])), "
+            "or call backward() on one of them (outputs[0].backward())"
+        )
 
 
 def _is_module_list(value: Any) -> bool:
@@ -620,7 +633,7 @@ def _inputs_and_one(x: Sequence[Input], nin: int, one: Value | None = None) -> l
     if isinstance(x, (Value, str, bytes, numbers.Number)) or not hasattr(x, "__len__"):
         raise TypeError(f"expected a list of {nin} inputs, got {type(x).__name__}")
     if len(x) != nin:
-        raise ValueError(f"expected {nin} inputs, got {len(x)}")
+        raise ValueError(f"expected {nin} inputs, got {len(x)}{_batch_hint(x)}")
     inputs = [xi if isinstance(xi, Value) else Value(xi) for xi in x]
     inputs.append(Value(1.0) if one is None else one)
     return inputs
@@ -960,8 +973,18 @@ def _values_of(x: Any, owner: str, n: int | None = None) -> list[Value]:
     if isinstance(x, (str, bytes, numbers.Number)) or not hasattr(x, "__len__"):
         raise TypeError(f"{owner} expected a list of inputs, got {type(x).__name__}")
     if n is not None and len(x) != n:
-        raise ValueError(f"{owner} expected {n} inputs, got {len(x)}")
+        raise ValueError(f"{owner} expected {n} inputs, got {len(x)}{_batch_hint(x)}")
     return [xi if isinstance(xi, Value) else Value(xi) for xi in x]
+
+
+def _batch_hint(x: Any) -> str:
+    """What to say when a model is called on a whole batch (a list of samples) at once."""
+    if len(x) == 0 or not isinstance(x[0], (list, tuple, np.ndarray)):
+        return ""
+    return (
+        f": a batch of {len(x)} samples? A model takes one sample; for a batch use "
+        "nn.predict(model, X) (the predictions) or model.forward_batch(X) (the outputs)"
+    )
 
 
 def _check_batch_size(size: int) -> None:

@@ -44,7 +44,7 @@ from .modules import MODULE_TYPES, Module, Shape
 FORMAT = "autograd-nn"
 VERSION = 2
 FORMAT_V1, VERSION_V1 = "autograd-nn-mlp", 1
-PathLike = Union[str, "os.PathLike[str]"]
+PathLike = Union[str, bytes, "os.PathLike[str]"]
 NODE_KEYS = {"type", "config", "children"}
 
 
@@ -52,7 +52,7 @@ def save(model: Module, path: PathLike) -> None:
     """Write `model` to `path` as JSON, atomically (temporary file, fsync, rename)."""
     if not isinstance(model, Module):
         raise TypeError(f"save stores an nn module, got {type(model).__name__}")
-    path = os.fspath(path)
+    path = _file_name(path, "save")
     document = {
         "format": FORMAT,
         "version": VERSION,
@@ -68,7 +68,7 @@ def save(model: Module, path: PathLike) -> None:
 
 def load(path: PathLike) -> Module:
     """The model saved at `path`; a `ValueError` saying what is wrong with a bad file."""
-    path = os.fspath(path)
+    path = _file_name(path, "load")
     with open(path, "rb") as file:
         raw = file.read()
     try:
@@ -241,6 +241,19 @@ def _build(node: dict[str, Any], where: str) -> Module:
         raise ValueError(f"{where}: bad architecture: {cls.__name__}: {error}") from None
 
 
+def _file_name(path: Any, function: str) -> str:
+    """`path` (a str, bytes or path object) as a str, or an error saying what a path is."""
+    try:
+        name = os.fsdecode(os.fspath(path))
+    except TypeError:
+        raise TypeError(
+            f"{function} needs a file name (a str or a pathlib.Path), got {type(path).__name__}"
+        ) from None
+    if not name:
+        raise ValueError(f"{function} needs a file name, got an empty one")
+    return name
+
+
 def _check_target(path: str) -> None:
     """Refuse to replace anything but a regular file: never a device, a directory or a link."""
     try:
@@ -264,19 +277,25 @@ def _write_atomically(path: str, text: str) -> None:
         # O_EXCL: never reuse someone else's file; mode 0o666 lets the umask decide, as open() does.
         descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     except OSError as error:
-        # Name the file the user asked for, not our temporary one.
-        raise type(error)(error.errno, f"cannot save to {path}: {error.strerror}", path) from None
+        raise _naming(path, error) from None
     try:
         with os.fdopen(descriptor, "w", encoding="utf-8") as file:
             file.write(text)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(temporary, path)
-    except BaseException:
+    except BaseException as error:
         if os.path.exists(temporary):
             os.unlink(temporary)
+        if isinstance(error, OSError) and error.errno is not None:
+            raise _naming(path, error) from None
         raise
     _sync_directory(directory)
+
+
+def _naming(path: str, error: OSError) -> OSError:
+    """The same error, naming the file the user asked for, not our temporary one."""
+    return type(error)(error.errno, f"cannot save to {path}: {error.strerror}", path)
 
 
 def _sync_directory(directory: str) -> None:

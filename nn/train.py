@@ -313,9 +313,7 @@ def outputs_step(
     return batched.TrainingStep(ir.trace(lambda *x: [0.0, *function(*x)], n_inputs, params))
 
 
-def predict(
-    model: Module, X: Sequence[Sequence[float]], *, loss: str | None = None
-) -> list[Any]:
+def predict(model: Module, X: Sequence[Sequence[float]], *, loss: str | None = None) -> list[Any]:
     """What the model predicts for each row of X: the class, as `accuracy` counts it, or, for
     a model `fit` trained for regression, the numbers (a float per row for one output, a list
     for several), as scikit-learn's `predict`.
@@ -605,7 +603,9 @@ def _warn_unused(optimizer: Any, used: Any) -> None:
         named = f" (the first: {unused[0].label!r})" if unused[0].label else ""
         warnings.warn(
             f"{len(unused)} of the optimizer's {len(optimizer.params)} parameters do not affect "
-            f"the loss{named}: their gradient is 0 and they will not learn",
+            f"the loss{named}: their gradient is 0 and they will not learn. Was the optimizer "
+            "built on another model's parameters (build it on model.parameters() of the model "
+            "you train), or does the model hold a module its forward never uses?",
             stacklevel=4,
         )
 
