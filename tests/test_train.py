@@ -2,6 +2,7 @@
 
 import gc
 import linecache
+import warnings
 
 import numpy as np
 import pytest
@@ -778,3 +779,133 @@ def test_parameters_the_loss_never_reads_are_named_in_one_warning(jit):
     assert len(messages) == 1
     assert "1 of the optimizer's 18 parameters do not affect the loss" in messages[0]
     assert "'forgotten'" in messages[0]
+
+
+# -- nothing silently wrong -------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("jit", [False, True], ids=["eager", "jit"])
+def test_a_nan_weight_stops_hinge_training_on_both_paths(jit):
+    # relu(nan) was 0, so the hinge loss of a nan score read 0: no error, nothing learnt
+    X, y = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]], [0, 1, 1, 0]
+    model = MLP(2, [4, 1], seed=0)
+    model.parameters()[0].data = float("nan")
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(FloatingPointError, match=r"the loss is nan at epoch 1/2, step 1/1"):
+        fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=2, progress=False, jit=jit)
+
+
+def test_a_model_trained_for_regression_predicts_numbers():
+    X, y = _noisy_sine(100)
+    model = MLP(1, [16, 1], activation="tanh", seed=0)
+    optimizer = optim.Adam(model.parameters(), lr=0.01)
+    history = fit(model, X, y, loss="mse", optimizer=optimizer, epochs=100, progress=False)
+    predicted = predict(model, X)
+    assert predicted == predict_outputs(model, X)[:, 0].tolist()
+    assert len(set(predicted)) == len(X)  # numbers, not the classes 0 and 1
+    residual = sum((p - t) ** 2 for p, t in zip(predicted, y, strict=True))
+    total = sum((t - np.mean(y)) ** 2 for t in y)
+    assert 1.0 - residual / total == pytest.approx(history.r2[-1], abs=0.05)
+    assert history.r2[-1] > 0.8
+
+
+def test_mse_on_integer_targets_that_are_no_classes_is_regression():
+    X = [[x / 10.0] for x in range(20)]
+    y = [3 * i + 2 for i in range(20)]  # counts, not 0/1 classes
+    model = MLP(1, [1], seed=0)
+    optimizer = optim.SGD(model.parameters(), lr=0.1)
+    history = fit(model, X, y, loss="mse", optimizer=optimizer, epochs=300, progress=False)
+    assert history.accuracy == [] and history.r2[-1] > 0.999
+    assert predict(model, [[0.5]])[0] == pytest.approx(17.0, abs=0.05)
+
+
+def test_overflow_gives_the_eager_numbers_on_the_batched_path():
+    from nn import Layer
+
+    model = Layer(3, 1, "linear")
+    for p, w in zip(model.parameters(), [1e300, -1e300, 1e300, 0.0], strict=True):
+        p.data = w
+    X = [[1e10] * 3] * 4  # 1e310 - 1e310 + 1e310: inf - inf is nan, added left to right
+    eager = model(X[0]).data
+    assert np.isnan(eager)
+    with np.errstate(all="ignore"):
+        assert np.isnan(predict_outputs(model, X)).all()
+
+
+# -- labels as NumPy and PyTorch users give them -----------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("loss", "given", "expected"),
+    [
+        ("bce", np.array([0.0, 1.0, 1.0, 0.0]), [0, 1, 1, 0]),
+        ("bce", np.array([[0], [1], [1], [0]]), [0, 1, 1, 0]),
+        ("hinge", [-1, 1, 1, -1], [0, 1, 1, 0]),
+        ("hinge", np.array([[-1.0], [1.0], [1.0], [-1.0]]), [0, 1, 1, 0]),
+        ("cross_entropy", np.array([0, 2, 1, 0], dtype=np.int64), [0, 2, 1, 0]),
+    ],
+)
+def test_labels_are_taken_as_scikit_learn_and_pytorch_give_them(loss, given, expected):
+    X = [[0.0, 1.0], [1.0, 0.0], [1.0, 1.0], [0.0, 0.0]]
+    n_outputs = 3 if loss == "cross_entropy" else 1
+    runs = []
+    for labels in (given, expected):
+        model = MLP(2, [4, n_outputs], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        runs.append(fit(model, X, labels, loss=loss, optimizer=optimizer, epochs=3, progress=False))
+    assert runs[0] == runs[1]
+
+
+def test_regression_targets_as_an_n_by_1_array_are_taken():
+    X, y = _noisy_sine(40)
+    runs = []
+    for targets in (np.array(y).reshape(-1, 1), y):
+        model = MLP(1, [4, 1], activation="tanh", seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        history = fit(model, X, targets, loss="mse", optimizer=optimizer, epochs=3, progress=False)
+        runs.append(history)
+    assert runs[0] == runs[1] and runs[0].r2
+
+
+# -- the default path -------------------------------------------------------------------------
+
+
+def test_fit_runs_batched_by_default_with_the_eager_numbers():
+    X, y = make_moons(60, noise=0.1, seed=0)
+    runs = []
+    for jit in (None, False):
+        model = MLP(2, [8, 8, 1], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1, momentum=0.9)
+        history = fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=5, progress=False,
+                      jit=jit)  # fmt: skip
+        runs.append((history, _weights(model)))
+    assert_same_training(runs)
+    # and it says nothing: no fallback note
+    model = MLP(2, [8, 1], seed=0)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        fit(model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1),
+            epochs=1, progress=False)  # fmt: skip
+
+
+class _Branchy(Module):
+    """A model with Python control flow on the data: a trace would freeze the branch."""
+
+    def __init__(self):
+        self.w = Value(0.5)
+
+    def forward(self, x):
+        return self.w * x[0] if x[0] > 0.0 else self.w * x[0] * 3.0
+
+
+def test_fit_falls_back_to_eager_with_a_note_where_a_trace_gives_other_numbers():
+    X, y = [[-1.0], [0.5], [2.0], [-0.3]], [0, 1, 1, 0]
+    model = _Branchy()
+    with pytest.warns(UserWarning, match=r"fit trains on the eager engine .*frozen by a trace"):
+        history = fit(model, X, y, loss="hinge", optimizer=optim.SGD([model.w], lr=0.1),
+                      epochs=2, progress=False)  # fmt: skip
+    eager = _Branchy()
+    expected = fit(eager, X, y, loss="hinge", optimizer=optim.SGD([eager.w], lr=0.1), epochs=2,
+                   progress=False, jit=False)  # fmt: skip
+    assert history == expected
+
