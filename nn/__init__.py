@@ -17,6 +17,7 @@ from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from .export import to_torch
 from .health import GradientTracker, gradient_report
+from .interchange import export_onnx
 from .modules import MLP, Activation, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
 from .recurrent import GRUCell, RNNCell, unroll
 from .serialize import load, save
@@ -41,6 +42,7 @@ __all__ = [
     "Sequential",
     "Unflatten",
     "data",
+    "export_onnx",
     "fit",
     "matrix_source",
     "predict",

@@ -11,6 +11,8 @@ has PyTorch's names and shapes):
     BatchNorm1d         ->  BatchNorm1d with the same eps, momentum and running statistics
     Dropout             ->  Dropout(p)
     Conv1d, MaxPool1d, AvgPool1d, Flatten, Unflatten  ->  the torch modules of the same names
+                                                   (a first Conv1d of one channel takes flat
+                                                   samples (N, L) as ours does, and (N, 1, L))
     RNNCell, GRUCell    ->  RNNCell, GRUCell (call `net[0](x, h)` to pass a hidden state)
 
 The result is in train or eval mode as the model is, and in eval mode computes what the model
@@ -22,6 +24,7 @@ torch is imported only when `to_torch` is called, so the rest of `nn` does not n
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
@@ -65,8 +68,26 @@ def to_torch(model: Module) -> torch.nn.Sequential:
     if not isinstance(model, Module):
         raise TypeError(f"to_torch exports an nn module, got {type(model).__name__}")
     torch = _import_torch()
-    net = torch.nn.Sequential(*_twins(torch, model))
+    twins = _twins(torch, model)
+    if isinstance(twins[0], torch.nn.Conv1d) and twins[0].in_channels == 1:
+        # Our Conv1d of one channel takes a flat sample, as `fit` gives it; PyTorch's wants a
+        # channel axis: the twin takes (N, L) batches as the model does, and (N, 1, L) too.
+        twins.insert(0, _channel_axis(torch)())
+    net = torch.nn.Sequential(*twins)
     return net.train(model.training)
+
+
+@functools.cache
+def _channel_axis(torch: Any) -> type[torch.nn.Module]:
+    """A torch module that gives a batch of flat samples (N, L) the channel axis (N, 1, L)."""
+
+    class ChannelAxis(torch.nn.Module):
+        """(N, L) -> (N, 1, L); a batch that has its channel axis passes as it is."""
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            return x.unsqueeze(1) if x.dim() == 2 else x
+
+    return ChannelAxis
 
 
 def _twins(torch: Any, module: Module) -> list[torch.nn.Module]:

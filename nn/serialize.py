@@ -45,6 +45,8 @@ FORMAT = "autograd-nn"
 VERSION = 2
 FORMAT_V1, VERSION_V1 = "autograd-nn-mlp", 1
 PathLike = Union[str, bytes, "os.PathLike[str]"]
+SAFETENSORS = ".safetensors"
+"""A path ending so is saved and loaded in the safetensors format; any other as JSON."""
 NODE_KEYS = {"type", "config", "children"}
 
 
@@ -63,7 +65,10 @@ def save(model: Module, path: PathLike) -> None:
     # could not be loaded back (a NaN weight, say) is refused before anything is written.
     _model_from(document, f"cannot save {type(model).__name__}")
     _check_target(path)
-    _write_atomically(path, json.dumps(document, indent=1, allow_nan=False) + "\n")
+    if path.endswith(SAFETENSORS):
+        _write_atomically(path, _safetensors_bytes(document))
+    else:
+        _write_atomically(path, (json.dumps(document, indent=1, allow_nan=False) + "\n").encode())
 
 
 def load(path: PathLike) -> Module:
@@ -71,6 +76,8 @@ def load(path: PathLike) -> Module:
     path = _file_name(path, "load")
     with open(path, "rb") as file:
         raw = file.read()
+    if path.endswith(SAFETENSORS):
+        return _model_from(_safetensors_document(raw, path), path)
     try:
         document = json.loads(raw.decode("utf-8"), object_pairs_hook=_unique_keys)
     except _DuplicateKey as error:
@@ -270,7 +277,61 @@ def _check_target(path: str) -> None:
         )
 
 
-def _write_atomically(path: str, text: str) -> None:
+def _safetensors_bytes(document: dict[str, Any]) -> bytes:
+    """The state as safetensors tensors (float64; a count as an int64 scalar), and the rest of
+    the document (format, version, the module tree as JSON) as the file's string metadata."""
+    import numpy as np
+
+    safetensors_numpy = _import_safetensors()
+    tensors = {
+        key: np.asarray(value, dtype=np.int64 if isinstance(value, int) else np.float64)
+        for key, value in document["state"].items()
+    }
+    metadata = {
+        "format": document["format"],
+        "version": str(document["version"]),
+        "module": json.dumps(document["module"], allow_nan=False),
+    }
+    return safetensors_numpy.save(tensors, metadata=metadata)
+
+
+def _safetensors_document(raw: bytes, path: str) -> dict[str, Any]:
+    """The document a safetensors file holds, for the checks every model file goes through."""
+    safetensors_numpy = _import_safetensors()
+    try:
+        tensors = safetensors_numpy.load(raw)
+        # The header: 8 bytes of its length, then JSON holding the metadata.
+        size = int.from_bytes(raw[:8], "little")
+        metadata = json.loads(raw[8 : 8 + size], object_pairs_hook=_unique_keys)["__metadata__"]
+        module = json.loads(metadata["module"], object_pairs_hook=_unique_keys)
+        version = int(metadata["version"])
+        return {
+            "format": metadata["format"],
+            "version": version,
+            "module": module,
+            "state": {key: array.tolist() for key, array in tensors.items()},
+        }
+    # Exception: safetensors raises its own SafetensorError for a damaged file, besides the
+    # ValueError, KeyError (a missing metadata field) and TypeError of a header we read.
+    except Exception as error:
+        problem = f"no {error}" if isinstance(error, KeyError) else error
+        raise ValueError(
+            f"{path}: not a valid model file (truncated or corrupted?): {problem}"
+        ) from None
+
+
+def _import_safetensors() -> Any:
+    try:
+        import safetensors.numpy
+    except ImportError:
+        raise ImportError(
+            "a .safetensors model file needs the safetensors library: pip install safetensors "
+            "(or the project's interchange extra)"
+        ) from None
+    return safetensors.numpy
+
+
+def _write_atomically(path: str, data: bytes) -> None:
     directory = os.path.dirname(os.path.abspath(path))
     temporary = os.path.join(directory, f".{os.path.basename(path)}.{secrets.token_hex(4)}.tmp")
     try:
@@ -279,8 +340,8 @@ def _write_atomically(path: str, text: str) -> None:
     except OSError as error:
         raise _naming(path, error) from None
     try:
-        with os.fdopen(descriptor, "w", encoding="utf-8") as file:
-            file.write(text)
+        with os.fdopen(descriptor, "wb") as file:
+            file.write(data)
             file.flush()
             os.fsync(file.fileno())  # the bytes are on disk before the name points at them
         os.replace(temporary, path)

@@ -171,3 +171,12 @@ def test_an_rnn_cell_exports_to_torchs_cell(torch):
     x, h = [0.5, -1.0, 2.0], [0.1, 0.2, -0.3, 0.4]
     theirs = twin(torch.tensor([x], dtype=torch.float64), torch.tensor([h], dtype=torch.float64))
     assert [v.data for v in cell(x, h)] == pytest.approx(theirs[0].tolist(), abs=1e-12, rel=1e-12)
+
+
+def test_a_model_that_starts_with_a_one_channel_conv1d_takes_flat_samples_in_torch_too(torch):
+    model = Sequential(Conv1d(1, 2, 3, seed=0), Flatten(), Layer(16, 1, "linear", seed=1))
+    x = [0.1 * i - 0.4 for i in range(10)]
+    net = to_torch(model.eval())
+    flat = net(torch.tensor([x], dtype=torch.float64)).item()
+    with_channel = net(torch.tensor([[x]], dtype=torch.float64)).item()
+    assert flat == with_channel == pytest.approx(model(x).data, abs=1e-12, rel=0)

@@ -417,3 +417,66 @@ def test_a_permission_error_names_the_target_not_the_temporary_file(model, tmp_p
         save(model, target)
     assert caught.value.filename == str(target)
     assert str(target) in str(caught.value) and ".tmp" not in str(caught.value)
+
+
+# -- safetensors --------------------------------------------------------------------------------
+
+
+def _batch_norm_model():
+    from nn.modules import BatchNorm1d, Layer, Sequential
+
+    model = Sequential(Layer(2, 3, seed=0), BatchNorm1d(3), Layer(3, 2, "linear", seed=1))
+    model.layers[1].running_var = [0.5, 2.0, 1.5]
+    model.layers[1].num_batches_tracked = 7
+    return model.eval()
+
+
+def test_a_safetensors_file_loads_back_the_same_model(tmp_path):
+    model = _batch_norm_model()
+    save(model, tmp_path / "model.safetensors")
+    loaded = load(tmp_path / "model.safetensors").eval()
+    assert loaded.state_dict() == model.state_dict()
+    assert [v.data for v in loaded([0.3, -0.8])] == [v.data for v in model([0.3, -0.8])]
+
+
+def test_a_safetensors_file_is_read_by_the_safetensors_library_with_our_names(torch, tmp_path):
+    from safetensors import safe_open
+    from safetensors.torch import load_file
+
+    model = _batch_norm_model()
+    save(model, tmp_path / "model.safetensors")
+    tensors = load_file(tmp_path / "model.safetensors")
+    assert set(tensors) == set(model.state_dict())
+    assert tensors["0.weight"].dtype == torch.float64 and tensors["0.weight"].shape == (3, 2)
+    assert tensors["1.num_batches_tracked"].dtype == torch.int64
+    assert tensors["1.running_var"].tolist() == [0.5, 2.0, 1.5]
+    with safe_open(tmp_path / "model.safetensors", "np") as file:
+        metadata = file.metadata()
+    assert metadata["format"] == FORMAT and json.loads(metadata["module"])["type"] == "Sequential"
+    # A PyTorch model of the same structure takes the weights as they are.
+    twin = torch.nn.Linear(2, 3, dtype=torch.float64)
+    twin.load_state_dict({"weight": tensors["0.weight"], "bias": tensors["0.bias"]})
+    assert twin.weight.tolist() == model.state_dict()["0.weight"]
+
+
+def test_a_damaged_safetensors_file_is_refused_with_a_value_error(tmp_path):
+    path = tmp_path / "model.safetensors"
+    save(_batch_norm_model(), path)
+    path.write_bytes(path.read_bytes()[:60])
+    with pytest.raises(ValueError, match=r"model\.safetensors: not a valid model file"):
+        load(path)
+
+
+def test_a_safetensors_file_goes_through_every_check_a_json_file_does(tmp_path):
+    import numpy as np
+    from safetensors import safe_open
+    from safetensors.numpy import save_file
+
+    save(_batch_norm_model(), tmp_path / "model.safetensors")
+    with safe_open(tmp_path / "model.safetensors", "np") as file:
+        metadata = file.metadata()
+        tensors = {key: file.get_tensor(key) for key in file.keys()}
+    tensors["1.running_var"] = np.array([0.5, -1.0, 1.5])
+    save_file(tensors, tmp_path / "bad.safetensors", metadata=metadata)
+    with pytest.raises(ValueError, match=r"1\.running_var\[1\]: a variance must be >= 0"):
+        load(tmp_path / "bad.safetensors")

@@ -908,4 +908,3 @@ def test_fit_falls_back_to_eager_with_a_note_where_a_trace_gives_other_numbers()
     expected = fit(eager, X, y, loss="hinge", optimizer=optim.SGD([eager.w], lr=0.1), epochs=2,
                    progress=False, jit=False)  # fmt: skip
     assert history == expected
-

@@ -1,0 +1,78 @@
+"""ONNX: a model as a file that ONNX Runtime, Netron and other tools read, without our code.
+
+    nn.export_onnx(model, "model.onnx")        # input "x": (batch, inputs); output "y"
+
+The model goes through `to_torch` (its float64 PyTorch twin) and PyTorch's ONNX exporter, in
+eval mode: batch norm uses its running estimates and dropout passes its input on, as `predict`
+does. The weights are written in float64, exactly as trained, except where ONNX Runtime has
+float32 kernels only (convolution, average pooling, leaky relu): a model holding one is
+written in float32. The batch size is free; the sample width is the model's.
+
+Weights alone move in the safetensors format: `nn.save(model, "model.safetensors")`.
+"""
+
+from __future__ import annotations
+
+import io
+import warnings
+from typing import Any
+
+from .export import _import_torch, to_torch
+from .modules import Module, Sequential
+from .recurrent import GRUCell, RNNCell
+from .serialize import PathLike, _check_target, _file_name, _write_atomically
+
+FLOAT32_ONLY = ("Conv1d", "AvgPool1d", "LeakyReLU")
+"""The torch modules whose ONNX ops ONNX Runtime runs in float32 only, by class name."""
+
+
+def export_onnx(model: Module, path: PathLike, *, n_inputs: int | None = None) -> str:
+    """Write `model` to `path` as an ONNX model and return the path.
+
+    The graph takes "x", a (batch, n_inputs) array (float64, or float32 for a model with a
+    convolution, an average pool or a leaky relu), and gives "y", the outputs of each sample.
+    `n_inputs` is read off the model where it can be (an MLP, a Layer, a Neuron, a cell, what a
+    Sequential starts with); give it otherwise (a Sequential that starts with a Conv1d, whose
+    samples are flat when it has one channel; put an Unflatten first for several). The file is
+    written atomically, as `nn.save` writes.
+    """
+    if not isinstance(model, Module):
+        raise TypeError(f"export_onnx exports an nn module, got {type(model).__name__}")
+    path = _file_name(path, "export_onnx")
+    width = _input_width(model) if n_inputs is None else n_inputs
+    if not (isinstance(width, int) and width >= 1):
+        raise ValueError(
+            f"export_onnx cannot tell how many inputs a {type(model).__name__} reads: pass "
+            f"n_inputs (an int >= 1), got {width!r}"
+        )
+    torch = _import_torch()
+    net = to_torch(model).eval()
+    float32 = any(type(m).__name__ in FLOAT32_ONLY for m in net.modules())
+    dtype = torch.float32 if float32 else torch.float64
+    net = net.to(dtype)
+    _check_target(path)
+    buffer = io.BytesIO()
+    with warnings.catch_warnings():
+        # PyTorch warns that its TorchScript-based exporter is deprecated in favour of one
+        # that needs the onnxscript package; it is the one that needs nothing more.
+        warnings.simplefilter("ignore")
+        torch.onnx.export(
+            net,
+            (torch.zeros(2, width, dtype=dtype),),
+            buffer,
+            input_names=["x"],
+            output_names=["y"],
+            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+            dynamo=False,
+        )
+    _write_atomically(path, buffer.getvalue())
+    return path
+
+
+def _input_width(module: Module) -> Any:
+    """How many numbers a sample of `module` holds, where its first module says."""
+    if isinstance(module, Sequential):
+        return _input_width(module[0])
+    if isinstance(module, (RNNCell, GRUCell)):
+        return module.input_size
+    return getattr(module, "nin", None)
