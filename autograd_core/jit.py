@@ -16,7 +16,8 @@ are. Numbers `f` reads from elsewhere (a Value it closes over) are frozen as con
 pass anything that changes as an argument.
 
 The generated source holds only numbers, generated names (x0.., v0.., dx0..), the names of
-the op table's entries and Python's `sum`: never a label or any other string from the user.
+the built-in ops, `op_<name>` for an op declared with `defop` (so that no name a user gives an
+op can clash with the code's own) and Python's `sum`: never a label or any other string.
 """
 
 from __future__ import annotations

@@ -264,7 +264,7 @@ def _check_memory(
     available = _physical_memory()
     if available is None:
         return
-    X, y = DATASETS[dataset](2, seed)  # a tiny draw, for the width of a sample
+    X, _ = DATASETS[dataset](12, seed)  # a small draw, for the width of a sample
     n_features, n_outputs = len(X[0]), 10  # at most 10 classes
     sizes = [n_features, *hidden, n_outputs]
     n_parameters = sum((a + 1) * b for a, b in itertools.pairwise(sizes))

@@ -131,17 +131,19 @@ def fit(
     `FloatingPointError` naming the epoch and step; the check comes before `optimizer.step()`,
     so the parameters are those from before the bad step.
 
-    `jit=True` traces the loss of one sample once, as a function of the parameters, the
-    sample's inputs and its label (encoded as numbers: a sign, a one-hot row), and runs it over
-    each batch with `autograd_core.batched`: NumPy matrix code in which each layer is one
-    matrix product. The parameters live in one array meanwhile, the optimizer updates the
-    array, and the model's Values receive the numbers at the end (also when training stops on
-    an error or Ctrl-C). The numbers equal the eager path's to rounding (1e-12). Python control
-    flow in the model is frozen by the trace, as in `autograd_core.jit`. Batch norm traces as
+    By default (`jit=None`, or `jit=True`) `fit` traces the loss of one sample once, as a
+    function of the parameters, the sample's inputs and its label (encoded as numbers: a sign,
+    a one-hot row), and runs it over each batch with `autograd_core.batched`: NumPy matrix code
+    in which each layer is one matrix product. Where that path would not take the eager steps
+    (see `_why_not_batched`: a loss function, a trace that gives other numbers on the first
+    samples), `fit` trains eagerly and says why in a `UserWarning`. `jit=False` builds the
+    graph of every step: slower, for looking at it. On the batched path the parameters live in
+    one array, the optimizer updates the array, and the model's Values receive the numbers at
+    the end (also when training stops on an error or Ctrl-C). The numbers equal the eager
+    path's to rounding (1e-12). Python control flow in the model is frozen by the trace, as in
+    `autograd_core.jit`. Batch norm traces as
     means over the batch axis and dropout's masks as inputs drawn at each step (see
     `autograd_core.batch`); the program is traced once in train mode and once in eval mode.
-    A custom loss function, and batch norm or dropout inside a module that passes its batch on
-    sample by sample (not through `Sequential`), run on the eager path.
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
