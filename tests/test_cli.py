@@ -338,3 +338,32 @@ def test_sigint_to_python_m_nn_train_exits_130_and_writes_nothing(tmp_path):
     assert stderr.strip().splitlines()[-1] == INTERRUPTED
     assert "Traceback" not in stderr
     assert not out.exists()
+
+
+def test_sigint_while_python_m_nn_is_still_importing_exits_130_with_one_line(tmp_path):
+    # What `python -m nn` sets up first, then a Ctrl-C in the middle of the imports that follow
+    # (NumPy, matplotlib: a second or two): the same handler, made to fire at a known moment.
+    script = (
+        "import os, signal, sys\n"
+        "sys.orig_argv = [sys.executable, '-m', 'nn', 'train']\n"
+        "import nn._starting\n"
+        "os.kill(os.getpid(), signal.SIGINT)\n"
+        "import numpy\n"
+        "print('not reached')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=False
+    )
+    assert result.returncode == 130
+    assert result.stderr.strip() == "interrupted (Ctrl-C) while starting: nothing was done"
+    assert result.stdout == ""
+
+
+def test_importing_nn_elsewhere_leaves_ctrl_c_alone(tmp_path):
+    script = (
+        "import signal, nn\nprint(signal.getsignal(signal.SIGINT) is signal.default_int_handler)\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, check=True
+    )
+    assert result.stdout.strip() == "True"
