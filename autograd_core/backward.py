@@ -141,16 +141,18 @@ def reverse_walk(
                     yield node, g, []
                 continue
             local_grads = _partials_on_graph(node)
+            number = _number(g)
         elif not g:
             if steps:
                 yield node, g, []
             continue  # 0 times any partial adds nothing
         else:
             local_grads = node.local_grads
+            number = g
         if check:
             _check_contributions(node, local_grads, g)
-        number = _number(g)
-        if product is None and number is not None and number - number == 0.0 and number:
+        # (`number` is None only for a traced variable, whose walk has a `product`.)
+        if product is None and number - number == 0.0 and number:
             # g is finite and not 0 (for a finite g, g - g is 0.0): every term counts. One
             # partial per input, by construction; zip's strict=True would cost a keyword call
             # per node, a sixth of the whole loop on a graph of small nodes.
