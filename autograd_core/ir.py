@@ -283,6 +283,80 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
 
 
 # -------------------------------------------------------------------------------------------
+# Sums of products as dot products
+
+
+def fold_sums_of_products(program: Program) -> Program:
+    """A new program in which each sum of products is one `dot` equation.
+
+    Code written for a micrograd-style Value builds a neuron as a chain of two-input nodes,
+    `sum(w * x for w, x in zip(ws, xs)) + b`: n products and n additions, where `nn` writes one
+    `dot`. This pass finds such chains (`+` and `sum` over `*`, each intermediate read by the
+    chain alone) and writes each as `dot(w1 .. wn, b, x1 .. xn, 1.0)`, so the batched back-end
+    sees the layer's matrix product. A term that is not a product joins as itself times 1.0
+    (exact); a constant 0.0 term (Python's `sum` starts at 0) is dropped. The dot adds its
+    terms left to right, as the chain did, so the numbers are those of the chain (up to the
+    order of additions where the chain was a tree). Sums with fewer than two products are
+    left as they are.
+    """
+    uses: dict[Var, int] = {}
+    for eq in program.equations:
+        for x in eq.inputs:
+            if isinstance(x, Var):
+                uses[x] = uses.get(x, 0) + 1
+    for x in (*program.outputs, *program.gradients):
+        if isinstance(x, Var):
+            uses[x] = uses.get(x, 0) + 2  # a result is never folded into another sum
+    made_by: dict[Var, Equation] = {}
+    pairs_of: dict[Var, list[tuple[Operand, Operand]]] = {}  # a sum's terms as (w, x) pairs
+    equations = []
+    for eq in program.equations:
+        made_by[eq.out] = eq
+        if eq.op is ops.ADD or eq.op is ops.VSUM:
+            pairs = []
+            for x in eq.inputs:
+                pairs.extend(_as_pairs(x, uses, made_by, pairs_of))
+            pairs_of[eq.out] = pairs
+            if sum(1.0 not in pair for pair in pairs) >= 2:  # two products or more: a dot
+                weights, operands = zip(*pairs, strict=True)
+                eq = Equation(ops.DOT, (*weights, *operands), eq.out)
+        equations.append(eq)
+    folded = Program(
+        params=program.params,
+        inputs=program.inputs,
+        equations=equations,
+        outputs=program.outputs,
+        wrt=program.wrt,
+        gradients=program.gradients,
+        products=program.products,
+        feeds=program.feeds,
+        reports=program.reports,
+        _count=program._count,
+    )
+    eliminate_dead_code(folded)
+    return folded
+
+
+def _as_pairs(
+    x: Operand,
+    uses: dict[Var, int],
+    made_by: dict[Var, Equation],
+    pairs_of: dict[Var, list[tuple[Operand, Operand]]],
+) -> list[tuple[Operand, Operand]]:
+    """The (w, x) pairs x contributes to a sum that reads it: its own terms if it is a sum or
+    a product read there alone, else (x, 1.0); nothing for the constant 0.0."""
+    if not isinstance(x, Var):
+        return [] if x == 0.0 and repr(x) == "0.0" else [(x, 1.0)]
+    if uses.get(x) == 1 and x in made_by:
+        if x in pairs_of:
+            return pairs_of[x]
+        eq = made_by[x]
+        if eq.op is ops.MUL:
+            return [(eq.inputs[0], eq.inputs[1])]
+    return [(x, 1.0)]
+
+
+# -------------------------------------------------------------------------------------------
 # Reverse mode on programs
 
 

@@ -45,7 +45,9 @@ class Compiler:
     def __init__(
         self, program: ir.Program, input_grads: bool, n_labels: int = 0, careful: bool = False
     ) -> None:
-        self.program = program
+        # Sums of products written with `+` and `*` (micrograd's neuron) become dots, which the
+        # lowering below recognises as matrix products.
+        program = self.program = ir.fold_sums_of_products(program)
         self.input_grads = input_grads
         # careful: each product of the chain rule is 0 where either factor is 0, as eager
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.

@@ -326,6 +326,42 @@ def test_a_hand_written_network_runs_as_matrix_products_with_eager_gradients(n):
     assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
 
 
+def micrograd_style_network(rng: np.random.Generator):
+    """The hand-written network as code for micrograd's Value writes it: Python's `sum` of
+    products plus a bias, two-input nodes only."""
+    hidden = [[Value(w) for w in rng.uniform(-1.0, 1.0, 3)] for _ in range(4)]
+    last = [Value(w) for w in rng.uniform(-1.0, 1.0, 5)]
+
+    def neuron(row, xs):
+        return sum((w * x for w, x in zip(row[:-1], xs, strict=True)), row[-1])
+
+    def sample_loss(x0, x1, t):
+        h = [neuron(row, [x0, x1]).tanh() for row in hidden]
+        out = neuron(last, h)
+        return [(out - t) ** 2, out]
+
+    return sample_loss, [p for row in hidden for p in row] + last
+
+
+@pytest.mark.parametrize("n", [1, 7])
+def test_a_micrograd_style_network_of_sums_of_products_runs_as_matrix_products(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params = micrograd_style_network(rng)
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params), n_labels=1)
+    products = [line for line in step.source.splitlines() if "@" in line]
+    # one product per layer forward, two per layer backward (the first layer's dX is not wanted)
+    assert len(products) == 5, step.source
+    assert "Z1 = X @ W1.T + b1" in step.source
+    X = rng.uniform(-1.0, 1.0, (n, 3))
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), X[:, :2], X[:, 2:])
+    samples = [sample_loss(*map(Value, row)) for row in X.tolist()]
+    mean = vsum([s[0] for s in samples]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
 def test_a_hand_written_network_gives_pytorchs_loss_and_gradients(torch):
     rng = np.random.default_rng(11)
     sample_loss, params = hand_written_network(rng)
