@@ -375,6 +375,65 @@ class Convolution(BlockOp):
 
 
 # ------------------------------------------------------------------------------------------
+# Rows of a parameter table chosen by a per-sample index: an embedding
+
+
+@dataclass(eq=False)
+class Gather(BlockOp):
+    """`E = P[I]`: the `take` equations that read one per-sample index with the columns of one
+    table of parameters (an embedding's row for each sample's token id), one gather for all;
+    each is a column of E. Its backward adds each sample's gradient row to the row it read."""
+
+    params: ParameterMatrix  # P, the (rows, width) table
+    index: str  # I, the samples' row numbers
+
+    @staticmethod
+    def group(compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation] | None:
+        """eq and every other `take` of the same index over parameters with as many rows; None
+        if eq's index is not per sample or its rows are not parameters."""
+        index = eq.inputs[0]
+        if not (compiler.per_sample(index) and _all_params(compiler, eq)):
+            return None
+        return [
+            other
+            for other in compiler.users[index]
+            if other.op is ops.TAKE
+            and id(other) not in done
+            and other.inputs[0] is index
+            and len(other.inputs) == len(eq.inputs)
+            and _all_params(compiler, other)
+        ]
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print `I = row_indices(x, rows)` (checked: whole numbers in range), `E = P[I]`."""
+        E = Block(compiler.fresh("E"), len(group))
+        number = E.name[1:]
+        n_rows = len(group[0].inputs) - 1
+        # P[r, j] is row r of column j: the parameter the j-th take returns for index r.
+        table = [[compiler.param_index[eq.inputs[1 + r]] for eq in group] for r in range(n_rows)]
+        params = ParameterMatrix.read(compiler, table, f"P{number}")
+        index = f"I{number}"
+        x = compiler.printer.operand(compiler.text(compiler.operand(group[0].inputs[0])))
+        compiler.lines.append(f"{index} = _row_indices({x}, {n_rows})")
+        compiler.lines.append(f"{E.name} = {params.name}[{index}]")
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, E, j)
+        compiler.block_ops.append(cls(E, params, index))
+
+    def backward(self, compiler: Compiler) -> None:
+        """dP[I[s]] += dE[s] for each sample s (a row read twice gets both)."""
+        lines = compiler.lines
+        self.params.start_grad(lines)
+        lines.append(f"np.add.at(d{self.params.name}, {self.index}, {self.out.grad})")
+        self.params.scatter_grad(lines)
+
+
+def _all_params(compiler: Compiler, eq: ir.Equation) -> bool:
+    return all(x in compiler.param_index for x in eq.inputs[1:])
+
+
+# ------------------------------------------------------------------------------------------
 # A sum, dot or logsumexp over the columns of blocks: a row reduction
 
 

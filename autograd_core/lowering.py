@@ -25,6 +25,7 @@ from .block_ops import (
     BlockOp,
     Convolution,
     Elementwise,
+    Gather,
     MatMul,
     Operand,
     Pieces,
@@ -113,6 +114,12 @@ class Compiler:
             if group is None and eq.op is ops.VSUM:
                 group = WindowSum.lower(self, eq, sums, done)
                 if group is not None:
+                    done.update(id(member) for member in group)
+                    continue
+            if group is None and eq.op is ops.TAKE:
+                group = Gather.group(self, eq, done)
+                if group is not None:
+                    Gather.lower(self, group)
                     done.update(id(member) for member in group)
                     continue
             if group is not None:
@@ -352,6 +359,7 @@ class Compiler:
         names.update(self.constants)
         names["_check"] = self._check
         names["_times"] = _times
+        names["_row_indices"] = _row_indices
         return names
 
     def _check(self, number: int, out: Any, args: tuple) -> None:
@@ -370,6 +378,13 @@ def _times(a: Any, b: Any) -> Any:
     """a * b, but 0 where either is 0: the chain rule's product as eager `backward` takes it."""
     np = numpy()
     return np.where((np.asarray(a) != 0.0) & (np.asarray(b) != 0.0), a * b, 0.0)
+
+
+def _row_indices(x: Any, n_rows: int) -> Any:
+    """The samples' indices x, an (n, 1) column, as row numbers of a table of n_rows rows;
+    IndexError (as `take` raises on floats) for one that is not a whole number in range."""
+    np = numpy()
+    return ops.row_indices(np, np.asarray(x).reshape(-1), n_rows)
 
 
 def _array_kernel(op: ops.Op) -> Any:

@@ -24,7 +24,7 @@ from helpers import (
 )
 from hypothesis import given, settings
 
-from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
+from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, take, value_and_grad, vsum
 from nn import optim
 from nn.data import make_blobs, make_moons
 from nn.modules import ACTIVATIONS, MLP, Module
@@ -577,3 +577,58 @@ def test_an_average_pool_runs_as_one_gathered_sum_with_eager_numbers(kernel, str
         loss="cross_entropy", epochs=3, batch_size=5, seed=0,
     )  # fmt: skip
     assert_same_training(runs)
+
+
+# -- take: an embedding's rows, gathered --------------------------------------------------------
+
+
+def embedding_network(rng: np.random.Generator, n_rows: int = 5, width: int = 3):
+    """Two tokens' rows of one table, added, a tanh and a linear neuron: the loss per sample is
+    (out - t)^2, with the token ids and the target t inputs."""
+    rows = [[Value(w) for w in rng.normal(size=width)] for _ in range(n_rows)]
+    last = [Value(w) for w in rng.normal(size=width)]
+
+    def sample_loss(i, j, t):
+        h = [(a + b).tanh() for a, b in zip(take(rows, i), take(rows, j), strict=True)]
+        out = dot(last, h)
+        return [(out - t) ** 2, out]
+
+    return sample_loss, [p for row in rows for p in row] + last
+
+
+@pytest.mark.parametrize("n", [1, 7, 200])
+def test_the_rows_a_per_sample_index_takes_are_one_gather_with_eager_gradients(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params = embedding_network(rng)
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params, [1.0, 2.0, 0.0]), n_labels=1)
+    assert "P1 = theta[0:15].reshape(5, 3)" in step.source
+    assert "E1 = P1[I1]" in step.source
+    assert "np.add.at(dP1, I1, dE1)" in step.source
+    ids = rng.integers(0, 5, size=(n, 2)).astype(float)  # repeated ids: rows read many times
+    targets = rng.normal(size=(n, 1))
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), ids, targets)
+    samples = [sample_loss(*map(Value, row)) for row in np.hstack([ids, targets]).tolist()]
+    mean = vsum([s[0] for s in samples]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+@pytest.mark.parametrize("bad", [5.0, -1.0, 2.5])
+def test_a_gather_refuses_an_index_that_is_not_a_row_as_take_does(bad):
+    sample_loss, params = embedding_network(np.random.default_rng(0))
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params, [1.0, 2.0, 0.0]), n_labels=1)
+    theta = np.array([p.data for p in params])
+    with pytest.raises(IndexError, match=rf"take: index {bad!r} is not a row of a table of 5 rows"):
+        step(theta, np.array([[0.0, 1.0], [bad, 0.0]]), np.zeros((2, 1)))
+
+
+def test_take_of_numbers_runs_batched_with_a_zero_gradient_for_the_index():
+    rows = [1.0, -2.0, 5.0]
+    traced = jit(lambda i, x: take(rows, i) * x)
+    values, grads = run_batched(traced, [(0.0, 3.0), (2.0, 1.0), (1.0, 2.0)])
+    assert values.tolist() == [3.0, 5.0, -4.0]
+    assert grads[0].tolist() == [0.0, 0.0, 0.0]
+    assert grads[1].tolist() == [1.0, 5.0, -2.0]
+    assert traced.value_and_grad(2.0, 1.0) == (5.0, (0.0, 5.0))
