@@ -432,7 +432,9 @@ def take(table: Sequence[Any], index: Operand) -> Any:
             raise TypeError(f"take: the index must be a number or a Value, got {index!r}")
         return table[numeric.row_index(float(index), len(table))]
     if table and isinstance(table[0], Sequence):
-        return [_apply(ops.TAKE, index, *_values(column, "take")) for column in zip(*table, strict=True)]
+        return [
+            _apply(ops.TAKE, index, *_values(column, "take")) for column in zip(*table, strict=True)
+        ]
     return _apply(ops.TAKE, index, *_values(table, "take"))
 
 
