@@ -26,6 +26,7 @@ walk over the program, the names and the gradient bookkeeping they share are the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,18 +56,34 @@ class Block:
 
 @dataclass(frozen=True)
 class Operand:
-    """How a block op reads one input: a whole block, some of its columns, a parameter, a row
-    of parameters (one per column) or a constant. `columns` is None for the whole block."""
+    """How a block op reads one input: a whole block, some of its columns, a matrix assembled
+    from columns of several blocks, a parameter, a row of parameters (one per column), a
+    constant or a row of constants. `columns` is None for the whole block."""
 
-    kind: str  # "block", "param", "params" or "const"
-    block: Block | None = None
+    kind: str  # "block", "matrix", "param", "params", "const" or "array"
+    block: Block | None = None  # for "matrix", the assembled matrix (see `Compiler.pieces`)
     columns: tuple[int, ...] | None = None
     index: int = 0  # the parameter's index in theta
     value: float = 0.0
     indices: tuple[int, ...] = ()  # "params": each column's parameter's index in theta
+    name: str = ""  # "array": the name of the (1, width) constant
 
 
-Pieces = list[tuple[Block, list[int] | None]]  # an assembled matrix's blocks and their columns
+@dataclass(frozen=True)
+class Source:
+    """Where columns of an assembled matrix come from: the columns `cols` of `block` (None:
+    the whole block), at the positions `positions` of the matrix (None: all, in order)."""
+
+    block: Block
+    cols: tuple[int, ...] | None
+    positions: tuple[int, ...] | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.cols is None or list(self.cols) == list(range(self.block.width))
+
+
+Pieces = list[Source]  # the sources of an assembled matrix
 
 
 @dataclass(eq=False)
@@ -213,11 +230,11 @@ class MatMul(BlockOp):
             lines.append(f"d{P}[:, {cols}] += np.outer({dZ}.sum(0), {c})")
         self.params.scatter_grad(lines)
         pieces = self.pieces
-        if not any(compiler.needs_grad(block) for block, _ in pieces):
+        if not any(compiler.needs_grad(source.block) for source in pieces):
             return
-        block, cols = pieces[0]
-        if len(pieces) == 1 and cols is None and block.grad is None:
-            compiler.accumulate(block, f"{dZ} @ {W}", alias=False)
+        first = pieces[0]
+        if len(pieces) == 1 and first.cols is None and first.block.grad is None:
+            compiler.accumulate(first.block, f"{dZ} @ {W}", alias=False)
             return
         dA = compiler.fresh("dA")
         lines.append(f"{dA} = {dZ} @ {W}")
@@ -365,12 +382,12 @@ class Convolution(BlockOp):
         compiler.own(source)
         dXw = f"{dZw} @ {W}"
         if not layout.padded:
-            lines.append(f"np.add.at({source.grad}, (slice(None), {self.IDX}), {dXw})")
+            lines.append(f"_scatter_add({source.grad}, {self.IDX}, {dXw})")
             return
         # Scattered into the block and its column of zeros, whose gradient is dropped.
         padded = f"d{source.name}p"
         lines.append(f"{padded} = np.zeros((n, {source.width + 1}))")
-        lines.append(f"np.add.at({padded}, (slice(None), {self.IDX}), {dXw})")
+        lines.append(f"_scatter_add({padded}, {self.IDX}, {dXw})")
         lines.append(f"{source.grad} += {padded}[:, :{source.width}]")
 
 
@@ -425,7 +442,7 @@ class Gather(BlockOp):
         """dP[I[s]] += dE[s] for each sample s (a row read twice gets both)."""
         lines = compiler.lines
         self.params.start_grad(lines)
-        lines.append(f"np.add.at(d{self.params.name}, {self.index}, {self.out.grad})")
+        lines.append(f"_scatter_rows(d{self.params.name}, {self.index}, {self.out.grad})")
         self.params.scatter_grad(lines)
 
 
@@ -439,53 +456,84 @@ def _all_params(compiler: Compiler, eq: ir.Equation) -> bool:
 
 @dataclass(eq=False)
 class RowReduce(BlockOp):
-    """One (batch, 1) column reducing each row: `vsum` of a block, `dot` of two halves, or
-    `logsumexp` of a block (a row max, then a row sum)."""
+    """Row reductions of per-sample columns, one per equation of a group, as one array op:
+    `vsum` of columns, `dot` of two halves, or `logsumexp` of columns (a row max, then a row
+    sum). One equation is a (batch, 1) column reducing a (batch, k) matrix; a group of L is a
+    (batch, L) block reducing a (batch, L, k) stack, its shorter rows padded with what changes
+    nothing (0 for a sum or a dot, -inf for a log-sum-exp)."""
 
     op: ops.Op  # VSUM, DOT or LOGSUMEXP
     matrices: list[str]  # the assembled operands: M, or the halves L and R of a dot
+    stacked: bool  # the operands are (batch, L, k) stacks, not one (batch, k) matrix
+
+    @staticmethod
+    def applies(compiler: Compiler, eq: ir.Equation) -> bool:
+        """Every input is a per-sample column (and a sum or dot has two terms or more)."""
+        least = {ops.VSUM: 2, ops.DOT: 4, ops.LOGSUMEXP: 1}[eq.op]
+        return len(eq.inputs) >= least and all(map(compiler.per_sample, eq.inputs))
 
     @classmethod
-    def lower(cls, compiler: Compiler, eq: ir.Equation) -> bool:
-        """vsum or logsumexp over per-sample columns, or dot of two per-sample halves: one row
-        reduction. False, printing nothing, for any other equation."""
-        per_sample, lines = compiler.per_sample, compiler.lines
-        if eq.op is ops.VSUM and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 1:
-            M = compiler.assemble(eq.inputs)
-            out = Block(compiler.fresh("s"), 1)
-            lines.append(f"{out.name} = {M}.sum(1, keepdims=True)")
-            compiler.block_ops.append(cls(out, ops.VSUM, [M]))
-        elif eq.op is ops.DOT and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 2:
-            half = len(eq.inputs) // 2
-            L, R = compiler.assemble(eq.inputs[:half]), compiler.assemble(eq.inputs[half:])
-            out = Block(compiler.fresh("s"), 1)
-            lines.append(f"{out.name} = ({L} * {R}).sum(1, keepdims=True)")
-            compiler.block_ops.append(cls(out, ops.DOT, [L, R]))
-        elif eq.op is ops.LOGSUMEXP and all(map(per_sample, eq.inputs)):
-            M = compiler.assemble(eq.inputs)
-            out = Block(compiler.fresh("s"), 1)
-            m = compiler.fresh("m")
-            lines.append(f"{m} = {M}.max(1, keepdims=True)")
-            lines.append(f"{out.name} = {m} + np.log(np.exp({M} - {m}).sum(1, keepdims=True))")
-            compiler.block_ops.append(cls(out, ops.LOGSUMEXP, [M]))
+    def group(cls, compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
+        """eq and the reductions of its depth by the same op over per-sample columns."""
+        return [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done and (other is eq or cls.applies(compiler, other))
+        ]
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print the reduction of each row (of each stack, for a group of several)."""
+        op, lines = group[0].op, compiler.lines
+        halves = [_halves(eq) for eq in group] if op is ops.DOT else [[eq.inputs] for eq in group]
+        k = max(len(half) for parts in halves for half in parts)
+        stacked = len(group) > 1 or len({len(half) for parts in halves for half in parts}) > 1
+        pad = compiler.pad_var(-math.inf if op is ops.LOGSUMEXP else 0.0)
+        matrices = []
+        for part in range(len(halves[0])):
+            columns = [
+                x for parts in halves for x in (*parts[part], *[pad] * (k - len(parts[part])))
+            ]
+            matrix = compiler.assemble(columns)
+            matrices.append(f"{matrix}.reshape(n, {len(group)}, {k})" if stacked else matrix)
+        out = Block(compiler.fresh("s"), len(group))
+        axis = "2" if stacked else "1, keepdims=True"
+        if op is ops.VSUM:
+            lines.append(f"{out.name} = {matrices[0]}.sum({axis})")
+        elif op is ops.DOT:
+            lines.append(f"{out.name} = ({matrices[0]} * {matrices[1]}).sum({axis})")
         else:
-            return False
-        compiler.place(eq.out, out, 0)
-        return True
+            m = compiler.fresh("m")
+            lines.append(f"{m} = {matrices[0]}.max({'2' if stacked else '1'}, keepdims=True)")
+            shift = f"{m}[:, :, 0]" if stacked else m
+            lines.append(f"{out.name} = {shift} + np.log(np.exp({matrices[0]} - {m}).sum({axis}))")
+        compiler.block_ops.append(cls(out, op, matrices, stacked))
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, out, j)
 
     def backward(self, compiler: Compiler) -> None:
         """d sum / d M = 1, d logsumexp / d M = softmax(M), d (L . R) / d L = R and back."""
         M, out = self.matrices, self.out
+        g, value = out.grad, out.name
+        if self.stacked:  # each row's gradient over its stack's last axis
+            g, value = f"{g}[:, :, None]", f"{value}[:, :, None]"
+        terms = []
         if self.op is ops.VSUM:
-            # Every column gets the row's gradient: spread it to M's width, so that
-            # each piece is sliced from it and a repeated column counts each time.
-            compiler.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)")
+            # Every column gets the row's gradient: spread it to M's shape, so that each piece
+            # is sliced from it and a repeated column counts each time.
+            terms = [f"np.broadcast_to({g}, {M[0]}.shape)"]
         elif self.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
-            softmax = f"np.exp({M[0]} - {out.name})"
-            compiler.add_to_pieces(M[0], compiler.product(softmax, out.grad))
+            terms = [compiler.product(f"np.exp({M[0]} - {value})", g)]
         else:
-            compiler.add_to_pieces(M[0], compiler.product(out.grad, M[1]))
-            compiler.add_to_pieces(M[1], compiler.product(out.grad, M[0]))
+            terms = [compiler.product(g, M[1]), compiler.product(g, M[0])]
+        for matrix, term in zip(M, terms, strict=True):
+            name = matrix.split(".reshape")[0]
+            compiler.add_to_pieces(name, f"({term}).reshape(n, -1)" if self.stacked else term)
+
+
+def _halves(eq: ir.Equation) -> list[tuple[ir.Operand, ...]]:
+    half = len(eq.inputs) // 2
+    return [eq.inputs[:half], eq.inputs[half:]]
 
 
 # ------------------------------------------------------------------------------------------
@@ -548,9 +596,7 @@ class WindowSum(BlockOp):
         compiler.own(source)
         spread = f"{self.out.grad}[:, :, None]"
         if self.overlapping:  # `+=` through a repeated index would add only once
-            shape = f"(n, *{self.IDX}.shape)"
-            term = f"np.broadcast_to({spread}, {shape})"
-            compiler.lines.append(f"np.add.at({source.grad}, (slice(None), {self.IDX}), {term})")
+            compiler.lines.append(f"_scatter_add({source.grad}, {self.IDX}, {spread})")
         else:
             compiler.lines.append(f"{source.grad}[:, {self.IDX}] += {spread}")
 
@@ -580,59 +626,63 @@ class Elementwise(BlockOp):
 
     @classmethod
     def group(cls, compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
-        """eq and the equations applying the same op to the other columns of its block."""
-        if eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP):
-            return [eq]
-        for k, x in enumerate(eq.inputs):
-            if not compiler.is_batched(x) or compiler.where[x][0].width == 1:
-                continue
-            block = compiler.where[x][0]
-            group, seen = [], set()
-            for column in compiler.columns_of(block):
-                users = compiler.users.get(column, [])
-                # Users already lowered stay lowered: skip them once, not at every equation.
-                start = compiler.open_user.get(column, 0)
-                while start < len(users) and id(users[start]) in done:
-                    start += 1
-                compiler.open_user[column] = start
-                for other in (users[i] for i in range(start, len(users))):
-                    if id(other) in done or column in seen or other.op is not eq.op:
-                        continue
-                    if other.inputs[k] is column and cls._aligned(compiler, eq, other):
-                        group.append(other)
-                        seen.add(column)
-                        break
-            if eq in group:
-                return group
-        return [eq]
+        """eq and the equations of its depth applying its op to operands of the same kinds
+        (per-sample columns, parameters, constants, ...), as an SLP vectoriser packs
+        isomorphic statements: each becomes a column of one array op."""
+        kinds = cls._kinds(compiler, eq)
+        return [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done and (other is eq or cls._kinds(compiler, other) == kinds)
+        ]
 
     @staticmethod
-    def _aligned(compiler: Compiler, eq: ir.Equation, other: ir.Equation) -> bool:
-        """Each input of `other` is eq's own, or a column of the same block as eq's."""
-        param_index, where = compiler.param_index, compiler.where
-        for x, y in zip(eq.inputs, other.inputs, strict=True):
-            if _same(x, y) or (x in param_index and y in param_index):
-                continue  # the same operand, or one parameter per column: a row of theta
-            if y not in where:  # not computed yet (it may need eq itself): no column
-                return False
-            if not (compiler.is_batched(x) and compiler.is_batched(y)):
-                return False
-            if where[x][0] is not where[y][0]:
-                return False
-        return True
+    def _kinds(compiler: Compiler, eq: ir.Equation) -> tuple:
+        """What each input of eq is, as far as packing goes: a constant, a parameter, a
+        column of a per-sample block or of a row the same for every sample, or (kept apart,
+        by identity) a scalar of the program."""
+        kinds = []
+        for x in eq.inputs:
+            if not isinstance(x, ir.Var):
+                kinds.append("const")
+            elif x in compiler.param_index:
+                kinds.append("param")
+            else:
+                block = compiler.where[x][0]
+                kinds.append(x if block.scalar else ("wide" if block.wide else "sample"))
+        return tuple(kinds)
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
         """Print `out = op(...)` over the group's columns (a `BatchMean` for the batch mean of
-        a per-sample block), and note the line for the checked run."""
+        a per-sample block), and note the line for the checked run. Equations that apply the
+        op to the same inputs are one column (common subexpressions)."""
+        column: dict[tuple, int] = {}  # the inputs of each distinct equation -> its column
+        unique, repeats = [], []
+        for member in group:
+            key = tuple(x if isinstance(x, ir.Var) else repr(x) for x in member.inputs)
+            if key in column:
+                repeats.append((member, column[key]))
+            else:
+                column[key] = len(unique)
+                unique.append(member)
+        group = unique
         first = group[0]
         operands = [cls._operand(compiler, group, k) for k in range(len(first.inputs))]
         if first.op is ops.BATCH_MEAN and compiler.per_sample(first.inputs[0]):
             BatchMean.lower(compiler, group, operands[0])
-            return
+        else:
+            cls._lower_op(compiler, group, operands)
+        out = compiler.where[first.out][0]
+        for member, j in repeats:
+            compiler.where[member.out] = (out, j)
+
+    @classmethod
+    def _lower_op(cls, compiler: Compiler, group: list[ir.Equation], operands: list) -> None:
+        first = group[0]
         # (the batch mean of a value the same for every sample is that value: the op's kernel)
-        rows = [o.block for o in operands if o.kind == "block" and not o.block.scalar]
-        scalar = not rows and all(o.kind != "params" for o in operands)
+        rows = [o.block for o in operands if o.kind in ("block", "matrix") and not o.block.scalar]
+        scalar = not rows and all(o.kind not in ("params", "array") for o in operands)
         wide = not scalar and all(block.wide for block in rows)
         out = Block(compiler.fresh("v" if len(group) == 1 else "H"), len(group), scalar, wide)
         args = [compiler.text(o) for o in operands]
@@ -644,16 +694,21 @@ class Elementwise(BlockOp):
 
     @staticmethod
     def _operand(compiler: Compiler, group: list[ir.Equation], k: int) -> Operand:
-        """How the op reads its k-th input over the group: one operand, a row of parameters,
-        or columns of a block."""
+        """How the op reads its k-th input over the group: one operand, a row of parameters
+        or of constants, columns of a block, or a matrix assembled from several blocks."""
         x = group[0].inputs[k]
-        if all(_same(member.inputs[k], x) for member in group):
+        xs = [member.inputs[k] for member in group]
+        if all(_same(y, x) for y in xs):
             return compiler.operand(x)
+        if not isinstance(x, ir.Var):
+            return Operand("array", name=compiler.constant("c", numpy().array([xs])))
         if x in compiler.param_index:
-            indices = tuple(compiler.param_index[member.inputs[k]] for member in group)
-            return Operand("params", indices=indices)
+            return Operand("params", indices=tuple(compiler.param_index[y] for y in xs))
         block = compiler.where[x][0]
-        cols = tuple(compiler.where[member.inputs[k]][1] for member in group)
+        if any(compiler.where[y][0] is not block for y in xs):
+            matrix = Block(compiler.assemble(xs), len(xs), wide=block.wide)
+            return Operand("matrix", matrix)
+        cols = tuple(compiler.where[y][1] for y in xs)
         full = cols == tuple(range(block.width))
         return Operand("block", block, None if full else cols)
 

@@ -321,18 +321,7 @@ def fold_sums_of_products(program: Program) -> Program:
                 weights, operands = zip(*pairs, strict=True)
                 eq = Equation(ops.DOT, (*weights, *operands), eq.out)
         equations.append(eq)
-    folded = Program(
-        params=program.params,
-        inputs=program.inputs,
-        equations=equations,
-        outputs=program.outputs,
-        wrt=program.wrt,
-        gradients=program.gradients,
-        products=program.products,
-        feeds=program.feeds,
-        reports=program.reports,
-        _count=program._count,
-    )
+    folded = _with_equations(program, equations)
     eliminate_dead_code(folded)
     return folded
 
@@ -354,6 +343,40 @@ def _as_pairs(
         if eq.op is ops.MUL:
             return [(eq.inputs[0], eq.inputs[1])]
     return [(x, 1.0)]
+
+
+def by_depth(program: Program) -> Program:
+    """A new program with the same equations ordered by depth: the number of equations on the
+    longest path from the parameters and inputs to each (ties in program order).
+
+    Equations of one depth do not read each other, so a back-end may run them together; and
+    the copies of one computation over different positions of a sequence (a layer applied to
+    each token) have the same depth, so they come side by side, each one's inputs computed.
+    """
+    depth: dict[Var, int] = {}
+    keyed = []
+    for number, eq in enumerate(program.equations):
+        d = 1 + max((depth.get(x, 0) for x in eq.inputs if isinstance(x, Var)), default=0)
+        depth[eq.out] = d
+        keyed.append((d, number, eq))
+    keyed.sort(key=lambda item: item[:2])
+    return _with_equations(program, [eq for _, _, eq in keyed])
+
+
+def _with_equations(program: Program, equations: list[Equation]) -> Program:
+    """A copy of the program with other equations (the same variables)."""
+    return Program(
+        params=program.params,
+        inputs=program.inputs,
+        equations=equations,
+        outputs=program.outputs,
+        wrt=program.wrt,
+        gradients=program.gradients,
+        products=program.products,
+        feeds=program.feeds,
+        reports=program.reports,
+        _count=program._count,
+    )
 
 
 # -------------------------------------------------------------------------------------------
