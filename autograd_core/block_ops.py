@@ -397,53 +397,119 @@ class Convolution(BlockOp):
 
 @dataclass(eq=False)
 class Gather(BlockOp):
-    """`E = P[I]`: the `take` equations that read one per-sample index with the columns of one
-    table of parameters (an embedding's row for each sample's token id), one gather for all;
-    each is a column of E. Its backward adds each sample's gradient row to the row it read."""
+    """`E = T[I]`: the `take` equations of one depth that read per-sample indices with the
+    columns of one table of parameters (an embedding's row for each token of a sample), one
+    gather for all. With Q indices (positions) and D columns, E is (batch, Q * D), the row for
+    index q in columns q * D .. q * D + D - 1. Its backward adds each sample's gradient rows
+    to the rows they were read from."""
 
-    params: ParameterMatrix  # P, the (rows, width) table
-    index: str  # I, the samples' row numbers
+    params: ParameterMatrix  # T, the (rows, width) table
+    index: str  # I, the samples' row numbers: (batch,) for one index, (batch, Q) for Q
+    n_indices: int
 
     @staticmethod
     def group(compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation] | None:
-        """eq and every other `take` of the same index over parameters with as many rows; None
-        if eq's index is not per sample or its rows are not parameters."""
-        index = eq.inputs[0]
-        if not (compiler.per_sample(index) and _all_params(compiler, eq)):
+        """The takes of eq's depth over the table eq reads, for every index x every column,
+        in that order; None if eq's index is not per sample or its rows are not parameters."""
+        if not (compiler.per_sample(eq.inputs[0]) and _all_params(compiler, eq)):
             return None
+        takes = [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done
+            and compiler.per_sample(other.inputs[0])
+            and _all_params(compiler, other)
+        ]
+        indices = list(dict.fromkeys(other.inputs[0] for other in takes))
+        columns = list(dict.fromkeys(other.inputs[1:] for other in takes))
+        lanes = {(other.inputs[0], other.inputs[1:]): other for other in takes}
+        if len(lanes) == len(takes) == len(indices) * len(columns):
+            return [lanes[(x, column)] for x in indices for column in columns]
+        return [other for other in takes if other.inputs[0] is eq.inputs[0]]  # one index
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print `I = _row_indices(x, rows)` (checked: whole numbers in range), `E = T[I]`."""
+        E = Block(compiler.fresh("E"), len(group))
+        indices = list(dict.fromkeys(eq.inputs[0] for eq in group))
+        width = len(group) // len(indices)
+        n_rows = len(group[0].inputs) - 1
+        # T[r, j] is row r of column j: the parameter the j-th take returns for index r.
+        table = [
+            [compiler.param_index[eq.inputs[1 + r]] for eq in group[:width]] for r in range(n_rows)
+        ]
+        params = ParameterMatrix.read(compiler, table, compiler.fresh("T"))
+        index = compiler.fresh("I")
+        if len(indices) == 1:
+            block, j = compiler.where[indices[0]]
+            x = f"{block.name}[:, {j}]"
+        else:
+            x = compiler.assemble(indices)
+        compiler.lines.append(f"{index} = _row_indices({x}, {n_rows})")
+        rows = f"{params.name}[{index}]"
+        compiler.lines.append(
+            f"{E.name} = {rows if len(indices) == 1 else f'{rows}.reshape(n, {E.width})'}"
+        )
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, E, j)
+        compiler.block_ops.append(cls(E, params, index, len(indices)))
+
+    def backward(self, compiler: Compiler) -> None:
+        """dT[I[s, q]] += dE[s, q] for each sample s and index q (a row read twice gets both)."""
+        lines, dE = compiler.lines, self.out.grad
+        if self.n_indices > 1:
+            dE = f"{dE}.reshape(n, {self.n_indices}, {self.out.width // self.n_indices})"
+        self.params.start_grad(lines)
+        lines.append(f"_scatter_rows(d{self.params.name}, {self.index}, {dE})")
+        self.params.scatter_grad(lines)
+
+
+@dataclass(eq=False)
+class Pick(BlockOp):
+    """`out = take_along_axis(M, I)`: the `take` equations of one depth that pick, by a
+    per-sample index, one of a row of per-sample values (a target's logit), one op for all.
+    M is (batch, L, k), a row of k per equation; its backward puts each equation's gradient
+    where its index points, zeros elsewhere."""
+
+    rows: str  # M, assembled
+    index: str  # I, (batch, L)
+    width: int  # k
+
+    @staticmethod
+    def group(compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
+        """The takes of eq's depth whose index and rows are all per sample (empty if eq's
+        are not)."""
         return [
             other
-            for other in compiler.users[index]
-            if other.op is ops.TAKE
-            and id(other) not in done
-            and other.inputs[0] is index
-            and len(other.inputs) == len(eq.inputs)
-            and _all_params(compiler, other)
+            for other in compiler.alike(eq)
+            if id(other) not in done and all(map(compiler.per_sample, other.inputs))
         ]
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
-        """Print `I = row_indices(x, rows)` (checked: whole numbers in range), `E = P[I]`."""
-        E = Block(compiler.fresh("E"), len(group))
-        number = E.name[1:]
-        n_rows = len(group[0].inputs) - 1
-        # P[r, j] is row r of column j: the parameter the j-th take returns for index r.
-        table = [[compiler.param_index[eq.inputs[1 + r]] for eq in group] for r in range(n_rows)]
-        params = ParameterMatrix.read(compiler, table, f"P{number}")
-        index = f"I{number}"
-        x = compiler.printer.operand(compiler.text(compiler.operand(group[0].inputs[0])))
-        compiler.lines.append(f"{index} = _row_indices({x}, {n_rows})")
-        compiler.lines.append(f"{E.name} = {params.name}[{index}]")
+        lines, k = compiler.lines, len(group[0].inputs) - 1
+        out = Block(compiler.fresh("v" if len(group) == 1 else "H"), len(group))
+        rows = compiler.assemble([x for eq in group for x in eq.inputs[1:]])
+        index = compiler.fresh("I")
+        chosen = compiler.assemble([eq.inputs[0] for eq in group])
+        lines.append(f"{index} = _row_indices({chosen}, {k})[:, :, None]")
+        M = f"{rows}.reshape(n, {len(group)}, {k})"
+        lines.append(f"{out.name} = np.take_along_axis({M}, {index}, 2)[:, :, 0]")
         for j, eq in enumerate(group):
-            compiler.place(eq.out, E, j)
-        compiler.block_ops.append(cls(E, params, index))
+            compiler.place(eq.out, out, j)
+        compiler.block_ops.append(cls(out, rows, index, k))
 
     def backward(self, compiler: Compiler) -> None:
-        """dP[I[s]] += dE[s] for each sample s (a row read twice gets both)."""
-        lines = compiler.lines
-        self.params.start_grad(lines)
-        lines.append(f"_scatter_rows(d{self.params.name}, {self.index}, {self.out.grad})")
-        self.params.scatter_grad(lines)
+        """dM[s, l, I[s, l]] = dout[s, l]; every other entry of dM is 0."""
+        if not compiler.sources_wanting_grad(self.rows):
+            return
+        dM = compiler.fresh("dM")
+        L = self.out.width
+        compiler.lines.append(f"{dM} = np.zeros((n, {L}, {self.width}))")
+        compiler.lines.append(
+            f"np.put_along_axis({dM}, {self.index}, {self.out.grad}[:, :, None], 2)"
+        )
+        compiler.add_to_pieces(self.rows, f"{dM}.reshape(n, {L * self.width})")
 
 
 def _all_params(compiler: Compiler, eq: ir.Equation) -> bool:
@@ -466,25 +532,30 @@ class RowReduce(BlockOp):
     matrices: list[str]  # the assembled operands: M, or the halves L and R of a dot
     stacked: bool  # the operands are (batch, L, k) stacks, not one (batch, k) matrix
 
-    @staticmethod
-    def applies(compiler: Compiler, eq: ir.Equation) -> bool:
-        """Every input is a per-sample column (and a sum or dot has two terms or more)."""
-        least = {ops.VSUM: 2, ops.DOT: 4, ops.LOGSUMEXP: 1}[eq.op]
-        return len(eq.inputs) >= least and all(map(compiler.per_sample, eq.inputs))
-
     @classmethod
     def group(cls, compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
-        """eq and the reductions of its depth by the same op over per-sample columns."""
-        return [
+        """eq and the reductions of its depth by the same op over per-sample columns; empty if
+        eq reads something else, or is alone and too small to be worth a reduction (a `dot`
+        of one pair, a `vsum` of one term: an elementwise op)."""
+        if not all(map(compiler.per_sample, eq.inputs)):
+            return []
+        group = [
             other
             for other in compiler.alike(eq)
-            if id(other) not in done and (other is eq or cls.applies(compiler, other))
+            if id(other) not in done
+            and (other is eq or all(map(compiler.per_sample, other.inputs)))
         ]
+        least = {ops.VSUM: 2, ops.DOT: 4, ops.LOGSUMEXP: 1}[eq.op]
+        return group if len(group) > 1 or len(eq.inputs) >= least else []
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
-        """Print the reduction of each row (of each stack, for a group of several)."""
+        """Print the reduction of each row (of each stack, for a group of several); dots of
+        two per-sample vectors as batched matrix products where they have the structure."""
         op, lines = group[0].op, compiler.lines
+        if op is ops.DOT and len(group) > 1 and not compiler.careful:
+            if BatchedProduct.lower(compiler, group):
+                return
         halves = [_halves(eq) for eq in group] if op is ops.DOT else [[eq.inputs] for eq in group]
         k = max(len(half) for parts in halves for half in parts)
         stacked = len(group) > 1 or len({len(half) for parts in halves for half in parts}) > 1
@@ -529,6 +600,170 @@ class RowReduce(BlockOp):
         for matrix, term in zip(M, terms, strict=True):
             name = matrix.split(".reshape")[0]
             compiler.add_to_pieces(name, f"({term}).reshape(n, -1)" if self.stacked else term)
+
+
+@dataclass(eq=False)
+class BatchedProduct(BlockOp):
+    """`S = U @ V^T` over (batch, C, I, k) and (batch, C, J, k) stacks: dot products of two
+    per-sample vectors (attention's q . k, and its weights . values) as batched matrix
+    products, when each dot pairs one of I rows with one of J rows within one of C groups
+    (heads). Each dot is one entry of S (`lanes` says which); S's other entries are computed
+    and not read.
+
+    A dot over a shorter prefix of a row (position t of causal attention reads the values of
+    positions 0..t) reads the whole row, its own vector padded with zeros: the terms added are
+    0 * x, nothing while the row's numbers are finite (and were they not, the dot over the
+    whole row, in the same group, would not be either)."""
+
+    S: str  # the products' name
+    U: str  # the assembled rows, (batch, C * I * k)
+    V: str
+    shape: tuple[int, int, int, int]  # C, I, J, k
+    lanes: str | None  # the constant: each dot's entry of S, flattened; None: all, in order
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> bool:
+        """Print the product for the group if its dots have the structure; False (printing
+        nothing) if not, or if it would not compute less than the dots one by one."""
+        layout = _product_layout([_halves(eq) for eq in group])
+        if layout is None:
+            return False
+        left, right, lanes = layout
+        groups, n_left, n_right = len(left), len(left[0]), len(right[0])
+        k = max(len(row) for rows in (*left, *right) for row in rows)
+        # Worth it when the products computed and not read are few, and fewer numbers are
+        # gathered than the dots' own operands.
+        if groups * n_left * n_right > 4 * len(group) or groups * (n_left + n_right) >= 2 * len(
+            group
+        ):
+            return False
+        pad = compiler.pad_var(0.0)
+        U = compiler.assemble(
+            [x for rows in left for row in rows for x in (*row, *[pad] * (k - len(row)))]
+        )
+        V = compiler.assemble(
+            [x for rows in right for row in rows for x in (*row, *[pad] * (k - len(row)))]
+        )
+        out, S = Block(compiler.fresh("s"), len(group)), compiler.fresh("S")
+        shape = (groups, n_left, n_right, k)
+        compiler.lines.append(
+            f"{S} = {_stack(U, shape, 1)} @ {_stack(V, shape, 2)}.transpose(0, 1, 3, 2)"
+        )
+        size = groups * n_left * n_right
+        index = None
+        if lanes != list(range(size)):
+            index = compiler.constant("lanes", numpy().array(lanes))
+        flat = f"{S}.reshape(n, {size})"
+        compiler.lines.append(f"{out.name} = {flat if index is None else f'{flat}[:, {index}]'}")
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, out, j)
+        compiler.block_ops.append(cls(out, S, U, V, shape, index))
+        return True
+
+    def backward(self, compiler: Compiler) -> None:
+        """dU = dS @ V and dV = dS^T @ U, dS the dots' gradients in their entries, else 0."""
+        groups, n_left, n_right, _ = self.shape
+        lines, g, dS = compiler.lines, self.out.grad, "d" + self.S
+        if self.lanes is None:
+            lines.append(f"{dS} = {g}.reshape(n, {groups}, {n_left}, {n_right})")
+        else:
+            lines.append(f"{dS} = np.zeros((n, {groups * n_left * n_right}))")
+            lines.append(f"_scatter_add({dS}, {self.lanes}, {g})")
+            lines.append(f"{dS} = {dS}.reshape(n, {groups}, {n_left}, {n_right})")
+        U, V = _stack(self.U, self.shape, 1), _stack(self.V, self.shape, 2)
+        if compiler.sources_wanting_grad(self.U):
+            compiler.add_to_pieces(self.U, f"({dS} @ {V}).reshape(n, -1)")
+        if compiler.sources_wanting_grad(self.V):
+            compiler.add_to_pieces(self.V, f"({dS}.transpose(0, 1, 3, 2) @ {U}).reshape(n, -1)")
+
+
+def _stack(matrix: str, shape: tuple[int, int, int, int], side: int) -> str:
+    """The assembled rows of one side as a (batch, groups, rows, k) stack."""
+    groups, k = shape[0], shape[3]
+    return f"{matrix}.reshape(n, {groups}, {shape[side]}, {k})"
+
+
+Row = tuple  # a dot's half: a tuple of variables
+
+
+def _product_layout(
+    halves: list[list[Row]],
+) -> tuple[list[list[Row]], list[list[Row]], list[int]] | None:
+    """How dots (each a pair of halves) are entries of batched products: per group (head) its
+    distinct left rows and right rows, and each dot's entry (c, i, j) flattened; None if the
+    groups are not all of one size. A half that is a prefix of a longer half of the same side
+    is read as the longer one (the other half padded with zeros), on whichever side makes
+    fewer rows."""
+    best = None
+    lengths = {len(pair[0]) for pair in halves}
+    sides = (None, 0, 1) if len(lengths) > 1 else (None,)
+    for side in sides:
+        rows = [list(pair) for pair in halves]
+        if side is not None:
+            longest = _longest_with_prefix([pair[side] for pair in halves])
+            if longest is None:
+                continue
+            for pair in rows:
+                pair[side] = longest[pair[side]]
+        layout = _components(rows)
+        if layout is not None and (best is None or _size(layout) < _size(best)):
+            best = layout
+    return best
+
+
+def _size(layout: tuple) -> int:
+    left, right, _ = layout
+    return len(left) * (len(left[0]) + len(right[0]))
+
+
+def _longest_with_prefix(rows: list[Row]) -> dict[Row, Row] | None:
+    """Each row to the longest row of the list it is a prefix of (itself if none); None when
+    the rows are too many and long to look (the search costs their summed squared length)."""
+    distinct = sorted(set(rows), key=len, reverse=True)
+    if sum(len(row) ** 2 for row in distinct) > 1_000_000:
+        return None
+    owner: dict[Row, Row] = {}
+    longest = {}
+    for row in distinct:
+        longest[row] = owner.get(row, row)
+        if row not in owner:
+            for m in range(1, len(row) + 1):
+                owner.setdefault(row[:m], row)
+    return longest
+
+
+def _components(
+    pairs: list[list[Row]],
+) -> tuple[list[list[Row]], list[list[Row]], list[int]] | None:
+    """The connected groups of left and right rows the pairs link, if all are of one size."""
+    parent: dict[tuple, tuple] = {}
+
+    def find(node: tuple) -> tuple:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for left, right in pairs:
+        a, b = find((0, left)), find((1, right))
+        if a != b:
+            parent[a] = b
+    members: dict[tuple, tuple[dict, dict]] = {}
+    for left, right in pairs:
+        lefts, rights = members.setdefault(find((0, left)), ({}, {}))
+        lefts.setdefault(left, len(lefts))
+        rights.setdefault(right, len(rights))
+    groups = list(members.values())
+    n_left, n_right = len(groups[0][0]), len(groups[0][1])
+    if any(len(lefts) != n_left or len(rights) != n_right for lefts, rights in groups):
+        return None
+    number = {root: c for c, root in enumerate(members)}
+    lanes = []
+    for left, right in pairs:
+        c = number[find((0, left))]
+        lefts, rights = groups[c]
+        lanes.append((c * n_left + lefts[left]) * n_right + rights[right])
+    return [list(lefts) for lefts, _ in groups], [list(rights) for _, rights in groups], lanes
 
 
 def _halves(eq: ir.Equation) -> list[tuple[ir.Operand, ...]]:

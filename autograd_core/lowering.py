@@ -28,6 +28,7 @@ from .block_ops import (
     Gather,
     MatMul,
     Operand,
+    Pick,
     Pieces,
     RowReduce,
     Source,
@@ -156,10 +157,17 @@ class Compiler:
                     Gather.lower(self, group)
                     done.update(id(member) for member in group)
                     continue
+                group = Pick.group(self, eq, done)
+                if group:
+                    Pick.lower(self, group)
+                    done.update(id(member) for member in group)
+                    continue
+                group = None
             if group is not None:
                 MatMul.lower(self, group)
-            elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and RowReduce.applies(self, eq):
-                group = RowReduce.group(self, eq, done)
+            elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and (
+                group := RowReduce.group(self, eq, done)
+            ):
                 RowReduce.lower(self, group)
             else:
                 group = Elementwise.group(self, eq, done)
@@ -481,10 +489,10 @@ def _times(a: Any, b: Any) -> Any:
 
 
 def _row_indices(x: Any, n_rows: int) -> Any:
-    """The samples' indices x, an (n, 1) column, as row numbers of a table of n_rows rows;
+    """The samples' indices x, (n,) or (n, Q), as row numbers of a table of n_rows rows;
     IndexError (as `take` raises on floats) for one that is not a whole number in range."""
     np = numpy()
-    return ops.row_indices(np, np.asarray(x).reshape(-1), n_rows)
+    return ops.row_indices(np, np.asarray(x), n_rows)
 
 
 def _scatter_add(grad: Any, cols: Any, term: Any) -> None:

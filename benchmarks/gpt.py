@@ -133,7 +133,46 @@ def statements(step: TrainingStep) -> int:
     return sum(1 for line in step.source.splitlines()[1:] if line.strip() and "return" not in line)
 
 
+def torch_model(weights: dict[str, np.ndarray]) -> tuple[Callable[[Any], Any], list[Any]]:
+    """The same model in PyTorch, float64: `loss(X)` for the (n, 48) inputs, and its weights."""
+    import torch
+
+    W = {name: torch.tensor(m, requires_grad=True) for name, m in weights.items()}
+    causal = torch.ones(BLOCK, BLOCK, dtype=torch.bool).tril()
+
+    def rmsnorm(x: Any) -> Any:
+        return x * ((x * x).mean(-1, keepdim=True) + 1e-5) ** -0.5
+
+    def loss(X: Any) -> Any:
+        ids, targets = X[:, :BLOCK].long(), X[:, BLOCK : 2 * BLOCK].long()
+        weights = X[:, 2 * BLOCK :]
+        n = len(X)
+        x = rmsnorm(W["wte"][ids] + W["wpe"])
+        residual = x
+        x = rmsnorm(x)
+
+        def heads(m: Any) -> Any:
+            return (x @ m.T).view(n, BLOCK, HEADS, HEAD).transpose(1, 2)
+
+        q, k, v = heads(W["attn_wq"]), heads(W["attn_wk"]), heads(W["attn_wv"])
+        logits = (q @ k.transpose(-1, -2)) / math.sqrt(HEAD)
+        attention = logits.masked_fill(~causal, -math.inf).softmax(-1)
+        x = (attention @ v).transpose(1, 2).reshape(n, BLOCK, EMBED) @ W["attn_wo"].T + residual
+        residual = x
+        x = (rmsnorm(x) @ W["mlp_fc1"].T).relu() @ W["mlp_fc2"].T + residual
+        logits = x @ W["lm_head"].T
+        nll = torch.nn.functional.cross_entropy(
+            logits.reshape(-1, VOCAB), targets.reshape(-1), reduction="none"
+        )
+        return (nll * weights.reshape(-1)).sum() / n
+
+    return loss, list(W.values())
+
+
 if __name__ == "__main__":
+    from threadpoolctl import threadpool_limits
+
+    threadpool_limits(1)
     step, params, seconds = lowered_step()
     print(f"traced and lowered in {seconds:.2f} s: {statements(step)} statements")
     theta = np.array([p.data for p in params])

@@ -597,13 +597,15 @@ def embedding_network(rng: np.random.Generator, n_rows: int = 5, width: int = 3)
 
 
 @pytest.mark.parametrize("n", [1, 7, 200])
-def test_the_rows_a_per_sample_index_takes_are_one_gather_with_eager_gradients(n):
+def test_the_rows_per_sample_indices_take_are_one_gather_with_eager_gradients(n):
     rng = np.random.default_rng(n)
     sample_loss, params = embedding_network(rng)
     step = batched.TrainingStep(ir.trace(sample_loss, 3, params, [1.0, 2.0, 0.0]), n_labels=1)
-    assert "P1 = theta[0:15].reshape(5, 3)" in step.source
-    assert "E1 = P1[I1]" in step.source
-    assert "_scatter_rows(dP1, I1, dE1)" in step.source
+    # Both tokens' rows in one gather: I1 is (n, 2), E1 their rows side by side.
+    assert "T1 = theta[0:15].reshape(5, 3)" in step.source
+    assert "I1 = _row_indices(X, 5)" in step.source
+    assert "E1 = T1[I1].reshape(n, 6)" in step.source
+    assert "_scatter_rows(dT1, I1, dE1.reshape(n, 2, 3))" in step.source
     ids = rng.integers(0, 5, size=(n, 2)).astype(float)  # repeated ids: rows read many times
     targets = rng.normal(size=(n, 1))
     loss, outputs, dtheta = step(np.array([p.data for p in params]), ids, targets)
