@@ -634,3 +634,111 @@ def test_take_of_numbers_runs_batched_with_a_zero_gradient_for_the_index():
     assert grads[0].tolist() == [0.0, 0.0, 0.0]
     assert grads[1].tolist() == [1.0, 5.0, -2.0]
     assert traced.value_and_grad(2.0, 1.0) == (5.0, (0.0, 5.0))
+
+
+# -- sequences: one layer's copies over positions, attention, packed ------------------------------
+
+
+def tiny_gpt(
+    rng: np.random.Generator, vocab: int = 5, block: int = 4, width: int = 4, heads: int = 2
+):
+    """A causal self-attention language model over Values, written as a learner writes it
+    (lists of Values, `dot`, `logsumexp`, `take`): per sample, `block` token ids, as many
+    targets and loss weights in, the weighted sum of the positions' losses out."""
+    head = width // heads
+
+    def matrix(rows: int, cols: int) -> list[list[Value]]:
+        return [[Value(float(w)) for w in rng.normal(0.0, 0.5, cols)] for _ in range(rows)]
+
+    wte, wpe = matrix(vocab, width), matrix(block, width)
+    wq, wk, wv, head_out = (matrix(width, width) for _ in range(4))
+
+    def sample_loss(*inputs):
+        ids, targets, weights = inputs[:block], inputs[block : 2 * block], inputs[2 * block :]
+        keys, values, losses = [], [], []
+        for t in range(block):
+            x = [a + b for a, b in zip(take(wte, ids[t]), wpe[t], strict=True)]
+            q, k, v = ([dot(row, x) for row in m] for m in (wq, wk, wv))
+            keys.append(k)
+            values.append(v)
+            mixed = []
+            for h in range(heads):
+                part = slice(h * head, (h + 1) * head)
+                logits = [dot(q[part], key[part]) * head**-0.5 for key in keys]
+                total = ops.LOGSUMEXP(*logits)
+                attention = [(logit - total).exp() for logit in logits]
+                for j in range(h * head, (h + 1) * head):
+                    mixed.append(dot(attention, [value[j] for value in values]))
+            x = [
+                (a + b).tanh()
+                for a, b in zip(x, [dot(row, mixed) for row in head_out], strict=True)
+            ]
+            out = [dot(row, x) for row in wte]  # tied: the embedding is the head
+            nll = ops.LOGSUMEXP(*out) - take(out, targets[t])
+            losses.append(nll * weights[t])
+        return [vsum(losses)]
+
+    params = [p for m in (wte, wpe, wq, wk, wv, head_out) for row in m for p in row]
+    return sample_loss, params, (wte, wpe, wq, wk, wv, head_out)
+
+
+def token_batch(rng: np.random.Generator, n: int, vocab: int = 5, block: int = 4) -> np.ndarray:
+    """n sequences of 1..block tokens, padded: ids, targets, weights (0 on padding)."""
+    rows = []
+    for _ in range(n):
+        length = int(rng.integers(1, block + 1))
+        ids = rng.integers(0, vocab, block)
+        targets = rng.integers(0, vocab, block)
+        weights = (np.arange(block) < length) / length
+        rows.append(np.concatenate([ids, targets, weights]))
+    return np.array(rows, dtype=float)
+
+
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_attention_over_positions_runs_as_batched_products_with_eager_numbers(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params, _ = tiny_gpt(rng)
+    X = token_batch(rng, n)
+    step = batched.TrainingStep(ir.trace(sample_loss, 12, params, X[0].tolist()))
+    source = step.source
+    # every position's embedding at once; q.k and weights.values as products per head
+    assert "I1 = _row_indices(X[:, 0:4], 5)" in source
+    assert source.count(".transpose(0, 1, 3, 2)") == 4  # each product forward, and its dV
+    assert "np.take_along_axis(" in source  # the target's logit
+    assert len(source.splitlines()) < 150, source
+    loss, _, dtheta = step(np.array([p.data for p in params]), X)
+    mean = vsum([sample_loss(*map(Value, row))[0] for row in X.tolist()]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+def test_attention_over_positions_gives_pytorchs_loss_and_gradients(torch):
+    rng = np.random.default_rng(5)
+    sample_loss, params, matrices = tiny_gpt(rng)
+    X = token_batch(rng, 9)
+    step = batched.TrainingStep(ir.trace(sample_loss, 12, params, X[0].tolist()))
+    loss, _, dtheta = step(np.array([p.data for p in params]), X)
+    wte, wpe, wq, wk, wv, head_out = (
+        torch.tensor([[v.data for v in row] for row in m], dtype=torch.float64, requires_grad=True)
+        for m in matrices
+    )
+    ids, targets, weights = (
+        torch.tensor(X[:, :4]).long(),
+        torch.tensor(X[:, 4:8]).long(),
+        torch.tensor(X[:, 8:]),
+    )
+    x = wte[ids] + wpe
+    q, k, v = ((x @ m.T).view(9, 4, 2, 2).transpose(1, 2) for m in (wq, wk, wv))
+    causal = torch.ones(4, 4, dtype=torch.bool).tril()
+    attention = ((q @ k.transpose(-1, -2)) * 2**-0.5).masked_fill(~causal, -math.inf).softmax(-1)
+    mixed = (attention @ v).transpose(1, 2).reshape(9, 4, 4)
+    x = (x + mixed @ head_out.T).tanh()
+    nll = torch.nn.functional.cross_entropy(
+        (x @ wte.T).reshape(-1, 5), targets.reshape(-1), reduction="none"
+    )
+    theirs = (nll * weights.reshape(-1)).sum() / 9
+    theirs.backward()
+    grads = torch.cat([m.grad.reshape(-1) for m in (wte, wpe, wq, wk, wv, head_out)])
+    assert loss == pytest.approx(theirs.item(), abs=1e-12)
+    assert np.allclose(dtheta, grads.numpy(), rtol=0.0, atol=1e-12)
