@@ -169,7 +169,12 @@ class MatMul(BlockOp):
                 key = tuple(x if isinstance(x, ir.Var) else ("c", x) for _, x in pairs)
                 if not any(x in param_index for _, x in pairs):
                     by_key.setdefault(key, []).append(eq)
-        return {id(group[0]): group for group in by_key.values()}
+        # Keyed by the first in program order; the neurons in the order of their parameters, so
+        # that copies of one layer (over windows, over positions) list them alike.
+        return {
+            id(group[0]): sorted(group, key=lambda eq: [param_index[w] for w, _ in dot_pairs(eq)])
+            for group in by_key.values()
+        }
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
@@ -272,14 +277,15 @@ class Convolution(BlockOp):
 
     @staticmethod
     def find(
-        matmul_groups: dict[int, list[ir.Equation]],
+        compiler: Compiler, matmul_groups: dict[int, list[ir.Equation]]
     ) -> dict[int, list[list[ir.Equation]]]:
-        """Matrix-product groups that share one weight matrix over different windows of the
-        same block (a convolution's output positions), by the first equation of the first."""
+        """Matrix-product groups of one depth that share one weight matrix over different
+        windows (a convolution's output positions, a layer applied to each token of a
+        sequence), by the first equation of the first."""
         by_rows: dict[tuple, list[list[ir.Equation]]] = {}
         for group in matmul_groups.values():
             rows = tuple(tuple(w for w, _ in dot_pairs(eq)) for eq in group)
-            by_rows.setdefault(rows, []).append(group)
+            by_rows.setdefault((compiler.depth[group[0].out], rows), []).append(group)
         found = {}
         for windows in by_rows.values():
             if len(windows) > 1:

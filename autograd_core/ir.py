@@ -296,53 +296,69 @@ def fold_sums_of_products(program: Program) -> Program:
     sees the layer's matrix product. A term that is not a product joins as itself times 1.0
     (exact); a constant 0.0 term (Python's `sum` starts at 0) is dropped. The dot adds its
     terms left to right, as the chain did, so the numbers are those of the chain (up to the
-    order of additions where the chain was a tree). Sums with fewer than two products are
-    left as they are.
+    order of additions where the chain was a tree). A sum of fewer than two products is left
+    as it is, except Python's `sum` of one product (`0 + w * x`, the first position of
+    causal attention), a dot of one pair like its longer siblings.
     """
     uses: dict[Var, int] = {}
+    sums = (ops.ADD, ops.VSUM)
+    read_by_a_sum: set[Var] = set()
     for eq in program.equations:
         for x in eq.inputs:
             if isinstance(x, Var):
                 uses[x] = uses.get(x, 0) + 1
+                if eq.op in sums:
+                    read_by_a_sum.add(x)
     for x in (*program.outputs, *program.gradients):
         if isinstance(x, Var):
             uses[x] = uses.get(x, 0) + 2  # a result is never folded into another sum
-    made_by: dict[Var, Equation] = {}
-    pairs_of: dict[Var, list[tuple[Operand, Operand]]] = {}  # a sum's terms as (w, x) pairs
-    equations = []
+    made_by = {eq.out: eq for eq in program.equations}
+    # The sums and products read once, by a sum: their terms join that sum's.
+    absorbed = {
+        x
+        for x in read_by_a_sum
+        if uses[x] == 1 and x in made_by and made_by[x].op in (ops.ADD, ops.VSUM, ops.MUL)
+    }
+    folded = _with_equations(program, [])
     for eq in program.equations:
-        made_by[eq.out] = eq
-        if eq.op is ops.ADD or eq.op is ops.VSUM:
-            pairs = []
-            for x in eq.inputs:
-                pairs.extend(_as_pairs(x, uses, made_by, pairs_of))
-            pairs_of[eq.out] = pairs
-            if sum(1.0 not in pair for pair in pairs) >= 2:  # two products or more: a dot
-                weights, operands = zip(*pairs, strict=True)
-                eq = Equation(ops.DOT, (*weights, *operands), eq.out)
-        equations.append(eq)
-    folded = _with_equations(program, equations)
+        if eq.op in sums and eq.out not in absorbed:
+            eq = _folded_sum(eq, absorbed, made_by, folded)
+        folded.equations.append(eq)
     eliminate_dead_code(folded)
     return folded
 
 
-def _as_pairs(
-    x: Operand,
-    uses: dict[Var, int],
-    made_by: dict[Var, Equation],
-    pairs_of: dict[Var, list[tuple[Operand, Operand]]],
-) -> list[tuple[Operand, Operand]]:
-    """The (w, x) pairs x contributes to a sum that reads it: its own terms if it is a sum or
-    a product read there alone, else (x, 1.0); nothing for the constant 0.0."""
-    if not isinstance(x, Var):
-        return [] if x == 0.0 and repr(x) == "0.0" else [(x, 1.0)]
-    if uses.get(x) == 1 and x in made_by:
-        if x in pairs_of:
-            return pairs_of[x]
-        eq = made_by[x]
-        if eq.op is ops.MUL:
-            return [(eq.inputs[0], eq.inputs[1])]
-    return [(x, 1.0)]
+def _folded_sum(
+    eq: Equation, absorbed: set[Var], made_by: dict[Var, Equation], folded: Program
+) -> Equation:
+    """The sum `eq` as a dot of its terms' (w, x) pairs, or eq itself (see
+    `fold_sums_of_products`); a dot it needs first is appended to `folded`."""
+    pairs = []
+    stack = list(reversed(eq.inputs))  # left to right, as the chain adds
+    while stack:
+        x = stack.pop()
+        if x in absorbed and made_by[x].op is ops.MUL:
+            pairs.append(made_by[x].inputs)
+        elif x in absorbed:
+            stack.extend(reversed(made_by[x].inputs))
+        elif not (not isinstance(x, Var) and x == 0.0 and repr(x) == "0.0"):
+            pairs.append((x, 1.0))
+    products = sum(not _is(x, 1.0) for _, x in pairs)
+    python_sum = products == len(pairs) == 1 and any(_is(x, 0.0) for x in eq.inputs)
+    if not (products >= 2 or python_sum):
+        return eq
+    # A computed term (a residual) is added after the dot, so that the dot pairs only
+    # weights and biases with the operands: a layer's matrix product.
+    kept, rest = [], []
+    for w, x in pairs:
+        computed = _is(x, 1.0) and isinstance(w, Var) and w.kind != "param"
+        (rest.append(w) if computed else kept.append((w, x)))
+    weights, operands = zip(*kept, strict=True)
+    if not rest:
+        return Equation(ops.DOT, (*weights, *operands), eq.out)
+    dot = folded.new_var("temp", "v")
+    folded.equations.append(Equation(ops.DOT, (*weights, *operands), dot))
+    return Equation(ops.VSUM, (dot, *rest), eq.out)
 
 
 def by_depth(program: Program) -> Program:

@@ -134,7 +134,7 @@ class Compiler:
         table over as many columns of a block as apply it alike."""
         done: set[int] = set()
         matmul_groups = MatMul.groups(self)
-        convolutions = Convolution.find(matmul_groups)
+        convolutions = Convolution.find(self, matmul_groups)
         sums = WindowSum.candidates(self)
         for eq in self.program.equations:
             if id(eq) in done:

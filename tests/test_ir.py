@@ -221,8 +221,8 @@ def test_a_product_read_outside_the_sum_is_kept_and_the_program_not_changed_in_p
     before = str(program)
     folded = ir.fold_sums_of_products(program)
     assert str(program) == before
-    # `shared` joins the dot as shared * 1.0: it is an equation of its own, read twice.
-    assert "dot v0 x1 x0 1.0 x1 2.0" in str(folded)
+    # `shared` is an equation of its own, read twice: a computed term, added after the dot.
+    assert "v6 = dot x1 x0 x1 2.0\n    v4 = vsum v6 v0\n" in str(folded)
     assert evaluate(folded, [], [0.5, 3.0]) == evaluate(program, [], [0.5, 3.0])
 
 
