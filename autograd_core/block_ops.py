@@ -274,6 +274,8 @@ class Convolution(BlockOp):
     layout: WindowLayout
     n_windows: int
     n_channels: int
+    channels_first: bool  # Z's columns channel by channel, else window by window
+    contiguous: bool  # the windows are the block's columns in order: Xw is a reshape of it
 
     @staticmethod
     def find(
@@ -360,13 +362,37 @@ class Convolution(BlockOp):
         B = take(source, None)
         if layout.padded:
             B = f"np.concatenate(({B}, np.zeros((n, 1))), axis=1)"
-        lines.append(f"{Xw} = {B}[:, {IDX}]")
+        # Windows one after another, each read in order, are a reshape of the block (a view).
+        contiguous = not layout.padded and numpy().array_equal(
+            layout.gather.ravel(), numpy().arange(source.width)
+        )
+        if contiguous:
+            lines.append(f"{Xw} = {B}.reshape(n, {n_windows}, {len(layout.weight_cols)})")
+        else:
+            lines.append(f"{Xw} = {B}[:, {IDX}]")
         bias = f" + {b}" if b else ""
-        lines.append(f"{Z.name} = ({Xw} @ {W}.T{bias}).transpose(0, 2, 1).reshape(n, {Z.width})")
+        # Z's columns in the order the program made them: channel by channel (a convolution's
+        # feature maps) or window by window (a layer applied to each token of a sequence), so
+        # that the ops reading them read a view.
+        order = compiler.position
+        channels_first = max(order[id(eq)] for eq in windows[0]) > min(
+            order[id(eq)] for eq in windows[1]
+        )
+        product = f"({Xw} @ {W}.T{bias})"
+        if channels_first:
+            product += ".transpose(0, 2, 1)"
+        lines.append(f"{Z.name} = {product}.reshape(n, {Z.width})")
         for position, window in enumerate(windows):
             for channel, eq in enumerate(window):
-                compiler.place(eq.out, Z, channel * n_windows + position)
-        compiler.block_ops.append(cls(Z, params, W, b, Xw, IDX, layout, n_windows, n_channels))
+                column = (
+                    channel * n_windows + position
+                    if channels_first
+                    else position * n_channels + channel
+                )
+                compiler.place(eq.out, Z, column)
+        compiler.block_ops.append(
+            cls(Z, params, W, b, Xw, IDX, layout, n_windows, n_channels, channels_first, contiguous)
+        )
 
     def backward(self, compiler: Compiler) -> None:
         """dW += sum over windows of dZ.T @ Xw; the inputs' gradient scattered back per window."""
@@ -374,7 +400,10 @@ class Convolution(BlockOp):
         layout, lines = self.layout, compiler.lines
         n_windows, n_channels, k = self.n_windows, self.n_channels, len(layout.weight_cols)
         dZw = f"{dZ}w"
-        lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
+        if self.channels_first:
+            lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
+        else:
+            lines.append(f"{dZw} = {dZ}.reshape(n, {n_windows}, {n_channels})")
         self.params.start_grad(lines)
         term = f"{dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {k})"
         add_to_columns(lines, f"d{P}", layout.weight_cols, term, f"d{W}")
@@ -385,10 +414,16 @@ class Convolution(BlockOp):
         source = layout.source
         if not compiler.needs_grad(source):
             return
-        compiler.own(source)
         dXw = f"{dZw} @ {W}"
+        if self.contiguous:
+            compiler.accumulate(source, f"({dXw}).reshape(n, {source.width})", alias=False)
+            return
+        compiler.own(source)
         if not layout.padded:
-            lines.append(f"_scatter_add({source.grad}, {self.IDX}, {dXw})")
+            if len(numpy().unique(layout.gather)) == layout.gather.size:  # windows apart
+                lines.append(f"{source.grad}[:, {self.IDX}] += {dXw}")
+            else:
+                lines.append(f"_scatter_add({source.grad}, {self.IDX}, {dXw})")
             return
         # Scattered into the block and its column of zeros, whose gradient is dropped.
         padded = f"d{source.name}p"
@@ -674,7 +709,11 @@ class BatchedProduct(BlockOp):
             lines.append(f"{dS} = {g}.reshape(n, {groups}, {n_left}, {n_right})")
         else:
             lines.append(f"{dS} = np.zeros((n, {groups * n_left * n_right}))")
-            lines.append(f"_scatter_add({dS}, {self.lanes}, {g})")
+            lanes = compiler.constants[self.lanes]
+            if len(numpy().unique(lanes)) == len(lanes):  # each dot its own entry
+                lines.append(f"{dS}[:, {self.lanes}] = {g}")
+            else:  # two dots of the same rows: both gradients
+                lines.append(f"_scatter_add({dS}, {self.lanes}, {g})")
             lines.append(f"{dS} = {dS}.reshape(n, {groups}, {n_left}, {n_right})")
         U, V = _stack(self.U, self.shape, 1), _stack(self.V, self.shape, 2)
         if compiler.sources_wanting_grad(self.U):

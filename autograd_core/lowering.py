@@ -89,6 +89,7 @@ class Compiler:
             depth[eq.out] = d + 1
             self.alike_by_key.setdefault(self.alike_key(eq, d + 1), []).append(eq)
         self.depth = depth
+        self.position = {id(eq): i for i, eq in enumerate(program.equations)}
         self.pads: dict[str, Block] = {}  # constant columns that pad a row reduction
 
     @staticmethod
