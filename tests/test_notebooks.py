@@ -29,6 +29,21 @@ KEY_FIGURES = {
         "first epoch with loss 0: 75",
         "first epoch with loss 0: 63",
     ],
+    "05_higher_order_and_jit": [
+        "step 2: (x, y) = (+0.763115, -3.175034)  f = 1.412e+03",
+        "step 3: (x, y) = (+0.763430, +0.582825)  f = 5.597e-02",
+        "step 4: (x, y) = (+0.999995, +0.944027)  f = 3.132e-01",
+    ],
+    "06_batchnorm_and_dropout": [
+        "with BatchNorm1d, momentum 0.1 : final loss 1.044, accuracy 64%",
+        "with BatchNorm1d, momentum 0.5 : final loss 0.015, accuracy 100%",
+        "largest difference between the two batch-norm networks' weights: 0.0",
+        "momentum 0.1 network, estimates redone: loss 0.005, accuracy 100%",
+    ],
+    "08_vanishing_gradients_and_dead_relus": [
+        "epoch 15: d loss / d output bias = mean(sigmoid(score) - label) = +1.1e-02",
+        "epoch 16: d loss / d output bias = mean(sigmoid(score) - label) = -2.0e-03",
+    ],
     "09_backward_stepper": [
         "naive:   a.grad = 7, x.grad = 48",
         "engine:  a.grad = 7, x.grad = 21",
