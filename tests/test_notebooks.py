@@ -49,6 +49,10 @@ KEY_FIGURES = {
         "engine:  a.grad = 7, x.grad = 21",
         "10       21                               59047                   20",
     ],
+    "13_forward_mode_and_exercises": [
+        "Hint: yours is off by exactly 1: a term of this gradient that does not depend on the "
+        "inputs' values is missing or extra.",
+    ],
     "14_losses": [
         "   -6.0  14.0000   0.9975   1.0000",
         "    6.0  10.0000   0.0025   0.0000",
