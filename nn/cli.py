@@ -30,6 +30,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, NamedTuple
 
 from matplotlib.figure import Figure
+from tqdm import tqdm
 
 from . import data, optim, plot
 from .modules import ACTIVATIONS, MLP
@@ -182,19 +183,22 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     setup = _setup(args, parser)
     _describe(args, setup)
     try:
-        history = fit(
-            setup.model,
-            setup.X_train,
-            setup.y_train,
-            loss=setup.loss,
-            optimizer=setup.optimizer,
-            epochs=args.epochs,
-            batch_size=args.batch_size,
-            l2=args.l2,
-            seed=args.seed,
-            jit=args.jit,
-            validation_data=(setup.X_test, setup.y_test),
-        )
+        with _Progress(args.epochs) as progress:
+            history = fit(
+                setup.model,
+                setup.X_train,
+                setup.y_train,
+                loss=setup.loss,
+                optimizer=setup.optimizer,
+                epochs=args.epochs,
+                batch_size=args.batch_size,
+                l2=args.l2,
+                seed=args.seed,
+                jit=args.jit,
+                validation_data=(setup.X_test, setup.y_test),
+                progress=False,
+                callbacks=[progress],
+            )
     except FloatingPointError as error:
         print(f"error: {error}", file=sys.stderr)
         return 1
@@ -210,6 +214,30 @@ def train(args: argparse.Namespace, parser: argparse.ArgumentParser) -> int:
     paths = _write_all(args.out, {name: writers[name] for name in names})
     print("wrote " + ", ".join(paths))
     return 0
+
+
+class _Progress:
+    """The command's progress bar, a `fit` callback: it names the held-out figures "test", as the
+    summary printed at the end does (`fit`'s own bar says `val_loss`). It appears once the first
+    epoch is done, so a run refused or interrupted before that leaves no bar behind."""
+
+    def __init__(self, epochs: int) -> None:
+        self.epochs = epochs
+        self.bar: tqdm | None = None
+
+    def __enter__(self) -> _Progress:
+        return self
+
+    def __call__(self, epoch: int, model: Any, history: History) -> None:
+        if self.bar is None:
+            self.bar = tqdm(total=self.epochs, desc="train", unit="epoch")
+        figures = {name.replace("val_", "test_"): value for name, value in history.latest().items()}
+        self.bar.set_postfix(figures, refresh=False)
+        self.bar.update()
+
+    def __exit__(self, *exception: object) -> None:
+        if self.bar is not None:
+            self.bar.close()
 
 
 def _setup(args: argparse.Namespace, parser: argparse.ArgumentParser) -> Setup:
