@@ -600,13 +600,12 @@ class RowReduce(BlockOp):
         halves = [_halves(eq) for eq in group] if op is ops.DOT else [[eq.inputs] for eq in group]
         k = max(len(half) for parts in halves for half in parts)
         stacked = len(group) > 1 or len({len(half) for parts in halves for half in parts}) > 1
-        pad = compiler.pad_var(-math.inf if op is ops.LOGSUMEXP else 0.0)
         matrices = []
         for part in range(len(halves[0])):
-            columns = [
-                x for parts in halves for x in (*parts[part], *[pad] * (k - len(parts[part])))
-            ]
-            matrix = compiler.assemble(columns)
+            rows = [parts[part] for parts in halves]
+            matrix = compiler.assemble(
+                _padded(compiler, rows, k, -math.inf if op is ops.LOGSUMEXP else 0.0)
+            )
             matrices.append(f"{matrix}.reshape(n, {len(group)}, {k})" if stacked else matrix)
         out = Block(compiler.fresh("s"), len(group))
         axis = "2" if stacked else "1, keepdims=True"
@@ -678,13 +677,8 @@ class BatchedProduct(BlockOp):
             group
         ):
             return False
-        pad = compiler.pad_var(0.0)
-        U = compiler.assemble(
-            [x for rows in left for row in rows for x in (*row, *[pad] * (k - len(row)))]
-        )
-        V = compiler.assemble(
-            [x for rows in right for row in rows for x in (*row, *[pad] * (k - len(row)))]
-        )
+        U = compiler.assemble(_padded(compiler, [row for rows in left for row in rows], k, 0.0))
+        V = compiler.assemble(_padded(compiler, [row for rows in right for row in rows], k, 0.0))
         out, S = Block(compiler.fresh("s"), len(group)), compiler.fresh("S")
         shape = (groups, n_left, n_right, k)
         compiler.lines.append(
@@ -809,6 +803,15 @@ def _components(
         lefts, rights = groups[c]
         lanes.append((c * n_left + lefts[left]) * n_right + rights[right])
     return [list(lefts) for lefts, _ in groups], [list(rights) for _, rights in groups], lanes
+
+
+def _padded(compiler: Compiler, rows: list[Row], k: int, value: float) -> list[ir.Var]:
+    """The rows' variables one after another, each row padded to k with the column of
+    `value` (made only if some row is shorter)."""
+    if all(len(row) == k for row in rows):
+        return [x for row in rows for x in row]
+    pad = compiler.pad_var(value)
+    return [x for row in rows for x in (*row, *[pad] * (k - len(row)))]
 
 
 def _halves(eq: ir.Equation) -> list[tuple[ir.Operand, ...]]:

@@ -298,7 +298,8 @@ def fold_sums_of_products(program: Program) -> Program:
     terms left to right, as the chain did, so the numbers are those of the chain (up to the
     order of additions where the chain was a tree). A sum of fewer than two products is left
     as it is, except Python's `sum` of one product (`0 + w * x`, the first position of
-    causal attention), a dot of one pair like its longer siblings.
+    causal attention), a dot of one pair like its longer siblings, and a chain of sums without
+    products, which is one `vsum` of all its terms.
     """
     uses: dict[Var, int] = {}
     sums = (ops.ADD, ops.VSUM)
@@ -345,6 +346,8 @@ def _folded_sum(
             pairs.append((x, 1.0))
     products = sum(not _is(x, 1.0) for _, x in pairs)
     python_sum = products == len(pairs) == 1 and any(_is(x, 0.0) for x in eq.inputs)
+    if products == 0 and len(pairs) > len(eq.inputs):  # a chain of sums: one sum of all terms
+        return Equation(ops.VSUM, tuple(w for w, _ in pairs), eq.out)
     if not (products >= 2 or python_sum):
         return eq
     # A computed term (a residual) is added after the dot, so that the dot pairs only
