@@ -162,7 +162,7 @@ class MatMul(BlockOp):
         for eq in compiler.program.equations:
             if eq.op is not ops.DOT:
                 continue
-            pairs = dot_pairs(eq)
+            pairs = compiler.dot_pairs(eq)
             if all(w in param_index for w, _ in pairs) and any(
                 isinstance(x, ir.Var) and x not in param_index for _, x in pairs
             ):
@@ -172,7 +172,7 @@ class MatMul(BlockOp):
         # Keyed by the first in program order; the neurons in the order of their parameters, so
         # that copies of one layer (over windows, over positions) list them alike.
         return {
-            id(group[0]): sorted(group, key=lambda eq: [param_index[w] for w, _ in dot_pairs(eq)])
+            id(group[0]): sorted(group, key=lambda eq: param_index[_first_weight(eq)])
             for group in by_key.values()
         }
 
@@ -180,7 +180,7 @@ class MatMul(BlockOp):
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
         """Print `Z = A @ W.T + b` for a group of dot neurons; one elementwise op per neuron
         instead if one of their operands is a scalar of the program."""
-        pairs = [dot_pairs(eq) for eq in group]
+        pairs = [compiler.dot_pairs(eq) for eq in group]
         operands = [x for _, x in pairs[0]]
         rows = [[compiler.param_index[w] for w, _ in row] for row in pairs]
         batched_cols = [k for k, x in enumerate(operands) if compiler.per_sample(x)]
@@ -286,7 +286,7 @@ class Convolution(BlockOp):
         sequence), by the first equation of the first."""
         by_rows: dict[tuple, list[list[ir.Equation]]] = {}
         for group in matmul_groups.values():
-            rows = tuple(tuple(w for w, _ in dot_pairs(eq)) for eq in group)
+            rows = tuple(tuple(w for w, _ in compiler.dot_pairs(eq)) for eq in group)
             by_rows.setdefault((compiler.depth[group[0].out], rows), []).append(group)
         found = {}
         for windows in by_rows.values():
@@ -303,7 +303,7 @@ class Convolution(BlockOp):
         the others except for the padding, and may pair one weight with the constant 1.0 (the
         bias) in the same position in every window.
         """
-        operands = [[x for _, x in dot_pairs(window[0])] for window in windows]
+        operands = [[x for _, x in compiler.dot_pairs(window[0])] for window in windows]
         width = len(operands[0])
         bias = [k for k in range(width) if all(_is_const(reads[k], 1.0) for reads in operands)]
         if len(bias) > 1:
@@ -346,7 +346,7 @@ class Convolution(BlockOp):
         padded position.
         """
         source, lines = layout.source, compiler.lines
-        rows = [[compiler.param_index[w] for w, _ in dot_pairs(eq)] for eq in windows[0]]
+        rows = [[compiler.param_index[w] for w, _ in compiler.dot_pairs(eq)] for eq in windows[0]]
         n_windows, n_channels = len(windows), len(windows[0])
         Z = Block(compiler.fresh("Z"), n_windows * n_channels)
         number = Z.name[1:]
@@ -1093,6 +1093,12 @@ def dot_pairs(eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
         (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
         for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
     ]
+
+
+def _first_weight(eq: ir.Equation) -> ir.Operand:
+    """The weight of a dot's first pair (as `dot_pairs` orients it), without the others."""
+    w, x = eq.inputs[0], eq.inputs[len(eq.inputs) // 2]
+    return x if isinstance(x, ir.Var) and x.kind == "param" else w
 
 
 def add_to_columns(lines: list[str], matrix: str, cols: list[int], term: str, name: str) -> None:

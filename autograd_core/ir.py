@@ -22,6 +22,7 @@ partials gives the traced program its backward pass, and a back-end only has to 
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -301,25 +302,27 @@ def fold_sums_of_products(program: Program) -> Program:
     causal attention), a dot of one pair like its longer siblings, and a chain of sums without
     products, which is one `vsum` of all its terms.
     """
-    uses: dict[Var, int] = {}
     sums = (ops.ADD, ops.VSUM)
-    read_by_a_sum: set[Var] = set()
+    made_by = {eq.out: eq for eq in program.equations}
+    # The sums and products a sum reads, then those of them read once (and not a result):
+    # their terms join that sum's. Only these are counted, so a program without such sums
+    # (a network of `dot` neurons) costs one look at its sums' inputs.
+    candidates = {
+        x
+        for eq in program.equations
+        if eq.op in sums
+        for x in eq.inputs
+        if x in made_by and made_by[x].op in (*sums, ops.MUL)
+    }
+    if not candidates:
+        return program
+    uses = dict.fromkeys(candidates, 0)
     for eq in program.equations:
         for x in eq.inputs:
-            if isinstance(x, Var):
-                uses[x] = uses.get(x, 0) + 1
-                if eq.op in sums:
-                    read_by_a_sum.add(x)
-    for x in (*program.outputs, *program.gradients):
-        if isinstance(x, Var):
-            uses[x] = uses.get(x, 0) + 2  # a result is never folded into another sum
-    made_by = {eq.out: eq for eq in program.equations}
-    # The sums and products read once, by a sum: their terms join that sum's.
-    absorbed = {
-        x
-        for x in read_by_a_sum
-        if uses[x] == 1 and x in made_by and made_by[x].op in (ops.ADD, ops.VSUM, ops.MUL)
-    }
+            if x in uses:
+                uses[x] += 1
+    results = {x for x in (*program.outputs, *program.gradients) if isinstance(x, Var)}
+    absorbed = {x for x, count in uses.items() if count == 1 and x not in results}
     folded = _with_equations(program, [])
     for eq in program.equations:
         if eq.op in sums and eq.out not in absorbed:
@@ -372,14 +375,19 @@ def by_depth(program: Program) -> Program:
     the copies of one computation over different positions of a sequence (a layer applied to
     each token) have the same depth, so they come side by side, each one's inputs computed.
     """
-    depth: dict[Var, int] = {}
-    keyed = []
-    for number, eq in enumerate(program.equations):
-        d = 1 + max((depth.get(x, 0) for x in eq.inputs if isinstance(x, Var)), default=0)
-        depth[eq.out] = d
-        keyed.append((d, number, eq))
-    keyed.sort(key=lambda item: item[:2])
-    return _with_equations(program, [eq for _, _, eq in keyed])
+    depth = depths(program)
+    order = sorted(range(len(program.equations)), key=lambda i: depth[program.equations[i].out])
+    return _with_equations(program, [program.equations[i] for i in order])
+
+
+def depths(program: Program) -> dict[Var, int]:
+    """Each equation's result's depth (see `by_depth`); what is not computed has depth 0."""
+    depth: dict[Any, int] = {}
+    zeros = itertools.repeat(0)
+    for eq in program.equations:
+        # (map with a default walks a neuron's thousand inputs in C, not in Python)
+        depth[eq.out] = 1 + max(map(depth.get, eq.inputs, zeros), default=0)
+    return depth
 
 
 def _with_equations(program: Program, equations: list[Equation]) -> Program:

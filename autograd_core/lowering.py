@@ -34,6 +34,7 @@ from .block_ops import (
     Source,
     WindowSum,
     consecutive,
+    dot_pairs,
     index_text,
     named,
     numpy,
@@ -51,6 +52,7 @@ class Compiler:
         # Sums of products written with `+` and `*` (micrograd's neuron) become dots, which the
         # lowering below recognises as matrix products; equations of one depth come together.
         program = self.program = ir.by_depth(ir.fold_sums_of_products(program))
+        self.depth = ir.depths(program)
         self.input_grads = input_grads
         # careful: each product of the chain rule is 0 where either factor is 0, as eager
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
@@ -75,22 +77,21 @@ class Compiler:
         self.printer = Printer()
         self.scratch = ir.Program()
         self.constants: dict[str, Any] = {}
-        self.users: dict[ir.Var, list[ir.Equation]] = {}
         # The equations of one depth applying one op to as many inputs: what may be packed
         # into one array op (`Elementwise.group`, `RowReduce.group`).
         self.alike_by_key: dict[tuple, list[ir.Equation]] = {}
-        depth: dict[ir.Var, int] = {}
         for eq in program.equations:
-            d = 0
-            for x in eq.inputs:
-                if isinstance(x, ir.Var):
-                    self.users.setdefault(x, []).append(eq)
-                    d = max(d, depth.get(x, 0))
-            depth[eq.out] = d + 1
-            self.alike_by_key.setdefault(self.alike_key(eq, d + 1), []).append(eq)
-        self.depth = depth
+            self.alike_by_key.setdefault(self.alike_key(eq, self.depth[eq.out]), []).append(eq)
         self.position = {id(eq): i for i, eq in enumerate(program.equations)}
         self.pads: dict[str, Block] = {}  # constant columns that pad a row reduction
+        self._pairs: dict[int, list[tuple[ir.Operand, ir.Operand]]] = {}
+
+    def dot_pairs(self, eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
+        """`block_ops.dot_pairs(eq)`, worked out once per equation (a layer's are long)."""
+        pairs = self._pairs.get(id(eq))
+        if pairs is None:
+            pairs = self._pairs[id(eq)] = dot_pairs(eq)
+        return pairs
 
     @staticmethod
     def alike_key(eq: ir.Equation, depth: int) -> tuple:
