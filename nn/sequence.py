@@ -572,6 +572,9 @@ class GPT(Module):
     """
 
     init_std = 0.08
+    causal = True
+    """Position t's logits read positions 1..t only: `fit` need not compute padding after a
+    sample's last target."""
 
     def __init__(
         self,
