@@ -156,7 +156,7 @@ class Linear(Module):
     def forward(self, x: Sequence[Input]) -> Vector:
         inputs = _values_of(x, "Linear", self.in_features)
         if self.has_bias:
-            inputs.append(Value(1.0))
+            inputs.append(Value(1.0, "1"))  # the constant the biases multiply
             rows = [[*row, b] for row, b in zip(self.weight, self.bias, strict=True)]
         else:
             rows = self.weight
@@ -183,7 +183,7 @@ class _Norm(Module):
 
     def __init__(self, dim: int, eps: float, affine: bool, bias: bool) -> None:
         self._check(dim, eps, affine, bias)
-        self._dim, self.eps = dim, float(eps)
+        self._dim, self.eps, self._bias = dim, float(eps), bias
         if affine:
             self.weight = [Value(1.0) for _ in range(dim)]
             if bias:
@@ -215,7 +215,12 @@ class _Norm(Module):
 
     def set_labels(self, prefix: str = "") -> None:
         super().set_labels(prefix)
+        self._prefix = prefix
         self._out_labels = [f"{prefix}out{j}" for j in range(self._dim)]
+
+    def _constant(self, number: float, name: str) -> Value:
+        """A constant of the formula, named so a drawing shows it as such, not as an input."""
+        return Value(number, f"{self._prefix}{name}")
 
     def _scaled(self, xs: list[Value], scale: Value) -> Vector:
         if self.elementwise_affine:
@@ -255,7 +260,7 @@ class LayerNorm(_Norm):
             "normalized_shape": self._dim,
             "eps": self.eps,
             "elementwise_affine": self.elementwise_affine,
-            "bias": "bias" in vars(self) or not self.elementwise_affine,
+            "bias": self._bias,
         }
 
     @classmethod
@@ -271,10 +276,11 @@ class LayerNorm(_Norm):
     def forward(self, x: Sequence[Input]) -> Vector:
         xs = _values_of(x, "LayerNorm", self._dim)
         n = len(xs)
-        mean = vsum(xs) * (1.0 / n)
+        one_over_n = self._constant(1.0 / n, "1/n")
+        mean = vsum(xs) * one_over_n
         centred = [xj - mean for xj in xs]
-        variance = dot(centred, centred) * (1.0 / n)
-        return self._scaled(centred, (variance + self.eps) ** -0.5)
+        variance = dot(centred, centred) * one_over_n
+        return self._scaled(centred, (variance + self._constant(self.eps, "eps")) ** -0.5)
 
 
 @register
@@ -309,8 +315,8 @@ class RMSNorm(_Norm):
 
     def forward(self, x: Sequence[Input]) -> Vector:
         xs = _values_of(x, "RMSNorm", self._dim)
-        mean_square = dot(xs, xs) * (1.0 / len(xs))
-        return self._scaled(xs, (mean_square + self.eps) ** -0.5)
+        mean_square = dot(xs, xs) * self._constant(1.0 / len(xs), "1/n")
+        return self._scaled(xs, (mean_square + self._constant(self.eps, "eps")) ** -0.5)
 
 
 def _rms_eps(eps: float | None) -> float:
@@ -415,11 +421,11 @@ class CausalSelfAttention(Module):
                 f"{self.block_size}"
             )
         dim, d, p = self.dim, self.dim // self.n_head, self._prefix
-        one = Value(1.0)
+        one = Value(1.0, "1")
         rows = self.in_proj_weight
         if self.has_bias:
             rows = [[*row, b] for row, b in zip(rows, self.in_proj_bias, strict=True)]
-        scale = 1.0 / math.sqrt(d)
+        scale = Value(1.0 / math.sqrt(d), f"{p}1/sqrt(d)")
         queries, keys, values = [], [], []
         for t, x in enumerate(xs):
             inputs = _values_of(x, "CausalSelfAttention", dim)
@@ -532,12 +538,25 @@ class Block(Module):
     def forward(self, xs: Sequence[Sequence[Input]]) -> list[Vector]:
         xs = [_values_of(x, "Block", len(x)) for x in xs]
         attended = self.attn([self.ln_1(x) for x in xs])
-        xs = [_add(x, a) for x, a in zip(xs, attended, strict=True)]
-        return [_add(x, self.proj([h.relu() for h in self.fc(self.ln_2(x))])) for x in xs]
+        p = self._prefix
+        xs = [_add(x, a, f"{p}h{t}_") for t, (x, a) in enumerate(zip(xs, attended, strict=True))]
+        return [
+            _add(x, self.proj([h.relu() for h in self.fc(self.ln_2(x))]), f"{p}out{t}_")
+            for t, x in enumerate(xs)
+        ]
+
+    def set_labels(self, prefix: str = "") -> None:
+        """The residual sums are h<t>_<j> (after attention) and out<t>_<j>, for position t."""
+        super().set_labels(prefix)
+        self._prefix = prefix
 
 
-def _add(x: Vector, y: Vector) -> Vector:
-    return [a + b for a, b in zip(x, y, strict=True)]
+def _add(x: Vector, y: Vector, label: str) -> Vector:
+    """x + y, number by number, the sums labelled `label` followed by their index."""
+    out = [a + b for a, b in zip(x, y, strict=True)]
+    for j, node in enumerate(out):
+        node.label = f"{label}{j}"
+    return out
 
 
 def _check_norm(norm: Any) -> None:
@@ -606,6 +625,11 @@ class GPT(Module):
                     b.data = 0.0
         self.set_labels()
 
+    def set_labels(self, prefix: str = "") -> None:
+        """The embeddings' sums are labelled embed.x<t>_<j>, for position t."""
+        super().set_labels(prefix)
+        self._prefix = prefix
+
     def _matrices(self) -> list[list[list[Value]]]:
         matrices = [self.wte.weight, self.wpe.weight, self.lm_head.weight]
         for block in self.blocks:
@@ -663,7 +687,10 @@ class GPT(Module):
             raise ValueError(
                 f"GPT got {len(ids)} token ids, more than its block_size {self.block_size}"
             )
-        xs = [_add(tok, pos) for tok, pos in zip(self.wte(ids), self.wpe.weight, strict=False)]
+        xs = [
+            _add(tok, pos, f"{self._prefix}embed.x{t}_")
+            for t, (tok, pos) in enumerate(zip(self.wte(ids), self.wpe.weight, strict=False))
+        ]
         for block in self.blocks:
             xs = block(xs)
         return [self.lm_head(self.ln_f(x)) for x in xs]

@@ -233,7 +233,12 @@ def _configs():
     return {
         "Embedding": {"num_embeddings": 5, "embedding_dim": 3},
         "Linear": {"in_features": 3, "out_features": 2, "bias": False},
-        "LayerNorm": {"normalized_shape": 4, "eps": 1e-5, "elementwise_affine": True, "bias": True},
+        "LayerNorm": {
+            "normalized_shape": 4,
+            "eps": 1e-5,
+            "elementwise_affine": False,
+            "bias": False,
+        },
         "RMSNorm": {"normalized_shape": 4, "eps": None, "elementwise_affine": True},
         "CausalSelfAttention": {"dim": 4, "n_head": 2, "block_size": 3, "bias": True},
         "Block": {"n_embd": 4, "n_head": 2, "block_size": 3, "bias": True, "norm": "layer"},
@@ -309,6 +314,19 @@ def _graph(root):
     from autograd_core import topological_order
 
     return topological_order(root)
+
+
+def test_a_gpt_drawn_at_the_layers_level_is_a_chain_of_its_modules():
+    from nn.losses import cross_entropy
+
+    model = GPT(7, block_size=3, n_embd=4, n_head=2, seed=0)
+    loss = cross_entropy(model([0, 5, 3]), [5, 3, 0])
+    loss.backward()
+    source = draw_dot(loss, level="layers").source
+    for module in ("wte", "wpe", "embed", "block1", "ln_f", "lm_head"):
+        assert f"<b>{module}</b>" in source, module
+    # The constants of the formulas are named, not taken for the model's inputs.
+    assert "inputs" not in source
 
 
 def test_one_heads_graph_draws_grouped_by_module():
