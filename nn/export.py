@@ -210,32 +210,18 @@ def _gru_cell(torch: Any, cell: GRUCell) -> list[torch.nn.Module]:
     return [_copy_state(torch, twin, cell)]
 
 
-@torch_twin(LSTMCell)
-def _lstm_cell(torch: Any, cell: LSTMCell) -> list[torch.nn.Module]:
-    twin = torch.nn.LSTMCell(cell.input_size, cell.hidden_size, dtype=torch.float64)
-    return [_copy_state(torch, twin, cell)]
+def _same_arguments(name: str) -> TwinBuilder:
+    """The twin of a module whose config is the arguments of the torch module `name`."""
+
+    def build(torch: Any, module: Module) -> list[torch.nn.Module]:
+        twin = getattr(torch.nn, name)(**module.config(), dtype=torch.float64)
+        return [_copy_state(torch, twin, module)]
+
+    return build
 
 
-@torch_twin(Embedding)
-def _embedding(torch: Any, embedding: Embedding) -> list[torch.nn.Module]:
-    twin = torch.nn.Embedding(
-        embedding.num_embeddings, embedding.embedding_dim, dtype=torch.float64
-    )
-    return [_copy_state(torch, twin, embedding)]
-
-
-@torch_twin(Linear)
-def _linear(torch: Any, linear: Linear) -> list[torch.nn.Module]:
-    twin = torch.nn.Linear(
-        linear.in_features, linear.out_features, bias=linear.has_bias, dtype=torch.float64
-    )
-    return [_copy_state(torch, twin, linear)]
-
-
-@torch_twin(LayerNorm)
-def _layer_norm(torch: Any, norm: LayerNorm) -> list[torch.nn.Module]:
-    twin = torch.nn.LayerNorm(dtype=torch.float64, **norm.config())
-    return [_copy_state(torch, twin, norm)]
+for _type in (LSTMCell, Embedding, Linear, LayerNorm):
+    torch_twin(_type)(_same_arguments(_type.__name__))
 
 
 @torch_twin(RMSNorm)
