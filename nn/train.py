@@ -157,6 +157,13 @@ def fit(
     `autograd_core.batch`); the program is traced once in train mode and once in eval mode.
     A custom loss function, and batch norm or dropout inside a module that passes its batch on
     sample by sample (not through `Sequential`), run on the eager path.
+
+    Sequences: for a model that gives a row of logits per position (a `GPT`), X holds token
+    ids and each label is a list of one target per position, -1 where there is nothing to
+    predict (`nn.data.names_dataset` makes such data). With loss="cross_entropy" the loss is
+    the mean over the counted positions of the batch (PyTorch's `ignore_index`), the accuracy
+    that of the next-token predictions, and the `History` has `perplexity` beside the loss.
+    A model that reads token ids trains on the eager path (`jit=True` warns and falls back).
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
