@@ -39,8 +39,9 @@ Vector = list[Value]
 def take(table: list[list[Value]], index: int) -> Vector:
     """Row `index` of `table`: the integer gather that an embedding is.
 
-    The row's Values themselves, not copies: d E[id] / d E[id] is the identity, so whatever
-    gradient reaches the output lands on that row, and every other row gets none. An index
+    The row's Values themselves, not copies: the output IS the row, so whatever gradient
+    reaches the output lands on that row (summed over every position that reads it), and
+    every other row gets none. An index
     that is not an int in 0..len(table) - 1 raises an error naming it.
     """
     if not is_integer(index):
@@ -687,9 +688,10 @@ class GPT(Module):
             raise ValueError(
                 f"GPT got {len(ids)} token ids, more than its block_size {self.block_size}"
             )
+        tokens, positions = self.wte(ids), self.wpe(list(range(len(ids))))
         xs = [
             _add(tok, pos, f"{self._prefix}embed.x{t}_")
-            for t, (tok, pos) in enumerate(zip(self.wte(ids), self.wpe.weight, strict=False))
+            for t, (tok, pos) in enumerate(zip(tokens, positions, strict=True))
         ]
         for block in self.blocks:
             xs = block(xs)
