@@ -585,6 +585,8 @@ class GPT(Module):
     logit Values per position; position t sees only ids 1..t. The defaults are microgpt's:
     `GPT(vocab_size=27)` is 1 layer, n_embd 16, 4 heads, block 16, RMSNorm, a ReLU MLP 4x
     wide, no biases. Every weight matrix starts N(0, 0.08^2) (microgpt's), norms' weights at 1.
+    Two details are GPT-2's rather than microgpt's: the norms have their learnt weights, and a
+    final norm comes before the head instead of one right after the embeddings.
 
     `state_dict` names its parts as nanoGPT does: `wte.weight`, `wpe.weight`,
     `blocks.0.ln_1.weight`, `blocks.0.attn.in_proj_weight`, ..., `ln_f.weight`,
