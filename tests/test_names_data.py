@@ -21,8 +21,7 @@ def test_the_names_ship_with_their_licence_notice_as_package_data():
     assert "MIT License" in licence and "Andrej Karpathy" in licence
     pyproject = (Path(__file__).parents[1] / "pyproject.toml").read_text()
     package_data = pyproject.partition("[tool.setuptools.package-data]")[2].partition("\n[")[0]
-    assert '"datasets/names.txt"' in package_data
-    assert '"datasets/names.LICENSE"' in package_data
+    assert '"nn.datasets" = ["names.txt", "names.LICENSE"]' in package_data
 
 
 def test_the_tokenizer_puts_the_boundary_first_then_the_characters_sorted():
