@@ -19,7 +19,7 @@ from .modes import detect_anomaly, enable_grad, no_grad
 from .ops import OPS, Op
 from .stepper import backward_steps
 from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
-from .value import Value, dot, vsum
+from .value import Value, dot, take, vsum
 
 __all__ = [
     "batch",
@@ -48,6 +48,7 @@ __all__ = [
     "jit",
     "jvp",
     "no_grad",
+    "take",
     "topological_order",
     "value_and_grad",
     "vsum",

@@ -26,6 +26,7 @@ walk over the program, the names and the gradient bookkeeping they share are the
 
 from __future__ import annotations
 
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -55,18 +56,34 @@ class Block:
 
 @dataclass(frozen=True)
 class Operand:
-    """How a block op reads one input: a whole block, some of its columns, a parameter, a row
-    of parameters (one per column) or a constant. `columns` is None for the whole block."""
+    """How a block op reads one input: a whole block, some of its columns, a matrix assembled
+    from columns of several blocks, a parameter, a row of parameters (one per column), a
+    constant or a row of constants. `columns` is None for the whole block."""
 
-    kind: str  # "block", "param", "params" or "const"
-    block: Block | None = None
+    kind: str  # "block", "matrix", "param", "params", "const" or "array"
+    block: Block | None = None  # for "matrix", the assembled matrix (see `Compiler.pieces`)
     columns: tuple[int, ...] | None = None
     index: int = 0  # the parameter's index in theta
     value: float = 0.0
     indices: tuple[int, ...] = ()  # "params": each column's parameter's index in theta
+    name: str = ""  # "array": the name of the (1, width) constant
 
 
-Pieces = list[tuple[Block, list[int] | None]]  # an assembled matrix's blocks and their columns
+@dataclass(frozen=True)
+class Source:
+    """Where columns of an assembled matrix come from: the columns `cols` of `block` (None:
+    the whole block), at the positions `positions` of the matrix (None: all, in order)."""
+
+    block: Block
+    cols: tuple[int, ...] | None
+    positions: tuple[int, ...] | None = None
+
+    @property
+    def whole(self) -> bool:
+        return self.cols is None or list(self.cols) == list(range(self.block.width))
+
+
+Pieces = list[Source]  # the sources of an assembled matrix
 
 
 @dataclass(eq=False)
@@ -145,20 +162,25 @@ class MatMul(BlockOp):
         for eq in compiler.program.equations:
             if eq.op is not ops.DOT:
                 continue
-            pairs = dot_pairs(eq)
+            pairs = compiler.dot_pairs(eq)
             if all(w in param_index for w, _ in pairs) and any(
                 isinstance(x, ir.Var) and x not in param_index for _, x in pairs
             ):
                 key = tuple(x if isinstance(x, ir.Var) else ("c", x) for _, x in pairs)
                 if not any(x in param_index for _, x in pairs):
                     by_key.setdefault(key, []).append(eq)
-        return {id(group[0]): group for group in by_key.values()}
+        # Keyed by the first in program order; the neurons in the order of their parameters, so
+        # that copies of one layer (over windows, over positions) list them alike.
+        return {
+            id(group[0]): sorted(group, key=lambda eq: param_index[_first_weight(eq)])
+            for group in by_key.values()
+        }
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
         """Print `Z = A @ W.T + b` for a group of dot neurons; one elementwise op per neuron
         instead if one of their operands is a scalar of the program."""
-        pairs = [dot_pairs(eq) for eq in group]
+        pairs = [compiler.dot_pairs(eq) for eq in group]
         operands = [x for _, x in pairs[0]]
         rows = [[compiler.param_index[w] for w, _ in row] for row in pairs]
         batched_cols = [k for k, x in enumerate(operands) if compiler.per_sample(x)]
@@ -213,11 +235,11 @@ class MatMul(BlockOp):
             lines.append(f"d{P}[:, {cols}] += np.outer({dZ}.sum(0), {c})")
         self.params.scatter_grad(lines)
         pieces = self.pieces
-        if not any(compiler.needs_grad(block) for block, _ in pieces):
+        if not any(compiler.needs_grad(source.block) for source in pieces):
             return
-        block, cols = pieces[0]
-        if len(pieces) == 1 and cols is None and block.grad is None:
-            compiler.accumulate(block, f"{dZ} @ {W}", alias=False)
+        first = pieces[0]
+        if len(pieces) == 1 and first.cols is None and first.block.grad is None:
+            compiler.accumulate(first.block, f"{dZ} @ {W}", alias=False)
             return
         dA = compiler.fresh("dA")
         lines.append(f"{dA} = {dZ} @ {W}")
@@ -252,17 +274,20 @@ class Convolution(BlockOp):
     layout: WindowLayout
     n_windows: int
     n_channels: int
+    channels_first: bool  # Z's columns channel by channel, else window by window
+    contiguous: bool  # the windows are the block's columns in order: Xw is a reshape of it
 
     @staticmethod
     def find(
-        matmul_groups: dict[int, list[ir.Equation]],
+        compiler: Compiler, matmul_groups: dict[int, list[ir.Equation]]
     ) -> dict[int, list[list[ir.Equation]]]:
-        """Matrix-product groups that share one weight matrix over different windows of the
-        same block (a convolution's output positions), by the first equation of the first."""
+        """Matrix-product groups of one depth that share one weight matrix over different
+        windows (a convolution's output positions, a layer applied to each token of a
+        sequence), by the first equation of the first."""
         by_rows: dict[tuple, list[list[ir.Equation]]] = {}
         for group in matmul_groups.values():
-            rows = tuple(tuple(w for w, _ in dot_pairs(eq)) for eq in group)
-            by_rows.setdefault(rows, []).append(group)
+            rows = tuple(tuple(w for w, _ in compiler.dot_pairs(eq)) for eq in group)
+            by_rows.setdefault((compiler.depth[group[0].out], rows), []).append(group)
         found = {}
         for windows in by_rows.values():
             if len(windows) > 1:
@@ -278,7 +303,7 @@ class Convolution(BlockOp):
         the others except for the padding, and may pair one weight with the constant 1.0 (the
         bias) in the same position in every window.
         """
-        operands = [[x for _, x in dot_pairs(window[0])] for window in windows]
+        operands = [[x for _, x in compiler.dot_pairs(window[0])] for window in windows]
         width = len(operands[0])
         bias = [k for k in range(width) if all(_is_const(reads[k], 1.0) for reads in operands)]
         if len(bias) > 1:
@@ -321,7 +346,7 @@ class Convolution(BlockOp):
         padded position.
         """
         source, lines = layout.source, compiler.lines
-        rows = [[compiler.param_index[w] for w, _ in dot_pairs(eq)] for eq in windows[0]]
+        rows = [[compiler.param_index[w] for w, _ in compiler.dot_pairs(eq)] for eq in windows[0]]
         n_windows, n_channels = len(windows), len(windows[0])
         Z = Block(compiler.fresh("Z"), n_windows * n_channels)
         number = Z.name[1:]
@@ -337,13 +362,37 @@ class Convolution(BlockOp):
         B = take(source, None)
         if layout.padded:
             B = f"np.concatenate(({B}, np.zeros((n, 1))), axis=1)"
-        lines.append(f"{Xw} = {B}[:, {IDX}]")
+        # Windows one after another, each read in order, are a reshape of the block (a view).
+        contiguous = not layout.padded and numpy().array_equal(
+            layout.gather.ravel(), numpy().arange(source.width)
+        )
+        if contiguous:
+            lines.append(f"{Xw} = {B}.reshape(n, {n_windows}, {len(layout.weight_cols)})")
+        else:
+            lines.append(f"{Xw} = {B}[:, {IDX}]")
         bias = f" + {b}" if b else ""
-        lines.append(f"{Z.name} = ({Xw} @ {W}.T{bias}).transpose(0, 2, 1).reshape(n, {Z.width})")
+        # Z's columns in the order the program made them: channel by channel (a convolution's
+        # feature maps) or window by window (a layer applied to each token of a sequence), so
+        # that the ops reading them read a view.
+        order = compiler.position
+        channels_first = max(order[id(eq)] for eq in windows[0]) > min(
+            order[id(eq)] for eq in windows[1]
+        )
+        product = f"({Xw} @ {W}.T{bias})"
+        if channels_first:
+            product += ".transpose(0, 2, 1)"
+        lines.append(f"{Z.name} = {product}.reshape(n, {Z.width})")
         for position, window in enumerate(windows):
             for channel, eq in enumerate(window):
-                compiler.place(eq.out, Z, channel * n_windows + position)
-        compiler.block_ops.append(cls(Z, params, W, b, Xw, IDX, layout, n_windows, n_channels))
+                column = (
+                    channel * n_windows + position
+                    if channels_first
+                    else position * n_channels + channel
+                )
+                compiler.place(eq.out, Z, column)
+        compiler.block_ops.append(
+            cls(Z, params, W, b, Xw, IDX, layout, n_windows, n_channels, channels_first, contiguous)
+        )
 
     def backward(self, compiler: Compiler) -> None:
         """dW += sum over windows of dZ.T @ Xw; the inputs' gradient scattered back per window."""
@@ -351,7 +400,10 @@ class Convolution(BlockOp):
         layout, lines = self.layout, compiler.lines
         n_windows, n_channels, k = self.n_windows, self.n_channels, len(layout.weight_cols)
         dZw = f"{dZ}w"
-        lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
+        if self.channels_first:
+            lines.append(f"{dZw} = {dZ}.reshape(n, {n_channels}, {n_windows}).transpose(0, 2, 1)")
+        else:
+            lines.append(f"{dZw} = {dZ}.reshape(n, {n_windows}, {n_channels})")
         self.params.start_grad(lines)
         term = f"{dZw}.reshape(-1, {n_channels}).T @ {Xw}.reshape(-1, {k})"
         add_to_columns(lines, f"d{P}", layout.weight_cols, term, f"d{W}")
@@ -362,16 +414,147 @@ class Convolution(BlockOp):
         source = layout.source
         if not compiler.needs_grad(source):
             return
-        compiler.own(source)
         dXw = f"{dZw} @ {W}"
+        if self.contiguous:
+            compiler.accumulate(source, f"({dXw}).reshape(n, {source.width})", alias=False)
+            return
+        compiler.own(source)
         if not layout.padded:
-            lines.append(f"np.add.at({source.grad}, (slice(None), {self.IDX}), {dXw})")
+            if len(numpy().unique(layout.gather)) == layout.gather.size:  # windows apart
+                lines.append(f"{source.grad}[:, {self.IDX}] += {dXw}")
+            else:
+                lines.append(f"_scatter_add({source.grad}, {self.IDX}, {dXw})")
             return
         # Scattered into the block and its column of zeros, whose gradient is dropped.
         padded = f"d{source.name}p"
         lines.append(f"{padded} = np.zeros((n, {source.width + 1}))")
-        lines.append(f"np.add.at({padded}, (slice(None), {self.IDX}), {dXw})")
+        lines.append(f"_scatter_add({padded}, {self.IDX}, {dXw})")
         lines.append(f"{source.grad} += {padded}[:, :{source.width}]")
+
+
+# ------------------------------------------------------------------------------------------
+# Rows of a parameter table chosen by a per-sample index: an embedding
+
+
+@dataclass(eq=False)
+class Gather(BlockOp):
+    """`E = T[I]`: the `take` equations of one depth that read per-sample indices with the
+    columns of one table of parameters (an embedding's row for each token of a sample), one
+    gather for all. With Q indices (positions) and D columns, E is (batch, Q * D), the row for
+    index q in columns q * D .. q * D + D - 1. Its backward adds each sample's gradient rows
+    to the rows they were read from."""
+
+    params: ParameterMatrix  # T, the (rows, width) table
+    index: str  # I, the samples' row numbers: (batch,) for one index, (batch, Q) for Q
+    n_indices: int
+
+    @staticmethod
+    def group(compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation] | None:
+        """The takes of eq's depth over the table eq reads, for every index x every column,
+        in that order; None if eq's index is not per sample or its rows are not parameters."""
+        if not (compiler.per_sample(eq.inputs[0]) and _all_params(compiler, eq)):
+            return None
+        takes = [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done
+            and compiler.per_sample(other.inputs[0])
+            and _all_params(compiler, other)
+        ]
+        indices = list(dict.fromkeys(other.inputs[0] for other in takes))
+        columns = list(dict.fromkeys(other.inputs[1:] for other in takes))
+        lanes = {(other.inputs[0], other.inputs[1:]): other for other in takes}
+        if len(lanes) == len(takes) == len(indices) * len(columns):
+            return [lanes[(x, column)] for x in indices for column in columns]
+        return [other for other in takes if other.inputs[0] is eq.inputs[0]]  # one index
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print `I = _row_indices(x, rows)` (checked: whole numbers in range), `E = T[I]`."""
+        E = Block(compiler.fresh("E"), len(group))
+        indices = list(dict.fromkeys(eq.inputs[0] for eq in group))
+        width = len(group) // len(indices)
+        n_rows = len(group[0].inputs) - 1
+        # T[r, j] is row r of column j: the parameter the j-th take returns for index r.
+        table = [
+            [compiler.param_index[eq.inputs[1 + r]] for eq in group[:width]] for r in range(n_rows)
+        ]
+        params = ParameterMatrix.read(compiler, table, compiler.fresh("T"))
+        index = compiler.fresh("I")
+        if len(indices) == 1:
+            block, j = compiler.where[indices[0]]
+            x = f"{block.name}[:, {j}]"
+        else:
+            x = compiler.assemble(indices)
+        compiler.lines.append(f"{index} = _row_indices({x}, {n_rows})")
+        rows = f"{params.name}[{index}]"
+        compiler.lines.append(
+            f"{E.name} = {rows if len(indices) == 1 else f'{rows}.reshape(n, {E.width})'}"
+        )
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, E, j)
+        compiler.block_ops.append(cls(E, params, index, len(indices)))
+
+    def backward(self, compiler: Compiler) -> None:
+        """dT[I[s, q]] += dE[s, q] for each sample s and index q (a row read twice gets both)."""
+        lines, dE = compiler.lines, self.out.grad
+        if self.n_indices > 1:
+            dE = f"{dE}.reshape(n, {self.n_indices}, {self.out.width // self.n_indices})"
+        self.params.start_grad(lines)
+        lines.append(f"_scatter_rows(d{self.params.name}, {self.index}, {dE})")
+        self.params.scatter_grad(lines)
+
+
+@dataclass(eq=False)
+class Pick(BlockOp):
+    """`out = take_along_axis(M, I)`: the `take` equations of one depth that pick, by a
+    per-sample index, one of a row of per-sample values (a target's logit), one op for all.
+    M is (batch, L, k), a row of k per equation; its backward puts each equation's gradient
+    where its index points, zeros elsewhere."""
+
+    rows: str  # M, assembled
+    index: str  # I, (batch, L)
+    width: int  # k
+
+    @staticmethod
+    def group(compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
+        """The takes of eq's depth whose index and rows are all per sample (empty if eq's
+        are not)."""
+        return [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done and all(map(compiler.per_sample, other.inputs))
+        ]
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        lines, k = compiler.lines, len(group[0].inputs) - 1
+        out = Block(compiler.fresh("v" if len(group) == 1 else "H"), len(group))
+        rows = compiler.assemble([x for eq in group for x in eq.inputs[1:]])
+        index = compiler.fresh("I")
+        chosen = compiler.assemble([eq.inputs[0] for eq in group])
+        lines.append(f"{index} = _row_indices({chosen}, {k})[:, :, None]")
+        M = f"{rows}.reshape(n, {len(group)}, {k})"
+        lines.append(f"{out.name} = np.take_along_axis({M}, {index}, 2)[:, :, 0]")
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, out, j)
+        compiler.block_ops.append(cls(out, rows, index, k))
+
+    def backward(self, compiler: Compiler) -> None:
+        """dM[s, l, I[s, l]] = dout[s, l]; every other entry of dM is 0."""
+        if not compiler.sources_wanting_grad(self.rows):
+            return
+        dM = compiler.fresh("dM")
+        L = self.out.width
+        compiler.lines.append(f"{dM} = np.zeros((n, {L}, {self.width}))")
+        compiler.lines.append(
+            f"np.put_along_axis({dM}, {self.index}, {self.out.grad}[:, :, None], 2)"
+        )
+        compiler.add_to_pieces(self.rows, f"{dM}.reshape(n, {L * self.width})")
+
+
+def _all_params(compiler: Compiler, eq: ir.Equation) -> bool:
+    return all(x in compiler.param_index for x in eq.inputs[1:])
 
 
 # ------------------------------------------------------------------------------------------
@@ -380,53 +563,260 @@ class Convolution(BlockOp):
 
 @dataclass(eq=False)
 class RowReduce(BlockOp):
-    """One (batch, 1) column reducing each row: `vsum` of a block, `dot` of two halves, or
-    `logsumexp` of a block (a row max, then a row sum)."""
+    """Row reductions of per-sample columns, one per equation of a group, as one array op:
+    `vsum` of columns, `dot` of two halves, or `logsumexp` of columns (a row max, then a row
+    sum). One equation is a (batch, 1) column reducing a (batch, k) matrix; a group of L is a
+    (batch, L) block reducing a (batch, L, k) stack, its shorter rows padded with what changes
+    nothing (0 for a sum or a dot, -inf for a log-sum-exp)."""
 
     op: ops.Op  # VSUM, DOT or LOGSUMEXP
     matrices: list[str]  # the assembled operands: M, or the halves L and R of a dot
+    stacked: bool  # the operands are (batch, L, k) stacks, not one (batch, k) matrix
 
     @classmethod
-    def lower(cls, compiler: Compiler, eq: ir.Equation) -> bool:
-        """vsum or logsumexp over per-sample columns, or dot of two per-sample halves: one row
-        reduction. False, printing nothing, for any other equation."""
-        per_sample, lines = compiler.per_sample, compiler.lines
-        if eq.op is ops.VSUM and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 1:
-            M = compiler.assemble(eq.inputs)
-            out = Block(compiler.fresh("s"), 1)
-            lines.append(f"{out.name} = {M}.sum(1, keepdims=True)")
-            compiler.block_ops.append(cls(out, ops.VSUM, [M]))
-        elif eq.op is ops.DOT and all(map(per_sample, eq.inputs)) and len(eq.inputs) > 2:
-            half = len(eq.inputs) // 2
-            L, R = compiler.assemble(eq.inputs[:half]), compiler.assemble(eq.inputs[half:])
-            out = Block(compiler.fresh("s"), 1)
-            lines.append(f"{out.name} = ({L} * {R}).sum(1, keepdims=True)")
-            compiler.block_ops.append(cls(out, ops.DOT, [L, R]))
-        elif eq.op is ops.LOGSUMEXP and all(map(per_sample, eq.inputs)):
-            M = compiler.assemble(eq.inputs)
-            out = Block(compiler.fresh("s"), 1)
-            m = compiler.fresh("m")
-            lines.append(f"{m} = {M}.max(1, keepdims=True)")
-            lines.append(f"{out.name} = {m} + np.log(np.exp({M} - {m}).sum(1, keepdims=True))")
-            compiler.block_ops.append(cls(out, ops.LOGSUMEXP, [M]))
+    def group(cls, compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
+        """eq and the reductions of its depth by the same op over per-sample columns; empty if
+        eq reads something else, or is alone and too small to be worth a reduction (a `dot`
+        of one pair, a `vsum` of one term: an elementwise op)."""
+        if not all(map(compiler.per_sample, eq.inputs)):
+            return []
+        group = [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done
+            and (other is eq or all(map(compiler.per_sample, other.inputs)))
+        ]
+        least = {ops.VSUM: 2, ops.DOT: 4, ops.LOGSUMEXP: 1}[eq.op]
+        return group if len(group) > 1 or len(eq.inputs) >= least else []
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
+        """Print the reduction of each row (of each stack, for a group of several); dots of
+        two per-sample vectors as batched matrix products where they have the structure."""
+        op, lines = group[0].op, compiler.lines
+        if op is ops.DOT and len(group) > 1 and not compiler.careful:
+            if BatchedProduct.lower(compiler, group):
+                return
+        halves = [_halves(eq) for eq in group] if op is ops.DOT else [[eq.inputs] for eq in group]
+        k = max(len(half) for parts in halves for half in parts)
+        stacked = len(group) > 1 or len({len(half) for parts in halves for half in parts}) > 1
+        matrices = []
+        for part in range(len(halves[0])):
+            rows = [parts[part] for parts in halves]
+            matrix = compiler.assemble(
+                _padded(compiler, rows, k, -math.inf if op is ops.LOGSUMEXP else 0.0)
+            )
+            matrices.append(f"{matrix}.reshape(n, {len(group)}, {k})" if stacked else matrix)
+        out = Block(compiler.fresh("s"), len(group))
+        axis = "2" if stacked else "1, keepdims=True"
+        if op is ops.VSUM:
+            lines.append(f"{out.name} = {matrices[0]}.sum({axis})")
+        elif op is ops.DOT:
+            lines.append(f"{out.name} = ({matrices[0]} * {matrices[1]}).sum({axis})")
         else:
-            return False
-        compiler.place(eq.out, out, 0)
-        return True
+            m = compiler.fresh("m")
+            lines.append(f"{m} = {matrices[0]}.max({'2' if stacked else '1'}, keepdims=True)")
+            shift = f"{m}[:, :, 0]" if stacked else m
+            lines.append(f"{out.name} = {shift} + np.log(np.exp({matrices[0]} - {m}).sum({axis}))")
+        compiler.block_ops.append(cls(out, op, matrices, stacked))
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, out, j)
 
     def backward(self, compiler: Compiler) -> None:
         """d sum / d M = 1, d logsumexp / d M = softmax(M), d (L . R) / d L = R and back."""
         M, out = self.matrices, self.out
+        g, value = out.grad, out.name
+        if self.stacked:  # each row's gradient over its stack's last axis
+            g, value = f"{g}[:, :, None]", f"{value}[:, :, None]"
+        terms = []
         if self.op is ops.VSUM:
-            # Every column gets the row's gradient: spread it to M's width, so that
-            # each piece is sliced from it and a repeated column counts each time.
-            compiler.add_to_pieces(M[0], f"np.broadcast_to({out.grad}, {M[0]}.shape)")
+            # Every column gets the row's gradient: spread it to M's shape, so that each piece
+            # is sliced from it and a repeated column counts each time.
+            terms = [f"np.broadcast_to({g}, {M[0]}.shape)"]
         elif self.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
-            softmax = f"np.exp({M[0]} - {out.name})"
-            compiler.add_to_pieces(M[0], compiler.product(softmax, out.grad))
+            terms = [compiler.product(f"np.exp({M[0]} - {value})", g)]
         else:
-            compiler.add_to_pieces(M[0], compiler.product(out.grad, M[1]))
-            compiler.add_to_pieces(M[1], compiler.product(out.grad, M[0]))
+            terms = [compiler.product(g, M[1]), compiler.product(g, M[0])]
+        for matrix, term in zip(M, terms, strict=True):
+            name = matrix.split(".reshape")[0]
+            compiler.add_to_pieces(name, f"({term}).reshape(n, -1)" if self.stacked else term)
+
+
+@dataclass(eq=False)
+class BatchedProduct(BlockOp):
+    """`S = U @ V^T` over (batch, C, I, k) and (batch, C, J, k) stacks: dot products of two
+    per-sample vectors (attention's q . k, and its weights . values) as batched matrix
+    products, when each dot pairs one of I rows with one of J rows within one of C groups
+    (heads). Each dot is one entry of S (`lanes` says which); S's other entries are computed
+    and not read.
+
+    A dot over a shorter prefix of a row (position t of causal attention reads the values of
+    positions 0..t) reads the whole row, its own vector padded with zeros: the terms added are
+    0 * x, nothing while the row's numbers are finite (and were they not, the dot over the
+    whole row, in the same group, would not be either)."""
+
+    S: str  # the products' name
+    U: str  # the assembled rows, (batch, C * I * k)
+    V: str
+    shape: tuple[int, int, int, int]  # C, I, J, k
+    lanes: str | None  # the constant: each dot's entry of S, flattened; None: all, in order
+
+    @classmethod
+    def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> bool:
+        """Print the product for the group if its dots have the structure; False (printing
+        nothing) if not, or if it would not compute less than the dots one by one."""
+        layout = _product_layout([_halves(eq) for eq in group])
+        if layout is None:
+            return False
+        left, right, lanes = layout
+        groups, n_left, n_right = len(left), len(left[0]), len(right[0])
+        k = max(len(row) for rows in (*left, *right) for row in rows)
+        # Worth it when the products computed and not read are few, and fewer numbers are
+        # gathered than the dots' own operands.
+        if groups * n_left * n_right > 4 * len(group) or groups * (n_left + n_right) >= 2 * len(
+            group
+        ):
+            return False
+        U = compiler.assemble(_padded(compiler, [row for rows in left for row in rows], k, 0.0))
+        V = compiler.assemble(_padded(compiler, [row for rows in right for row in rows], k, 0.0))
+        out, S = Block(compiler.fresh("s"), len(group)), compiler.fresh("S")
+        shape = (groups, n_left, n_right, k)
+        compiler.lines.append(
+            f"{S} = {_stack(U, shape, 1)} @ {_stack(V, shape, 2)}.transpose(0, 1, 3, 2)"
+        )
+        size = groups * n_left * n_right
+        index = None
+        if lanes != list(range(size)):
+            index = compiler.constant("lanes", numpy().array(lanes))
+        flat = f"{S}.reshape(n, {size})"
+        compiler.lines.append(f"{out.name} = {flat if index is None else f'{flat}[:, {index}]'}")
+        for j, eq in enumerate(group):
+            compiler.place(eq.out, out, j)
+        compiler.block_ops.append(cls(out, S, U, V, shape, index))
+        return True
+
+    def backward(self, compiler: Compiler) -> None:
+        """dU = dS @ V and dV = dS^T @ U, dS the dots' gradients in their entries, else 0."""
+        groups, n_left, n_right, _ = self.shape
+        lines, g, dS = compiler.lines, self.out.grad, "d" + self.S
+        if self.lanes is None:
+            lines.append(f"{dS} = {g}.reshape(n, {groups}, {n_left}, {n_right})")
+        else:
+            lines.append(f"{dS} = np.zeros((n, {groups * n_left * n_right}))")
+            lanes = compiler.constants[self.lanes]
+            if len(numpy().unique(lanes)) == len(lanes):  # each dot its own entry
+                lines.append(f"{dS}[:, {self.lanes}] = {g}")
+            else:  # two dots of the same rows: both gradients
+                lines.append(f"_scatter_add({dS}, {self.lanes}, {g})")
+            lines.append(f"{dS} = {dS}.reshape(n, {groups}, {n_left}, {n_right})")
+        U, V = _stack(self.U, self.shape, 1), _stack(self.V, self.shape, 2)
+        if compiler.sources_wanting_grad(self.U):
+            compiler.add_to_pieces(self.U, f"({dS} @ {V}).reshape(n, -1)")
+        if compiler.sources_wanting_grad(self.V):
+            compiler.add_to_pieces(self.V, f"({dS}.transpose(0, 1, 3, 2) @ {U}).reshape(n, -1)")
+
+
+def _stack(matrix: str, shape: tuple[int, int, int, int], side: int) -> str:
+    """The assembled rows of one side as a (batch, groups, rows, k) stack."""
+    groups, k = shape[0], shape[3]
+    return f"{matrix}.reshape(n, {groups}, {shape[side]}, {k})"
+
+
+Row = tuple  # a dot's half: a tuple of variables
+
+
+def _product_layout(
+    halves: list[list[Row]],
+) -> tuple[list[list[Row]], list[list[Row]], list[int]] | None:
+    """How dots (each a pair of halves) are entries of batched products: per group (head) its
+    distinct left rows and right rows, and each dot's entry (c, i, j) flattened; None if the
+    groups are not all of one size. A half that is a prefix of a longer half of the same side
+    is read as the longer one (the other half padded with zeros), on whichever side makes
+    fewer rows."""
+    best = None
+    lengths = {len(pair[0]) for pair in halves}
+    sides = (None, 0, 1) if len(lengths) > 1 else (None,)
+    for side in sides:
+        rows = [list(pair) for pair in halves]
+        if side is not None:
+            longest = _longest_with_prefix([pair[side] for pair in halves])
+            if longest is None:
+                continue
+            for pair in rows:
+                pair[side] = longest[pair[side]]
+        layout = _components(rows)
+        if layout is not None and (best is None or _size(layout) < _size(best)):
+            best = layout
+    return best
+
+
+def _size(layout: tuple) -> int:
+    left, right, _ = layout
+    return len(left) * (len(left[0]) + len(right[0]))
+
+
+def _longest_with_prefix(rows: list[Row]) -> dict[Row, Row] | None:
+    """Each row to the longest row of the list it is a prefix of (itself if none); None when
+    the rows are too many and long to look (the search costs their summed squared length)."""
+    distinct = sorted(set(rows), key=len, reverse=True)
+    if sum(len(row) ** 2 for row in distinct) > 1_000_000:
+        return None
+    owner: dict[Row, Row] = {}
+    longest = {}
+    for row in distinct:
+        longest[row] = owner.get(row, row)
+        if row not in owner:
+            for m in range(1, len(row) + 1):
+                owner.setdefault(row[:m], row)
+    return longest
+
+
+def _components(
+    pairs: list[list[Row]],
+) -> tuple[list[list[Row]], list[list[Row]], list[int]] | None:
+    """The connected groups of left and right rows the pairs link, if all are of one size."""
+    parent: dict[tuple, tuple] = {}
+
+    def find(node: tuple) -> tuple:
+        while parent.setdefault(node, node) != node:
+            parent[node] = parent[parent[node]]
+            node = parent[node]
+        return node
+
+    for left, right in pairs:
+        a, b = find((0, left)), find((1, right))
+        if a != b:
+            parent[a] = b
+    members: dict[tuple, tuple[dict, dict]] = {}
+    for left, right in pairs:
+        lefts, rights = members.setdefault(find((0, left)), ({}, {}))
+        lefts.setdefault(left, len(lefts))
+        rights.setdefault(right, len(rights))
+    groups = list(members.values())
+    n_left, n_right = len(groups[0][0]), len(groups[0][1])
+    if any(len(lefts) != n_left or len(rights) != n_right for lefts, rights in groups):
+        return None
+    number = {root: c for c, root in enumerate(members)}
+    lanes = []
+    for left, right in pairs:
+        c = number[find((0, left))]
+        lefts, rights = groups[c]
+        lanes.append((c * n_left + lefts[left]) * n_right + rights[right])
+    return [list(lefts) for lefts, _ in groups], [list(rights) for _, rights in groups], lanes
+
+
+def _padded(compiler: Compiler, rows: list[Row], k: int, value: float) -> list[ir.Var]:
+    """The rows' variables one after another, each row padded to k with the column of
+    `value` (made only if some row is shorter)."""
+    if all(len(row) == k for row in rows):
+        return [x for row in rows for x in row]
+    pad = compiler.pad_var(value)
+    return [x for row in rows for x in (*row, *[pad] * (k - len(row)))]
+
+
+def _halves(eq: ir.Equation) -> list[tuple[ir.Operand, ...]]:
+    half = len(eq.inputs) // 2
+    return [eq.inputs[:half], eq.inputs[half:]]
 
 
 # ------------------------------------------------------------------------------------------
@@ -489,9 +879,7 @@ class WindowSum(BlockOp):
         compiler.own(source)
         spread = f"{self.out.grad}[:, :, None]"
         if self.overlapping:  # `+=` through a repeated index would add only once
-            shape = f"(n, *{self.IDX}.shape)"
-            term = f"np.broadcast_to({spread}, {shape})"
-            compiler.lines.append(f"np.add.at({source.grad}, (slice(None), {self.IDX}), {term})")
+            compiler.lines.append(f"_scatter_add({source.grad}, {self.IDX}, {spread})")
         else:
             compiler.lines.append(f"{source.grad}[:, {self.IDX}] += {spread}")
 
@@ -521,59 +909,63 @@ class Elementwise(BlockOp):
 
     @classmethod
     def group(cls, compiler: Compiler, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
-        """eq and the equations applying the same op to the other columns of its block."""
-        if eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP):
-            return [eq]
-        for k, x in enumerate(eq.inputs):
-            if not compiler.is_batched(x) or compiler.where[x][0].width == 1:
-                continue
-            block = compiler.where[x][0]
-            group, seen = [], set()
-            for column in compiler.columns_of(block):
-                users = compiler.users.get(column, [])
-                # Users already lowered stay lowered: skip them once, not at every equation.
-                start = compiler.open_user.get(column, 0)
-                while start < len(users) and id(users[start]) in done:
-                    start += 1
-                compiler.open_user[column] = start
-                for other in (users[i] for i in range(start, len(users))):
-                    if id(other) in done or column in seen or other.op is not eq.op:
-                        continue
-                    if other.inputs[k] is column and cls._aligned(compiler, eq, other):
-                        group.append(other)
-                        seen.add(column)
-                        break
-            if eq in group:
-                return group
-        return [eq]
+        """eq and the equations of its depth applying its op to operands of the same kinds
+        (per-sample columns, parameters, constants, ...), as an SLP vectoriser packs
+        isomorphic statements: each becomes a column of one array op."""
+        kinds = cls._kinds(compiler, eq)
+        return [
+            other
+            for other in compiler.alike(eq)
+            if id(other) not in done and (other is eq or cls._kinds(compiler, other) == kinds)
+        ]
 
     @staticmethod
-    def _aligned(compiler: Compiler, eq: ir.Equation, other: ir.Equation) -> bool:
-        """Each input of `other` is eq's own, or a column of the same block as eq's."""
-        param_index, where = compiler.param_index, compiler.where
-        for x, y in zip(eq.inputs, other.inputs, strict=True):
-            if _same(x, y) or (x in param_index and y in param_index):
-                continue  # the same operand, or one parameter per column: a row of theta
-            if y not in where:  # not computed yet (it may need eq itself): no column
-                return False
-            if not (compiler.is_batched(x) and compiler.is_batched(y)):
-                return False
-            if where[x][0] is not where[y][0]:
-                return False
-        return True
+    def _kinds(compiler: Compiler, eq: ir.Equation) -> tuple:
+        """What each input of eq is, as far as packing goes: a constant, a parameter, a
+        column of a per-sample block or of a row the same for every sample, or (kept apart,
+        by identity) a scalar of the program."""
+        kinds = []
+        for x in eq.inputs:
+            if not isinstance(x, ir.Var):
+                kinds.append("const")
+            elif x in compiler.param_index:
+                kinds.append("param")
+            else:
+                block = compiler.where[x][0]
+                kinds.append(x if block.scalar else ("wide" if block.wide else "sample"))
+        return tuple(kinds)
 
     @classmethod
     def lower(cls, compiler: Compiler, group: list[ir.Equation]) -> None:
         """Print `out = op(...)` over the group's columns (a `BatchMean` for the batch mean of
-        a per-sample block), and note the line for the checked run."""
+        a per-sample block), and note the line for the checked run. Equations that apply the
+        op to the same inputs are one column (common subexpressions)."""
+        column: dict[tuple, int] = {}  # the inputs of each distinct equation -> its column
+        unique, repeats = [], []
+        for member in group:
+            key = tuple(x if isinstance(x, ir.Var) else repr(x) for x in member.inputs)
+            if key in column:
+                repeats.append((member, column[key]))
+            else:
+                column[key] = len(unique)
+                unique.append(member)
+        group = unique
         first = group[0]
         operands = [cls._operand(compiler, group, k) for k in range(len(first.inputs))]
         if first.op is ops.BATCH_MEAN and compiler.per_sample(first.inputs[0]):
             BatchMean.lower(compiler, group, operands[0])
-            return
+        else:
+            cls._lower_op(compiler, group, operands)
+        out = compiler.where[first.out][0]
+        for member, j in repeats:
+            compiler.where[member.out] = (out, j)
+
+    @classmethod
+    def _lower_op(cls, compiler: Compiler, group: list[ir.Equation], operands: list) -> None:
+        first = group[0]
         # (the batch mean of a value the same for every sample is that value: the op's kernel)
-        rows = [o.block for o in operands if o.kind == "block" and not o.block.scalar]
-        scalar = not rows and all(o.kind != "params" for o in operands)
+        rows = [o.block for o in operands if o.kind in ("block", "matrix") and not o.block.scalar]
+        scalar = not rows and all(o.kind not in ("params", "array") for o in operands)
         wide = not scalar and all(block.wide for block in rows)
         out = Block(compiler.fresh("v" if len(group) == 1 else "H"), len(group), scalar, wide)
         args = [compiler.text(o) for o in operands]
@@ -585,16 +977,21 @@ class Elementwise(BlockOp):
 
     @staticmethod
     def _operand(compiler: Compiler, group: list[ir.Equation], k: int) -> Operand:
-        """How the op reads its k-th input over the group: one operand, a row of parameters,
-        or columns of a block."""
+        """How the op reads its k-th input over the group: one operand, a row of parameters
+        or of constants, columns of a block, or a matrix assembled from several blocks."""
         x = group[0].inputs[k]
-        if all(_same(member.inputs[k], x) for member in group):
+        xs = [member.inputs[k] for member in group]
+        if all(_same(y, x) for y in xs):
             return compiler.operand(x)
+        if not isinstance(x, ir.Var):
+            return Operand("array", name=compiler.constant("c", numpy().array([xs])))
         if x in compiler.param_index:
-            indices = tuple(compiler.param_index[member.inputs[k]] for member in group)
-            return Operand("params", indices=indices)
+            return Operand("params", indices=tuple(compiler.param_index[y] for y in xs))
         block = compiler.where[x][0]
-        cols = tuple(compiler.where[member.inputs[k]][1] for member in group)
+        if any(compiler.where[y][0] is not block for y in xs):
+            matrix = Block(compiler.assemble(xs), len(xs), wide=block.wide)
+            return Operand("matrix", matrix)
+        cols = tuple(compiler.where[y][1] for y in xs)
         full = cols == tuple(range(block.width))
         return Operand("block", block, None if full else cols)
 
@@ -696,6 +1093,12 @@ def dot_pairs(eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
         (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
         for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
     ]
+
+
+def _first_weight(eq: ir.Equation) -> ir.Operand:
+    """The weight of a dot's first pair (as `dot_pairs` orients it), without the others."""
+    w, x = eq.inputs[0], eq.inputs[len(eq.inputs) // 2]
+    return x if isinstance(x, ir.Var) and x.kind == "param" else w
 
 
 def add_to_columns(lines: list[str], matrix: str, cols: list[int], term: str, name: str) -> None:

@@ -115,8 +115,9 @@ def _hint(yours: float, right: float, all_yours: Sequence[float], engine: Sequen
         )
     if math.isclose(abs(yours - right), 1.0, rel_tol=1e-6):
         return (
-            "yours is off by exactly 1: is a constant term missing or extra (like the -1 of the "
-            "right class in softmax cross-entropy, d/dz_y of -z_y)?"
+            "yours is off by exactly 1: a term of this gradient that does not depend on the "
+            "inputs' values is missing or extra. Which parts of the output are linear in this "
+            "input?"
         )
     ratio = yours / right
     if math.isclose(ratio, -1.0, rel_tol=1e-6):
@@ -137,5 +138,5 @@ def _hint(yours: float, right: float, all_yours: Sequence[float], engine: Sequen
     return (
         "apply the chain rule node by node from the output back: each node's gradient is the "
         "sum over its uses of (gradient of the use) times (local derivative). A value used in "
-        "several places (like a mean in batch norm) gets a term from every one of them."
+        "several places gets a term from every one of them."
     )

@@ -23,6 +23,7 @@ partials gives the traced program its backward pass, and a back-end only has to 
 from __future__ import annotations
 
 import gc
+import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
@@ -311,6 +312,129 @@ def _refuse_hook(node: Value) -> None:
         f"{f', labelled {node.label!r}' if node.label else ''}), and the traced program would "
         "skip it. Differentiate this function without jit (grad, value_and_grad, backward), "
         "or remove the hook"
+    )
+
+
+# -------------------------------------------------------------------------------------------
+# Sums of products as dot products
+
+
+def fold_sums_of_products(program: Program) -> Program:
+    """A new program in which each sum of products is one `dot` equation.
+
+    Code written for a micrograd-style Value builds a neuron as a chain of two-input nodes,
+    `sum(w * x for w, x in zip(ws, xs)) + b`: n products and n additions, where `nn` writes one
+    `dot`. This pass finds such chains (`+` and `sum` over `*`, each intermediate read by the
+    chain alone) and writes each as `dot(w1 .. wn, b, x1 .. xn, 1.0)`, so the batched back-end
+    sees the layer's matrix product. A term that is not a product joins as itself times 1.0
+    (exact); a constant 0.0 term (Python's `sum` starts at 0) is dropped. The dot adds its
+    terms left to right, as the chain did, so the numbers are those of the chain (up to the
+    order of additions where the chain was a tree). A sum of fewer than two products is left
+    as it is, except Python's `sum` of one product (`0 + w * x`, the first position of
+    causal attention), a dot of one pair like its longer siblings, and a chain of sums without
+    products, which is one `vsum` of all its terms.
+    """
+    sums = (ops.ADD, ops.VSUM)
+    made_by = {eq.out: eq for eq in program.equations}
+    # The sums and products a sum reads, then those of them read once (and not a result):
+    # their terms join that sum's. Only these are counted, so a program without such sums
+    # (a network of `dot` neurons) costs one look at its sums' inputs.
+    candidates = {
+        x
+        for eq in program.equations
+        if eq.op in sums
+        for x in eq.inputs
+        if x in made_by and made_by[x].op in (*sums, ops.MUL)
+    }
+    if not candidates:
+        return program
+    uses = dict.fromkeys(candidates, 0)
+    for eq in program.equations:
+        for x in eq.inputs:
+            if x in uses:
+                uses[x] += 1
+    results = {x for x in (*program.outputs, *program.gradients) if isinstance(x, Var)}
+    absorbed = {x for x, count in uses.items() if count == 1 and x not in results}
+    folded = _with_equations(program, [])
+    for eq in program.equations:
+        if eq.op in sums and eq.out not in absorbed:
+            eq = _folded_sum(eq, absorbed, made_by, folded)
+        folded.equations.append(eq)
+    eliminate_dead_code(folded)
+    return folded
+
+
+def _folded_sum(
+    eq: Equation, absorbed: set[Var], made_by: dict[Var, Equation], folded: Program
+) -> Equation:
+    """The sum `eq` as a dot of its terms' (w, x) pairs, or eq itself (see
+    `fold_sums_of_products`); a dot it needs first is appended to `folded`."""
+    pairs = []
+    stack = list(reversed(eq.inputs))  # left to right, as the chain adds
+    while stack:
+        x = stack.pop()
+        if x in absorbed and made_by[x].op is ops.MUL:
+            pairs.append(made_by[x].inputs)
+        elif x in absorbed:
+            stack.extend(reversed(made_by[x].inputs))
+        elif not (not isinstance(x, Var) and x == 0.0 and repr(x) == "0.0"):
+            pairs.append((x, 1.0))
+    products = sum(not _is(x, 1.0) for _, x in pairs)
+    python_sum = products == len(pairs) == 1 and any(_is(x, 0.0) for x in eq.inputs)
+    if products == 0 and len(pairs) > len(eq.inputs):  # a chain of sums: one sum of all terms
+        return Equation(ops.VSUM, tuple(w for w, _ in pairs), eq.out)
+    if not (products >= 2 or python_sum):
+        return eq
+    # A computed term (a residual) is added after the dot, so that the dot pairs only
+    # weights and biases with the operands: a layer's matrix product.
+    kept, rest = [], []
+    for w, x in pairs:
+        computed = _is(x, 1.0) and isinstance(w, Var) and w.kind != "param"
+        (rest.append(w) if computed else kept.append((w, x)))
+    weights, operands = zip(*kept, strict=True)
+    if not rest:
+        return Equation(ops.DOT, (*weights, *operands), eq.out)
+    dot = folded.new_var("temp", "v")
+    folded.equations.append(Equation(ops.DOT, (*weights, *operands), dot))
+    return Equation(ops.VSUM, (dot, *rest), eq.out)
+
+
+def by_depth(program: Program) -> Program:
+    """A new program with the same equations ordered by depth: the number of equations on the
+    longest path from the parameters and inputs to each (ties in program order).
+
+    Equations of one depth do not read each other, so a back-end may run them together; and
+    the copies of one computation over different positions of a sequence (a layer applied to
+    each token) have the same depth, so they come side by side, each one's inputs computed.
+    """
+    depth = depths(program)
+    order = sorted(range(len(program.equations)), key=lambda i: depth[program.equations[i].out])
+    return _with_equations(program, [program.equations[i] for i in order])
+
+
+def depths(program: Program) -> dict[Var, int]:
+    """Each equation's result's depth (see `by_depth`); what is not computed has depth 0."""
+    depth: dict[Any, int] = {}
+    zeros = itertools.repeat(0)
+    for eq in program.equations:
+        # (map with a default walks a neuron's thousand inputs in C, not in Python)
+        depth[eq.out] = 1 + max(map(depth.get, eq.inputs, zeros), default=0)
+    return depth
+
+
+def _with_equations(program: Program, equations: list[Equation]) -> Program:
+    """A copy of the program with other equations (the same variables)."""
+    return Program(
+        params=program.params,
+        inputs=program.inputs,
+        equations=equations,
+        outputs=program.outputs,
+        wrt=program.wrt,
+        gradients=program.gradients,
+        products=program.products,
+        feeds=program.feeds,
+        reports=program.reports,
+        _count=program._count,
     )
 
 

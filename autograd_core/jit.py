@@ -63,6 +63,20 @@ class Jitted:
         self._check_traced()
         return self._program  # type: ignore[return-value]
 
+    @property
+    def matrix_source(self) -> str:
+        """The batched back-end's NumPy source for the traced program (after the first call):
+        what `.batched` runs, the chain rule over whole arrays."""
+        self._check_traced()
+        return self._batched_function().source
+
+    def _batched_function(self) -> Any:
+        from . import batched
+
+        if self._batched is None:
+            self._batched = batched.compile_function(self._program_forward)
+        return self._batched
+
     def __call__(self, *xs: float) -> float:
         floats = self._floats(xs)
         if self._forward is None:  # compiled on first use: value_and_grad may be all one needs
@@ -93,8 +107,6 @@ class Jitted:
         """
         import numpy as np
 
-        from . import batched
-
         given = [np.asarray(a) for a in arrays]
         if not given:  # no array, no batch: not even its size is known
             raise TypeError("jit(f).batched takes one array per argument of f, got none")
@@ -108,11 +120,9 @@ class Jitted:
         if self._arity is None:
             self._trace([float(c.flat[0]) if c.size else 0.5 for c in columns])
         self._check_arity(len(columns))
-        if self._batched is None:
-            self._batched = batched.compile_function(self._program_forward)
         shape = columns[0].shape if columns else ()
         X = np.stack([c.reshape(-1) for c in columns], axis=1)
-        values, grads = self._batched(X)
+        values, grads = self._batched_function()(X)
         grads = [g.reshape(shape) for g in grads.T]
         return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
 

@@ -25,12 +25,16 @@ from .block_ops import (
     BlockOp,
     Convolution,
     Elementwise,
+    Gather,
     MatMul,
     Operand,
+    Pick,
     Pieces,
     RowReduce,
+    Source,
     WindowSum,
     consecutive,
+    dot_pairs,
     index_text,
     named,
     numpy,
@@ -45,7 +49,10 @@ class Compiler:
     def __init__(
         self, program: ir.Program, input_grads: bool, n_labels: int = 0, careful: bool = False
     ) -> None:
-        self.program = program
+        # Sums of products written with `+` and `*` (micrograd's neuron) become dots, which the
+        # lowering below recognises as matrix products; equations of one depth come together.
+        program = self.program = ir.by_depth(ir.fold_sums_of_products(program))
+        self.depth = ir.depths(program)
         self.input_grads = input_grads
         # careful: each product of the chain rule is 0 where either factor is 0, as eager
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
@@ -70,12 +77,45 @@ class Compiler:
         self.printer = Printer()
         self.scratch = ir.Program()
         self.constants: dict[str, Any] = {}
-        self.users: dict[ir.Var, list[ir.Equation]] = {}
-        self.open_user: dict[ir.Var, int] = {}  # index of the first user not yet lowered
+        # The equations of one depth applying one op to as many inputs: what may be packed
+        # into one array op (`Elementwise.group`, `RowReduce.group`).
+        self.alike_by_key: dict[tuple, list[ir.Equation]] = {}
         for eq in program.equations:
-            for x in eq.inputs:
-                if isinstance(x, ir.Var):
-                    self.users.setdefault(x, []).append(eq)
+            self.alike_by_key.setdefault(self.alike_key(eq, self.depth[eq.out]), []).append(eq)
+        self.position = {id(eq): i for i, eq in enumerate(program.equations)}
+        self.pads: dict[str, Block] = {}  # constant columns that pad a row reduction
+        self._pairs: dict[int, list[tuple[ir.Operand, ir.Operand]]] = {}
+
+    def dot_pairs(self, eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
+        """`block_ops.dot_pairs(eq)`, worked out once per equation (a layer's are long)."""
+        pairs = self._pairs.get(id(eq))
+        if pairs is None:
+            pairs = self._pairs[id(eq)] = dot_pairs(eq)
+        return pairs
+
+    @staticmethod
+    def alike_key(eq: ir.Equation, depth: int) -> tuple:
+        """Equations with one key are at one depth and apply one op (n-ary ops: any number of
+        inputs; the others: as many)."""
+        n_ary = eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP)
+        return (depth, eq.op, 0 if n_ary else len(eq.inputs))
+
+    def alike(self, eq: ir.Equation) -> list[ir.Equation]:
+        return self.alike_by_key[self.alike_key(eq, self.depth[eq.out])]
+
+    def pad(self, value: float) -> Block:
+        """A column holding `value` for every sample, printed once: what pads a reduction's
+        shorter rows (0 for a sum, -inf for a log-sum-exp). It takes no gradient."""
+        text = self.printer.operand(value)
+        if text not in self.pads:
+            block = self.pads[text] = Block(self.fresh("pad"), 1)
+            self.lines.append(f"{block.name} = np.full((n, 1), {text})")
+            self.place(ir.Var(block.name, "temp", self.scratch), block, 0)
+        return self.pads[text]
+
+    def pad_var(self, value: float) -> ir.Var:
+        """The variable standing for the column `pad(value)` (what `assemble` reads)."""
+        return self.columns_of(self.pad(value))[0]
 
     # -- names -----------------------------------------------------------------------------
 
@@ -96,7 +136,7 @@ class Compiler:
         table over as many columns of a block as apply it alike."""
         done: set[int] = set()
         matmul_groups = MatMul.groups(self)
-        convolutions = Convolution.find(matmul_groups)
+        convolutions = Convolution.find(self, matmul_groups)
         sums = WindowSum.candidates(self)
         for eq in self.program.equations:
             if id(eq) in done:
@@ -113,10 +153,25 @@ class Compiler:
                 if group is not None:
                     done.update(id(member) for member in group)
                     continue
+            if group is None and eq.op is ops.TAKE:
+                group = Gather.group(self, eq, done)
+                if group is not None:
+                    Gather.lower(self, group)
+                    done.update(id(member) for member in group)
+                    continue
+                group = Pick.group(self, eq, done)
+                if group:
+                    Pick.lower(self, group)
+                    done.update(id(member) for member in group)
+                    continue
+                group = None
             if group is not None:
                 MatMul.lower(self, group)
-            elif not (eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and RowReduce.lower(self, eq)):
-                # (RowReduce.lower prints the reduction when it applies, and says so)
+            elif eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP) and (
+                group := RowReduce.group(self, eq, done)
+            ):
+                RowReduce.lower(self, group)
+            else:
                 group = Elementwise.group(self, eq, done)
                 Elementwise.lower(self, group)
             done.update(id(member) for member in (group or [eq]))
@@ -150,25 +205,60 @@ class Compiler:
         return self.is_batched(x) and not self.where[x][0].wide
 
     def assemble(self, xs: Sequence[ir.Var]) -> str:
-        """An expression for the (batch, len(xs)) matrix whose columns are the variables xs."""
-        runs: list[tuple[Block, list[int]]] = []
-        for x in xs:
+        """An expression for the (batch, len(xs)) matrix whose columns are the variables xs:
+        a block or a slice of one where the columns lie so, a few runs side by side, else one
+        gather from the blocks they come from (`Source`s, which its gradient is sent back to).
+        """
+        by_block: dict[int, tuple[Block, list[int], list[int]]] = {}
+        runs: list[Block] = []
+        for position, x in enumerate(xs):
             block, j = self.where[x]
-            if runs and runs[-1][0] is block:
-                runs[-1][1].append(j)
-            else:
-                runs.append((block, [j]))
-        pieces = [
-            (block, None if cols == list(range(block.width)) else cols) for block, cols in runs
+            cols, positions = by_block.setdefault(id(block), (block, [], []))[1:]
+            cols.append(j)
+            positions.append(position)
+            if not runs or runs[-1] is not block:
+                runs.append(block)
+        if len(by_block) == 1:
+            ((block, cols, _),) = by_block.values()
+            whole = cols == list(range(block.width))
+            source = Source(block, None if whole else tuple(cols))
+            if whole or consecutive(cols):
+                name = self.columns_text(block, source.cols)
+            else:  # gathered once, however often it is read
+                name = self.fresh("A")
+                self.lines.append(f"{name} = {self.columns_text(block, cols)}")
+            self.pieces[name] = [source]
+            return name
+        sources = [
+            Source(block, tuple(cols), tuple(positions))
+            for block, cols, positions in by_block.values()
         ]
-        texts = [take(block, cols) for block, cols in pieces]
-        if len(texts) == 1:
-            name = texts[0]
-        else:
-            name = self.fresh("A")
+        name = self.fresh("A")
+        if len(runs) <= 4 and len(runs) == len(by_block):  # side by side: (X, H1)
+            texts = [self.columns_text(s.block, None if s.whole else s.cols) for s in sources]
             self.lines.append(f"{name} = np.concatenate(({', '.join(texts)}), axis=1)")
-        self.pieces[name] = pieces
+        else:  # one gather from the blocks side by side
+            offsets, start = {}, 0
+            for s in sources:
+                offsets[id(s.block)], start = start, start + s.block.width
+            index = [offsets[id(self.where[x][0])] + self.where[x][1] for x in xs]
+            blocks = ", ".join(s.block.name for s in sources)
+            gather = self.constant("gather", numpy().array(index))
+            self.lines.append(f"{name} = np.concatenate(({blocks}), axis=1)[:, {gather}]")
+        self.pieces[name] = sources
         return name
+
+    def columns_text(self, block: Block, cols: Sequence[int] | None) -> str:
+        """An expression for the columns `cols` of `block` (the whole block for None): a slice
+        where they are consecutive, a short list written out, else an index constant."""
+        if cols is None or block.scalar:
+            return block.name
+        return f"{block.name}[:, {self.index_text(cols)}]"
+
+    def index_text(self, cols: Sequence[int]) -> str:
+        if consecutive(cols) or len(cols) <= 8:
+            return index_text(list(cols))
+        return self.constant("cols", numpy().array(cols))
 
     def text(self, o: Operand) -> Any:
         """A Var standing for the operand's expression (printed by its name)."""
@@ -178,7 +268,9 @@ class Compiler:
             return named(f"theta[{o.index}]", self.scratch)
         if o.kind == "params":
             return named(f"theta[None, {self.theta_index(o.indices)}]", self.scratch)
-        return named(take(o.block, o.columns), self.scratch)
+        if o.kind == "array":
+            return named(o.name, self.scratch)
+        return named(self.columns_text(o.block, o.columns), self.scratch)
 
     def theta_index(self, indices: tuple[int, ...]) -> str:
         """Where a row of parameters lies in theta: a slice where it can, else an index array."""
@@ -199,7 +291,7 @@ class Compiler:
 
     def add_grad(self, o: Operand, term: Any, out: Block) -> None:
         """Add the backward term (shaped as `out`) into the gradient of operand `o`."""
-        if o.kind == "const" or (isinstance(term, float) and term == 0.0):
+        if o.kind in ("const", "array") or (isinstance(term, float) and term == 0.0):
             return
         if o.kind == "block" and not self.needs_grad(o.block):
             return
@@ -215,6 +307,14 @@ class Compiler:
             else:  # a parameter read by two columns gets both terms
                 index = self.constant("index", numpy().array(o.indices))
                 self.lines.append(f"np.add.at(dtheta, {index}, ({term_text}).sum(0))")
+            return
+        if o.kind == "matrix":  # columns assembled from blocks: each piece gets its part
+            shape = f"({'1' if o.block.wide else 'n'}, {o.block.width})"
+            if out.scalar or out.width != o.block.width:
+                term_text = f"np.broadcast_to({term_text}, {shape})"
+            elif o.block.wide and not out.wide:
+                term_text = f"({term_text}).sum(0, keepdims=True)"
+            self.add_to_pieces(o.block.name, term_text)
             return
         block = o.block
         if block.scalar:
@@ -235,9 +335,16 @@ class Compiler:
             term_text = f"({term_text}).sum(1, keepdims=True)"
         self.own(block)
         if len(set(cols)) < len(cols):  # `a[:, [0, 0]] += t` would add to column 0 only once
-            self.lines.append(f"np.add.at({block.grad}, (slice(None), {list(cols)}), {term_text})")
+            self.add_repeated(block, cols, term_text)
             return
-        self.lines.append(f"{block.grad}[:, {index_text(list(cols))}] += {term_text}")
+        self.lines.append(f"{block.grad}[:, {self.index_text(cols)}] += {term_text}")
+
+    def add_repeated(self, block: Block, cols: Sequence[int], term_text: str) -> None:
+        """grad[:, cols] += term where some column is in cols more than once (`+=` through the
+        index would add to it once): one `np.bincount` over the flattened positions, ten times
+        faster than `np.add.at`."""
+        index = self.constant("cols", numpy().array(cols))
+        self.lines.append(f"_scatter_add({block.grad}, {index}, {term_text})")
 
     def accumulate(self, block: Block, text: str, alias: bool) -> None:
         """Add `text`, the gradient of the whole block, to it (its first term names it)."""
@@ -263,29 +370,39 @@ class Compiler:
 
     def add_to_pieces(self, name: str, grad_text: str) -> None:
         """Route the gradient of an assembled matrix back to the blocks it was taken from."""
-        start = 0
-        for block, cols in self.pieces[name]:
-            n_cols = block.width if cols is None else len(cols)
-            part = (
-                grad_text
-                if len(self.pieces[name]) == 1
-                else f"{grad_text}[:, {start}:{start + n_cols}]"
-            )
-            start += n_cols
+        sources = self.sources_wanting_grad(name)
+        if not sources:
+            return
+        if len(self.pieces[name]) == 1:
+            part = grad_text
+        else:  # computed once, then each source takes its columns
+            part = self.fresh("dA")
+            self.lines.append(f"{part} = {grad_text}")
+        for s in sources:
+            n_cols = s.block.width if s.cols is None else len(s.cols)
+            term = part
+            if s.positions is not None:
+                term = f"{part}[:, {self.index_text(s.positions)}]"
             self.add_grad(
-                Operand("block", block, None if cols is None else tuple(cols)),
-                named(part, self.scratch),
-                Block("_", n_cols),
+                Operand("block", s.block, s.cols), named(term, self.scratch), Block("_", n_cols)
             )
+
+    def sources_wanting_grad(self, name: str) -> list[Source]:
+        return [s for s in self.pieces[name] if self.needs_grad(s.block)]
 
     def wanted(self, o: Operand) -> bool:
         """Whether a gradient for this operand is of any use."""
-        if o.kind == "const":
+        if o.kind in ("const", "array"):
             return False
+        if o.kind == "matrix":
+            return bool(self.sources_wanting_grad(o.block.name))
         return o.kind != "block" or self.needs_grad(o.block)
 
     def needs_grad(self, block: Block) -> bool:
-        """Whether the block's gradient is of any use: not for the inputs of a training step."""
+        """Whether the block's gradient is of any use: not for the inputs of a training step,
+        nor for the padding of a reduction."""
+        if any(block is pad for pad in self.pads.values()):
+            return False
         return self.input_grads or block not in self.inputs
 
     def product(self, a: str, b: str) -> str:
@@ -349,6 +466,9 @@ class Compiler:
         names.update(self.constants)
         names["_check"] = self._check
         names["_times"] = _times
+        names["_row_indices"] = _row_indices
+        names["_scatter_add"] = _scatter_add
+        names["_scatter_rows"] = _scatter_rows
         return names
 
     def _check(self, number: int, out: Any, args: tuple) -> None:
@@ -367,6 +487,33 @@ def _times(a: Any, b: Any) -> Any:
     """a * b, but 0 where either is 0: the chain rule's product as eager `backward` takes it."""
     np = numpy()
     return np.where((np.asarray(a) != 0.0) & (np.asarray(b) != 0.0), a * b, 0.0)
+
+
+def _row_indices(x: Any, n_rows: int) -> Any:
+    """The samples' indices x, (n,) or (n, Q), as row numbers of a table of n_rows rows;
+    IndexError (as `take` raises on floats) for one that is not a whole number in range."""
+    np = numpy()
+    return ops.row_indices(np, np.asarray(x), n_rows)
+
+
+def _scatter_add(grad: Any, cols: Any, term: Any) -> None:
+    """grad[:, cols] += term for a (samples, width) gradient, an array of columns (of any
+    shape) that may repeat, and a term shaped (samples, *cols.shape) or broadcast to it: every
+    repeat counts, as with `np.add.at`, but as one `np.bincount` of the flattened positions."""
+    np = numpy()
+    n, width = grad.shape
+    rows = np.arange(n).reshape(-1, *[1] * cols.ndim) * width
+    weights = np.broadcast_to(term, (n, *cols.shape)).ravel()
+    grad += np.bincount((rows + cols).ravel(), weights, n * width).reshape(n, width)
+
+
+def _scatter_rows(grad: Any, index: Any, term: Any) -> None:
+    """grad[index[s]] += term[s] for every sample s (rows read twice get both): the gradient
+    of a table's rows gathered by `index`, as one `np.bincount`."""
+    np = numpy()
+    n_rows, width = grad.shape
+    flat = (index[..., None] * width + np.arange(width)).ravel()
+    grad += np.bincount(flat, term.ravel(), n_rows * width).reshape(n_rows, width)
 
 
 def _array_kernel(op: ops.Op) -> Any:

@@ -114,3 +114,17 @@ def logsumexp(*xs: float) -> float:
     if math.isinf(m) and not any(x != x for x in xs):  # with a nan among them the answer is nan
         return m
     return m + math.log(sum([math.exp(x - m) for x in xs]))
+
+
+def take(i: float, *rows: float) -> float:
+    """rows[i] for an index i that is a whole number from 0 to len(rows) - 1."""
+    return rows[row_index(i, len(rows))]
+
+
+def row_index(i: float, n_rows: int) -> int:
+    """i as the index of one of n_rows rows; IndexError naming i and the range otherwise."""
+    if not (float(i).is_integer() and 0 <= i < n_rows):
+        raise IndexError(
+            f"take: index {i!r} is not a row of a table of {n_rows} rows (0 to {n_rows - 1})"
+        )
+    return int(i)

@@ -141,6 +141,31 @@ LOGSUMEXP = Op(
     lambda np, *xs: np.logaddexp.reduce(np.broadcast_arrays(*xs), axis=0),
 )
 
+
+# take(i, v0 .. vn-1) = v_i: the row of a table an integer index chooses (an embedding's row
+# for a token id). Flat in i (d/di = 0, as an index has no gradient in PyTorch either);
+# d/dv_j = 1 where j = i, else 0: `indicator(i, j)`.
+def _take_partials(out: Any, i: Any, *rows: Any) -> tuple:
+    return (0.0, *(INDICATOR(i, float(j)) for j in range(len(rows))))
+
+
+def row_indices(np: Any, i: Any, n_rows: int) -> Any:
+    """An array of indices as row numbers of a table of n_rows rows; the IndexError `take`
+    raises on floats for the first that is not a whole number from 0 to n_rows - 1."""
+    bad = ~((i == np.floor(i)) & (i >= 0) & (i < n_rows))
+    if bad.any():
+        numeric.row_index(float(i[bad][0]), n_rows)
+    return i.astype(np.intp)
+
+
+def _take_on_arrays(np: Any, i: Any, *rows: Any) -> Any:
+    i, *rows = np.broadcast_arrays(i, *rows)
+    index = row_indices(np, i, len(rows))[..., None]
+    return np.take_along_axis(np.stack(rows, axis=-1), index, axis=-1)[..., 0]
+
+
+TAKE = Op("take", numeric.take, _take_partials, _take_on_arrays)
+
 # The mean of x over the samples of the batch a function is run on: what ties the samples of a
 # batch together (batch normalisation). A function run on one sample is a batch of one, so on a
 # float, a Value or a traced variable it is x itself, with partial 1; the batched back-end runs
@@ -182,6 +207,13 @@ STEP = Op(
     "step", numeric.step, lambda out, x: (0.0,), lambda np, x: np.greater(x, 0.0).astype(float)
 )
 SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: (x > 0.0) - (x < 0.0) * 1.0)
+# 1 where i = j, else 0: the partial of `take` for each row. Flat in both.
+INDICATOR = Op(
+    "indicator",
+    lambda i, j: 1.0 if i == j else 0.0,
+    lambda out, i, j: (0.0, 0.0),
+    lambda np, i, j: np.equal(i, j).astype(float),
+)
 # x ** y with IEEE results where `pow` would raise: 0 ** -1 is inf, so sqrt'(0) is inf.
 IEEE_POW = Op(
     "ieee_pow",
@@ -251,10 +283,21 @@ BATCH_OPS: dict[str, Op] = {"batch_mean": BATCH_MEAN}
 """The ops over the batch axis, by name: their result for a sample depends on the whole batch,
 so they are not checked sample by sample as the ops of `OPS` are."""
 
-_KEYS: dict[Op, str] = {op: key for table in (OPS, BATCH_OPS) for key, op in table.items()}
+INDEX_OPS: dict[str, Op] = {"take": TAKE, "indicator": INDICATOR}
+"""The ops whose first input is an integer index (a row of a table, a token id): flat in it
+and defined at whole numbers only, so they are not checked by central differences in it."""
+
+_KEYS: dict[Op, str] = {
+    op: key for table in (OPS, BATCH_OPS, INDEX_OPS) for key, op in table.items()
+}
 
 BUILT_IN: frozenset[str] = frozenset(_KEYS.values())
 """The keys of the ops above (not those `defop` adds): generated code calls these by name."""
+
+
+def by_name() -> dict[str, Op]:
+    """Every op, per sample, over the batch axis and by index, by name."""
+    return {**OPS, **BATCH_OPS, **INDEX_OPS}
 
 
 def key_of(op: Op) -> str:
@@ -287,7 +330,7 @@ def defop(
     """
     if not (isinstance(name, str) and name.isidentifier()):
         raise ValueError(f"an op's name must be a Python identifier, got {name!r}")
-    if name in OPS or name in BATCH_OPS:
+    if name in by_name():
         raise ValueError(f"an op named {name!r} already exists")
     for what, function in (("forward", forward), ("partials", partials)):
         if not callable(function):

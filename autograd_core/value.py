@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from typing import TYPE_CHECKING, Any, Union
 
-from . import ops
+from . import numeric, ops
 from .modes import mode
 
 if TYPE_CHECKING:
@@ -429,6 +429,28 @@ def dot(ws: Sequence[Operand], xs: Sequence[Operand]) -> Value:
     if not ws:
         return Value(0.0)
     return _apply(ops.DOT, *_values(ws, "dot"), *_values(xs, "dot"))
+
+
+def take(table: Sequence[Any], index: Operand) -> Any:
+    """Row `index` of `table` (a list of rows, or of Values): an embedding's row for a token.
+
+    With a number as the index, the row itself: its own Values, no new node, so the gradient
+    reaches them directly. With a Value as the index (a token id that is an input of a traced
+    function), one `take` node per column, `take(i, v0 .. vn-1) = v_i`, which the trace keeps
+    as an equation: the batched back-end runs a layer of them as one `W[ids]`. The gradient
+    goes to the chosen row (d/dv_j = 1 where j = i, else 0); the index gets none.
+
+    An index that is not a whole number from 0 to len(table) - 1 raises IndexError.
+    """
+    if not isinstance(index, Value):
+        if not _is_real(index):
+            raise TypeError(f"take: the index must be a number or a Value, got {index!r}")
+        return table[numeric.row_index(float(index), len(table))]
+    if table and isinstance(table[0], Sequence):
+        return [
+            _apply(ops.TAKE, index, *_values(column, "take")) for column in zip(*table, strict=True)
+        ]
+    return _apply(ops.TAKE, index, *_values(table, "take"))
 
 
 def _values(xs: Iterable[Operand], where: str) -> list[Value]:

@@ -521,9 +521,9 @@ def main(argv: list[str] | None = None) -> None:
     results["load"] = (start_load, load())
     # Imported last: torch's many objects would make every garbage collection of the graph
     # engines above slower (the collector walks all live objects).
-    from . import arrays
+    from . import arrays, gpt
 
-    text = report(results).rstrip("\n") + "\n\n" + arrays.report()
+    text = report(results).rstrip("\n") + "\n\n" + arrays.report() + "\n" + gpt.report()
     args.out.write_text(text)
     print()
     print(text[text.index("## Goals") : text.index("## Time per step")].strip())

@@ -19,13 +19,31 @@ from .export import to_torch
 from .health import GradientTracker, gradient_report
 from .interchange import export_onnx
 from .modules import MLP, Activation, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
-from .recurrent import GRUCell, RNNCell, unroll
+from .recurrent import GRUCell, LSTMCell, RNNCell, unroll
+from .sequence import (
+    GPT,
+    Block,
+    CausalSelfAttention,
+    Embedding,
+    LayerNorm,
+    Linear,
+    RMSNorm,
+    generate,
+)
 from .serialize import load, save
 from .train import History, fit, matrix_source, predict, predict_proba
 
 __all__ = [
     "Activation",
+    "Block",
+    "CausalSelfAttention",
+    "Embedding",
+    "GPT",
+    "LSTMCell",
+    "LayerNorm",
+    "Linear",
     "MLP",
+    "RMSNorm",
     "AvgPool1d",
     "BatchNorm1d",
     "Conv1d",
@@ -44,6 +62,7 @@ __all__ = [
     "data",
     "export_onnx",
     "fit",
+    "generate",
     "matrix_source",
     "predict",
     "predict_proba",

@@ -5,6 +5,9 @@ Every toy generator is pure Python, returns `(X, y)` with `X` a list of `[x0, x1
 The samples come shuffled, so any slice of them mixes the classes. `load_digits` gives real
 data in the same form: scikit-learn's bundled 8x8 images of handwritten digits.
 
+`load_names` gives text: 32,033 first names, with a character tokenizer (`CharTokenizer`,
+`names_tokenizer`) and `names_dataset`, the names as next-character prediction per position.
+
 `train_test_split` holds out part of the data, so that accuracy is measured on samples the
 model never trained on. `batches` chooses the kind of gradient descent: the whole data set per
 step (batch), one sample per step (stochastic), or k samples per step (mini-batch).
@@ -16,6 +19,7 @@ import math
 import random
 from collections import Counter
 from collections.abc import Hashable, Sequence
+from importlib import resources
 from typing import Any
 
 from ._checks import is_integer, is_real
@@ -193,6 +197,93 @@ def shifted_copies(
     images = [list(map(float, image)) for image in X]
     copies = [shift_image(image, down, right, shape) for down, right in moves for image in images]
     return images + copies, list(y) * (1 + len(moves))
+
+
+# -- text: names, characters as tokens ---------------------------------------------------------
+
+BOUNDARY = "."
+"""The token that starts and ends every name, written as a dot (id 0), as in makemore."""
+
+IGNORE = -1
+"""The target of a position with nothing to predict (padding): `fit` leaves it out."""
+
+
+def load_names() -> list[str]:
+    """The 32,033 first names of makemore (lower case a-z, one per name), in the file's order.
+
+    They ship inside the package (`nn/datasets/names.txt`, with the MIT licence notice of
+    their source, `names.LICENSE`), so no download is needed.
+    """
+    text = resources.files("nn").joinpath("datasets/names.txt").read_text(encoding="utf-8")
+    return text.split()
+
+
+class CharTokenizer:
+    """Characters as token ids: id 0 is the boundary token ".", then each character, sorted.
+
+    `encode("emma")` is [5, 13, 13, 1] and `decode` undoes it (the boundary decodes to ".").
+    A name is read as `[boundary, *encode(name), boundary]`: the first boundary says "a name
+    starts", the last "it ends", so a model trained on them learns where names stop too.
+    """
+
+    def __init__(self, chars: str | Sequence[str]) -> None:
+        characters = sorted(set(chars))
+        if BOUNDARY in characters:
+            raise ValueError(f"the characters may not include the boundary token {BOUNDARY!r}")
+        if not characters or any(not isinstance(c, str) or len(c) != 1 for c in characters):
+            raise ValueError(f"CharTokenizer expected single characters, got {chars!r}")
+        self.vocab: list[str] = [BOUNDARY, *characters]
+        self.boundary = 0
+        self._ids = {c: i for i, c in enumerate(self.vocab)}
+
+    def encode(self, text: str) -> list[int]:
+        """The id of each character of `text`; a character not in the vocabulary is refused."""
+        try:
+            return [self._ids[c] for c in text]
+        except KeyError as error:
+            raise ValueError(
+                f"cannot encode {text!r}: {error.args[0]!r} is not in the vocabulary"
+            ) from None
+
+    def decode(self, ids: Sequence[int]) -> str:
+        """The characters of `ids`, the boundary written as "."."""
+        n = len(self.vocab)
+        for i in ids:
+            if not is_integer(i) or not 0 <= i < n:
+                raise ValueError(f"cannot decode {i!r}: expected a token id 0..{n - 1}")
+        return "".join(self.vocab[i] for i in ids)
+
+    def __repr__(self) -> str:
+        return f"CharTokenizer({''.join(self.vocab[1:])!r})"
+
+
+def names_tokenizer() -> CharTokenizer:
+    """The tokenizer of `load_names()`: the boundary and a..z, 27 tokens."""
+    return CharTokenizer("".join(load_names()))
+
+
+def names_dataset(
+    block_size: int = 16, names: Sequence[str] | None = None
+) -> tuple[list[list[int]], list[list[int]]]:
+    """Next-character prediction on the names: `(X, Y)`, one sample per name.
+
+    A name is the ids [boundary, c_1, ..., c_n, boundary]; X holds its first `block_size` ids
+    and Y, for each position, the id that follows it (Y[t] = ids[t + 1]), so the last target
+    of "emma" is the boundary: the name ends there. A short name is padded to `block_size`
+    with the boundary in X and `IGNORE` (-1) in Y, a position with nothing to predict that
+    `fit` does not count. A name longer than block_size - 1 characters loses its end.
+    `names` defaults to `load_names()`, in its order.
+    """
+    _check_count("names_dataset", "block_size", block_size, 1)
+    tokenizer = names_tokenizer()
+    X, Y = [], []
+    for name in load_names() if names is None else names:
+        ids = [tokenizer.boundary, *tokenizer.encode(name), tokenizer.boundary]
+        inputs, targets = ids[:-1][:block_size], ids[1:][:block_size]
+        padding = block_size - len(inputs)
+        X.append(inputs + [tokenizer.boundary] * padding)
+        Y.append(targets + [IGNORE] * padding)
+    return X, Y
 
 
 def train_test_split(

@@ -14,6 +14,12 @@ has PyTorch's names and shapes):
                                                    (a first Conv1d of one channel takes flat
                                                    samples (N, L) as ours does, and (N, 1, L))
     RNNCell, GRUCell    ->  RNNCell, GRUCell (call `net[0](x, h)` to pass a hidden state)
+    LSTMCell            ->  LSTMCell (`net[0](x, (h, c))`)
+    Embedding, Linear, LayerNorm, RMSNorm  ->  the torch modules of the same names
+    CausalSelfAttention ->  a MultiheadAttention (batch first) called with a causal mask,
+                            mapping (B, T, dim) to (B, T, dim)
+    Block, GPT          ->  modules built from those twins; a GPT's maps a LongTensor (B, T)
+                            of token ids to logits (B, T, vocab_size)
 
 The result is in train or eval mode as the model is, and in eval mode computes what the model
 computes, in float64, on whole batches at once. `TORCH_TWINS` maps each module type to the
@@ -26,6 +32,7 @@ from __future__ import annotations
 
 import functools
 from collections.abc import Callable
+from types import SimpleNamespace
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import Value
@@ -42,7 +49,8 @@ from .modules import (
     Neuron,
     Sequential,
 )
-from .recurrent import GRUCell, RNNCell
+from .recurrent import GRUCell, LSTMCell, RNNCell
+from .sequence import GPT, Block, CausalSelfAttention, Embedding, LayerNorm, Linear, RMSNorm
 
 if TYPE_CHECKING:
     import torch
@@ -220,3 +228,98 @@ def _rnn_cell(torch: Any, cell: RNNCell) -> list[torch.nn.Module]:
 def _gru_cell(torch: Any, cell: GRUCell) -> list[torch.nn.Module]:
     twin = torch.nn.GRUCell(cell.input_size, cell.hidden_size, dtype=torch.float64)
     return [_copy_state(torch, twin, cell)]
+
+
+def _same_arguments(name: str) -> TwinBuilder:
+    """The twin of a module whose config is the arguments of the torch module `name`."""
+
+    def build(torch: Any, module: Module) -> list[torch.nn.Module]:
+        twin = getattr(torch.nn, name)(**module.config(), dtype=torch.float64)
+        return [_copy_state(torch, twin, module)]
+
+    return build
+
+
+for _type in (LSTMCell, Embedding, Linear, LayerNorm):
+    torch_twin(_type)(_same_arguments(_type.__name__))
+
+
+@torch_twin(RMSNorm)
+def _rms_norm(torch: Any, norm: RMSNorm) -> list[torch.nn.Module]:
+    # The eps in use, not None: PyTorch's default depends on the dtype, ours is float64's.
+    options = {"elementwise_affine": norm.elementwise_affine, "eps": norm.eps}
+    twin = torch.nn.RMSNorm(norm.normalized_shape, dtype=torch.float64, **options)
+    return [_copy_state(torch, twin, norm)]
+
+
+@torch_twin(CausalSelfAttention)
+def _attention(torch: Any, attention: CausalSelfAttention) -> list[torch.nn.Module]:
+    twin = _sequence_classes(torch).CausalSelfAttention(
+        attention.dim, attention.n_head, bias=attention.has_bias
+    )
+    return [_copy_state(torch, twin, attention)]
+
+
+@torch_twin(Block)
+def _block(torch: Any, block: Block) -> list[torch.nn.Module]:
+    parts = [
+        _one_twin(torch, m) for m in (block.ln_1, block.attn, block.ln_2, block.fc, block.proj)
+    ]
+    return [_sequence_classes(torch).Block(*parts)]
+
+
+@torch_twin(GPT)
+def _gpt(torch: Any, gpt: GPT) -> list[torch.nn.Module]:
+    blocks = torch.nn.ModuleList(_one_twin(torch, block) for block in gpt.blocks)
+    parts = [_one_twin(torch, m) for m in (gpt.wte, gpt.wpe, gpt.ln_f, gpt.lm_head)]
+    return [_sequence_classes(torch).GPT(blocks, *parts)]
+
+
+def _one_twin(torch: Any, module: Module) -> torch.nn.Module:
+    """The twin of a module that exports as one torch module (a part of a bigger twin)."""
+    (twin,) = _twins(torch, module)
+    return twin
+
+
+@functools.cache
+def _sequence_classes(torch: Any) -> SimpleNamespace:
+    """The torch modules a transformer's twin is made of, defined once torch is imported."""
+
+    class CausalSelfAttention(torch.nn.MultiheadAttention):
+        """Self-attention over (B, T, dim), position t reading positions 1..t only."""
+
+        def __init__(self, dim: int, n_head: int, bias: bool) -> None:
+            super().__init__(dim, n_head, bias=bias, batch_first=True, dtype=torch.float64)
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:  # type: ignore[override]
+            size = x.shape[-2]
+            future = torch.ones(size, size, dtype=torch.bool, device=x.device).triu(1)
+            return super().forward(x, x, x, attn_mask=future, need_weights=False)[0]
+
+    class Block(torch.nn.Module):
+        """x + attn(ln_1(x)), then x + proj(relu(fc(ln_2(x))))."""
+
+        def __init__(self, ln_1: Any, attn: Any, ln_2: Any, fc: Any, proj: Any) -> None:
+            super().__init__()
+            self.ln_1, self.attn, self.ln_2, self.fc, self.proj = ln_1, attn, ln_2, fc, proj
+
+        def forward(self, x: torch.Tensor) -> torch.Tensor:
+            x = x + self.attn(self.ln_1(x))
+            return x + self.proj(torch.relu(self.fc(self.ln_2(x))))
+
+    class GPT(torch.nn.Module):
+        """Token ids (B, T) -> logits (B, T, vocab_size)."""
+
+        def __init__(self, blocks: Any, wte: Any, wpe: Any, ln_f: Any, lm_head: Any) -> None:
+            super().__init__()
+            self.wte, self.wpe, self.blocks = wte, wpe, blocks
+            self.ln_f, self.lm_head = ln_f, lm_head
+
+        def forward(self, ids: torch.Tensor) -> torch.Tensor:
+            positions = torch.arange(ids.shape[-1], device=ids.device)
+            x = self.wte(ids) + self.wpe(positions)
+            for block in self.blocks:
+                x = block(x)
+            return self.lm_head(self.ln_f(x))
+
+    return SimpleNamespace(CausalSelfAttention=CausalSelfAttention, Block=Block, GPT=GPT)

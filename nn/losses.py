@@ -84,7 +84,9 @@ def binary_cross_entropy(logits: Sequence[Prediction], labels: Sequence[Number])
 
 
 def cross_entropy(
-    logits_per_sample: Sequence[Sequence[Prediction]], labels: Sequence[Number]
+    logits_per_sample: Sequence[Sequence[Any]],
+    labels: Sequence[Any],
+    ignore_index: int | None = None,
 ) -> Value:
     """Softmax cross-entropy: (1/n) sum_i [logsumexp(z_i) - z_i[y_i]], z_i the logits of sample i.
 
@@ -93,17 +95,36 @@ def cross_entropy(
     order). It is one `logsumexp` node of the op table per sample, whose partials are the
     softmax, so d/dz_ij = softmax(z_i)_j - [j == y_i], over n.
     As `torch.nn.functional.cross_entropy` with class-index targets.
+
+    A sequence model gives, per sample, one row of logits per position, and its label is a
+    list of targets, one per position: every (row, target) pair is then one term. Targets equal
+    to `ignore_index` (a padded position) are left out and n counts the others, over the whole
+    batch: PyTorch's `cross_entropy(logits.view(-1, V), targets.view(-1), ignore_index=...)`.
     """
     _check_batch("cross_entropy", logits_per_sample, labels, "samples of logits", "labels")
-    rows = []
-    for i, logits in enumerate(logits_per_sample):
+    rows, targets = [], []
+    for i, (logits, label) in enumerate(zip(logits_per_sample, labels, strict=True)):
         if not _is_list(logits):
             raise ValueError(
                 f"cross_entropy expected a list of logits (one per class) for sample {i}, "
                 f"got {type(logits).__name__}"
             )
-        rows.append([_as_value(z) for z in logits])
-    classes = _class_indices("cross_entropy", labels, [len(row) for row in rows])
+        if not _is_list(label):
+            rows.append([_as_value(z) for z in logits])
+            targets.append(label)
+            continue
+        if len(label) != len(logits):
+            raise ValueError(
+                f"cross_entropy: sample {i} has {len(logits)} positions of logits but "
+                f"{len(label)} targets"
+            )
+        for position, target in zip(logits, label, strict=True):
+            if ignore_index is None or target != ignore_index:
+                rows.append([_as_value(z) for z in position])
+                targets.append(target)
+    if not rows:
+        raise ValueError(f"cross_entropy: every target of the batch is ignore_index={ignore_index}")
+    classes = _class_indices("cross_entropy", targets, [len(row) for row in rows])
     n = len(rows)
     log_sum_exps = [_log_sum_exp(row) for row in rows]
     picked = [row[c] for row, c in zip(rows, classes, strict=True)]

@@ -35,9 +35,10 @@ from autograd_core import Value, batched, dot, ir, no_grad, ops, topological_ord
 
 from . import losses
 from ._checks import is_integer, is_real
-from .data import Seed, _check_count, _check_samples, as_rng, batches
+from .data import IGNORE, Seed, _check_count, _check_samples, as_rng, batches
 from .modules import BatchNorm1d, Dropout, Module, Sequential
 from .optim import Optimizer
+from .sequence import Embedding
 
 LossFunction = Callable[[list[Any], list[Any]], Value]
 
@@ -71,7 +72,10 @@ class History:
     each weighted by its batch size. `accuracy[e]`: the fraction of the samples classified
     right by the same forward passes, so both are measured before each step's update (as in
     Keras). For regression (`loss="mse"` with float targets) `r2[e]` and `val_r2[e]`, the
-    coefficient of determination, take the place of the accuracies. With `validation_data`,
+    coefficient of determination, take the place of the accuracies. For a sequence model
+    (per-position targets) the accuracy is that of the next-token predictions over the
+    counted positions, and `perplexity[e]` = exp(loss[e]) (`val_perplexity` likewise): the
+    number of tokens the model is, on average, as unsure between. With `validation_data`,
     `val_loss[e]` and `val_accuracy[e]` are measured on it after epoch e, in eval mode. For
     the accuracy of the trained model, call `accuracy(model, X, y)`.
     """
@@ -82,11 +86,22 @@ class History:
     val_accuracy: list[float] = field(default_factory=list)
     r2: list[float] = field(default_factory=list)
     val_r2: list[float] = field(default_factory=list)
+    perplexity: list[float] = field(default_factory=list)
+    val_perplexity: list[float] = field(default_factory=list)
     best_epoch: int | None = None
 
     def latest(self) -> dict[str, float]:
         """The last epoch's figures, by name (what the progress bar shows)."""
-        names = ("loss", "accuracy", "r2", "val_loss", "val_accuracy", "val_r2")
+        names = (
+            "loss",
+            "accuracy",
+            "r2",
+            "perplexity",
+            "val_loss",
+            "val_accuracy",
+            "val_r2",
+            "val_perplexity",
+        )
         return {name: getattr(self, name)[-1] for name in names if getattr(self, name)}
 
 
@@ -144,13 +159,23 @@ def fit(
     `autograd_core.jit`. Batch norm traces as
     means over the batch axis and dropout's masks as inputs drawn at each step (see
     `autograd_core.batch`); the program is traced once in train mode and once in eval mode.
+
+    Sequences: for a model that gives a row of logits per position (a `GPT`), X holds token
+    ids and each label is a list of one target per position, -1 where there is nothing to
+    predict (`nn.data.names_dataset` makes such data). With loss="cross_entropy" the loss is
+    the mean over the counted positions of the batch (PyTorch's `ignore_index`), the accuracy
+    that of the next-token predictions, and the `History` has `perplexity` beside the loss.
+    A model that reads token ids trains on the eager path (with a warning unless `jit=False`).
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
     _check_batch_norm_batches(model, len(X), batch_size)
+    sequence = _check_sequence_targets(model, loss, X, y, validation_data)
+    if sequence and loss == "cross_entropy":
+        objective = functools.partial(losses.cross_entropy, ignore_index=IGNORE)
     n_outputs = _count_outputs(model, X[0])
     regression = False
-    if isinstance(loss, str):
+    if isinstance(loss, str) and not sequence:
         y, regression = _labels(loss, y, n_outputs, "fit")
     if patience is not None and (not is_integer(patience) or patience < 1):
         raise ValueError(f"fit expected patience to be an int >= 1 or None, got {patience!r}")
@@ -163,17 +188,21 @@ def fit(
                 f"{callback!r}; a callback is called as callback(epoch, model, history)"
             )
     if validation_data is not None:
-        X_val, y_val = _validation(validation_data, len(X[0]))
-        if isinstance(loss, str):
+        X_val, y_val = _validation(validation_data, None if sequence else len(X[0]))
+        if isinstance(loss, str) and not sequence:
             y_val, _ = _labels(loss, y_val, n_outputs, "fit validation_data", regression)
         validation_data = X_val, y_val
 
     # What `predict` reads when not told: a model trained for regression predicts numbers.
     model._trained_for = "regression" if regression else loss if isinstance(loss, str) else "hinge"
     params = model.parameters()
-    step: _EagerStep | _BatchedStep = _EagerStep(model, params, objective, optimizer)
+    step: _EagerStep | _BatchedStep | _CausalSequenceStep
+    if sequence and loss == "cross_entropy" and getattr(model, "causal", False):
+        step = _CausalSequenceStep(model, params, objective, optimizer)
+    else:
+        step = _EagerStep(model, params, objective, optimizer)
     if jit is not False:
-        why_not = _why_not_batched(model, X, loss, optimizer, params, n_outputs)
+        why_not = _why_not_batched(model, X, loss, optimizer, params, sequence)
         if why_not is None:
             step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
         else:
@@ -182,6 +211,8 @@ def fit(
                 stacklevel=2,
             )
     score = _r2 if regression else functools.partial(_accuracy_of, loss)
+    if sequence:
+        score = _token_accuracy
     history = History()
     train = _Loop(step, step.data(X, y), score, batch_size, l2, as_rng(seed), epochs)
     validation = step.data(*validation_data) if validation_data is not None else None
@@ -195,12 +226,16 @@ def fit(
             value, measured = train.epoch(epoch)
             history.loss.append(value)
             (history.r2 if regression else history.accuracy).append(measured)
+            if sequence:
+                history.perplexity.append(_perplexity(value))
             if validation is not None:
                 with _eval_mode(model):
                     value, outputs = step.evaluate(validation)
                 history.val_loss.append(value)
                 measured = score(outputs, validation.labels)
                 (history.val_r2 if regression else history.val_accuracy).append(measured)
+                if sequence:
+                    history.val_perplexity.append(_perplexity(value))
             step.finish()
             for callback in callbacks:
                 callback(epoch, model, history)
@@ -433,6 +468,38 @@ class _EagerStep:
         pass
 
 
+class _CausalSequenceStep(_EagerStep):
+    """The eager step of a causal sequence model (a GPT): the positions after a sample's last
+    counted target (padding) are not computed at all. Position t of a causal model reads only
+    positions 1..t, so the counted positions' logits, the loss and its gradients are the same
+    as with the padding; the left-out positions' outputs are reported as zeros."""
+
+    def __init__(self, *args: Any) -> None:
+        super().__init__(*args)
+        # An embedding row no token of the first batch reads has no gradient at that step, and
+        # rightly so: no warning that it "does not affect the loss".
+        self.checked_use = True
+
+    def forward(self, X_batch: list[Any], y_batch: list[Any]) -> tuple[Value, list[Any]]:
+        lengths = [_counted_length(targets) for targets in y_batch]
+        trimmed = [list(x[:n]) for x, n in zip(X_batch, lengths, strict=True)]
+        predictions = self.model.forward_batch(trimmed)
+        targets = [list(t[:n]) for t, n in zip(y_batch, lengths, strict=True)]
+        total = self.objective(predictions, targets)
+        width = len(predictions[0][0])
+        padded = [
+            p + [[0.0] * width] * (len(x) - n)
+            for p, x, n in zip(predictions, X_batch, lengths, strict=True)
+        ]
+        return total, padded
+
+
+def _counted_length(targets: Sequence[int]) -> int:
+    """1 + the last position whose target is counted (at least 1: a model reads one id)."""
+    counted = [t for t, target in enumerate(targets) if target != IGNORE]
+    return counted[-1] + 1 if counted else 1
+
+
 class _BatchedStep:
     """The same step on the batched back-end: one traced program, run over each batch."""
 
@@ -613,7 +680,7 @@ def _warn_unused(optimizer: Any, used: Any) -> None:
 
 
 def _why_not_batched(
-    model: Module, X: Sequence[Any], loss: Any, optimizer: Any, params: list[Value], n: int
+    model: Module, X: Sequence[Any], loss: Any, optimizer: Any, params: list[Value], sequence: bool
 ) -> str | None:
     """None when the batched back-end takes the eager path's steps, else why not.
 
@@ -621,6 +688,11 @@ def _why_not_batched(
     both ways (in eval mode, so nothing changes): Python control flow on the data (`if x > 0`)
     is frozen by a trace, and then the numbers differ.
     """
+    if sequence or _reads_token_ids(model):
+        return (
+            f"{type(model).__name__} reads token ids through an Embedding, which the batched "
+            "back-end cannot trace yet"
+        )
     if not isinstance(loss, str):
         return "a loss function (not a loss named by a string) is differentiated on the graph"
     if not _traceable(model):
@@ -685,8 +757,9 @@ def _check_fit_arguments(
     _check_features("fit", X)
 
 
-def _validation(validation_data: Any, width: int) -> tuple[Any, Any]:
-    """(X_val, y_val), checked before any step: pairs, rows as wide as the training rows."""
+def _validation(validation_data: Any, width: int | None) -> tuple[Any, Any]:
+    """(X_val, y_val), checked before any step: pairs, rows as wide as the training rows
+    (`width`; None for sequences, whose lengths may differ)."""
     if not (isinstance(validation_data, (tuple, list)) and len(validation_data) == 2):
         raise TypeError(
             "fit expected validation_data to be a pair (X_val, y_val), got "
@@ -695,7 +768,7 @@ def _validation(validation_data: Any, width: int) -> tuple[Any, Any]:
     X_val, y_val = validation_data
     _check_samples("fit validation_data", X_val, y_val)
     _check_features("fit validation_data", X_val)
-    if len(X_val[0]) != width:
+    if width is not None and len(X_val[0]) != width:
         raise ValueError(
             f"fit validation_data: its samples have {len(X_val[0])} features, the training "
             f"samples {width}"
@@ -871,8 +944,13 @@ def _as_list(output: Any) -> list[Any]:
 
 
 def _outputs(predictions: list[Any]) -> np.ndarray:
-    """The model's outputs for each sample, as an (n, outputs) array of floats."""
-    return np.array([[float(o) for o in _as_list(p)] for p in predictions])
+    """The model's outputs for each sample, as an (n, outputs) array of floats; (n, positions,
+    classes) for a sequence model."""
+    return np.array([_floats(p) for p in predictions])
+
+
+def _floats(output: Any) -> list[Any]:
+    return [_floats(o) if isinstance(o, list) else float(o) for o in _as_list(output)]
 
 
 def _predicted_classes(loss: Any, outputs: np.ndarray) -> np.ndarray:
@@ -904,3 +982,66 @@ def _r2(outputs: np.ndarray, targets: Any) -> float:
 def _count_correct(loss: Any, outputs: np.ndarray, labels: Any) -> int:
     predicted = _predicted_classes(loss, outputs)
     return sum(map(operator.eq, predicted.tolist(), list(labels)))
+
+
+# -- sequences: a target per position ----------------------------------------------------------
+
+
+def _check_sequence_targets(
+    model: Module,
+    loss: Any,
+    X: Sequence[Any],
+    y: Sequence[Any],
+    validation_data: tuple[Sequence[Any], Sequence[Any]] | None,
+) -> bool:
+    """Whether the model predicts per position (a row of logits for each position of a sample,
+    as a GPT does); if so, check the loss and that every target is a class or `IGNORE`."""
+    with _eval_mode(model), no_grad():
+        output = model(X[0])
+    if not (isinstance(output, list) and output and isinstance(output[0], list)):
+        return False
+    if not (loss == "cross_entropy" or callable(loss)):
+        raise ValueError(
+            f"loss {loss!r} does not fit a model that predicts per position: use 'cross_entropy'"
+        )
+    n_classes = len(output[0])
+    parts = [("fit", X, y)]
+    if validation_data is not None:
+        parts.append(("fit validation_data", *validation_data))
+    for where, samples, targets in parts:
+        _check_samples(where, samples, targets)
+        for i, (x, row) in enumerate(zip(samples, targets, strict=True)):
+            if isinstance(row, (str, bytes)) or not isinstance(row, Sequence | np.ndarray):
+                raise ValueError(
+                    f"{where}: the model predicts per position, so the target of sample {i} "
+                    f"must be a list of one class per position, got {row!r}"
+                )
+            if len(row) != len(x):
+                raise ValueError(
+                    f"{where}: sample {i} has {len(x)} positions but {len(row)} targets"
+                )
+            for t, target in enumerate(row):
+                if not is_integer(target) or not (target == IGNORE or 0 <= target < n_classes):
+                    raise ValueError(
+                        f"{where}: target {target!r} of sample {i}, position {t} is not a "
+                        f"class this model can output: expected 0..{n_classes - 1}, or "
+                        f"{IGNORE} for a position with nothing to predict"
+                    )
+    return True
+
+
+def _reads_token_ids(model: Module) -> bool:
+    return any(isinstance(m, Embedding) for m in model.modules())
+
+
+def _token_accuracy(outputs: np.ndarray, targets: Any) -> float:
+    """The share of counted positions (target != IGNORE) whose likeliest token is the target."""
+    targets = np.asarray(targets.tolist() if hasattr(targets, "tolist") else targets)
+    counted = targets != IGNORE
+    predicted = outputs.argmax(axis=-1)
+    return float((predicted == targets)[counted].mean())
+
+
+def _perplexity(loss: float) -> float:
+    """exp(loss): inf where it overflows."""
+    return math.exp(loss) if loss < 709.0 else math.inf

@@ -296,3 +296,15 @@ def assert_same_training(runs: list[tuple[Any, list[float]]], tolerance: float =
         assert measured == pytest.approx(expected, rel=tolerance, abs=tolerance)
     assert jitted.accuracy == eager.accuracy
     assert jitted.val_accuracy == eager.val_accuracy
+
+
+def leaf_central_difference(loss: Callable[[], Value], leaf: Value, eps: float = 1e-6) -> float:
+    """(loss(leaf + eps) - loss(leaf - eps)) / (2 eps), the loss rebuilt each time; the leaf
+    is left as it was."""
+    start = leaf.data
+    leaf.data = start + eps
+    above = loss().data
+    leaf.data = start - eps
+    below = loss().data
+    leaf.data = start
+    return (above - below) / (2.0 * eps)

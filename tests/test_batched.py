@@ -24,7 +24,7 @@ from helpers import (
 )
 from hypothesis import given, settings
 
-from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, value_and_grad, vsum
+from autograd_core import OPS, Value, batched, dot, grad, ir, jit, ops, take, value_and_grad, vsum
 from nn import optim
 from nn.data import make_blobs, make_moons
 from nn.modules import ACTIVATIONS, MLP, Module
@@ -326,6 +326,42 @@ def test_a_hand_written_network_runs_as_matrix_products_with_eager_gradients(n):
     assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
 
 
+def micrograd_style_network(rng: np.random.Generator):
+    """The hand-written network as code for micrograd's Value writes it: Python's `sum` of
+    products plus a bias, two-input nodes only."""
+    hidden = [[Value(w) for w in rng.uniform(-1.0, 1.0, 3)] for _ in range(4)]
+    last = [Value(w) for w in rng.uniform(-1.0, 1.0, 5)]
+
+    def neuron(row, xs):
+        return sum((w * x for w, x in zip(row[:-1], xs, strict=True)), row[-1])
+
+    def sample_loss(x0, x1, t):
+        h = [neuron(row, [x0, x1]).tanh() for row in hidden]
+        out = neuron(last, h)
+        return [(out - t) ** 2, out]
+
+    return sample_loss, [p for row in hidden for p in row] + last
+
+
+@pytest.mark.parametrize("n", [1, 7])
+def test_a_micrograd_style_network_of_sums_of_products_runs_as_matrix_products(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params = micrograd_style_network(rng)
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params), n_labels=1)
+    products = [line for line in step.source.splitlines() if "@" in line]
+    # one product per layer forward, two per layer backward (the first layer's dX is not wanted)
+    assert len(products) == 5, step.source
+    assert "Z1 = X @ W1.T + b1" in step.source
+    X = rng.uniform(-1.0, 1.0, (n, 3))
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), X[:, :2], X[:, 2:])
+    samples = [sample_loss(*map(Value, row)) for row in X.tolist()]
+    mean = vsum([s[0] for s in samples]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
 def test_a_hand_written_network_gives_pytorchs_loss_and_gradients(torch):
     rng = np.random.default_rng(11)
     sample_loss, params = hand_written_network(rng)
@@ -493,12 +529,12 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers(padding):
     if padding:
         assert "Xw1 = np.concatenate((X, np.zeros((n, 1))), axis=1)[:, windows1]" in source
         assert "Xw2 = np.concatenate((H1, np.zeros((n, 1))), axis=1)[:, windows2]" in source
-        assert "np.add.at(dH1p, (slice(None), windows2), dZ2w @ W2)" in source
+        assert "_scatter_add(dH1p, windows2, dZ2w @ W2)" in source
         assert "dH1 += dH1p[:, :" in source
     else:
         assert "Xw1 = X[:, windows1]" in source
         assert "Xw2 = H1[:, windows2]" in source
-        assert "np.add.at(dH1, (slice(None), windows2), dZ2w @ W2)" in source
+        assert "_scatter_add(dH1, windows2, dZ2w @ W2)" in source
     runs = fit_both_ways(
         cnn, X, y, lambda params: optim.SGD(params, lr=0.05),
         loss="cross_entropy", epochs=3, batch_size=8, seed=0,
@@ -533,7 +569,7 @@ def test_an_average_pool_runs_as_one_gathered_sum_with_eager_numbers(kernel, str
     assert "S1 = H1[:, windows2].sum(2)" in source
     assert f"H2 = div(S1, {float(kernel)!r})" in source
     if stride < kernel:  # a column in two windows gets both gradients
-        assert "np.add.at(dH1, (slice(None), windows2)" in source
+        assert "_scatter_add(dH1, windows2, " in source
     else:
         assert "dH1[:, windows2] += dS1[:, :, None]" in source
     runs = fit_both_ways(
@@ -541,3 +577,168 @@ def test_an_average_pool_runs_as_one_gathered_sum_with_eager_numbers(kernel, str
         loss="cross_entropy", epochs=3, batch_size=5, seed=0,
     )  # fmt: skip
     assert_same_training(runs)
+
+
+# -- take: an embedding's rows, gathered --------------------------------------------------------
+
+
+def embedding_network(rng: np.random.Generator, n_rows: int = 5, width: int = 3):
+    """Two tokens' rows of one table, added, a tanh and a linear neuron: the loss per sample is
+    (out - t)^2, with the token ids and the target t inputs."""
+    rows = [[Value(w) for w in rng.normal(size=width)] for _ in range(n_rows)]
+    last = [Value(w) for w in rng.normal(size=width)]
+
+    def sample_loss(i, j, t):
+        h = [(a + b).tanh() for a, b in zip(take(rows, i), take(rows, j), strict=True)]
+        out = dot(last, h)
+        return [(out - t) ** 2, out]
+
+    return sample_loss, [p for row in rows for p in row] + last
+
+
+@pytest.mark.parametrize("n", [1, 7, 200])
+def test_the_rows_per_sample_indices_take_are_one_gather_with_eager_gradients(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params = embedding_network(rng)
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params, [1.0, 2.0, 0.0]), n_labels=1)
+    # Both tokens' rows in one gather: I1 is (n, 2), E1 their rows side by side.
+    assert "T1 = theta[0:15].reshape(5, 3)" in step.source
+    assert "I1 = _row_indices(X, 5)" in step.source
+    assert "E1 = T1[I1].reshape(n, 6)" in step.source
+    assert "_scatter_rows(dT1, I1, dE1.reshape(n, 2, 3))" in step.source
+    ids = rng.integers(0, 5, size=(n, 2)).astype(float)  # repeated ids: rows read many times
+    targets = rng.normal(size=(n, 1))
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), ids, targets)
+    samples = [sample_loss(*map(Value, row)) for row in np.hstack([ids, targets]).tolist()]
+    mean = vsum([s[0] for s in samples]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+@pytest.mark.parametrize("bad", [5.0, -1.0, 2.5])
+def test_a_gather_refuses_an_index_that_is_not_a_row_as_take_does(bad):
+    sample_loss, params = embedding_network(np.random.default_rng(0))
+    step = batched.TrainingStep(ir.trace(sample_loss, 3, params, [1.0, 2.0, 0.0]), n_labels=1)
+    theta = np.array([p.data for p in params])
+    with pytest.raises(IndexError, match=rf"take: index {bad!r} is not a row of a table of 5 rows"):
+        step(theta, np.array([[0.0, 1.0], [bad, 0.0]]), np.zeros((2, 1)))
+
+
+def test_take_of_numbers_runs_batched_with_a_zero_gradient_for_the_index():
+    rows = [1.0, -2.0, 5.0]
+    traced = jit(lambda i, x: take(rows, i) * x)
+    values, grads = run_batched(traced, [(0.0, 3.0), (2.0, 1.0), (1.0, 2.0)])
+    assert values.tolist() == [3.0, 5.0, -4.0]
+    assert grads[0].tolist() == [0.0, 0.0, 0.0]
+    assert grads[1].tolist() == [1.0, 5.0, -2.0]
+    assert traced.value_and_grad(2.0, 1.0) == (5.0, (0.0, 5.0))
+
+
+# -- sequences: one layer's copies over positions, attention, packed ------------------------------
+
+
+def tiny_gpt(
+    rng: np.random.Generator, vocab: int = 5, block: int = 4, width: int = 4, heads: int = 2
+):
+    """A causal self-attention language model over Values, written as a learner writes it
+    (lists of Values, `dot`, `logsumexp`, `take`): per sample, `block` token ids, as many
+    targets and loss weights in, the weighted sum of the positions' losses out."""
+    head = width // heads
+
+    def matrix(rows: int, cols: int) -> list[list[Value]]:
+        return [[Value(float(w)) for w in rng.normal(0.0, 0.5, cols)] for _ in range(rows)]
+
+    wte, wpe = matrix(vocab, width), matrix(block, width)
+    wq, wk, wv, head_out = (matrix(width, width) for _ in range(4))
+
+    def sample_loss(*inputs):
+        ids, targets, weights = inputs[:block], inputs[block : 2 * block], inputs[2 * block :]
+        keys, values, losses = [], [], []
+        for t in range(block):
+            x = [a + b for a, b in zip(take(wte, ids[t]), wpe[t], strict=True)]
+            q, k, v = ([dot(row, x) for row in m] for m in (wq, wk, wv))
+            keys.append(k)
+            values.append(v)
+            mixed = []
+            for h in range(heads):
+                part = slice(h * head, (h + 1) * head)
+                logits = [dot(q[part], key[part]) * head**-0.5 for key in keys]
+                total = ops.LOGSUMEXP(*logits)
+                attention = [(logit - total).exp() for logit in logits]
+                for j in range(h * head, (h + 1) * head):
+                    mixed.append(dot(attention, [value[j] for value in values]))
+            x = [
+                (a + b).tanh()
+                for a, b in zip(x, [dot(row, mixed) for row in head_out], strict=True)
+            ]
+            out = [dot(row, x) for row in wte]  # tied: the embedding is the head
+            nll = ops.LOGSUMEXP(*out) - take(out, targets[t])
+            losses.append(nll * weights[t])
+        return [vsum(losses)]
+
+    params = [p for m in (wte, wpe, wq, wk, wv, head_out) for row in m for p in row]
+    return sample_loss, params, (wte, wpe, wq, wk, wv, head_out)
+
+
+def token_batch(rng: np.random.Generator, n: int, vocab: int = 5, block: int = 4) -> np.ndarray:
+    """n sequences of 1..block tokens, padded: ids, targets, weights (0 on padding)."""
+    rows = []
+    for _ in range(n):
+        length = int(rng.integers(1, block + 1))
+        ids = rng.integers(0, vocab, block)
+        targets = rng.integers(0, vocab, block)
+        weights = (np.arange(block) < length) / length
+        rows.append(np.concatenate([ids, targets, weights]))
+    return np.array(rows, dtype=float)
+
+
+@pytest.mark.parametrize("n", [1, 3, 64])
+def test_attention_over_positions_runs_as_batched_products_with_eager_numbers(n):
+    rng = np.random.default_rng(n)
+    sample_loss, params, _ = tiny_gpt(rng)
+    X = token_batch(rng, n)
+    step = batched.TrainingStep(ir.trace(sample_loss, 12, params, X[0].tolist()))
+    source = step.source
+    # every position's embedding at once; q.k and weights.values as products per head
+    assert "I1 = _row_indices(X[:, 0:4], 5)" in source
+    assert source.count(".transpose(0, 1, 3, 2)") == 4  # each product forward, and its dV
+    assert "np.take_along_axis(" in source  # the target's logit
+    assert len(source.splitlines()) < 150, source
+    loss, _, dtheta = step(np.array([p.data for p in params]), X)
+    mean = vsum([sample_loss(*map(Value, row))[0] for row in X.tolist()]) / n
+    mean.backward()
+    assert close(loss, mean.data)
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
+def test_attention_over_positions_gives_pytorchs_loss_and_gradients(torch):
+    rng = np.random.default_rng(5)
+    sample_loss, params, matrices = tiny_gpt(rng)
+    X = token_batch(rng, 9)
+    step = batched.TrainingStep(ir.trace(sample_loss, 12, params, X[0].tolist()))
+    loss, _, dtheta = step(np.array([p.data for p in params]), X)
+    wte, wpe, wq, wk, wv, head_out = (
+        torch.tensor([[v.data for v in row] for row in m], dtype=torch.float64, requires_grad=True)
+        for m in matrices
+    )
+    ids, targets, weights = (
+        torch.tensor(X[:, :4]).long(),
+        torch.tensor(X[:, 4:8]).long(),
+        torch.tensor(X[:, 8:]),
+    )
+    x = wte[ids] + wpe
+    q, k, v = ((x @ m.T).view(9, 4, 2, 2).transpose(1, 2) for m in (wq, wk, wv))
+    causal = torch.ones(4, 4, dtype=torch.bool).tril()
+    attention = ((q @ k.transpose(-1, -2)) * 2**-0.5).masked_fill(~causal, -math.inf).softmax(-1)
+    mixed = (attention @ v).transpose(1, 2).reshape(9, 4, 4)
+    x = (x + mixed @ head_out.T).tanh()
+    nll = torch.nn.functional.cross_entropy(
+        (x @ wte.T).reshape(-1, 5), targets.reshape(-1), reduction="none"
+    )
+    theirs = (nll * weights.reshape(-1)).sum() / 9
+    theirs.backward()
+    grads = torch.cat([m.grad.reshape(-1) for m in (wte, wpe, wq, wk, wv, head_out)])
+    assert loss == pytest.approx(theirs.item(), abs=1e-12)
+    assert np.allclose(dtheta, grads.numpy(), rtol=0.0, atol=1e-12)

@@ -171,6 +171,14 @@ def test_digits_train_an_mlp_with_64_inputs_and_10_outputs_without_a_boundary_pl
     assert train_accuracy > 0.5 and test_accuracy > 0.5  # 10 classes: chance is 0.1
 
 
+def test_progress_bar_names_the_held_out_figures_test_as_the_summary_does(tmp_path, capsys):
+    assert main(["train", "--samples", "40", "--epochs", "2", "--out", str(tmp_path)]) == 0
+    captured = capsys.readouterr()
+    assert "test_loss=" in captured.err and "test_accuracy=" in captured.err
+    assert "val_" not in captured.err
+    assert "final loss: training" in captured.out and ", test " in captured.out
+
+
 def test_test_size_sets_the_held_out_share(tmp_path, capsys):
     argv = ["train", "--samples", "40", "--epochs", "1", "--test-size", "0.5"]
     assert main([*argv, "--out", str(tmp_path)]) == 0

@@ -177,3 +177,55 @@ def test_a_rule_that_branches_on_data_cannot_write_a_backward_pass():
     program = ir.trace(lambda x: ops.Op.__call__(branching, x), 1)
     with pytest.raises(TypeError, match="cannot be traced .*STEP or SIGN"):
         ir.with_gradients(program, program.inputs)
+
+
+# -- sums of products -------------------------------------------------------------------------
+
+
+def micrograd_neuron_program():
+    """A neuron written as micrograd writes it: Python's `sum` of products, plus a bias."""
+    w = [Value(x) for x in WEIGHTS]
+    b = Value(BIAS)
+
+    def f(x0, x1):
+        return sum((wi * xi for wi, xi in zip(w, [x0, x1], strict=True)), b).tanh()
+
+    return ir.trace(f, 2, [*w, b], input_values=[0.2, 0.4])
+
+
+def test_a_sum_of_products_folds_into_one_dot():
+    folded = ir.fold_sums_of_products(micrograd_neuron_program())
+    assert str(folded) == (
+        "{ lambda p0 p1 p2 ; x0 x1 .\n"
+        "    v3 = dot p2 p0 p1 1.0 x0 x1\n"
+        "    v4 = tanh v3\n"
+        "  in (v4) }"
+    )
+
+
+def test_a_folded_program_computes_what_the_chain_computed():
+    program = micrograd_neuron_program()
+    folded = ir.fold_sums_of_products(program)
+    point = [0.2, 0.4]
+    assert evaluate(folded, [*WEIGHTS, BIAS], point) == pytest.approx(
+        evaluate(program, [*WEIGHTS, BIAS], point), rel=1e-15
+    )
+
+
+def test_a_product_read_outside_the_sum_is_kept_and_the_program_not_changed_in_place():
+    def f(x0, x1):
+        shared = x0 * x1
+        return (shared + x1 * x1 + x0 * 2.0) * shared
+
+    program = ir.trace(f, 2, input_values=[0.5, 3.0])
+    before = str(program)
+    folded = ir.fold_sums_of_products(program)
+    assert str(program) == before
+    # `shared` is an equation of its own, read twice: a computed term, added after the dot.
+    assert "v6 = dot x1 x0 x1 2.0\n    v4 = vsum v6 v0\n" in str(folded)
+    assert evaluate(folded, [], [0.5, 3.0]) == evaluate(program, [], [0.5, 3.0])
+
+
+def test_a_sum_with_one_product_stays_a_sum():
+    program = ir.trace(lambda x: x * 3.0 + 1.0, 1)
+    assert str(ir.fold_sums_of_products(program)) == str(program)

@@ -504,3 +504,32 @@ def test_source_leaves_linecache_when_the_jitted_function_is_collected():
     del traced
     gc.collect()
     assert mine.isdisjoint(linecache.cache)
+
+
+def causal_attention(*x):
+    """Four tokens of two numbers, causal self-attention with q = k = v = x (the README's)."""
+    tokens = [x[2 * t : 2 * t + 2] for t in range(4)]
+    out = 0.0
+    for t in range(4):
+        logits = [dot(tokens[t], tokens[s]) for s in range(t + 1)]
+        total = ops.LOGSUMEXP(*logits)
+        weights = [(logit - total).exp() for logit in logits]
+        out = out + sum(dot(weights, [tokens[s][j] for s in range(t + 1)]) for j in range(2))
+    return out
+
+
+def test_matrix_source_is_the_batched_program_of_attention_as_two_batched_products():
+    f = jit(causal_attention)
+    with pytest.raises(RuntimeError, match="nothing traced yet"):
+        print(f.matrix_source)
+    point = [0.1 * i for i in range(8)]
+    assert f(*point) == causal_attention(*map(Value, point)).data
+    source = f.matrix_source
+    assert "S1 = X.reshape(n, 1, 4, 2) @ X.reshape(n, 1, 4, 2).transpose(0, 1, 3, 2)" in source
+    assert "S2 = A2.reshape(n, 1, 4, 4) @ A3.reshape(n, 1, 2, 4).transpose(0, 1, 3, 2)" in source
+    assert len(source.splitlines()) < 45
+    values, grads = f.batched(*[np.array([x, -x]) for x in point])
+    for k, sign in enumerate((1.0, -1.0)):
+        value, expected = value_and_grad(causal_attention)(*[sign * x for x in point])
+        assert values[k] == pytest.approx(value, abs=1e-12)
+        assert [g[k] for g in grads] == pytest.approx(list(expected), abs=1e-12)

@@ -19,6 +19,60 @@ NOTEBOOK_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 NOTEBOOKS = sorted(NOTEBOOK_DIR.glob("*.ipynb"))
 PICTURE_TAGS = {"graph", "plot"}
 IMAGE_TYPES = ("image/svg+xml", "image/png")
+# Figures a notebook's text quotes from its own output. The saved outputs and a fresh run must
+# both print each one, so the prose cannot drift away from the numbers (all are seeded).
+KEY_FIGURES = {
+    "04_gradient_descent_variants": [
+        " 1   7.0000    0.70000    0.04900    7.00000   49.00000   1.9000000      1.9000000",
+        " 1   7.0000    0.49000   0.70000   0.10000   1.9000000      1.9000000",
+        "loss over the last 10 epochs 0.0113 to 0.0364",
+        "first epoch with loss 0: 75",
+        "first epoch with loss 0: 63",
+    ],
+    "05_higher_order_and_jit": [
+        "step 2: (x, y) = (+0.763115, -3.175034)  f = 1.412e+03",
+        "step 3: (x, y) = (+0.763430, +0.582825)  f = 5.597e-02",
+        "step 4: (x, y) = (+0.999995, +0.944027)  f = 3.132e-01",
+    ],
+    "06_batchnorm_and_dropout": [
+        "with BatchNorm1d, momentum 0.1 : final loss 1.044, accuracy 64%",
+        "with BatchNorm1d, momentum 0.5 : final loss 0.015, accuracy 100%",
+        "largest difference between the two batch-norm networks' weights: 0.0",
+        "momentum 0.1 network, estimates redone: loss 0.005, accuracy 100%",
+    ],
+    "08_vanishing_gradients_and_dead_relus": [
+        "epoch 15: d loss / d output bias = mean(sigmoid(score) - label) = +1.1e-02",
+        "epoch 16: d loss / d output bias = mean(sigmoid(score) - label) = -2.0e-03",
+    ],
+    "09_backward_stepper": [
+        "naive:   a.grad = 7, x.grad = 48",
+        "engine:  a.grad = 7, x.grad = 21",
+        "10       21                               59047                   20",
+    ],
+    "13_forward_mode_and_exercises": [
+        "Hint: yours is off by exactly 1: a term of this gradient that does not depend on the "
+        "inputs' values is missing or extra.",
+    ],
+    "14_losses": [
+        "   -6.0  14.0000   0.9975   1.0000",
+        "    6.0  10.0000   0.0025   0.0000",
+        "MSE                    accuracy on the 80 blob points 91.2%",
+        "binary cross-entropy   accuracy on the 80 blob points 98.8%, smallest margin of the far "
+        "points 56.5",
+        "hinge                  accuracy on the 80 blob points 98.8%, smallest margin of the far "
+        "points 27.0",
+    ],
+    "15_generalisation": [
+        "after 50 epochs the two models' parameters differ by at most 0.0e+00",
+        "     0          0.017            1.088     0.390 ( 17)          80%      15.33",
+        "   0.1          0.420            0.463     0.419 ( 67)          80%       4.76",
+        "Dropout(0.5): final validation loss 0.579, lowest 0.406 at epoch 52",
+        "stopped after epoch 37; best epoch 17, validation loss 0.390",
+        "layer 8 beyond +-0.99: 61%",
+        "He's gradients over Xavier's, layer by layer: 15x to 79x",
+        "tanh, std 1 (too large)               0.696    0.009",
+    ],
+}
 
 
 @pytest.fixture(scope="session")
@@ -35,6 +89,21 @@ def picture_cells(notebook: nbformat.NotebookNode) -> list[nbformat.NotebookNode
         for cell in notebook.cells
         if cell.cell_type == "code" and PICTURE_TAGS & set(cell.metadata.get("tags", []))
     ]
+
+
+def printed(notebook: nbformat.NotebookNode) -> str:
+    """Everything the code cells printed or returned as text."""
+    return "\n".join(
+        output.get("text", "") + output.get("data", {}).get("text/plain", "")
+        for cell in notebook.cells
+        if cell.cell_type == "code"
+        for output in cell.outputs
+    )
+
+
+def missing_figures(path: Path, notebook: nbformat.NotebookNode) -> list[str]:
+    text = printed(notebook)
+    return [figure for figure in KEY_FIGURES.get(path.stem, []) if figure not in text]
 
 
 def has_image(cell: nbformat.NotebookNode) -> bool:
@@ -56,6 +125,8 @@ def test_the_tour_has_the_five_notebooks():
         "11_optimizer_paths.ipynb",
         "12_digits.ipynb",
         "13_forward_mode_and_exercises.ipynb",
+        "14_losses.ipynb",
+        "15_generalisation.ipynb",
     ]
 
 
@@ -72,6 +143,7 @@ def test_notebook_is_saved_with_its_outputs(path: Path):
     assert not [out for cell in code for out in cell.outputs if out.output_type == "error"]
     assert picture_cells(notebook), "each notebook shows at least one graph or plot"
     assert all(has_image(cell) for cell in picture_cells(notebook))
+    assert not missing_figures(path, notebook), "figures the text quotes, not in the outputs"
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda path: path.stem)
@@ -93,3 +165,4 @@ def test_notebook_runs_top_to_bottom_and_draws_its_pictures(
 
     for cell in picture_cells(notebook):
         assert has_image(cell), f"no image from the cell:\n{cell.source}"
+    assert not missing_figures(path, notebook), "figures the text quotes, not printed by this run"

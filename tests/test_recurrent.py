@@ -6,7 +6,7 @@ import random
 import statistics
 
 import pytest
-from helpers import assert_same_training, fit_both_ways
+from helpers import assert_same_training, fit_both_ways, leaf_central_difference
 
 from autograd_core import Value, topological_order
 from nn import load, save, to_torch
@@ -107,18 +107,7 @@ def test_one_step_gradients_equal_finite_differences_for_inputs_state_and_parame
 
     loss().backward()
     for leaf in [*x, *h, *cell.parameters()]:
-        assert leaf.grad == pytest.approx(_central_difference(loss, leaf), rel=1e-6, abs=1e-9)
-
-
-def _central_difference(loss, leaf, eps=1e-6):
-    """(loss(leaf + eps) - loss(leaf - eps)) / (2 eps), leaving the leaf as it was."""
-    start = leaf.data
-    leaf.data = start + eps
-    above = loss().data
-    leaf.data = start - eps
-    below = loss().data
-    leaf.data = start
-    return (above - below) / (2.0 * eps)
+        assert leaf.grad == pytest.approx(leaf_central_difference(loss, leaf), rel=1e-6, abs=1e-9)
 
 
 # -- through time -----------------------------------------------------------------------------
@@ -181,7 +170,7 @@ def test_a_weight_used_at_every_step_gets_the_sum_of_its_gradients_over_time():
     unroll(cell, xs)[-1][0].backward()
     w = cell.weight_ih[0][0]
     total = w.grad
-    numeric = _central_difference(lambda: unroll(cell, xs)[-1][0], w)
+    numeric = leaf_central_difference(lambda: unroll(cell, xs)[-1][0], w)
     assert total == pytest.approx(numeric, rel=1e-6)
 
 

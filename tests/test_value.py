@@ -7,7 +7,7 @@ import threading
 import numpy as np
 import pytest
 
-from autograd_core import Value, dot, enable_grad, no_grad, vsum
+from autograd_core import Value, dot, enable_grad, no_grad, take, vsum
 
 # -- construction ------------------------------------------------------------------------------
 
@@ -330,3 +330,56 @@ def test_backward_on_a_plain_leaf_is_still_allowed():
     x = Value(3.0)
     x.backward()
     assert x.grad == 1.0
+
+
+# -- take: the row of a table an index chooses ------------------------------------------------
+
+
+def table(n_rows: int = 4, width: int = 3) -> list[list[Value]]:
+    return [[Value(0.5 * r - 0.25 * c) for c in range(width)] for r in range(n_rows)]
+
+
+def test_take_with_a_number_is_the_row_itself():
+    rows = table()
+    assert take(rows, 2) is rows[2]
+    assert take(rows, 3.0) is rows[3]
+    assert take(rows[1], 0) is rows[1][0]
+
+
+def test_take_with_a_value_index_sends_the_gradient_to_the_chosen_row_only():
+    rows = table()
+    chosen = take(rows, Value(2.0))
+    assert [v.op for v in chosen] == ["take"] * 3
+    assert [v.data for v in chosen] == [v.data for v in rows[2]]
+    (chosen[0] * 2.0 + chosen[1] * chosen[1]).backward()
+    expected = [[0.0] * 3 for _ in rows]
+    expected[2] = [2.0, 2.0 * rows[2][1].data, 0.0]
+    assert [[v.grad for v in row] for row in rows] == expected
+
+
+def test_take_gives_pytorchs_embedding_gradient(torch):
+    rows = table(5, 4)
+    ids = [3, 0, 3, 4]
+    picked = [take(rows, Value(float(i))) for i in ids]
+    loss = vsum([(v * (k + 1.0)).tanh() for k, row in enumerate(picked) for v in row])
+    loss.backward()
+    weight = torch.tensor([[v.data for v in row] for row in rows], dtype=torch.float64)
+    weight.requires_grad_(True)
+    out = torch.nn.functional.embedding(torch.tensor(ids), weight)
+    scale = torch.arange(1.0, 5.0, dtype=torch.float64)[:, None]
+    theirs = (out * scale).tanh().sum()
+    theirs.backward()
+    assert loss.data == pytest.approx(theirs.item(), abs=1e-12)
+    ours = torch.tensor([[v.grad for v in row] for row in rows], dtype=torch.float64)
+    assert torch.allclose(ours, weight.grad, rtol=0.0, atol=1e-12)
+
+
+@pytest.mark.parametrize("index", [4, -1, 1.5, math.nan, Value(4.0), Value(-1.0)])
+def test_take_refuses_an_index_that_is_not_a_row(index):
+    with pytest.raises(IndexError, match=r"take: index .* is not a row of a table of 4 rows"):
+        take(table(), index)
+
+
+def test_take_refuses_an_index_that_is_not_a_number():
+    with pytest.raises(TypeError, match="take: the index must be a number or a Value"):
+        take(table(), "2")

@@ -1,0 +1,205 @@
+"""fit on sequences: per-position targets with -1 ignored, as PyTorch's cross_entropy with
+ignore_index; perplexity and next-token accuracy; the jit fallback; errors; a GPT that learns."""
+
+import math
+import random
+import warnings
+
+import pytest
+
+from nn import GPT, fit, optim, to_torch
+from nn.data import IGNORE, names_dataset
+
+ALPHABET = 4  # the toy language's tokens: 0 is the boundary, then 1, 2, 3
+
+
+def _counting(n, length, seed):
+    """A toy language: after the boundary comes a token k of 1..3 drawn at random, then k + 1,
+    k + 2, ... (mod 3), k + 1 tokens in all, then the boundary again: each token but the first
+    follows from what came before. Padded to `length` with IGNORE targets."""
+    rng = random.Random(seed)
+    X, Y = [], []
+    for _ in range(n):
+        start = rng.randint(1, 3)
+        size = min(start + 2, length)
+        tokens = [0] + [1 + (start - 1 + i) % 3 for i in range(size - 1)]
+        targets = tokens[1:] + [0]
+        X.append(tokens + [0] * (length - size))
+        Y.append(targets + [IGNORE] * (length - size))
+    return X, Y
+
+
+def _small_gpt(seed=0, **options):
+    config = {"block_size": 6, "n_embd": 8, "n_head": 2, "n_layer": 1} | options
+    return GPT(ALPHABET, **config, seed=seed)
+
+
+def test_the_loss_is_torchs_cross_entropy_with_ignore_index_and_one_step_matches_sgd(torch):
+    X, Y = _counting(5, 6, seed=0)
+    model = _small_gpt()
+    net = to_torch(model)
+    history = fit(
+        model, X, Y, loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.5),
+        epochs=1, progress=False,
+    )  # fmt: skip
+
+    logits = net(torch.tensor(X))
+    expected = torch.nn.functional.cross_entropy(
+        logits.reshape(-1, ALPHABET), torch.tensor(Y).reshape(-1), ignore_index=IGNORE
+    )
+    assert history.loss[0] == pytest.approx(expected.item(), rel=1e-12)
+    assert history.perplexity[0] == pytest.approx(math.exp(expected.item()), rel=1e-12)
+    expected.backward()
+    torch.optim.SGD(net.parameters(), lr=0.5).step()
+    theirs = {key.partition(".")[2]: t.tolist() for key, t in net.state_dict().items()}
+    ours = model.state_dict()
+    for key, value in ours.items():
+        assert _flat(value) == pytest.approx(_flat(theirs[key]), rel=1e-10, abs=1e-13), key
+
+
+def _flat(tree):
+    return [x for child in tree for x in _flat(child)] if isinstance(tree, list) else [tree]
+
+
+# The padded run reads no row of wpe past the longest sample: rightly warned, not the point here.
+@pytest.mark.filterwarnings("ignore:.*do not affect the loss")
+def test_padding_is_not_computed_yet_every_number_is_that_of_the_padded_run():
+    X, Y = _counting(12, 6, seed=1)
+    runs = []
+    for causal in (True, False):
+        model = _small_gpt(seed=2)
+        model.causal = causal  # False: every padded position is computed too
+        history = fit(
+            model, X, Y, loss="cross_entropy", optimizer=optim.Adam(model.parameters(), lr=0.01),
+            epochs=2, batch_size=4, seed=0, progress=False, validation_data=(X[:3], Y[:3]),
+        )  # fmt: skip
+        runs.append((history, model.state_dict()))
+    (fast, fast_state), (full, full_state) = runs
+    assert fast.loss == pytest.approx(full.loss, rel=1e-12)
+    assert fast.val_loss == pytest.approx(full.val_loss, rel=1e-12)
+    assert fast.accuracy == full.accuracy and fast.val_accuracy == full.val_accuracy
+    for key in full_state:
+        assert _flat(fast_state[key]) == pytest.approx(_flat(full_state[key]), rel=1e-9), key
+
+
+def test_accuracy_counts_only_the_positions_with_a_target():
+    X, Y = _counting(30, 6, seed=3)
+    model = _small_gpt(seed=4)
+    history = fit(
+        model, X, Y, loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.0),
+        epochs=1, progress=False,
+    )  # fmt: skip
+    right = counted = 0
+    for ids, targets in zip(X, Y, strict=True):
+        for row, target in zip(model(ids), targets, strict=True):
+            if target != IGNORE:
+                scores = [z.data for z in row]
+                right += scores.index(max(scores)) == target
+                counted += 1
+    assert history.accuracy[0] == pytest.approx(right / counted, rel=1e-15)
+
+
+def test_a_gpt_learns_the_toy_language_on_held_out_sequences():
+    X, Y = _counting(30, 6, seed=5)
+    X_val, Y_val = _counting(20, 6, seed=6)
+    model = _small_gpt(seed=7)
+    history = fit(
+        model, X, Y, loss="cross_entropy", optimizer=optim.Adam(model.parameters(), lr=0.05),
+        epochs=12, batch_size=6, seed=0, progress=False, validation_data=(X_val, Y_val),
+    )  # fmt: skip
+    # Every token after the first follows from the ones before: all predicted right.
+    for ids, targets in zip(X_val, Y_val, strict=True):
+        for t, (row, target) in enumerate(zip(model(ids), targets, strict=True)):
+            if t > 0 and target != IGNORE:
+                scores = [z.data for z in row]
+                assert scores.index(max(scores)) == target
+    # The first token is a free choice of 3: the best loss is log 3 on those positions, 0 on
+    # the others, averaged over the counted positions.
+    counted = sum(1 for y in Y_val for target in y if target != IGNORE)
+    best = math.log(3) * len(Y_val) / counted
+    assert history.val_loss[-1] < best + 0.1
+    assert history.val_perplexity[-1] == pytest.approx(math.exp(history.val_loss[-1]))
+
+
+def test_jit_on_a_model_reading_token_ids_warns_and_trains_eagerly_with_the_same_numbers():
+    X, Y = _counting(8, 6, seed=8)
+    histories = []
+    for jit in (False, True):
+        model = _small_gpt(seed=9)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            histories.append(
+                fit(
+                    model,
+                    X,
+                    Y,
+                    loss="cross_entropy",
+                    jit=jit,
+                    epochs=2,
+                    batch_size=4,
+                    seed=0,
+                    optimizer=optim.Adam(model.parameters(), lr=0.01),
+                    progress=False,
+                )  # fmt: skip
+            )
+        messages = [str(w.message) for w in caught]
+        if jit:
+            assert any("GPT reads token ids through an Embedding" in m for m in messages)
+        else:
+            assert messages == []
+    assert histories[0].loss == histories[1].loss
+
+
+def test_names_train_a_microgpt_below_the_uniform_loss():
+    X, Y = names_dataset(16)
+    model = GPT(27, seed=0)
+    history = fit(
+        model, X[:48], Y[:48], loss="cross_entropy", epochs=2, batch_size=16, seed=0,
+        optimizer=optim.Adam(model.parameters(), lr=0.01, betas=(0.85, 0.99)), progress=False,
+    )  # fmt: skip
+    assert history.loss[-1] < math.log(27) - 0.3  # the uniform guess is log 27 = 3.30
+
+
+# -- errors ---------------------------------------------------------------------------------------
+
+
+def _fit(model, X, Y, **options):
+    arguments = {"loss": "cross_entropy", "epochs": 1, "progress": False} | options
+    return fit(model, X, Y, optimizer=optim.SGD(model.parameters(), lr=0.1), **arguments)
+
+
+def test_a_target_out_of_range_is_refused_naming_sample_and_position():
+    X, Y = _counting(3, 6, seed=0)
+    Y[1][2] = 7
+    with pytest.raises(ValueError, match="target 7 of sample 1, position 2 is not a class"):
+        _fit(_small_gpt(), X, Y)
+
+
+def test_targets_of_another_length_than_the_sample_are_refused():
+    X, Y = _counting(3, 6, seed=0)
+    Y[2] = Y[2][:4]
+    with pytest.raises(ValueError, match="sample 2 has 6 positions but 4 targets"):
+        _fit(_small_gpt(), X, Y)
+
+
+def test_a_class_label_for_a_sequence_model_is_refused():
+    X, _ = _counting(3, 6, seed=0)
+    with pytest.raises(ValueError, match="target of sample 0 must be a list of one class per"):
+        _fit(_small_gpt(), X, [1, 2, 3])
+
+
+def test_a_loss_other_than_cross_entropy_is_refused_for_a_sequence_model():
+    X, Y = _counting(3, 6, seed=0)
+    with pytest.raises(ValueError, match="loss 'mse' does not fit a model that predicts per"):
+        _fit(_small_gpt(), X, Y, loss="mse")
+
+
+def test_bad_validation_targets_are_refused_before_training():
+    X, Y = _counting(3, 6, seed=0)
+    model = _small_gpt()
+    before = model.state_dict()
+    bad = [row[:] for row in Y]
+    bad[0][0] = -2
+    with pytest.raises(ValueError, match="fit validation_data: target -2 of sample 0, position 0"):
+        _fit(model, X, Y, validation_data=(X, bad))
+    assert model.state_dict() == before
