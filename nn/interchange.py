@@ -5,8 +5,10 @@
 The model goes through `to_torch` (its float64 PyTorch twin) and PyTorch's ONNX exporter, in
 eval mode: batch norm uses its running estimates and dropout passes its input on, as `predict`
 does. The weights are written in float64, exactly as trained, except where ONNX Runtime has
-float32 kernels only (convolution, average pooling, leaky relu): a model holding one is
-written in float32. The batch size is free; the sample width is the model's.
+float32 kernels only (convolution, average pooling, leaky relu), or PyTorch's exporter takes
+float32 only (attention): a model holding one is written in float32. The batch size is
+free; the sample width is the model's. A model that reads token ids (an Embedding, a GPT)
+takes them as int64.
 
 Weights alone move in the safetensors format: `nn.save(model, "model.safetensors")`.
 """
@@ -17,20 +19,24 @@ import io
 import warnings
 from typing import Any
 
+from .conv import Unflatten
 from .export import _import_torch, to_torch
 from .modules import Module, Sequential
-from .recurrent import GRUCell, RNNCell
+from .recurrent import GRUCell, LSTMCell, RNNCell
+from .sequence import GPT, Embedding
 from .serialize import PathLike, _check_target, _file_name, _write_atomically
 
-FLOAT32_ONLY = ("Conv1d", "AvgPool1d", "LeakyReLU")
-"""The torch modules whose ONNX ops ONNX Runtime runs in float32 only, by class name."""
+FLOAT32_ONLY = ("Conv1d", "AvgPool1d", "LeakyReLU", "CausalSelfAttention")
+"""The torch modules written in float32, by class name: ONNX Runtime runs the ops of the first
+three in float32 only, and PyTorch's exporter takes attention masks in float32 only."""
 
 
 def export_onnx(model: Module, path: PathLike, *, n_inputs: int | None = None) -> str:
     """Write `model` to `path` as an ONNX model and return the path.
 
-    The graph takes "x", a (batch, n_inputs) array (float64, or float32 for a model with a
-    convolution, an average pool or a leaky relu), and gives "y", the outputs of each sample.
+    The graph takes "x", a (batch, n_inputs) array (float64; float32 for a model with a
+    convolution, an average pool, a leaky relu or attention; int64 token ids for a model with
+    an Embedding) and gives "y", the outputs of each sample (and "state", an LSTM cell's c).
     `n_inputs` is read off the model where it can be (an MLP, a Layer, a Neuron, a cell, what a
     Sequential starts with); give it otherwise (a Sequential that starts with a Conv1d, whose
     samples are flat when it has one channel; put an Unflatten first for several). The file is
@@ -46,10 +52,13 @@ def export_onnx(model: Module, path: PathLike, *, n_inputs: int | None = None) -
             f"n_inputs (an int >= 1), got {width!r}"
         )
     torch = _import_torch()
-    net = to_torch(model).eval()
+    net = _without_rms_norm(torch, to_torch(model).eval())
     float32 = any(type(m).__name__ in FLOAT32_ONLY for m in net.modules())
     dtype = torch.float32 if float32 else torch.float64
     net = net.to(dtype)
+    ids = any(isinstance(m, Embedding) for m in model.modules())
+    example = torch.zeros(2, width, dtype=torch.int64 if ids else dtype)
+    outputs = ["y", "state"] if isinstance(model, LSTMCell) else ["y"]  # LSTM: (h, c)
     _check_target(path)
     buffer = io.BytesIO()
     with warnings.catch_warnings():
@@ -58,11 +67,11 @@ def export_onnx(model: Module, path: PathLike, *, n_inputs: int | None = None) -
         warnings.simplefilter("ignore")
         torch.onnx.export(
             net,
-            (torch.zeros(2, width, dtype=dtype),),
+            (example,),
             buffer,
             input_names=["x"],
-            output_names=["y"],
-            dynamic_axes={"x": {0: "batch"}, "y": {0: "batch"}},
+            output_names=outputs,
+            dynamic_axes={name: {0: "batch"} for name in ["x", *outputs]},
             dynamo=False,
         )
     _write_atomically(path, buffer.getvalue())
@@ -73,6 +82,36 @@ def _input_width(module: Module) -> Any:
     """How many numbers a sample of `module` holds, where its first module says."""
     if isinstance(module, Sequential):
         return _input_width(module[0])
-    if isinstance(module, (RNNCell, GRUCell)):
+    if isinstance(module, (RNNCell, GRUCell, LSTMCell)):
         return module.input_size
-    return getattr(module, "nin", None)
+    if isinstance(module, GPT):
+        return module.block_size  # token ids, one per position
+    if isinstance(module, Embedding):
+        return 1  # one token id
+    if isinstance(module, Unflatten):
+        return module.channels * module.length
+    for size in ("nin", "in_features", "normalized_shape"):
+        if hasattr(module, size):
+            shape = getattr(module, size)
+            return shape[-1] if isinstance(shape, (tuple, list)) else shape
+    return None
+
+
+def _without_rms_norm(torch: Any, net: Any) -> Any:
+    """`net` with each `torch.nn.RMSNorm` written out as x / sqrt(mean(x^2) + eps) * weight:
+    PyTorch's ONNX exporter has no rule for the fused op, and the formula is the same."""
+
+    class RMSNorm(torch.nn.Module):
+        def __init__(self, fused: Any) -> None:
+            super().__init__()
+            self.eps, self.weight = fused.eps, fused.weight
+
+        def forward(self, x: Any) -> Any:
+            scaled = x * torch.rsqrt(x.pow(2).mean(-1, keepdim=True) + self.eps)
+            return scaled if self.weight is None else scaled * self.weight
+
+    for parent in list(net.modules()):
+        for name, child in parent.named_children():
+            if isinstance(child, torch.nn.RMSNorm):
+                setattr(parent, name, RMSNorm(child))
+    return net
