@@ -32,9 +32,10 @@ from __future__ import annotations
 
 import html
 import math
+import re
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from .backward import topological_order
 from .value import Value
@@ -71,8 +72,11 @@ MAX_SLOPE = {"tanh": 1.0, "sigmoid": 0.25}
 # A layer's gradient this many times smaller (or larger) than the output layer's is marked.
 VANISHING_RATIO = 1e-2
 EXPLODING_RATIO = 1e2
-# At the "neurons" level, more inputs than this are drawn as one box.
-MAX_INPUT_BOXES = 64
+# At the "neurons" level, more inputs than this are drawn as one box, and a layer of more
+# units than this shows its MAX_UNITS - 1 largest gradients and one box for the rest.
+MAX_INPUT_BOXES = 8
+MAX_UNITS = 8
+ONE_SAMPLE = " (1 sample)"
 
 
 def draw_dot(
@@ -128,8 +132,8 @@ def draw_dot(
         draw_scalars(dot, graph, show_grad=show_grad, scale=scale, edge_labels=edge_labels)
     else:
         draw_modules(dot, graph, level, show_grad=show_grad, scale=scale)
-    if scale is not None:
-        dot.node("legend", scale.legend(), shape="plaintext")
+    if scale is not None:  # below the graph, not beside it: no column of its own
+        dot.attr(label=scale.legend(), labelloc="b", labeljust="l")
     return dot
 
 
@@ -166,9 +170,12 @@ def analyse(root: Value, input_names: Sequence[str] | None = None) -> Graph:
     """Name, group and diagnose every node of root's graph."""
     order = topological_order(root)
     modules = _modules(order)
-    ones = _bias_constants(order)
-    inputs = [n for n in order if not n.inputs and not n.label and n not in ones]
-    constants = set(ones)
+    constants = _constants(order)
+    inputs = [n for n in order if not n.inputs and not n.label and n not in constants]
+    # Inputs read further from the root come first: an unrolled sequence's x of step 1 before
+    # step 2's (the walk from the root meets the last step's first).
+    depth = _depths(order)
+    inputs.sort(key=lambda leaf: -depth[leaf])
     if any(modules.values()):
         # A model's inputs are what its modules read; other leaves are the loss's constants.
         read = {child for node in order if modules[node] for child in node.inputs}
@@ -182,10 +189,11 @@ def analyse(root: Value, input_names: Sequence[str] | None = None) -> Graph:
     names = {node: node.label for node in order}
     for i, node in enumerate(inputs):
         names[node] = given[i] if i < len(given) else f"x{i}"
-    for node in ones:
-        names[node] = "1"  # other constants show just their number
+    for node in constants:
+        if not node.label and _is_one(node):
+            names[node] = "1"  # other constants show just their number
     graph = Graph(root, order, names, modules, constants, inputs)
-    graph.marks = _unit_marks(order)
+    graph.marks = _unit_marks(order, modules)
     graph.layer_marks = _layer_marks(graph)
     return graph
 
@@ -195,17 +203,35 @@ def module_of(label: str) -> str:
     return label.rpartition(".")[0]
 
 
-def _bias_constants(order: list[Value]) -> set[Value]:
-    """The unlabelled leaves a `dot` node pairs with a bias (w . x + b = dot([w, b], [x, 1]))."""
-    constants = set()
+def _constants(order: list[Value]) -> set[Value]:
+    """The leaves that are numbers, not inputs.
+
+    A leaf labelled with its own number is one (`nn` names the 1 a bias multiplies `1`, a
+    zero padding or a zero starting state `0`), and so is the unlabelled 1 a `dot` pairs with
+    a bias (a parameter named `b` or `bias...`: w . x + b = dot([w, b], [x, 1])).
+    """
+    constants = {n for n in order if not n.inputs and n.label and n.label == f"{n.data:g}"}
     for node in order:
         if node.op == "dot":
             half = len(node.inputs) // 2
             for w, x in zip(node.inputs[:half], node.inputs[half:], strict=True):
-                is_bias = w.label == "b" or w.label.endswith(".b")
-                if is_bias and not x.inputs and not x.label:
+                name = w.label.rpartition(".")[2]
+                if (name == "b" or name.startswith("bias")) and _is_one(x) and not x.label:
                     constants.add(x)
     return constants
+
+
+def _depths(order: list[Value]) -> dict[Value, int]:
+    """The longest path from each node to the root (0 for the root)."""
+    depth = dict.fromkeys(order, 0)
+    for node in reversed(order):
+        for child in node.inputs:
+            depth[child] = max(depth[child], depth[node] + 1)
+    return depth
+
+
+def _is_one(node: Value) -> bool:
+    return not node.inputs and node.data == 1.0
 
 
 def _modules(order: list[Value]) -> dict[Value, str]:
@@ -225,15 +251,17 @@ def _modules(order: list[Value]) -> dict[Value, str]:
     return modules
 
 
-def _unit_marks(order: list[Value]) -> dict[Value, str]:
+def _unit_marks(order: list[Value], modules: Mapping[Value, str]) -> dict[Value, str]:
     """'dead ReLU' on ReLUs that output 0 for every sample; 'saturated tanh/sigmoid' likewise.
 
     Nodes with the same label are the same unit on different samples of a batch, so a unit
-    is dead only if it is 0 on all of them. An unlabelled node is a unit of its own.
+    is dead only if it is 0 on all of them; judged on one sample, the mark says so. An
+    unlabelled node outside every module is a unit of its own; one inside a module is part
+    of the module's machinery (the relus a max-pool compares with), not a unit.
     """
     units: dict[object, list[Value]] = {}
     for node in order:
-        if node.op == "relu" or node.op in MAX_SLOPE:
+        if (node.op == "relu" or node.op in MAX_SLOPE) and (node.label or not modules[node]):
             units.setdefault(node.label or node, []).append(node)
     marks = {}
     for nodes in units.values():
@@ -246,6 +274,8 @@ def _unit_marks(order: list[Value]) -> dict[Value, str]:
             mark = f"saturated {op}"
         else:
             continue
+        if len(nodes) == 1 and nodes[0].label:
+            mark += ONE_SAMPLE  # a unit seen once: dead on this sample, maybe not on others
         for node in nodes:
             marks[node] = mark
     return marks
@@ -456,6 +486,13 @@ def _value_label(
 
 # -- the coarse levels: one box per neuron or per layer ---------------------------------------
 
+INPUTS, SHARED, LOSS, LONG_RUN = "inputs", "shared", "loss", "~long run"
+MAX_LAYERS = 12  # more top-level modules than this: the middle ones are one box
+# The word a unit's name starts with (`neuron3`, `map0`, `max1`) says what kind of unit it is.
+UNIT_WORDS = {"neuron": "neuron", "map": "feature map", "max": "feature map", "avg": "feature map"}
+POOLS = {"max": "max pool", "avg": "average pool"}
+ACTIVATION_OPS = ("relu", "leaky_relu", "tanh", "sigmoid")
+
 
 def draw_modules(
     dot: graphviz.Digraph,
@@ -467,32 +504,42 @@ def draw_modules(
 ) -> None:
     """One box per module (a neuron or a layer), for the inputs, and for what follows the model.
 
-    An edge joins two boxes when any value of one is an input of any value of the other.
+    An edge joins two boxes when any value of one is an input of any value of the other. At
+    the neurons level a layer of more than MAX_UNITS units shows the units with the largest
+    gradients, in their order, and one box counting the others; edges between the same
+    clusters are merged (Graphviz's `concentrate`).
     """
-    many_inputs = level == "layers" or len(graph.inputs) > MAX_INPUT_BOXES
-    groups: dict[Value, str] = {}
-    for node in graph.order:
-        module = graph.modules[node]
-        if module:
-            groups[node] = module if level == "neurons" else module.split(".")[0]
-        elif node in graph.constants:
-            continue  # a number, not a box: the bias's 1 belongs to its neuron
-        elif not node.inputs:
-            groups[node] = "inputs" if many_inputs and not node.label else "in:" + graph.names[node]
-        else:
-            groups[node] = "output"
-    shared_by = _group_shared_leaves(groups, graph) if level == "layers" else []
+    groups = _groups(graph, level)
+    shared_by = _group_shared_leaves(groups, graph)
+    long_run = _fold_long_run(groups, graph)
     members: dict[str, list[Value]] = {}
     for node, group in groups.items():
         members.setdefault(group, []).append(node)
-    modules = {group for node, group in groups.items() if graph.modules[node]}
-    ids = {group: f"g{i}" for i, group in enumerate(members)}
     grads = {group: _group_grad(nodes) for group, nodes in members.items()}
+    folded: dict[str, list[str]] = {}  # a box of many units: the units it stands for
+    if level == "neurons":
+        folded = _fold_wide_layers(members, grads, graph)
+        for box, units in folded.items():
+            for unit in units:
+                for node in members.pop(unit):
+                    groups[node] = box
+            members[box] = [node for node, group in groups.items() if group == box]
+            grads[box] = _group_grad(members[box])
+        dot.attr(compound="true", ordering="out")
+    modules = {group for node, group in groups.items() if graph.modules[node]} | set(folded)
+    ordered = sorted(members, key=_natural_key)
+    ids = {group: f"g{i}" for i, group in enumerate(ordered)}
 
     boxes: dict[str, list[tuple[str, str, dict]]] = {}
-    for group, nodes in members.items():
+    for group in ordered:
+        nodes = members[group]
         fill = scale.color(grads[group]) if scale is not None else None
-        lines = _box_lines(group, nodes, graph, level, show_grad, grads[group], shared_by)
+        if group in folded:
+            lines = _folded_lines(folded[group], members[group], show_grad)
+        elif group == LONG_RUN:
+            lines = _long_run_lines(long_run, nodes, show_grad)
+        else:
+            lines = _box_lines(group, nodes, graph, level, show_grad, grads[group], shared_by)
         mark = _box_mark(group, nodes, graph, level) if scale is not None else ""
         label = _box_label(lines, fill, mark)
         cluster = module_of(group) if level == "neurons" and group in modules else ""
@@ -501,12 +548,151 @@ def draw_modules(
 
     edges: dict[tuple[str, str], None] = {}  # a dict keeps the first-seen order
     for node in graph.order:
+        target = groups.get(node)
+        if target is None:
+            continue
         for child in node.inputs:
-            source, target = groups.get(child), groups.get(node)
-            if source is not None and target is not None and source != target:
-                edges[(ids[source], ids[target])] = None
+            source = groups.get(child)
+            if source is not None and source != target:
+                edges[(source, target)] = None
+    clusters = {group: module_of(group) if group in modules else "" for group in ordered}
+    for source, target, attrs in _bundle(list(edges), clusters, ordered):
+        dot.edge(ids[source], ids[target], **attrs)
+
+
+def _bundle(
+    edges: list[tuple[str, str]], clusters: Mapping[str, str], ordered: list[str]
+) -> list[tuple[str, str, dict]]:
+    """The edges to draw: where every box of one side reaches every box of a cluster (a
+    fully connected layer) by MAX_UNITS arrows or more, one arrow between the two, drawn to
+    the cluster's frame."""
+    members: dict[str, list[str]] = {}
+    for group in ordered:
+        members.setdefault(clusters[group], []).append(group)
+    pairs: dict[tuple[str, str], set[tuple[str, str]]] = {}
     for source, target in edges:
-        dot.edge(source, target)
+        pairs.setdefault((clusters[source], clusters[target]), set()).add((source, target))
+    drawn = []
+    bundled: set[tuple[str, str]] = set()
+    for source, target in edges:
+        key = (clusters[source], clusters[target])
+        if key in bundled:
+            continue
+        tail = members[key[0]] if key[0] else [source]
+        head = members[key[1]] if key[1] else [target]
+        complete = len(pairs[key]) == len(tail) * len(head) >= MAX_UNITS  # small: draw all
+        if key[0] != key[1] and (key[0] or key[1]) and complete:
+            bundled.add(key)
+            attrs = {"penwidth": "2"}
+            if key[0]:
+                attrs["ltail"] = "cluster_" + _cluster_id(key[0])
+            if key[1]:
+                attrs["lhead"] = "cluster_" + _cluster_id(key[1])
+            drawn.append((tail[len(tail) // 2], head[len(head) // 2], attrs))
+        else:
+            drawn.append((source, target, {}))
+    return drawn
+
+
+def _groups(graph: Graph, level: str) -> dict[Value, str]:
+    """The box each node is drawn in (constants are in none: a number is not a box).
+
+    At the neurons level a parameter read only by one unit of its module is that unit's (the
+    weights of a convolution's kernel 0 belong with its feature map `map0`).
+    """
+    many_inputs = level == "layers" or len(graph.inputs) > MAX_INPUT_BOXES
+    groups: dict[Value, str] = {}
+    for node in graph.order:
+        module = graph.modules[node]
+        if module:
+            groups[node] = module if level == "neurons" else module.split(".")[0]
+        elif node in graph.constants:
+            continue
+        elif not node.inputs:
+            groups[node] = INPUTS if many_inputs and not node.label else "in:" + graph.names[node]
+        else:
+            groups[node] = LOSS
+    if level == "neurons":
+        readers: dict[Value, set[str]] = {}
+        for node in graph.order:
+            for child in node.inputs:
+                if not child.inputs and graph.modules[child]:
+                    readers.setdefault(child, set()).add(groups[node])
+        for leaf, units in readers.items():
+            (unit, *others) = units
+            if not others and module_of(unit) == groups[leaf]:
+                groups[leaf] = unit
+    return groups
+
+
+def _natural_key(text: str) -> list[Any]:
+    """'layer2.neuron10' after 'layer2.neuron9': digit runs compare as numbers."""
+    return [int(part) if part.isdigit() else part for part in re.split(r"(\d+)", text)]
+
+
+def _fold_wide_layers(
+    members: Mapping[str, list[Value]], grads: Mapping[str, float], graph: Graph
+) -> dict[str, list[str]]:
+    """For each layer of more than MAX_UNITS units, a box for all but its MAX_UNITS - 1 units
+    with the largest mean |grad| (the first ones on a tie): {box name: the units it holds}."""
+    layers: dict[str, list[str]] = {}
+    for group, nodes in members.items():
+        if graph.modules[nodes[0]] and module_of(group):
+            layers.setdefault(module_of(group), []).append(group)
+    folded = {}
+    for layer, units in layers.items():
+        if len(units) > MAX_UNITS:
+            units.sort(key=_natural_key)
+            ranked = sorted(units, key=lambda unit: -grads[unit])  # stable: ties keep order
+            kept = set(ranked[: MAX_UNITS - 1])
+            folded[f"{layer}.~rest"] = [unit for unit in units if unit not in kept]
+    return folded
+
+
+def _folded_lines(units: list[str], nodes: list[Value], show_grad: bool) -> list[str]:
+    lines = [f"<b>the other {len(units)} {_unit_word(units[0])}s</b>", "(smaller |grad|)"]
+    lines.append(f"{sum(1 for n in nodes if not n.inputs)} parameters")
+    if show_grad:
+        lines.append(f"mean |grad| {_group_grad(nodes):.2e}")
+    return lines
+
+
+def _fold_long_run(groups: dict[Value, str], graph: Graph) -> list[str]:
+    """More than MAX_LAYERS top-level modules (a long unrolled sequence): all but the first
+    and last few are drawn as one box. Returns the modules folded, in order."""
+    last_seen: dict[str, int] = {}
+    for index, node in enumerate(graph.order):
+        if graph.modules[node]:
+            last_seen[graph.modules[node].split(".")[0]] = index
+    tops = sorted(last_seen, key=last_seen.__getitem__)
+    if len(tops) <= MAX_LAYERS:
+        return []
+    keep = MAX_LAYERS // 2
+    folded = tops[keep : len(tops) - keep + 1]
+    inside = set(folded)
+    for node, group in groups.items():
+        if graph.modules[node] and group.split(".")[0] in inside:
+            groups[node] = LONG_RUN
+    return folded
+
+
+def _long_run_lines(folded: list[str], nodes: list[Value], show_grad: bool) -> list[str]:
+    lines = [f"<b>{_escape(folded[0])} ... {_escape(folded[-1])}</b>", f"{len(folded)} more boxes"]
+    parameters = sum(1 for n in nodes if not n.inputs)
+    if parameters:
+        lines.append(f"{parameters} parameters")
+    if show_grad:
+        lines.append(f"mean |grad| {_group_grad(nodes):.2e}")
+    return lines
+
+
+def _short(module: str) -> str:
+    return module.rpartition(".")[2]
+
+
+def _unit_word(unit: str) -> str:
+    """'neuron' for 'layer1.neuron3', 'feature map' for 'layer1.map0', else 'unit'."""
+    return UNIT_WORDS.get(_short(unit).rstrip("0123456789"), "unit")
 
 
 def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> list[str]:
@@ -516,13 +702,13 @@ def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> list[str]:
     readers: dict[Value, dict[str, None]] = {}
     for node in graph.order:
         for child in node.inputs:
-            if graph.modules[node] and groups.get(child, "").startswith("in:"):
+            if graph.modules[node] and child.label and groups.get(child, "").startswith("in:"):
                 readers.setdefault(child, {})[groups[node]] = None
     shared_by: dict[str, None] = {}
-    for leaf, modules in readers.items():
-        if len(modules) > 1:
-            groups[leaf] = "shared"
-            shared_by.update(modules)
+    for leaf, boxes in readers.items():
+        if len({box.split(".")[0] for box in boxes}) > 1:  # read by several layers
+            groups[leaf] = SHARED
+            shared_by.update(boxes)
     return list(shared_by)
 
 
@@ -541,53 +727,79 @@ def _box_lines(
     grad: float,
     shared_by: Sequence[str] = (),
 ) -> list[str]:
-    if group == "inputs":
+    if group == INPUTS:
         return ["<b>inputs</b>", f"{len(nodes)} values"]
     if group.startswith("in:"):
         if len(nodes) > 1:  # leaves of one name: an input read at several time steps, say
-            return [f"<b>{_escape(group[3:])}</b>", f"{len(nodes)} values"]
+            return [_title(group[3:]), f"{len(nodes)} values"]
         (node,) = nodes
-        lines = [f"<b>{_escape(group[3:])}</b>", f"data {node.data:.4f}"]
+        lines = [_title(group[3:]), f"data {node.data:.4f}"]
         return lines + ([f"grad {_grad(node):.4f}"] if show_grad else [])
-    if group == "shared":
+    if group == SHARED:
         readers = ", ".join(map(_escape, shared_by))
         if len(shared_by) > 4:
             readers = f"{len(shared_by)} boxes, {_escape(shared_by[0])} to {_escape(shared_by[-1])}"
         lines = ["<b>shared</b>", f"{len(nodes)} values, read by {readers}"]
         return lines + ([f"mean |grad| {grad:.2e}"] if show_grad else [])
-    if group == "output":
+    if group == LOSS:
         root = graph.root
-        lines = [f"<b>{_escape(root.label or 'output')}</b>", f"data {root.data:.4f}"]
+        lines = [_title(root.label or "loss"), f"data {root.data:.4f}"]
         ops = len(nodes)
         return lines + [f"{ops} {'op' if ops == 1 else 'ops'} after the model"]
     parameters = [n for n in nodes if not n.inputs]
-    outputs = [n for n in nodes if n.label.endswith(".out")]
-    width, unit = len({module_of(n.label) for n in outputs}), "neuron"
-    if not outputs:  # units named by their results: a recurrent step's h0, h1, ...
-        outputs = [n for n in nodes if n.inputs and n.label]
-        width, unit = len({n.label for n in outputs}), "unit"  # one label however many samples
-    activation = _activation(outputs)
-    lines = [f"<b>{_escape(group)}</b>"]
-    if level == "layers":
-        width = width or 1
-        lines.append(f"{width} {unit if width == 1 else unit + 's'}, {activation}")
+    outputs = [n for n in nodes if n.inputs and n.label]
+    # Each output's unit: the module below the box its label names (layer1.neuron3 in the
+    # box layer1), or, for a label right in the box (t1.h0, a neuron's out), the label.
+    units: dict[str, dict[str, int]] = {}  # unit -> {label: how many samples}
+    for n in outputs:
+        unit = module_of(n.label)
+        unit = n.label if unit == group else unit
+        samples = units.setdefault(unit, {})
+        samples[n.label] = samples.get(n.label, 0) + 1
+    kind = _kind(group, nodes, outputs, parameters)
+    lines = [_title(_short(group) if level == "neurons" else group)]  # its cluster names the rest
+    if level == "layers" or not units:
+        count = len(units) or 1
+        word = _unit_word(next(iter(units), group))
+        size = max((len(labels) for labels in units.values()), default=1)
+        of = f" of {size}" if size > 1 else ""
+        lines.append(f"{count} {word}{'' if count == 1 else 's'}{of}, {kind}")
     else:
-        lines.append(activation)
-        if len(outputs) == 1:
+        lines.append(kind)
+        labels = {label: k for samples in units.values() for label, k in samples.items()}
+        samples = max(labels.values())
+        if len(labels) > 1:
+            noun = "positions" if _unit_word(group) == "feature map" else "units"
+            lines.append(f"{len(labels)} {noun}")
+        elif samples == 1:
             lines.append(f"out {outputs[0].data:.4f}")
-        elif outputs:
-            lines.append(f"{len(outputs)} samples")
-    lines.append(f"{len(parameters)} parameters")
+        if samples > 1:
+            lines.append(f"{samples} samples")
+    if parameters:
+        lines.append(f"{len(parameters)} parameters")
     if show_grad:
         lines.append(f"mean |grad| {grad:.2e}")
     return lines
 
 
-def _activation(outputs: Sequence[Value]) -> str:
-    """The op that makes a module's outputs; a `dot` (or a sum or a product, as a batch norm's
-    scale and shift) with nothing after it is linear."""
-    ops = sorted({"linear" if n.op in ("dot", "", "+", "-", "*") else n.op for n in outputs})
-    return "/".join(ops) or "no outputs"
+def _title(text: str) -> str:
+    """A box's bold first line; an empty name (a label '.out' has no module) reads '(no name)'."""
+    return f"<b>{_escape(text)}</b>" if text else "<i>(no name)</i>"
+
+
+def _kind(group: str, nodes: list[Value], outputs: list[Value], parameters: list[Value]) -> str:
+    """What a box computes: 'relu', 'linear', 'convolution', 'max pool', a GRU's gates."""
+    words = {_short(module_of(n.label) or n.label).rstrip("0123456789") for n in outputs}
+    pools = sorted(POOLS[word] for word in words & set(POOLS))
+    if pools:
+        return "/".join(pools)
+    activations = sorted({n.op if n.op in ACTIVATION_OPS else "linear" for n in outputs})
+    ops = {n.op for n in nodes}
+    if activations == ["linear"] and {"sigmoid", "tanh"} <= ops:
+        return "gated: sigmoid gates, tanh candidate"
+    if "map" in words and parameters:
+        activations = ["convolution" if a == "linear" else f"convolution, {a}" for a in activations]
+    return "/".join(activations) or "no outputs"
 
 
 def _box_mark(group: str, nodes: list[Value], graph: Graph, level: str) -> str:
@@ -599,16 +811,21 @@ def _box_mark(group: str, nodes: list[Value], graph: Graph, level: str) -> str:
 
 
 def _unit_mark(nodes: list[Value], graph: Graph) -> str:
-    marks = {graph.marks[n] for n in nodes if n in graph.marks and n.label.endswith(".out")}
+    """The marks of a box's units; a box of several units counts them."""
+    units = {n.label for n in nodes if n.inputs and n.label}
+    if len({module_of(label) for label in units}) > 1 or len(units) > 1:
+        return _count_units(nodes, graph)
+    marks = {graph.marks[n] for n in nodes if n in graph.marks}
     return ", ".join(sorted(marks))
 
 
 def _count_units(nodes: list[Value], graph: Graph) -> str:
-    """'3 of 16 dead ReLU': how many of a layer's neurons carry each mark."""
+    """'3 of 16 dead ReLU': how many of a box's units carry each mark (a unit is a labelled
+    output: a neuron's `out`, a recurrent step's `h0`)."""
     units: dict[str, str] = {}
     for node in nodes:
-        if node.label.endswith(".out"):
-            units.setdefault(module_of(node.label), graph.marks.get(node, ""))
+        if node.inputs and node.label and (node.op in ACTIVATION_OPS or node in graph.marks):
+            units.setdefault(node.label, graph.marks.get(node, ""))
     counts: dict[str, int] = {}
     for mark in units.values():
         if mark:

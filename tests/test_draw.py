@@ -1,7 +1,9 @@
 """draw_dot: the picture of a computation graph, rendered by the real Graphviz `dot` program."""
 
+import html
 import math
 import random
+import re
 import shutil
 import xml.etree.ElementTree as ET
 
@@ -278,8 +280,8 @@ def test_neurons_level_draws_one_box_per_neuron_with_its_activation_and_paramete
     assert len(nodes(svg)) == 2 + 3 + 1  # x0, x1, three hidden neurons, the output neuron
     assert not list(svg.iter(SVG + "ellipse"))  # no op nodes
     shown = texts(svg)
-    for j in (1, 2, 3):
-        assert f"layer1.neuron{j}" in shown
+    for j in (1, 2, 3):  # named inside their layer's cluster
+        assert f"neuron{j}" in shown
     assert shown.count("tanh") == 3 and shown.count("linear") == 1
     assert shown.count("3 parameters") == 3 and shown.count("4 parameters") == 1
     assert f"out {out.data:.4f}" in shown
@@ -376,16 +378,17 @@ def test_an_nn_mlp_is_drawn_by_layer_from_its_own_labels():
 
 @pytest.mark.parametrize("level", ["neurons", "layers"])
 def test_an_unrolled_recurrent_graph_draws_at_the_coarse_levels(level):
-    # One input name is read at every time step: its box counts the values instead of failing.
     import nn
 
     cell = nn.RNNCell(1, 3, seed=0)
     states = nn.unroll(cell, [[1.0], [0.0], [1.0]])
     root = states[-1][0] + states[-1][1]
     root.backward()
-    source = draw_dot(root, level=level).source
-    assert "t1" in source and "t3" in source
-    assert "3 values" in source
+    shown = box_texts(draw_dot(root, level=level).source)
+    assert [box[0] for box in shown.values() if box[0].startswith("t")] == ["t1", "t2", "t3"]
+    # 3 input weights, 3 x 3 recurrent ones and two biases of 3, read at every step.
+    assert ["shared", "18 values, read by t1, t2, t3"] in [box[:2] for box in shown.values()]
+    assert not any(box[0] == "1" for box in shown.values())  # the bias's 1 is no input
 
 
 def test_an_unrolled_cell_at_the_layers_level_is_a_box_per_step_and_one_for_its_weights():
@@ -415,3 +418,186 @@ def test_named_leaves_two_layers_read_are_one_shared_box_naming_its_readers():
     out.backward()
     shown = texts(render(out, level="layers"))
     assert {"shared", "2 values, read by first, skip"} <= set(shown)
+
+
+# -- every nn module at the coarse levels, read from the dot source ----------------------------
+
+
+def box_texts(source: str) -> dict[str, list[str]]:
+    """Each box of the dot source by its id: the lines of text it shows, tags stripped."""
+    boxes = {}
+    for match in re.finditer(r"^\s*(\w+) \[label=<(.*)> shape=plaintext\]$", source, re.M):
+        lines = re.split(r"<br/>|</td>", match.group(2))
+        text = [html.unescape(re.sub(r"<[^>]+>", "", line)).strip() for line in lines]
+        boxes[match.group(1)] = [line for line in text if line]
+    return boxes
+
+
+def arrows(source: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\s*(\w+) -> (\w+)", source, re.M)
+
+
+def chain(source: str) -> list[str]:
+    """The boxes' titles along the arrows, from the one nothing points at; each must have one
+    arrow out (a chain, no cycle)."""
+    boxes, out = box_texts(source), dict(arrows(source))
+    assert len(out) == len(arrows(source))  # one arrow out of each box
+    (start,) = set(out) - set(out.values())
+    titles = [boxes[start][0]]
+    while start in out:
+        start = out[start]
+        titles.append(boxes[start][0])
+        assert len(titles) <= len(boxes), "the arrows make a cycle"
+    return titles
+
+
+def conv_net(pool: str = "max", activation: str = "tanh") -> tuple[Value, object]:
+    """Conv1d(1 -> 2 channels, kernel 3) on 10 numbers, an activation, a pool of 2, Flatten and
+    a linear head of 2 classes, under a cross-entropy loss, after backward."""
+    from nn import Layer, Sequential, losses
+    from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+    from nn.modules import Activation
+
+    pooling = MaxPool1d(2) if pool == "max" else AvgPool1d(2)
+    model = Sequential(
+        Conv1d(1, 2, 3, seed=0), Activation(activation), pooling, Flatten(), Layer(8, 2, "linear")
+    )
+    x = [0.1, -0.2, 0.3, 0.5, -0.4, 0.2, 0.0, 0.1, 0.3, 0.2]
+    loss = losses.cross_entropy([model(x)], [1])
+    loss.backward()
+    return loss, model
+
+
+def test_a_convolutional_net_at_the_layers_level_is_its_chain_of_steps():
+    loss, _ = conv_net()
+    source = draw_dot(loss, level="layers", color="grad").source
+    assert chain(source) == ["inputs", "layer1", "layer2", "layer3", "layer5", "loss"]
+    boxes = {box[0]: box[1:] for box in box_texts(source).values()}
+    assert boxes["inputs"][0] == "10 values"
+    assert boxes["layer1"][:2] == ["2 feature maps of 8, convolution", "8 parameters"]
+    assert boxes["layer2"][0] == "2 feature maps of 8, tanh"
+    assert boxes["layer3"][0] == "2 feature maps of 4, max pool"
+    assert boxes["layer5"][:2] == ["2 neurons, linear", "18 parameters"]
+    # The relus a max-pool compares with are no units: nothing is marked (the legend aside).
+    assert not any("dead" in line for box in box_texts(source).values() for line in box)
+
+
+def test_an_average_pool_says_so():
+    loss, _ = conv_net(pool="avg")
+    titles = [box[:2] for box in box_texts(draw_dot(loss, level="layers").source).values()]
+    assert ["layer3", "2 feature maps of 4, average pool"] in titles
+
+
+def test_a_convolutional_net_at_the_neurons_level_is_a_box_per_feature_map_with_its_kernel():
+    loss, model = conv_net()
+    source = draw_dot(loss, level="neurons").source
+    boxes = box_texts(source)
+    ids = {f"{_cluster(source, i)}.{box[0]}": i for i, box in boxes.items()}
+    assert boxes[ids["layer1.map0"]][:3] == ["map0", "convolution", "8 positions"]
+    assert boxes[ids["layer1.map0"]][3] == "4 parameters"  # kernel 0: 3 weights and a bias
+    assert boxes[ids["layer3.max1"]][:3] == ["max1", "max pool", "4 positions"]
+    drawn = set(arrows(source))
+    for c in ("0", "1"):  # each channel flows on through its own activation and pool
+        assert (ids[f"layer1.map{c}"], ids[f"layer2.map{c}"]) in drawn
+        assert (ids[f"layer2.map{c}"], ids[f"layer3.max{c}"]) in drawn
+    assert (ids["layer1.map0"], ids["layer2.map1"]) not in drawn
+    # Flattened, every pooled map feeds every neuron of the head.
+    for c, j in [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]:
+        assert (ids[f"layer3.max{c}"], ids[f"layer5.neuron{j}"]) in drawn
+
+
+def _cluster(source: str, box: str) -> str:
+    """The innermost cluster the box is written in ('' for none)."""
+    before = source[: source.index(f"\t{box} [label")]
+    opened = re.findall(r"subgraph cluster_(\w+) \{|(\})", before)
+    stack = []
+    for name, close in opened:
+        if close:
+            stack.pop()
+        else:
+            stack.append(name)
+    return stack[-1].replace("_", ".") if stack else ""
+
+
+def test_a_convolution_is_drawn_with_its_feature_maps_as_clusters_at_the_scalars_level():
+    loss, _ = conv_net()
+    source = draw_dot(loss, max_nodes=1000).source
+    cluster = source.split("subgraph cluster_layer1_map0 {")[1].split("}")[0]
+    assert "layer1.map0.0" in cluster and "layer1.map0.7" in cluster and "label=dot" in cluster
+
+
+def test_an_unrolled_gru_at_the_neurons_level_is_a_box_per_step_with_its_gates():
+    import nn
+
+    cell = nn.GRUCell(2, 3, seed=0)
+    states = nn.unroll(cell, [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]])
+    root = vsum(states[-1])
+    root.backward()
+    source = draw_dot(root, level="neurons").source
+    boxes = box_texts(source)
+    steps = {box[0]: (i, box[1:]) for i, box in boxes.items() if box[0].startswith("t")}
+    assert list(steps) == ["t1", "t2", "t3", "t4"]
+    for _, lines in steps.values():
+        assert lines[:2] == ["gated: sigmoid gates, tanh candidate", "3 units"]
+        assert not any("samples" in line or line == "linear" for line in lines)
+    inputs = {box[0]: i for i, box in boxes.items() if box[0].startswith("x")}
+    # x0 and x1 are the first step's inputs, x6 and x7 the last one's.
+    assert (inputs["x0"], steps["t1"][0]) in arrows(source)
+    assert (inputs["x7"], steps["t4"][0]) in arrows(source)
+    assert (steps["t1"][0], steps["t2"][0]) in arrows(source)
+
+
+def mlp_64_32_10(samples: int) -> Value:
+    from nn import MLP, losses
+
+    rng = random.Random(0)
+    model = MLP(64, [32, 10], seed=0)
+    X = [[rng.random() for _ in range(64)] for _ in range(samples)]
+    loss = losses.cross_entropy([model(x) for x in X], [k % 10 for k in range(samples)])
+    loss.backward()
+    return loss
+
+
+def test_the_neurons_level_of_a_64_32_10_mlp_shows_a_bounded_number_of_boxes_in_order():
+    from autograd_core.draw import MAX_UNITS
+
+    source = draw_dot(mlp_64_32_10(8), level="neurons", color="grad").source
+    boxes = box_texts(source)
+    assert len(boxes) == 1 + 2 * MAX_UNITS + 1  # inputs, 8 boxes per layer, the loss
+    layer1 = [box[0] for i, box in boxes.items() if _cluster(source, i) == "layer1"]
+    numbers = [int(title.removeprefix("neuron")) for title in layer1[:-1]]
+    assert numbers == sorted(numbers) and len(numbers) == MAX_UNITS - 1
+    assert layer1[-1] == "the other 25 neurons"
+    # Three bundled arrows: inputs -> layer1 -> layer2 -> loss, each drawn once.
+    assert len(arrows(source)) == 3
+    assert source.count("lhead=cluster_layer1") == 1
+    # Seven neurons kept for their |grad|: the folded ones have the smallest.
+    grads = {
+        box[0]: float(line.split()[-1])
+        for box in boxes.values()
+        for line in box
+        if line.startswith("mean |grad|")
+    }
+    kept = [grads[t] for t in layer1[:-1]]
+    assert min(kept) >= grads["the other 25 neurons"]
+
+
+def test_a_large_graph_at_the_neurons_level_renders_small_enough_to_read():
+    svg = render(mlp_64_32_10(4), level="neurons", color="grad")
+    width, height = (float(svg.get(side)[:-2]) for side in ("width", "height"))
+    assert width < 1100 and height < 1100  # points; the 64-32-10 MLP was 1592 x 6797 px
+
+
+def test_dead_relus_judged_on_one_sample_say_so():
+    one = draw_dot(mlp_64_32_10(1), level="layers", color="grad").source
+    assert re.search(r"\d+ of 32 dead ReLU \(1 sample\)", one)
+    many = draw_dot(mlp_64_32_10(16), level="layers", color="grad").source
+    assert "(1 sample)" not in many
+
+
+def test_activation_and_pool_outputs_are_labelled_by_their_place():
+    _, model = conv_net()
+    out = model[1]([[0.5, -0.5], [1.0, 2.0]])
+    assert [v.label for v in out[1]] == ["layer2.map1.0", "layer2.map1.1"]
+    pooled = model[2]([[0.5, -0.5], [1.0, 2.0]])
+    assert [c[0].label for c in pooled] == ["layer3.max0.0", "layer3.max1.0"]
