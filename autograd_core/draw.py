@@ -77,6 +77,7 @@ EXPLODING_RATIO = 1e2
 MAX_INPUT_BOXES = 8
 MAX_UNITS = 8
 ONE_SAMPLE = " (1 sample)"
+MAX_TEXT = 120  # characters of a label shown
 
 
 def draw_dot(
@@ -115,6 +116,9 @@ def draw_dot(
         isinstance(input_names, str) or not all(isinstance(n, str) for n in input_names)
     ):
         raise TypeError("input_names must be a list of str, one per unlabelled input")
+    if input_names is not None and not all(input_names):
+        empty = [i for i, name in enumerate(input_names) if not name]
+        raise ValueError(f"input_names must not be empty strings: input_names[{empty[0]}] is ''")
     if level == "scalars":
         size = len(_collect(root))
         if size > max_nodes:
@@ -125,8 +129,14 @@ def draw_dot(
                 "level='layers'"
             )
 
-    graph = analyse(root, input_names)
     dot = graphviz.Digraph(graph_attr={"rankdir": rankdir}, node_attr={"fontname": "Helvetica"})
+    if level != "scalars":
+        nodes = _collect(root)
+        if not any("." in node.label for node in nodes):
+            # Nothing to group by: say so at once, however large (a plain walk, no analysis).
+            draw_summary(dot, nodes, root, show_grad=show_grad)
+            return dot
+    graph = analyse(root, input_names)
     scale = ColorScale.of(graph.order) if color == "grad" else None
     if level == "scalars":
         draw_scalars(dot, graph, show_grad=show_grad, scale=scale, edge_labels=edge_labels)
@@ -147,6 +157,20 @@ def _collect(root: Value) -> list[Value]:
                 seen.add(child)
                 nodes.append(child)
     return nodes
+
+
+def draw_summary(dot: graphviz.Digraph, nodes: list[Value], root: Value, show_grad: bool) -> None:
+    """A graph with no module labels at a coarse level: a box for its leaves, one for its ops."""
+    leaves = sum(1 for node in nodes if not node.inputs)
+    root_lines = [_title(root.label or "output"), f"data {root.data:.4f}"]
+    if show_grad:
+        root_lines.append(f"grad {_grad(root):.4f}")
+    ops = len(nodes) - leaves
+    root_lines.append(f"{ops} {'op' if ops == 1 else 'ops'}, no modules (labels like layer1.w0)")
+    count = f"{leaves} {'value' if leaves == 1 else 'values'}"
+    dot.node("leaves", _box_label(["<b>leaves</b>", count], None, ""), shape="plaintext")
+    dot.node("ops", _box_label(root_lines, None, ""), shape="plaintext")
+    dot.edge("leaves", "ops")
 
 
 # -- reading the graph: names, modules, and the units that stop learning ----------------------
@@ -449,9 +473,9 @@ def _add_clusters(
             graph.node(node_id, label, **attrs)
         for child in children.get(module, ()):
             with graph.subgraph(name="cluster_" + _cluster_id(child)) as cluster:
-                text = _escape(title(child))
+                text = escape_text(title(child))
                 if child in marks:
-                    text += f'<br/><font color="{MARK_COLOR}">{_escape(marks[child])}</font>'
+                    text += f'<br/><font color="{MARK_COLOR}">{escape_text(marks[child])}</font>'
                 cluster.attr(label=f"<{text}>", style="rounded", color="#888888")
                 fill(cluster, child)
 
@@ -469,14 +493,14 @@ def _value_label(
     """An HTML-like table: name | data | grad (| mark), each cell escaped."""
     cells = []
     if name:
-        cells.append(f"<b>{_escape(name)}</b>")
+        cells.append(f"<b>{escape_text(name)}</b>")
     cells.append(f"data {data:.4f}")
     if grad is not None:
-        cells.append(_escape(grad))
+        cells.append(escape_text(grad))
     if fill is not None:
         cells = [_on(fill, cell) for cell in cells]
     if mark:
-        cells.append(f'<font color="{MARK_COLOR}"><b>{_escape(mark)}</b></font>')
+        cells.append(f'<font color="{MARK_COLOR}"><b>{escape_text(mark)}</b></font>')
     background = f' bgcolor="{fill}"' if fill is not None else ""
     row = "".join(f"<td{background}>{cell}</td>" for cell in cells)
     # The focus of a stepper frame: a thick coloured frame around the whole box.
@@ -677,7 +701,8 @@ def _fold_long_run(groups: dict[Value, str], graph: Graph) -> list[str]:
 
 
 def _long_run_lines(folded: list[str], nodes: list[Value], show_grad: bool) -> list[str]:
-    lines = [f"<b>{_escape(folded[0])} ... {_escape(folded[-1])}</b>", f"{len(folded)} more boxes"]
+    title = escape_text(f"{folded[0]} ... {folded[-1]}")
+    lines = [f"<b>{title}</b>", f"{len(folded)} more boxes"]
     parameters = sum(1 for n in nodes if not n.inputs)
     if parameters:
         lines.append(f"{parameters} parameters")
@@ -736,9 +761,10 @@ def _box_lines(
         lines = [_title(group[3:]), f"data {node.data:.4f}"]
         return lines + ([f"grad {_grad(node):.4f}"] if show_grad else [])
     if group == SHARED:
-        readers = ", ".join(map(_escape, shared_by))
+        readers = ", ".join(map(escape_text, shared_by))
         if len(shared_by) > 4:
-            readers = f"{len(shared_by)} boxes, {_escape(shared_by[0])} to {_escape(shared_by[-1])}"
+            ends = escape_text(f"{shared_by[0]} to {shared_by[-1]}")
+            readers = f"{len(shared_by)} boxes, {ends}"
         lines = ["<b>shared</b>", f"{len(nodes)} values, read by {readers}"]
         return lines + ([f"mean |grad| {grad:.2e}"] if show_grad else [])
     if group == LOSS:
@@ -784,7 +810,7 @@ def _box_lines(
 
 def _title(text: str) -> str:
     """A box's bold first line; an empty name (a label '.out' has no module) reads '(no name)'."""
-    return f"<b>{_escape(text)}</b>" if text else "<i>(no name)</i>"
+    return f"<b>{escape_text(text)}</b>" if text else "<i>(no name)</i>"
 
 
 def _kind(group: str, nodes: list[Value], outputs: list[Value], parameters: list[Value]) -> str:
@@ -839,16 +865,19 @@ def _box_label(lines: list[str], fill: str | None, mark: str) -> str:
         lines = [_on(fill, line) for line in lines]
     body = "<br/>".join(lines)
     # The mark on white below the coloured cell: red on a red fill would not read.
-    note = f'<tr><td><font color="{MARK_COLOR}"><b>{_escape(mark)}</b></font></td></tr>'
+    note = f'<tr><td><font color="{MARK_COLOR}"><b>{escape_text(mark)}</b></font></td></tr>'
     return f"<{TABLE}><tr><td{background}>{body}</td></tr>{note if mark else ''}</table>>"
 
 
-def _escape(text: str) -> str:
+def escape_text(text: str) -> str:
     """User text as HTML-like label content: printed as typed, one line per line of text.
 
     Graphviz parses the label as XML, which forbids control codes: one in a label would make
-    `dot` fail, so those (and other unprintable characters) are written out as escapes.
+    `dot` fail, so those (and other unprintable characters) are written out as escapes. Text
+    over MAX_TEXT characters is cut there, with its length said.
     """
+    if len(text) > MAX_TEXT:  # Graphviz refuses an HTML label over 16384 characters
+        text = f"{text[:MAX_TEXT]}... ({len(text)} characters)"
     lines = text.replace("\r\n", "\n").split("\n")
     return "<br/>".join(html.escape("".join(map(_printable, line))) for line in lines)
 

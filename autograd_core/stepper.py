@@ -15,9 +15,9 @@ the same frames to a file that needs no Python to play.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
+import json
 import math
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -25,7 +25,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backward import _check_seed, topological_order
-from .draw import Graph, analyse, draw_scalars
+from .draw import Graph, analyse, draw_scalars, escape_text
 from .value import Value
 
 if TYPE_CHECKING:
@@ -182,15 +182,15 @@ def graph_name(graph: Graph, node: Value) -> str:
 def _title(graph: Graph, node: Value) -> str:
     """'n (tanh)' for a named node, '(tanh)' for an unnamed one."""
     named = graph.names[node]
-    op = html.escape(node.op)
-    return f"{html.escape(named)} ({op})" if named else f"({op})"
+    op = escape_text(node.op)
+    return f"{escape_text(named)} ({op})" if named else f"({op})"
 
 
 def _caption(graph: Graph, step: Step | None, total: int) -> str:
     """The arithmetic of the step, as an HTML-like label: local x upstream = contribution."""
 
     def name(node: Value) -> str:
-        return html.escape(graph_name(graph, node))
+        return escape_text(graph_name(graph, node))
 
     if step is None:
         text = (
@@ -246,7 +246,9 @@ def save_gif(root: Value, path: str | Path, seconds_per_frame: float = 1.5) -> P
 def save_html(root: Value, path: str | Path) -> Path:
     """The frames in one self-contained HTML file: SVG pictures, back/next buttons, a slider."""
     svgs = [frame.pipe(format="svg").decode() for frame in frames(root)]
-    sources = ",".join(f'"{base64.b64encode(svg.encode()).decode()}"' for svg in svgs)
+    # JSON strings in a script: ASCII escapes keep every character (base64 and atob would
+    # read the UTF-8 bytes back as Latin-1), and "<\/" keeps the script from ending early.
+    sources = json.dumps(svgs).replace("</", "<\\/")
     page = _HTML.replace("__FRAMES__", sources).replace("__LAST__", str(len(svgs) - 1))
     path = Path(path)
     path.write_text(page, encoding="utf-8")
@@ -260,7 +262,7 @@ _HTML = """<!DOCTYPE html>
 <input id="slider" type="range" min="0" max="__LAST__" value="0"> <span id="where"></span>
 <div id="picture"></div>
 <script>
-const frames = [__FRAMES__].map(atob);
+const frames = __FRAMES__;
 const slider = document.getElementById("slider");
 function show(k) {
   k = Math.max(0, Math.min(frames.length - 1, k));

@@ -601,3 +601,59 @@ def test_activation_and_pool_outputs_are_labelled_by_their_place():
     assert [v.label for v in out[1]] == ["layer2.map1.0", "layer2.map1.1"]
     pooled = model[2]([[0.5, -0.5], [1.0, 2.0]])
     assert [c[0].label for c in pooled] == ["layer3.max0.0", "layer3.max1.0"]
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", [".lead", ".out", "a..b", "layer1.", "..", "nul\x00", "esc\x1b"])
+@pytest.mark.parametrize("level", ["scalars", "neurons", "layers"])
+def test_odd_labels_draw_at_every_level(label, level):
+    w = Value(2.0, label=label)
+    y = (w * Value(3.0)).tanh()
+    y.label = label
+    y.backward()
+    svg = render(y, level=level, color="grad")  # dot refuses an empty <b></b> or a control code
+    assert nodes(svg)
+    assert "<b></b>" not in draw_dot(y, level=level).source
+
+
+def test_a_label_over_graphvizs_limit_is_cut_and_says_its_length():
+    a = Value(1.0, label="x" * 20_000)
+    shown = texts(render(a * 2))
+    assert "x" * 120 + "... (20000 characters)" in shown
+
+
+def test_an_empty_input_name_is_refused():
+    out, _ = labelled_mlp([2, 1], [0.5, -1.0])
+    with pytest.raises(ValueError, match=r"must not be empty strings: input_names\[1\] is ''"):
+        draw_dot(out, input_names=["a", ""])
+
+
+def test_the_layers_level_of_a_200_step_gru_folds_the_middle_steps_into_one_box():
+    import nn
+    from autograd_core.draw import MAX_LAYERS
+
+    cell = nn.GRUCell(2, 3, seed=0)
+    states = nn.unroll(cell, [[0.01 * t, -0.01 * t] for t in range(200)])
+    root = vsum(states[-1])
+    root.backward()
+    source = draw_dot(root, level="layers").source
+    boxes = box_texts(source)
+    titles = [box[0] for box in boxes.values()]
+    steps = [t for t in titles if re.fullmatch(r"t\d+", t)]
+    assert steps == ["t1", "t2", "t3", "t4", "t5", "t6", "t196", "t197", "t198", "t199", "t200"]
+    assert len(steps) == MAX_LAYERS - 1
+    (folded,) = [box for box in boxes.values() if box[0] == "t7 ... t195"]
+    assert folded[1] == "189 more boxes"
+    assert nodes(render(root, level="layers"))  # and dot lays it out (in well under a second)
+
+
+def test_a_huge_graph_without_modules_is_summarised_at_the_coarse_levels():
+    v = Value(1.0, label="start")
+    for _ in range(200_000):
+        v = -v
+    for level in ("neurons", "layers"):
+        boxes = list(box_texts(draw_dot(v, level=level).source).values())
+        assert boxes[0] == ["leaves", "1 value"]
+        assert boxes[1][-1] == "200000 ops, no modules (labels like layer1.w0)"

@@ -1,6 +1,6 @@
 """backward_steps, the stepper's frames, its files and its widget."""
 
-import base64
+import json
 import math
 import re
 
@@ -115,8 +115,7 @@ def test_save_gif_refuses_a_bad_frame_time(tmp_path):
 def test_save_html_holds_every_frame_in_one_file(tmp_path):
     _, _, _, y = diamond()
     page = save_html(y, tmp_path / "steps.html").read_text()
-    encoded = re.search(r"const frames = \[(.*)\]\.map", page).group(1)
-    svgs = [base64.b64decode(chunk.strip('"')).decode() for chunk in encoded.split(",")]
+    svgs = json.loads(re.search(r"const frames = (.*);", page).group(1))
     assert len(svgs) == 4 and all(svg.lstrip().startswith("<?xml") for svg in svgs)
     assert "grad 35.0000" in svgs[-1] and "grad 35.0000" not in svgs[0]
     assert 'max="3"' in page
@@ -162,3 +161,28 @@ def test_the_widget_names_nodes_as_the_picture_does():
     stepper.show(2)
     assert "d (*) / d x0 = 2" in stepper.arithmetic.value  # the input drawn as x0
     assert "x0" in stepper.picture.value
+
+
+def test_save_html_keeps_unicode_labels_as_typed(tmp_path):
+    x = Value(2.0, label="ünï ∂")
+    y = x * x
+    y.label = "y</script>"
+    page = save_html(y, tmp_path / "steps.html").read_text(encoding="utf-8")
+    assert "</script>" not in page.split("<script>")[1].removesuffix("</script></body></html>\n")
+    svgs = json.loads(re.search(r"const frames = (.*);", page).group(1))
+    assert "ünï ∂" in svgs[-1] and "y&lt;/script&gt;" in svgs[-1]
+
+
+@pytest.mark.parametrize("label", ["nul\x00", "esc\x1b[31m", "x" * 20_000, ".lead"])
+def test_hostile_labels_draw_in_every_frame(label):
+    x = Value(2.0, label=label)
+    y = (x * 3.0).tanh()
+    y.label = label
+    for frame in frames(y):
+        svg = frame.pipe(format="svg").decode()  # dot fails on a label it cannot parse
+        assert "<svg" in svg
+    shown = frame.source
+    if len(label) > 1000:
+        assert "... (20000 characters)" in shown
+    else:
+        assert repr(label)[1:-1] in shown or label in shown
