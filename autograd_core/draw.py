@@ -21,7 +21,8 @@ Unlabelled leaves are the inputs: they are drawn as `x0, x1, ...` in the order t
 them, or with the names given in `input_names`. The constant 1 a `dot` node multiplies with a
 bias (a parameter labelled `b` or `*.b`, the way `nn` writes `w . x + b`) is drawn as `1`.
 
-With `color="grad"` each box is filled by log10 |grad| on a colour scale, with a legend, and
+With `color="grad"` each box is filled by log10 |grad| on one fixed colour scale (1e-8 .. 1e2,
+yellow to dark red, the same in every picture), with a legend below the graph, and
 what stops learning is marked: a ReLU whose output is 0 for every sample in the graph (dead:
 no gradient passes), a tanh or sigmoid whose slope is under 1% of its maximum (saturated), and
 a layer whose parameters' mean |grad| is over 100 times smaller (vanishing) or larger
@@ -49,21 +50,24 @@ COLORS = (None, "grad")
 # An op is a small ellipse that grows only as much as its name needs.
 OP_STYLE = {"shape": "ellipse", "fontsize": "11", "width": "0.3", "height": "0.3", "margin": "0.04"}
 TABLE = '<table border="0" cellborder="1" cellspacing="0" cellpadding="4"'
-# Blue (small gradients) to red (large ones): ColorBrewer's RdYlBu, reversed.
-PALETTE = (
-    "#313695",
-    "#4575b4",
-    "#74add1",
-    "#abd9e9",
-    "#e0f3f8",
-    "#fee090",
-    "#fdae61",
-    "#f46d43",
-    "#d73027",
-    "#a50026",
+# One colour scale for every picture of gradients: log10 |grad| from 1e-8 to 1e2, fixed, on
+# matplotlib's "YlOrRd" (ColorBrewer's nine yellow-orange-red steps, interpolated), whose
+# lightness falls steadily: the larger a gradient, the darker and redder, in every picture.
+GRAD_DECADES = (-8, 2)
+GRAD_COLORMAP = "YlOrRd"
+YLORRD = (
+    "#ffffcc",
+    "#ffeda0",
+    "#fed976",
+    "#feb24c",
+    "#fd8d3c",
+    "#fc4e2a",
+    "#e31a1c",
+    "#bd0026",
+    "#800026",
 )
-DARK = {"#313695", "#4575b4", "#d73027", "#a50026"}  # white text reads better on these
 ZERO_COLOR = "#d9d9d9"  # a gradient of exactly 0 has no logarithm: grey
+NAN_COLOR = "#4d4d4d"  # nan or inf: dark grey
 MARK_COLOR = "#c00000"
 FOCUS_COLOR = "#e6550d"
 # A unit is saturated where its slope is under this fraction of the activation's largest slope.
@@ -137,13 +141,16 @@ def draw_dot(
             draw_summary(dot, nodes, root, show_grad=show_grad)
             return dot
     graph = analyse(root, input_names)
-    scale = ColorScale.of(graph.order) if color == "grad" else None
+    colored = color == "grad"
     if level == "scalars":
-        draw_scalars(dot, graph, show_grad=show_grad, scale=scale, edge_labels=edge_labels)
+        fill = (lambda node: grad_color(_grad(node))) if colored else None
+        draw_scalars(
+            dot, graph, show_grad=show_grad, fill=fill, marks=colored, edge_labels=edge_labels
+        )
     else:
-        draw_modules(dot, graph, level, show_grad=show_grad, scale=scale)
-    if scale is not None:  # below the graph, not beside it: no column of its own
-        dot.attr(label=scale.legend(), labelloc="b", labeljust="l")
+        draw_modules(dot, graph, level, show_grad=show_grad, colored=colored)
+    if colored:  # below the graph, not beside it: no column of its own
+        dot.attr(label=grad_legend(), labelloc="b", labeljust="l")
     return dot
 
 
@@ -344,60 +351,60 @@ def _mean_abs_grad(nodes: Sequence[Value]) -> float:
 # -- the colour scale -------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class ColorScale:
-    """log10 |grad| to a colour, one colour per band of `step` decades from `low` up."""
+def grad_color(grad: float) -> str:
+    """The colour of a gradient: log10 |grad| placed on 1e-8 .. 1e2 (clamped at the ends) and
+    read off YlOrRd, blending its two nearest steps; grey for 0, dark grey for nan or inf."""
+    if grad == 0.0:
+        return ZERO_COLOR
+    if not math.isfinite(grad):
+        return NAN_COLOR
+    low, high = GRAD_DECADES
+    where = (min(max(math.log10(abs(grad)), low), high) - low) / (high - low)
+    position = where * (len(YLORRD) - 1)
+    k = min(int(position), len(YLORRD) - 2)
+    a, b = _rgb(YLORRD[k]), _rgb(YLORRD[k + 1])
+    t = position - k
+    return "#" + "".join(f"{round(x + (y - x) * t):02x}" for x, y in zip(a, b, strict=True))
 
-    low: int
-    bands: int
-    step: int
 
-    @classmethod
-    def of(cls, nodes: Sequence[Value]) -> ColorScale:
-        """A scale spanning the nonzero gradients of `nodes` (1e-1 to 1e1 if there are none)."""
-        logs = [math.log10(abs(g)) for g in map(_grad, nodes) if g != 0.0 and math.isfinite(g)]
-        low, high = (math.floor(min(logs)), math.floor(max(logs)) + 1) if logs else (-1, 1)
-        step = max(1, math.ceil((high - low) / len(PALETTE)))
-        return cls(low, math.ceil((high - low) / step), step)
+def _rgb(color: str) -> tuple[int, int, int]:
+    return int(color[1:3], 16), int(color[3:5], 16), int(color[5:7], 16)
 
-    def color(self, grad: float) -> str:
-        if grad == 0.0 or not math.isfinite(grad):
-            return ZERO_COLOR
-        band = (math.floor(math.log10(abs(grad))) - self.low) // self.step
-        return self.colors()[min(max(band, 0), self.bands - 1)]
 
-    def colors(self) -> list[str]:
-        """`bands` colours spread evenly over the palette, blue to red."""
-        if self.bands == 1:
-            return [PALETTE[len(PALETTE) // 2]]
-        last = len(PALETTE) - 1
-        return [PALETTE[round(i * last / (self.bands - 1))] for i in range(self.bands)]
-
-    def legend(self) -> str:
-        """A table: one cell per band labelled by its lowest power of ten, and the marks."""
-        cells = [f'<td bgcolor="{ZERO_COLOR}">0</td>']
-        for i, fill in enumerate(self.colors()):
-            cells.append(f'<td bgcolor="{fill}">{_on(fill, f"1e{self.low + i * self.step}")}</td>')
-        width = len(cells)
-        marks = (
-            "dead ReLU: 0 on every sample; saturated: slope under 1% of its peak;<br/>"
-            "vanishing / exploding: mean |grad| 100x below / above the output layer's"
-        )
-        return (
-            f'<{TABLE}><tr><td colspan="{width}"><b>|grad|</b></td></tr>'
-            f"<tr>{''.join(cells)}</tr>"
-            f'<tr><td colspan="{width}"><font color="{MARK_COLOR}">{marks}</font></td></tr>'
-            "</table>>"
-        )
+def grad_legend() -> str:
+    """The scale as an HTML-like table: a cell per decade 1e-8 .. 1e2, 0 in grey, the marks."""
+    low, high = GRAD_DECADES
+    cells = [f'<td bgcolor="{ZERO_COLOR}">0</td>']
+    for decade in range(low, high + 1):
+        fill = grad_color(10.0**decade)
+        cells.append(f'<td bgcolor="{fill}">{_on(fill, f"1e{decade}")}</td>')
+    width = len(cells)
+    marks = (
+        "dead ReLU: 0 on every sample; saturated: slope under 1% of its peak;<br/>"
+        "vanishing / exploding: mean |grad| 100x below / above the output layer's"
+    )
+    return (
+        f'<{TABLE}><tr><td colspan="{width}"><b>|grad|</b> (the same scale in every picture)'
+        f"</td></tr><tr>{''.join(cells)}</tr>"
+        f'<tr><td colspan="{width}"><font color="{MARK_COLOR}">{marks}</font></td></tr>'
+        "</table>>"
+    )
 
 
 def _grad(node: Value) -> float:
     return float(node.grad)
 
 
+def is_dark(fill: str) -> bool:
+    """Whether white text reads better than black on the colour '#rrggbb' (its perceived
+    brightness, 0.299 R + 0.587 G + 0.114 B, is under half)."""
+    red, green, blue = _rgb(fill)
+    return 0.299 * red + 0.587 * green + 0.114 * blue < 128
+
+
 def _on(fill: str, text: str) -> str:
     """Text that stays readable on the fill colour."""
-    return f'<font color="white">{text}</font>' if fill in DARK else text
+    return f'<font color="white">{text}</font>' if is_dark(fill) else text
 
 
 # -- the scalars level: every value and op ----------------------------------------------------
@@ -408,26 +415,28 @@ def draw_scalars(
     graph: Graph,
     *,
     show_grad: bool = True,
-    scale: ColorScale | None = None,
+    fill: Callable[[Value], str | None] | None = None,
+    marks: bool = False,
     edge_labels: bool = False,
     grad_text: Callable[[Value], str] | None = None,
     focus: Value | None = None,
 ) -> None:
     """Every value as a box and every op as an ellipse, each inside its module's cluster.
 
+    `fill(node)` is a box's colour (None: white); `marks` shows dead and saturated units.
     `grad_text(node)` replaces the grad cell (the stepper shows running sums this way); the
     `focus` node and the edges into its op are highlighted.
     """
     ids = {node: str(i) for i, node in enumerate(reversed(graph.order))}
     members: dict[str, list[tuple[str, str, dict]]] = {}
     for node in reversed(graph.order):
-        fill = scale.color(_grad(node)) if scale is not None else None
-        mark = graph.marks.get(node, "") if scale is not None else ""
+        color = fill(node) if fill is not None else None
+        mark = graph.marks.get(node, "") if marks else ""
         if grad_text is not None:
             grad = grad_text(node)
         else:
             grad = f"grad {float(node.grad):.4f}" if show_grad else None
-        label = _value_label(graph.names[node], node.data, grad, fill, mark, node is focus)
+        label = _value_label(graph.names[node], node.data, grad, color, mark, node is focus)
         box = members.setdefault(graph.modules[node], [])
         box.append((ids[node], label, {"shape": "plaintext"}))
         if node.inputs:
@@ -524,7 +533,7 @@ def draw_modules(
     level: str,
     *,
     show_grad: bool = True,
-    scale: ColorScale | None = None,
+    colored: bool = False,
 ) -> None:
     """One box per module (a neuron or a layer), for the inputs, and for what follows the model.
 
@@ -557,14 +566,14 @@ def draw_modules(
     boxes: dict[str, list[tuple[str, str, dict]]] = {}
     for group in ordered:
         nodes = members[group]
-        fill = scale.color(grads[group]) if scale is not None else None
+        fill = grad_color(grads[group]) if colored else None
         if group in folded:
             lines = _folded_lines(folded[group], members[group], show_grad)
         elif group == LONG_RUN:
             lines = _long_run_lines(long_run, nodes, show_grad)
         else:
             lines = _box_lines(group, nodes, graph, level, show_grad, grads[group], shared_by)
-        mark = _box_mark(group, nodes, graph, level) if scale is not None else ""
+        mark = _box_mark(group, nodes, graph, level) if colored else ""
         label = _box_label(lines, fill, mark)
         cluster = module_of(group) if level == "neurons" and group in modules else ""
         boxes.setdefault(cluster, []).append((ids[group], label, {"shape": "plaintext"}))

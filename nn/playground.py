@@ -23,7 +23,7 @@ import numpy as np
 
 from autograd_core import Value, batched
 
-from . import data, optim
+from . import data, optim, plot
 from ._checks import is_integer
 from .health import GradientReport, gradient_report
 from .modules import ACTIVATIONS, MLP, _as_list
@@ -388,25 +388,29 @@ class Playground:
         boundary.set_title(f"{self.settings['dataset']}: decision boundary")
 
     def _draw_health(self, health_ax: Any) -> None:
-        """Mean |grad| per layer as bars, red where units are dead or saturated."""
+        """Mean |grad| per layer as bars in the gradient colours, hatched where units are
+        dead or saturated."""
         if self.report is not None:
+            colormap, norm = plot.grad_scale()
             names = [layer.name for layer in self.report.layers]
             sizes = [max(layer.mean_abs_grad, 1e-12) for layer in self.report.layers]
-            bars = health_ax.bar(names, sizes, color="#74add1")
+            bars = health_ax.bar(
+                names, sizes, color=[colormap(norm(size)) for size in sizes], edgecolor="black"
+            )
             for bar, layer in zip(bars, self.report.layers, strict=True):
                 stuck = (layer.dead or 0.0) + (layer.saturated or 0.0)
                 if stuck:
-                    bar.set_color("#d73027")
+                    bar.set_hatch("//")
                     health_ax.annotate(
                         f"{stuck:.0%} stuck",
                         (bar.get_x() + bar.get_width() / 2, bar.get_height()),
                         ha="center",
                         va="bottom",
-                        fontsize=8,
+                        fontsize=10,
                     )
             _plain_log_scale(health_ax)
             health_ax.set_ylim(min(sizes) / 10, max(sizes) * 3)  # bars long enough to compare
-        health_ax.set(title="mean |grad| per layer", xlabel="red: dead / saturated units")
+        health_ax.set(title="mean |grad| per layer", xlabel="hatched: dead / saturated units")
 
     def _repr_mimebundle_(self, **kwargs: Any) -> Any:
         return self.widget._repr_mimebundle_(**kwargs)

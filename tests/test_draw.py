@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from autograd_core import Value, dot, draw_dot, vsum
-from autograd_core.draw import module_of
+from autograd_core.draw import grad_color, module_of
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -309,18 +309,49 @@ def test_an_unknown_level_or_color_is_refused():
         draw_dot(Value(1.0), color="red")
 
 
-def test_color_grad_fills_each_value_by_its_decade_of_gradient():
+def test_color_grad_fills_each_value_by_its_gradient_on_the_fixed_scale():
     p, q, z = Value(1.0, label="p"), Value(1.0, label="q"), Value(1.0, label="z")
     y = 0.001 * p + 10 * q + 0 * z
     y.backward()  # p.grad = 1e-3, q.grad = 10, y.grad = 1, z.grad = 0
     source = draw_dot(y, color="grad").source
-    # Decades 1e-3 .. 1e1: five bands, spread from the palette's blue end to its red end.
-    assert 'bgcolor="#313695"' in line_of(source, "<b>p</b>")
-    assert 'bgcolor="#a50026"' in line_of(source, "<b>q</b>")
+    assert f'bgcolor="{grad_color(1e-3)}"' in line_of(source, "<b>p</b>")
+    assert f'bgcolor="{grad_color(10.0)}"' in line_of(source, "<b>q</b>")
     assert 'bgcolor="#d9d9d9"' in line_of(source, "<b>z</b>")  # 0 has no logarithm: grey
     legend = line_of(source, "|grad|")
-    for decade in ("1e-3", "1e-2", "1e-1", "1e0", "1e1"):
-        assert decade in legend
+    for decade in range(-8, 3):
+        assert f'<td bgcolor="{grad_color(10.0**decade)}">' in legend and f"1e{decade}<" in legend
+
+
+def test_the_grad_scale_is_matplotlibs_ylorrd_over_ten_decades():
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    colormap, norm = colormaps["YlOrRd"], LogNorm(1e-8, 1e2)
+    for grad in (3e-9, 1e-8, 2e-6, 0.15, 0.69, 1.0, -7.0, 1e2, 5e3):
+        expected = colormap(float(min(max(norm(abs(grad)), 0.0), 1.0)))[:3]
+        got = [int(grad_color(grad)[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        assert got == pytest.approx(expected, abs=2 / 255), grad
+
+
+def test_larger_gradients_are_darker_in_every_picture_alike():
+    def brightness(color: str) -> float:
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+    decades = [brightness(grad_color(10.0**k)) for k in range(-8, 3)]
+    assert decades == sorted(decades, reverse=True) and len(set(decades)) == len(decades)
+    assert grad_color(0.15) != grad_color(0.69)  # no bands: a factor of 4.6 shows
+    # An exploding layer's 1e1 is darker than a healthy output layer's 1e-1, whatever else
+    # is in the picture: the scale does not stretch to each graph.
+    fills = []
+    for others in (0.0, 10.0, 1e-6):
+        a, b = Value(1.0, label="a"), Value(1.0, label="b")
+        y = 0.1 * a + others * b
+        y.backward()
+        fills.append(
+            re.search(r'bgcolor="(#\w+)"', line_of(draw_dot(y, color="grad").source, "<b>a</b>"))
+        )
+    assert [fill.group(1) for fill in fills] == [grad_color(0.1)] * 3
 
 
 def test_a_relu_that_is_zero_on_every_sample_is_marked_dead():

@@ -119,3 +119,19 @@ def test_steps_without_drawing_still_update_the_status(playground):
     playground.step(2, draw=False)
     assert "epoch 2: loss" in playground.status.value
     assert playground.picture.value == picture
+
+
+def test_the_health_bars_are_in_the_gradient_colours(playground):
+    from matplotlib.figure import Figure
+
+    from nn.plot import grad_scale
+
+    playground.reset()
+    playground.step(2, draw=False)
+    ax = Figure().subplots()
+    playground._draw_health(ax)
+    colormap, norm = grad_scale()
+    sizes = [layer.mean_abs_grad for layer in playground.report.layers]
+    assert [tuple(bar.get_facecolor()) for bar in ax.patches] == [
+        pytest.approx(colormap(norm(size))) for size in sizes
+    ]
