@@ -420,12 +420,16 @@ def draw_scalars(
     edge_labels: bool = False,
     grad_text: Callable[[Value], str] | None = None,
     focus: Value | None = None,
+    backward_arrows: bool = False,
 ) -> None:
     """Every value as a box and every op as an ellipse, each inside its module's cluster.
 
     `fill(node)` is a box's colour (None: white); `marks` shows dead and saturated units.
     `grad_text(node)` replaces the grad cell (the stepper shows running sums this way); the
-    `focus` node and the edges into its op are highlighted.
+    `focus` node and the edges into its op are highlighted. `backward_arrows` (a stepper's
+    frame) points the arrows from each node back to its inputs, the way the gradient flows
+    (Graphviz still ranks inputs before outputs), and frames every box alike, so that the
+    focus's frame does not change its size.
     """
     ids = {node: str(i) for i, node in enumerate(reversed(graph.order))}
     members: dict[str, list[tuple[str, str, dict]]] = {}
@@ -436,7 +440,8 @@ def draw_scalars(
             grad = grad_text(node)
         else:
             grad = f"grad {float(node.grad):.4f}" if show_grad else None
-        label = _value_label(graph.names[node], node.data, grad, color, mark, node is focus)
+        framed = node is focus if backward_arrows else None
+        label = _value_label(graph.names[node], node.data, grad, color, mark, framed)
         box = members.setdefault(graph.modules[node], [])
         box.append((ids[node], label, {"shape": "plaintext"}))
         if node.inputs:
@@ -448,9 +453,10 @@ def draw_scalars(
     for node in reversed(graph.order):
         if not node.inputs:
             continue
-        dot.edge(ids[node] + "op", ids[node])
+        back = {"dir": "back"} if backward_arrows else {}
+        dot.edge(ids[node] + "op", ids[node], **back)
         for child, local in zip(node.inputs, node.local_grads, strict=True):
-            attrs = {}
+            attrs = dict(back)
             if edge_labels:
                 attrs["label"] = f"{float(local):.4g}"
                 attrs["fontsize"] = "10"
@@ -497,24 +503,21 @@ def _cluster_id(module: str) -> str:
 
 
 def _value_label(
-    name: str, data: float, grad: str | None, fill: str | None, mark: str, focus: bool
+    name: str, data: float, grad: str | None, fill: str | None, mark: str, focus: bool | None
 ) -> str:
-    """An HTML-like table: name | data | grad (| mark), each cell escaped."""
-    cells = []
-    if name:
-        cells.append(f"<b>{escape_text(name)}</b>")
-    cells.append(f"data {data:.4f}")
+    """A box of lines, name over data over grad, each escaped (stacked, so that a graph drawn
+    left to right stays narrow); the mark, if any, below on white. `focus` True or False
+    frames the box (in colour if True: every box of a stepper frame has the frame's width);
+    None draws none."""
+    lines = [f"<b>{escape_text(name)}</b>"] if name else []
+    lines.append(f"data {data:.4f}")
     if grad is not None:
-        cells.append(escape_text(grad))
-    if fill is not None:
-        cells = [_on(fill, cell) for cell in cells]
-    if mark:
-        cells.append(f'<font color="{MARK_COLOR}"><b>{escape_text(mark)}</b></font>')
-    background = f' bgcolor="{fill}"' if fill is not None else ""
-    row = "".join(f"<td{background}>{cell}</td>" for cell in cells)
-    # The focus of a stepper frame: a thick coloured frame around the whole box.
-    table = TABLE.replace('border="0"', f'border="3" color="{FOCUS_COLOR}"') if focus else TABLE
-    return f"<{table}><tr>{row}</tr></table>>"
+        lines.append(escape_text(grad))
+    label = _box_label(lines, fill, mark)
+    if focus is not None:  # a stepper frame: a thick frame, coloured around its focus only
+        color = FOCUS_COLOR if focus else "white"
+        label = label.replace('border="0"', f'border="3" color="{color}"', 1)
+    return label
 
 
 # -- the coarse levels: one box per neuron or per layer ---------------------------------------
