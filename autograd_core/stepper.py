@@ -289,22 +289,15 @@ def _caption_box(captions: list[list[str]], drawing_width: float) -> Callable[[l
 def save_gif(root: Value, path: str | Path, seconds_per_frame: float = 1.5) -> Path:
     """The frames as an animated GIF (needs Pillow and Graphviz's `dot`); returns the path.
 
-    Frames differ in size, so each is centred on a white canvas as large as the largest.
+    Every frame has the same size and layout, so only the numbers change from one to the next.
     """
     from PIL import Image
 
     if not (math.isfinite(seconds_per_frame) and seconds_per_frame > 0):
         raise ValueError(f"seconds_per_frame must be a positive number, got {seconds_per_frame!r}")
-    images = [
+    canvases = [
         Image.open(io.BytesIO(frame.pipe(format="png"))).convert("RGB") for frame in frames(root)
     ]
-    width = max(image.width for image in images)
-    height = max(image.height for image in images)
-    canvases = []
-    for image in images:
-        canvas = Image.new("RGB", (width, height), "white")
-        canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
-        canvases.append(canvas)
     path = Path(path)
     canvases[0].save(
         path,
