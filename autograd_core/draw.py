@@ -397,9 +397,9 @@ def _grad(node: Value) -> float:
 
 def is_dark(fill: str) -> bool:
     """Whether white text reads better than black on the colour '#rrggbb' (its perceived
-    brightness, 0.299 R + 0.587 G + 0.114 B, is under half)."""
+    brightness, 0.299 R + 0.587 G + 0.114 B, is under 110 of 255)."""
     red, green, blue = _rgb(fill)
-    return 0.299 * red + 0.587 * green + 0.114 * blue < 128
+    return 0.299 * red + 0.587 * green + 0.114 * blue < 110
 
 
 def _on(fill: str, text: str) -> str:

@@ -172,6 +172,10 @@ def history(history: Any, ax: Axes | None = None, held_out: str = "validation") 
         score_ax.set_ylabel(score_name)
         if not regression:
             score_ax.set_ylim(0.0, 1.05)
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    # Below the axes, never over the curves (a rising validation loss is what one looks for).
+    ax.legend(
+        lines, [line.get_label() for line in lines], loc="upper center",
+        bbox_to_anchor=(0.5, -0.15), ncol=len(lines), frameon=False,
+    )  # fmt: skip
     ax.set_title("training")
     return ax
