@@ -47,6 +47,10 @@ if TYPE_CHECKING:
 RANKDIRS = ("LR", "RL", "TB", "BT")
 LEVELS = ("scalars", "neurons", "layers")
 COLORS = (None, "grad")
+# Compact, so that a small graph fits a notebook's column with its text at full size: boxes
+# without a margin (edges end at their frame), ranks and neighbours close together.
+GRAPH_STYLE = {"fontname": "Helvetica", "ranksep": "0.3", "nodesep": "0.15"}
+BOX_STYLE = {"fontname": "Helvetica", "fontsize": "12", "margin": "0"}
 # An op is a small ellipse that grows only as much as its name needs.
 OP_STYLE = {"shape": "ellipse", "fontsize": "11", "width": "0.3", "height": "0.3", "margin": "0.04"}
 TABLE = '<table border="0" cellborder="1" cellspacing="0" cellpadding="4"'
@@ -133,7 +137,7 @@ def draw_dot(
                 "level='layers'"
             )
 
-    dot = graphviz.Digraph(graph_attr={"rankdir": rankdir}, node_attr={"fontname": "Helvetica"})
+    dot = graphviz.Digraph(graph_attr=GRAPH_STYLE | {"rankdir": rankdir}, node_attr=BOX_STYLE)
     if level != "scalars":
         nodes = _collect(root)
         if not any("." in node.label for node in nodes):

@@ -26,7 +26,15 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backward import _check_seed, topological_order
-from .draw import Graph, analyse, draw_scalars, escape_text, grad_color
+from .draw import (
+    BOX_STYLE,
+    GRAPH_STYLE,
+    Graph,
+    analyse,
+    draw_scalars,
+    escape_text,
+    grad_color,
+)
 from .value import Value
 
 if TYPE_CHECKING:
@@ -197,12 +205,11 @@ def _frame(
         return grad_color(known[node]) if node in known else None
 
     focus = steps[k - 1] if k else None
-    attributes = {"rankdir": rankdir, "fontname": "Helvetica", "nodesep": "0.15"}
+    attributes = GRAPH_STYLE | {"rankdir": rankdir}
     if caption is not None:
-        attributes.update(label=caption, labelloc="t", fontsize="14")
-    # No margin around a box: the sizes fixed from one frame are the boxes' own.
-    boxes = {"fontname": "Helvetica", "margin": "0"}
-    dot = graphviz.Digraph(graph_attr=attributes, node_attr=boxes)
+        attributes.update(label=caption, labelloc="t", fontsize=str(CAPTION_POINTS))
+    # No margin around a box (BOX_STYLE): the sizes fixed from one frame are the boxes' own.
+    dot = graphviz.Digraph(graph_attr=attributes, node_attr=BOX_STYLE)
     draw_scalars(
         dot,
         graph,

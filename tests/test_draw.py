@@ -688,3 +688,16 @@ def test_a_huge_graph_without_modules_is_summarised_at_the_coarse_levels():
         boxes = list(box_texts(draw_dot(v, level=level).source).values())
         assert boxes[0] == ["leaves", "1 value"]
         assert boxes[1][-1] == "200000 ops, no modules (labels like layer1.w0)"
+
+
+def test_a_neuron_of_three_inputs_fits_a_notebook_column_at_full_text_size():
+    xs = [Value(v, label=f"x{k}") for k, v in enumerate((2.0, 0.0, -1.0), start=1)]
+    ws = [Value(v, label=f"w{k}") for k, v in enumerate((-3.0, 1.0, 0.5), start=1)]
+    n = Value(7.0, label="b")
+    for w, x in zip(ws, xs, strict=True):
+        n = n + w * x
+    o = n.tanh()
+    o.backward()
+    svg = render(o)
+    assert float(svg.get("width")[:-2]) < 900  # points at 12 pt text; it was 1240
+    assert 'font-size="12.00"' in ET.tostring(svg).decode().replace("ns0:", "")
