@@ -691,10 +691,7 @@ def _fold_wide_layers(
 
 def _folded_lines(units: list[str], nodes: list[Value], show_grad: bool) -> list[str]:
     lines = [f"<b>the other {len(units)} {_unit_word(units[0])}s</b>", "(smaller |grad|)"]
-    lines.append(f"{sum(1 for n in nodes if not n.inputs)} parameters")
-    if show_grad:
-        lines.append(f"mean |grad| {_group_grad(nodes):.2e}")
-    return lines
+    return lines + _parameter_lines(nodes, _group_grad(nodes), show_grad)
 
 
 def _fold_long_run(groups: dict[Value, str], graph: Graph) -> list[str]:
@@ -719,12 +716,14 @@ def _fold_long_run(groups: dict[Value, str], graph: Graph) -> list[str]:
 def _long_run_lines(folded: list[str], nodes: list[Value], show_grad: bool) -> list[str]:
     title = escape_text(f"{folded[0]} ... {folded[-1]}")
     lines = [f"<b>{title}</b>", f"{len(folded)} more boxes"]
+    return lines + _parameter_lines(nodes, _group_grad(nodes), show_grad)
+
+
+def _parameter_lines(nodes: list[Value], grad: float, show_grad: bool) -> list[str]:
+    """A box's last lines: how many parameters it holds (if any), its mean |grad|."""
     parameters = sum(1 for n in nodes if not n.inputs)
-    if parameters:
-        lines.append(f"{parameters} parameters")
-    if show_grad:
-        lines.append(f"mean |grad| {_group_grad(nodes):.2e}")
-    return lines
+    lines = [f"{parameters} parameters"] if parameters else []
+    return lines + ([f"mean |grad| {grad:.2e}"] if show_grad else [])
 
 
 def _short(module: str) -> str:
@@ -817,11 +816,7 @@ def _box_lines(
             lines.append(f"out {outputs[0].data:.4f}")
         if samples > 1:
             lines.append(f"{samples} samples")
-    if parameters:
-        lines.append(f"{len(parameters)} parameters")
-    if show_grad:
-        lines.append(f"mean |grad| {grad:.2e}")
-    return lines
+    return lines + _parameter_lines(nodes, grad, show_grad)
 
 
 def _title(text: str) -> str:
