@@ -13,13 +13,21 @@ when they all share one (the weighted sum inside a neuron is the neuron's). Each
 Graphviz cluster, like TensorFlow's name scopes. Three levels of detail:
 
 * `"scalars"`: every value and op (the default);
-* `"neurons"`: one box per innermost module (a neuron), inside a cluster per layer;
-* `"layers"`: one box per top-level module (a layer) with its width, activation and number
-  of parameters.
+* `"neurons"`: one box per innermost module (a neuron, a convolution's feature map with its
+  kernel, a recurrent time step), inside a cluster per layer; a layer of more than MAX_UNITS
+  units shows those with the largest gradients and one box for the rest;
+* `"layers"`: one box per top-level module (a layer) with its width, what it computes and its
+  number of parameters.
+
+Either coarse level draws more than MAX_LAYERS top-level modules (a long unrolled sequence) as
+the first and last few and one box for the middle, and a graph with no module labels as one
+box for its leaves and one for its ops, so any graph is drawn in seconds.
 
 Unlabelled leaves are the inputs: they are drawn as `x0, x1, ...` in the order the graph uses
-them, or with the names given in `input_names`. The constant 1 a `dot` node multiplies with a
-bias (a parameter labelled `b` or `*.b`, the way `nn` writes `w . x + b`) is drawn as `1`.
+them (those read furthest from the root first), or with the names given in `input_names`.
+Constants are not inputs: the 1 a `dot` node multiplies with a bias (a parameter labelled `b`
+or `bias...`, the way `nn` writes `w . x + b`), drawn as `1`, and any leaf labelled with its
+own number.
 
 With `color="grad"` each box is filled by log10 |grad| on one fixed colour scale (1e-8 .. 1e2,
 yellow to dark red, the same in every picture), with a legend below the graph, and
@@ -104,10 +112,12 @@ def draw_dot(
     `.render()` or `.pipe(format="svg")` turn it into a file or bytes (needs Graphviz's `dot`
     program). At `level="scalars"` a graph of more than `max_nodes` values is refused at once
     with a ValueError: dot takes minutes on graphs that large, and the picture is unreadable
-    anyway. The coarse levels (`"neurons"`, `"layers"`) draw a box per module, so any size is
-    fine. `color="grad"` fills boxes by log10 |grad| and marks dead and saturated units and
-    vanishing or exploding layers. `edge_labels=True` writes on each edge into an op the local
-    partial d(out)/d(in) of that op (at the scalars level, where every edge is one partial).
+    anyway. The coarse levels (`"neurons"`, `"layers"`) draw a box per module and summarise
+    what would not be read (wide layers, long sequences), so any size is fine. `color="grad"`
+    fills boxes by log10 |grad| on the fixed scale of `grad_color` and marks dead and
+    saturated units and vanishing or exploding layers. `edge_labels=True` writes on each edge
+    into an op the local partial d(out)/d(in) of that op (at the scalars level, where every
+    edge is one partial).
     `input_names` names the unlabelled inputs, in the order the graph uses them.
     """
     import graphviz
