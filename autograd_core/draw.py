@@ -748,7 +748,7 @@ def _unit_word(unit: str) -> str:
 def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> list[str]:
     """Named leaves outside every module that several modules read (the weights a recurrent
     cell shares across its time steps) become one box, "shared", instead of a box each.
-    Returns the boxes that read them, in the graph's order."""
+    Returns the boxes that read them, in their names' order (t1, t2, ..., t10)."""
     readers: dict[Value, dict[str, None]] = {}
     for node in graph.order:
         for child in node.inputs:
@@ -759,7 +759,7 @@ def _group_shared_leaves(groups: dict[Value, str], graph: Graph) -> list[str]:
         if len({box.split(".")[0] for box in boxes}) > 1:  # read by several layers
             groups[leaf] = SHARED
             shared_by.update(boxes)
-    return list(shared_by)
+    return sorted(shared_by, key=_natural_key)
 
 
 def _group_grad(nodes: Sequence[Value]) -> float:

@@ -677,6 +677,8 @@ def test_the_layers_level_of_a_200_step_gru_folds_the_middle_steps_into_one_box(
     assert len(steps) == MAX_LAYERS - 1
     (folded,) = [box for box in boxes.values() if box[0] == "t7 ... t195"]
     assert folded[1] == "189 more boxes"
+    (shared,) = [box for box in boxes.values() if box[0] == "shared"]
+    assert shared[1] == "63 values, read by 200 boxes, t1 to t200"
     assert nodes(render(root, level="layers"))  # and dot lays it out (in well under a second)
 
 
