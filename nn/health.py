@@ -16,12 +16,20 @@ gradient size of every layer after each training epoch, for a plot over training
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import no_grad
-from autograd_core.draw import EXPLODING_RATIO, MAX_SLOPE, SATURATION, VANISHING_RATIO
+from autograd_core.draw import (
+    EXPLODING_RATIO,
+    MAX_SLOPE,
+    SATURATION,
+    VANISHING_RATIO,
+    grad_color,
+    is_dark,
+)
 
 from .modules import Layer, Module
 
@@ -62,9 +70,6 @@ class GradientReport:
         return len(self.layers)
 
     def __repr__(self) -> str:
-        def fraction(x: float | None) -> str:
-            return "-" if x is None else f"{x:.0%}"
-
         rows = [("layer", "width", "activation", "mean |grad|", "dead", "saturated", "")]
         for layer in self.layers:
             rows.append(
@@ -73,8 +78,8 @@ class GradientReport:
                     str(layer.width),
                     layer.activation,
                     f"{layer.mean_abs_grad:.2e}",
-                    fraction(layer.dead),
-                    fraction(layer.saturated),
+                    _fraction(layer.dead),
+                    _fraction(layer.saturated),
                     layer.note,
                 )
             )
@@ -83,6 +88,33 @@ class GradientReport:
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
         ]
         return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        """The table for a notebook, each layer's mean |grad| cell filled with its colour on
+        the scale every gradient picture uses (`draw_dot(color="grad")`)."""
+        head = ("layer", "width", "activation", "mean |grad|", "dead", "saturated", "")
+        cells = ["".join(f"<th>{name}</th>" for name in head)]
+        for layer in self.layers:
+            fill = grad_color(layer.mean_abs_grad)
+            text = "white" if is_dark(fill) else "black"
+            values = [
+                html.escape(layer.name),
+                str(layer.width),
+                html.escape(layer.activation),
+                f'<span style="color: {text}">{layer.mean_abs_grad:.2e}</span>',
+                _fraction(layer.dead),
+                _fraction(layer.saturated),
+                layer.note,
+            ]
+            styles = ["", "", "", f' style="background: {fill}"', "", "", ""]
+            cells.append(
+                "".join(f"<td{style}>{v}</td>" for v, style in zip(values, styles, strict=True))
+            )
+        return "<table>" + "".join(f"<tr>{row}</tr>" for row in cells) + "</table>"
+
+
+def _fraction(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
 
 
 def gradient_report(model: Module, X: Sequence[Sequence[float]] | None = None) -> GradientReport:

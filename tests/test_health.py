@@ -152,3 +152,17 @@ def test_the_tracker_is_a_fit_callback():
     assert all(len(sizes) == 4 and all(s > 0.0 for s in sizes) for sizes in tracker.sizes.values())
     # After the last epoch the tracker holds the gradient the model has now.
     assert tracker.sizes["layer1"][-1] == gradient_report(model).layers[0].mean_abs_grad
+
+
+def test_the_report_in_a_notebook_colours_each_layers_gradient_on_the_shared_scale():
+    import re
+
+    from autograd_core.draw import grad_color
+
+    model = MLP(2, [4, 4, 1], activation="tanh", seed=0)
+    X = [[0.5, -1.0], [1.5, 0.3]]
+    losses.mse([model(x) for x in X], [0.0, 1.0]).backward()
+    report = gradient_report(model, X)
+    fills = re.findall(r'style="background: (#\w+)"', report._repr_html_())
+    assert fills == [grad_color(layer.mean_abs_grad) for layer in report.layers]
+    assert len(set(fills)) == 3  # three gradient sizes, three colours
