@@ -40,6 +40,7 @@ a layer whose parameters' mean |grad| is over 100 times smaller (vanishing) or l
 from __future__ import annotations
 
 import html
+import itertools
 import math
 import re
 from collections.abc import Callable, Mapping, Sequence
@@ -232,8 +233,11 @@ def analyse(root: Value, input_names: Sequence[str] | None = None) -> Graph:
             f"input_names has {len(given)} names but the graph has {len(inputs)} unlabelled inputs"
         )
     names = {node: node.label for node in order}
+    # x0, x1, ... for the others, skipping a name a labelled node already has
+    taken = set(names.values())
+    fresh = (name for name in (f"x{k}" for k in itertools.count()) if name not in taken)
     for i, node in enumerate(inputs):
-        names[node] = given[i] if i < len(given) else f"x{i}"
+        names[node] = given[i] if i < len(given) else next(fresh)
     for node in constants:
         if not node.label and _is_one(node):
             names[node] = "1"  # other constants show just their number

@@ -703,3 +703,11 @@ def test_a_neuron_of_three_inputs_fits_a_notebook_column_at_full_text_size():
     svg = render(o)
     assert float(svg.get("width")[:-2]) < 900  # points at 12 pt text; it was 1240
     assert 'font-size="12.00"' in ET.tostring(svg).decode().replace("ns0:", "")
+
+
+def test_an_unlabelled_input_is_not_given_the_name_of_a_labelled_one():
+    x0 = Value(2.0, label="x0")
+    other = Value(3.0)
+    source = draw_dot(x0 * other).source
+    assert source.count("<b>x0</b>") == 1
+    assert "<b>x1</b>" in source
