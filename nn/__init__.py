@@ -14,7 +14,7 @@ Train micrograd's moons model::
 from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from .export import to_torch
-from .health import GradientTracker, gradient_report
+from .health import GradientTracker, HistogramTracker, gradient_report
 from .modules import MLP, Activation, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
 from .recurrent import GRUCell, LSTMCell, RNNCell, unroll
 from .sequence import (
@@ -48,6 +48,7 @@ __all__ = [
     "Flatten",
     "GRUCell",
     "GradientTracker",
+    "HistogramTracker",
     "History",
     "Layer",
     "MaxPool1d",
