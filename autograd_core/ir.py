@@ -22,6 +22,7 @@ partials gives the traced program its backward pass, and a back-end only has to 
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import itertools
 from collections.abc import Callable, Iterator, Sequence
@@ -424,18 +425,7 @@ def depths(program: Program) -> dict[Var, int]:
 
 def _with_equations(program: Program, equations: list[Equation]) -> Program:
     """A copy of the program with other equations (the same variables)."""
-    return Program(
-        params=program.params,
-        inputs=program.inputs,
-        equations=equations,
-        outputs=program.outputs,
-        wrt=program.wrt,
-        gradients=program.gradients,
-        products=program.products,
-        feeds=program.feeds,
-        reports=program.reports,
-        _count=program._count,
-    )
+    return dataclasses.replace(program, equations=equations)
 
 
 # -------------------------------------------------------------------------------------------

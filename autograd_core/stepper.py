@@ -15,17 +15,26 @@ the same frames to a file that needs no Python to play.
 
 from __future__ import annotations
 
-import base64
 import html
 import io
+import json
 import math
+import re
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from .backward import _check_seed, reverse_walk, topological_order
-from .draw import Graph, analyse, draw_scalars
+from .draw import (
+    BOX_STYLE,
+    GRAPH_STYLE,
+    Graph,
+    analyse,
+    draw_scalars,
+    escape_text,
+    grad_color,
+)
 from .value import Value
 
 if TYPE_CHECKING:
@@ -152,16 +161,52 @@ def _contributions(
 def frames(root: Value, grad: float = 1.0, rankdir: str = "LR") -> list[graphviz.Digraph]:
     """One picture per moment of the backward pass: the seed, then after each step.
 
-    Each value shows its gradient so far ('grad ?' where none has arrived yet); the node of
-    the step and the edges into its op are highlighted, each edge labelled with its local
-    partial, and the step's arithmetic is written above the graph.
+    Each value shows its gradient so far ('grad ?' where none has arrived yet), its box
+    filled by that gradient on the colour scale of `draw_dot(color="grad")`; the node of the
+    step and the edges into its op are highlighted, each edge labelled with its local
+    partial, and the step's arithmetic is written above the graph. The arrows point from
+    each node back to its inputs, the way the gradient flows.
+
+    Every frame has the same layout: the boxes are sized once, from the last frame, and the
+    caption is a box as large as the largest, so Graphviz puts each node at the same place
+    in every frame and only the numbers and colours change.
     """
     steps = list(backward_steps(root, grad))
+    graph = stepper_graph(root)
+    moments = range(len(steps) + 1)
+    captions = [_caption_lines(graph, steps[k - 1] if k else None, len(steps)) for k in moments]
+    sizes, width = _layout_sizes(_frame(graph, steps, len(steps), rankdir))
+    caption_box = _caption_box(captions, width)
+    pictures = []
+    for k in moments:
+        picture = _frame(graph, steps, k, rankdir, caption_box(captions[k]))
+        for node, (w, h) in sizes.items():
+            picture.node(node, width=w, height=h, fixedsize="true")
+        pictures.append(picture)
+    return pictures
+
+
+def stepper_graph(root: Value) -> Graph:
+    """root's graph as `draw_dot` reads it, with a name for every node the steps talk about:
+    unlabelled op nodes are v1, v2, ... (in the order the forward pass made them), constants
+    their number (c1, c2, ... where two share one), so no two boxes have one name."""
     graph = analyse(root)
-    return [_frame(graph, steps, k, rankdir) for k in range(len(steps) + 1)]
+    names = dict(graph.names)
+    ops = [node for node in graph.order if node.inputs and not names[node]]
+    for k, node in enumerate(ops, start=1):
+        names[node] = f"v{k}"
+    constants = [node for node in graph.order if node in graph.constants]
+    numbers = [names[node] or f"{node.data:g}" for node in constants]
+    others = {names[node] for node in graph.order if node not in graph.constants}
+    for k, (node, number) in enumerate(zip(constants, numbers, strict=True), start=1):
+        unique = numbers.count(number) == 1 and number not in others
+        names[node] = number if unique else f"c{k}"
+    return replace(graph, names=names)
 
 
-def _frame(graph: Graph, steps: list[Step], k: int, rankdir: str) -> graphviz.Digraph:
+def _frame(
+    graph: Graph, steps: list[Step], k: int, rankdir: str, caption: str | None = None
+) -> graphviz.Digraph:
     """The picture after the first k steps (k = 0: only the seed on the root)."""
     import graphviz
 
@@ -173,48 +218,60 @@ def _frame(graph: Graph, steps: list[Step], k: int, rankdir: str) -> graphviz.Di
     def grad_text(node: Value) -> str:
         return f"grad {known[node]:.4f}" if node in known else "grad ?"
 
+    def fill(node: Value) -> str | None:
+        return grad_color(known[node]) if node in known else None
+
     focus = steps[k - 1] if k else None
-    caption = _caption(graph, focus, len(steps))
-    dot = graphviz.Digraph(
-        graph_attr={
-            "rankdir": rankdir,
-            "label": caption,
-            "labelloc": "t",
-            "fontsize": "16",
-            "fontname": "Helvetica",
-        },
-        node_attr={"fontname": "Helvetica"},
-    )
+    attributes = GRAPH_STYLE | {"rankdir": rankdir}
+    if caption is not None:
+        attributes.update(label=caption, labelloc="t", fontsize=str(CAPTION_POINTS))
+    # No margin around a box (BOX_STYLE): the sizes fixed from one frame are the boxes' own.
+    dot = graphviz.Digraph(graph_attr=attributes, node_attr=BOX_STYLE)
     draw_scalars(
-        dot, graph, edge_labels=True, grad_text=grad_text, focus=focus.node if focus else None
+        dot,
+        graph,
+        fill=fill,
+        edge_labels=True,
+        grad_text=grad_text,
+        focus=focus.node if focus else None,
+        backward_arrows=True,
     )
     return dot
 
 
+def _layout_sizes(frame: graphviz.Digraph) -> tuple[dict[str, tuple[str, str]], float]:
+    """The size Graphviz gives each node of `frame` (width and height in inches, as dot
+    writes them) and the width of the drawing in points: one layout, read as JSON."""
+    layout = json.loads(frame.pipe(format="json"))
+    sizes = {
+        item["name"]: (item["width"], item["height"])
+        for item in layout.get("objects", ())
+        if "width" in item and "nodes" not in item  # nodes, not clusters
+    }
+    width = float(layout["bb"].split(",")[2])
+    return sizes, width
+
+
 def graph_name(graph: Graph, node: Value) -> str:
-    """The name the drawing gives a node (x0 for an input), else `name_of(node)`."""
+    """The name the drawing gives a node (x0 for an input, v1 for an unlabelled op in the
+    stepper), else `name_of(node)`."""
     return graph.names[node] or name_of(node)
 
 
 def _title(graph: Graph, node: Value) -> str:
-    """'n (tanh)' for a named node, '(tanh)' for an unnamed one."""
-    named = graph.names[node]
-    op = html.escape(node.op)
-    return f"{html.escape(named)} ({op})" if named else f"({op})"
+    """'n = tanh(...)': a node's name and the op that made it."""
+    return f"{escape_text(graph_name(graph, node))} = {escape_text(node.op)}(...)"
 
 
-def _caption(graph: Graph, step: Step | None, total: int) -> str:
-    """The arithmetic of the step, as an HTML-like label: local x upstream = contribution."""
+def _caption_lines(graph: Graph, step: Step | None, total: int) -> list[str]:
+    """The arithmetic of the step, one HTML-like line each: local x upstream = contribution."""
 
     def name(node: Value) -> str:
-        return html.escape(graph_name(graph, node))
+        return escape_text(graph_name(graph, node))
 
     if step is None:
-        text = (
-            f"<b>backward: {total} steps.</b> The seed: d {name(graph.root)} / "
-            f"d {name(graph.root)} = 1"
-        )
-        return f"<{text}>"
+        root = name(graph.root)
+        return [f"<b>backward: {total} steps.</b> The seed: d {root} / d {root} = 1"]
     lines = [
         f"<b>step {step.number} of {total}: {_title(graph, step.node)}, "
         f"upstream gradient {_num(step.upstream)}</b>"
@@ -227,28 +284,44 @@ def _caption(graph: Graph, step: Step | None, total: int) -> str:
         if c.shared:
             line += f";   shared: {name(c.input)}.grad = {_sum(c)}"
         lines.append(line)
-    return "<" + "<br/>".join(lines) + ">"
+    return lines
+
+
+FIT_WIDTH = '<svg style="max-width: 100%; height: auto" '
+CAPTION_POINTS = 14  # the caption's font size
+CHAR_WIDTH = 0.6  # a wide guess at a Helvetica character's width, in font sizes
+
+
+def _caption_box(captions: list[list[str]], drawing_width: float) -> Callable[[list[str]], str]:
+    """A function making each caption a box of one fixed size: wide enough for the longest
+    line (and the drawing), tall enough for the most lines, so no frame moves the graph."""
+    longest = max(len(re.sub(r"<[^>]+>|&\w+;", "x", line)) for lines in captions for line in lines)
+    width = round(max(drawing_width, longest * CHAR_WIDTH * CAPTION_POINTS))
+    rows = max(len(lines) for lines in captions)
+    height = round(rows * CAPTION_POINTS * 1.3 + 8)
+
+    def box(lines: list[str]) -> str:
+        text = "<br/>".join(lines + [" "] * (rows - len(lines)))
+        return (
+            f'<<table border="0" fixedsize="true" width="{width}" height="{height}">'
+            f'<tr><td align="left" balign="left">{text}</td></tr></table>>'
+        )
+
+    return box
 
 
 def save_gif(root: Value, path: str | Path, seconds_per_frame: float = 1.5) -> Path:
     """The frames as an animated GIF (needs Pillow and Graphviz's `dot`); returns the path.
 
-    Frames differ in size, so each is centred on a white canvas as large as the largest.
+    Every frame has the same size and layout, so only the numbers change from one to the next.
     """
     from PIL import Image
 
     if not (math.isfinite(seconds_per_frame) and seconds_per_frame > 0):
         raise ValueError(f"seconds_per_frame must be a positive number, got {seconds_per_frame!r}")
-    images = [
+    canvases = [
         Image.open(io.BytesIO(frame.pipe(format="png"))).convert("RGB") for frame in frames(root)
     ]
-    width = max(image.width for image in images)
-    height = max(image.height for image in images)
-    canvases = []
-    for image in images:
-        canvas = Image.new("RGB", (width, height), "white")
-        canvas.paste(image, ((width - image.width) // 2, (height - image.height) // 2))
-        canvases.append(canvas)
     path = Path(path)
     canvases[0].save(
         path,
@@ -263,7 +336,9 @@ def save_gif(root: Value, path: str | Path, seconds_per_frame: float = 1.5) -> P
 def save_html(root: Value, path: str | Path) -> Path:
     """The frames in one self-contained HTML file: SVG pictures, back/next buttons, a slider."""
     svgs = [frame.pipe(format="svg").decode() for frame in frames(root)]
-    sources = ",".join(f'"{base64.b64encode(svg.encode()).decode()}"' for svg in svgs)
+    # JSON strings in a script: ASCII escapes keep every character (base64 and atob would
+    # read the UTF-8 bytes back as Latin-1), and "<\/" keeps the script from ending early.
+    sources = json.dumps(svgs).replace("</", "<\\/")
     page = _HTML.replace("__FRAMES__", sources).replace("__LAST__", str(len(svgs) - 1))
     path = Path(path)
     path.write_text(page, encoding="utf-8")
@@ -272,12 +347,13 @@ def save_html(root: Value, path: str | Path) -> Path:
 
 _HTML = """<!DOCTYPE html>
 <html><head><meta charset="utf-8"><title>backward, step by step</title></head>
+<style>#picture svg { max-width: 100%; height: auto; }</style>
 <body style="font-family: sans-serif">
 <button id="back">&#9664; back</button> <button id="next">next &#9654;</button>
 <input id="slider" type="range" min="0" max="__LAST__" value="0"> <span id="where"></span>
 <div id="picture"></div>
 <script>
-const frames = [__FRAMES__].map(atob);
+const frames = __FRAMES__;
 const slider = document.getElementById("slider");
 function show(k) {
   k = Math.max(0, Math.min(frames.length - 1, k));
@@ -306,7 +382,7 @@ class Stepper:
 
         self.steps = list(backward_steps(root))
         self.frames = frames(root, rankdir=rankdir)
-        self._graph = analyse(root)
+        self._graph = stepper_graph(root)
         self.index = 0
         self._svgs: dict[int, str] = {}
         self.back_button = widgets.Button(description="back", icon="step-backward")
@@ -338,7 +414,9 @@ class Stepper:
         self.index = max(0, min(len(self.steps), index))
         self.slider.value = self.index  # re-enters `show` only when the value changes
         if self.index not in self._svgs:
-            self._svgs[self.index] = self.frames[self.index].pipe(format="svg").decode()
+            svg = self.frames[self.index].pipe(format="svg").decode()
+            # Scaled down to the notebook's column when wider (its viewBox keeps the shape).
+            self._svgs[self.index] = svg.replace("<svg ", FIT_WIDTH, 1)
         self.picture.value = self._svgs[self.index]
         if self.step is None:
             text = "the seed: d(root)/d(root) = 1"

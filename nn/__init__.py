@@ -16,7 +16,7 @@ from . import _starting  # noqa: F401  # isort: skip
 from . import data, losses, optim, plot
 from .conv import AvgPool1d, Conv1d, Flatten, MaxPool1d, Unflatten
 from .export import to_torch
-from .health import GradientTracker, gradient_report
+from .health import GradientTracker, HistogramTracker, gradient_report
 from .interchange import export_onnx
 from .modules import MLP, Activation, BatchNorm1d, Dropout, Layer, Module, Neuron, Sequential
 from .recurrent import GRUCell, LSTMCell, RNNCell, unroll
@@ -51,6 +51,7 @@ __all__ = [
     "Flatten",
     "GRUCell",
     "GradientTracker",
+    "HistogramTracker",
     "History",
     "Layer",
     "MaxPool1d",

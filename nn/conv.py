@@ -76,6 +76,12 @@ class Conv1d(Module):
         self.padding = padding
         self.set_labels()  # weight0_1_2, bias0; prefixed by where it lives inside a model
 
+    def set_labels(self, prefix: str = "") -> None:
+        """weight0_1_2, bias0, and `map0.3` for position 3 of output channel (feature map) 0,
+        all prefixed by where the convolution lives inside a model."""
+        super().set_labels(prefix)
+        self._prefix = prefix
+
     @property
     def in_channels(self) -> int:
         return len(self.weight[0])
@@ -122,7 +128,9 @@ class Conv1d(Module):
             [*(w for row in weights for w in row), bias]
             for weights, bias in zip(self.weight, self.bias, strict=True)
         ]
-        return [[dot(kernel, window) for window in windows] for kernel in kernels]
+        maps = [[dot(kernel, window) for window in windows] for kernel in kernels]
+        _label_maps(maps, f"{self._prefix}map")
+        return maps
 
     @classmethod
     def state_shapes(
@@ -140,7 +148,14 @@ class Conv1d(Module):
 
 
 class _Pool1d(Module):
-    """Shared by the pools: windows of `kernel_size` along each channel, `stride` apart."""
+    """Shared by the pools: windows of `kernel_size` along each channel, `stride` apart.
+
+    Outputs are labelled `max0.3` (or `avg0.3`): window 3 of channel 0, prefixed by where the
+    pool lives inside a model, so a drawing shows the pooling as a step of its own.
+    """
+
+    _prefix = ""
+    kind = ""  # the labels' word: "max" or "avg"
 
     def __init__(self, kernel_size: int, stride: int | None = None) -> None:
         name = type(self).__name__
@@ -153,6 +168,9 @@ class _Pool1d(Module):
     def config(self) -> dict[str, Any]:
         """The architecture as JSON-ready data: `type(self)(**config)` rebuilds it."""
         return {"kernel_size": self.kernel_size, "stride": self.stride}
+
+    def set_labels(self, prefix: str = "") -> None:
+        self._prefix = prefix
 
     def forward(self, x: Sequence[Any]) -> Channels | list[Value]:
         """Pooled channels: a list of channels, or a flat list for a flat (one-channel) input."""
@@ -168,6 +186,7 @@ class _Pool1d(Module):
         pooled = [
             [self._pool(channel[t : t + self.kernel_size]) for t in starts] for channel in channels
         ]
+        _label_maps(pooled, self._prefix + self.kind)
         return pooled[0] if _is_flat(x) else pooled
 
     def _pool(self, window: list[Value]) -> Value:
@@ -191,6 +210,8 @@ class MaxPool1d(_Pool1d):
     to it (then equal to the max up to rounding).
     """
 
+    kind = "max"
+
     def _pool(self, window: list[Value]) -> Value:
         largest = window[0]
         for x in window[1:]:
@@ -207,6 +228,8 @@ class AvgPool1d(_Pool1d):
 
     `stride` defaults to `kernel_size` (windows side by side).
     """
+
+    kind = "avg"
 
     def _pool(self, window: list[Value]) -> Value:
         return vsum(window) / self.kernel_size
@@ -261,6 +284,17 @@ class Unflatten(Module):
 
     def __repr__(self) -> str:
         return f"Unflatten(channels={self.channels}, length={self.length})"
+
+
+def _label_maps(maps: Channels, stem: str) -> None:
+    """Label position t of channel c `{stem}{c}.{t}`: one drawing module per channel.
+
+    A node with a label keeps it: a max-pool window of one is its input, already named.
+    """
+    for c, channel in enumerate(maps):
+        for t, value in enumerate(channel):
+            if not value.label:
+                value.label = f"{stem}{c}.{t}"
 
 
 def _is_list_like(x: Any) -> bool:

@@ -11,17 +11,26 @@ Three things stop a layer learning, and each can be measured after `loss.backwar
   gradient through them) is nearly 0.
 
 `gradient_report(model, X)` measures all three per layer; `GradientTracker` records the
-gradient size of every layer after each training epoch, for a plot over training.
+gradient size of every layer after each training epoch, for a plot over training, and
+`HistogramTracker` every weight and gradient, for their histograms over training.
 """
 
 from __future__ import annotations
 
+import html
 from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import no_grad
-from autograd_core.draw import EXPLODING_RATIO, MAX_SLOPE, SATURATION, VANISHING_RATIO
+from autograd_core.draw import (
+    EXPLODING_RATIO,
+    MAX_SLOPE,
+    SATURATION,
+    VANISHING_RATIO,
+    grad_color,
+    is_dark,
+)
 
 from .modules import Layer, Module
 
@@ -62,9 +71,6 @@ class GradientReport:
         return len(self.layers)
 
     def __repr__(self) -> str:
-        def fraction(x: float | None) -> str:
-            return "-" if x is None else f"{x:.0%}"
-
         rows = [("layer", "width", "activation", "mean |grad|", "dead", "saturated", "")]
         for layer in self.layers:
             rows.append(
@@ -73,8 +79,8 @@ class GradientReport:
                     str(layer.width),
                     layer.activation,
                     f"{layer.mean_abs_grad:.2e}",
-                    fraction(layer.dead),
-                    fraction(layer.saturated),
+                    _fraction(layer.dead),
+                    _fraction(layer.saturated),
                     layer.note,
                 )
             )
@@ -83,6 +89,33 @@ class GradientReport:
             "  ".join(cell.ljust(w) for cell, w in zip(row, widths, strict=True)) for row in rows
         ]
         return "\n".join(line.rstrip() for line in lines)
+
+    def _repr_html_(self) -> str:
+        """The table for a notebook, each layer's mean |grad| cell filled with its colour on
+        the scale every gradient picture uses (`draw_dot(color="grad")`)."""
+        head = ("layer", "width", "activation", "mean |grad|", "dead", "saturated", "")
+        cells = ["".join(f"<th>{name}</th>" for name in head)]
+        for layer in self.layers:
+            fill = grad_color(layer.mean_abs_grad)
+            text = "white" if is_dark(fill) else "black"
+            values = [
+                html.escape(layer.name),
+                str(layer.width),
+                html.escape(layer.activation),
+                f'<span style="color: {text}">{layer.mean_abs_grad:.2e}</span>',
+                _fraction(layer.dead),
+                _fraction(layer.saturated),
+                layer.note,
+            ]
+            styles = ["", "", "", f' style="background: {fill}"', "", "", ""]
+            cells.append(
+                "".join(f"<td{style}>{v}</td>" for v, style in zip(values, styles, strict=True))
+            )
+        return "<table>" + "".join(f"<tr>{row}</tr>" for row in cells) + "</table>"
+
+
+def _fraction(x: float | None) -> str:
+    return "-" if x is None else f"{x:.0%}"
 
 
 def gradient_report(model: Module, X: Sequence[Sequence[float]] | None = None) -> GradientReport:
@@ -194,3 +227,83 @@ class GradientTracker:
             ax.set_title(title)
         ax.legend(fontsize="small", ncol=2)
         return ax
+
+
+class HistogramTracker:
+    """A training callback: every layer's weights and gradients, kept after each epoch, for
+    their histograms over training (as TensorBoard's histograms).
+
+    Pass it to `fit(..., callbacks=[tracker])`. `tracker.values("weights", "layer1")` is one
+    array of that layer's weights per epoch (`"grads"` for the gradients of the epoch's last
+    step); `tracker.plot("grads")` draws each layer's histograms, one curve per epoch, stacked
+    from the first epoch (back, light) to the last (front, dark).
+    """
+
+    KINDS = ("weights", "grads")
+
+    def __init__(self) -> None:
+        self.epochs: list[int] = []
+        self._kept: dict[str, dict[str, list[Any]]] = {kind: {} for kind in self.KINDS}
+
+    def __call__(self, epoch: int, model: Module, history: Any = None) -> None:
+        import numpy as np
+
+        self.epochs.append(epoch)
+        for i, layer in enumerate(_layers(model), start=1):
+            params = layer.parameters()
+            numbers = {
+                "weights": [p.data for p in params],
+                "grads": [float(p.grad) for p in params],
+            }
+            for kind in self.KINDS:
+                self._kept[kind].setdefault(f"layer{i}", []).append(np.array(numbers[kind]))
+
+    def values(self, kind: str, layer: str) -> list[Any]:
+        """One array per epoch: the layer's weights, or their gradients."""
+        if kind not in self.KINDS:
+            raise ValueError(f"kind must be one of {self.KINDS}, got {kind!r}")
+        if layer not in self._kept[kind]:
+            raise KeyError(f"no layer {layer!r} recorded; recorded: {sorted(self._kept[kind])}")
+        return self._kept[kind][layer]
+
+    def plot(self, kind: str = "grads", epochs: int = 12, bins: int = 40) -> Any:
+        """A figure, a panel per layer: the histogram of each of (at most) `epochs` epochs,
+        evenly spread over training, as a filled curve offset upwards by epoch."""
+        import numpy as np
+        from matplotlib import colormaps
+        from matplotlib.figure import Figure
+
+        layers = list(self._kept[kind])
+        if not layers:
+            raise ValueError("nothing recorded yet: pass the tracker to fit(callbacks=[...])")
+        columns = min(4, len(layers))
+        rows = -(-len(layers) // columns)
+        figure = Figure(figsize=(3.2 * columns, 2.8 * rows), layout="constrained")
+        axes = figure.subplots(rows, columns, squeeze=False).ravel()
+        for ax in axes[len(layers) :]:
+            ax.set_visible(False)
+        shown = sorted(set(np.linspace(0, len(self.epochs) - 1, epochs).round().astype(int)))
+        colours = colormaps["viridis_r"]
+        for ax, layer in zip(axes, layers, strict=False):
+            series = self.values(kind, layer)
+            low = min(float(series[e].min()) for e in shown)
+            high = max(float(series[e].max()) for e in shown)
+            # fewer bins for a small layer, so each holds a few numbers
+            n_bins = min(bins, max(8, int(2 * np.sqrt(series[0].size))))
+            edges = np.linspace(low, high if high > low else low + 1.0, n_bins + 1)
+            centres = (edges[:-1] + edges[1:]) / 2
+            step = 1.0 / len(shown)
+            for k, e in enumerate(shown):
+                counts, _ = np.histogram(series[e], edges)
+                height = counts / max(counts.max(), 1) * 2.5 * step
+                base = k * step
+                colour = colours(0.15 + 0.85 * k / max(len(shown) - 1, 1))
+                ax.fill_between(centres, base, base + height, color=colour, alpha=0.85, lw=0.6,
+                                edgecolor="white", zorder=len(shown) - k)  # fmt: skip
+            ax.set_yticks([k * step for k in (0, len(shown) - 1)])
+            ax.set_yticklabels(
+                [f"epoch {self.epochs[shown[0]]}", f"epoch {self.epochs[shown[-1]]}"]
+            )
+            ax.set_title(f"{layer}: {kind}", fontsize=10)
+            ax.tick_params(labelsize=8)
+        return figure

@@ -720,6 +720,8 @@ class Activation(Module):
     `name` is one of `ACTIVATIONS`; as `torch.nn.ReLU`, `Tanh`, `Sigmoid`, `LeakyReLU`.
     """
 
+    _prefix = ""
+
     def __init__(self, name: str = "relu") -> None:
         _check_activation(name)
         self.name = name
@@ -728,17 +730,28 @@ class Activation(Module):
     def config(self) -> dict[str, Any]:
         return {"name": self.name}
 
+    def set_labels(self, prefix: str = "") -> None:
+        """Outputs are labelled `out3` (a list) or `map0.3` (channel 0 of channels), prefixed
+        by where the activation lives inside a model, so a drawing shows it as a step."""
+        self._prefix = prefix
+
     def forward(self, x: Any) -> Any:
         if isinstance(x, Value):
-            return self._activate(x)
+            return self._apply(x, "out")
         if isinstance(x, (str, bytes, numbers.Number)) or not hasattr(x, "__len__"):
             raise TypeError(f"Activation expected a list of inputs, got {type(x).__name__}")
         return [
-            self.forward(xi)
+            [self._apply(v, f"map{i}.{t}") for t, v in enumerate(xi)]
             if isinstance(xi, (list, tuple))
-            else self._activate(xi if isinstance(xi, Value) else Value(xi))
-            for xi in x
+            else self._apply(xi, f"out{i}")
+            for i, xi in enumerate(x)
         ]
+
+    def _apply(self, x: Input, name: str) -> Value:
+        out = self._activate(x if isinstance(x, Value) else Value(x))
+        if out.inputs and not out.label:  # "linear" hands its input back, which keeps its name
+            out.label = self._prefix + name
+        return out
 
     def __repr__(self) -> str:
         return f"Activation({self.name!r})"

@@ -17,15 +17,37 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import Value, no_grad
+from autograd_core.draw import GRAD_COLORMAP, GRAD_DECADES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
+    from matplotlib.colors import Colormap, LogNorm
 
 # Class k gets colour k (matplotlib's "tab10"), in the regions and on the points alike.
 CLASS_COLORS = [
     "#1f77b4", "#ff7f0e", "#2ca02c", "#d62728", "#9467bd",
     "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf",
 ]  # fmt: skip
+
+
+def grad_scale() -> tuple[Colormap, LogNorm]:
+    """The colour scale of gradients, for matplotlib: `cmap(norm(abs(g)))` is the colour of a
+    gradient g, the same as `draw_dot(color="grad")` gives its box (1e-8 .. 1e2 on YlOrRd)."""
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    low, high = GRAD_DECADES
+    return colormaps[GRAD_COLORMAP], LogNorm(10.0**low, 10.0**high, clip=True)
+
+
+def grad_colorbar(ax: Axes) -> Any:
+    """A colour bar of the gradient scale beside `ax`, labelled |grad| in decades."""
+    from matplotlib.cm import ScalarMappable
+
+    colormap, norm = grad_scale()
+    bar = ax.figure.colorbar(ScalarMappable(norm, colormap), ax=ax, fraction=0.08, pad=0.02)
+    bar.set_label("|grad|")
+    return bar
 
 
 def _axes(ax: Axes | None) -> Axes:
@@ -150,6 +172,10 @@ def history(history: Any, ax: Axes | None = None, held_out: str = "validation") 
         score_ax.set_ylabel(score_name)
         if not regression:
             score_ax.set_ylim(0.0, 1.05)
-    ax.legend(lines, [line.get_label() for line in lines], loc="center right")
+    # Below the axes, never over the curves (a rising validation loss is what one looks for).
+    ax.legend(
+        lines, [line.get_label() for line in lines], loc="upper center",
+        bbox_to_anchor=(0.5, -0.15), ncol=len(lines), frameon=False,
+    )  # fmt: skip
     ax.set_title("training")
     return ax

@@ -27,6 +27,7 @@ import math
 from collections.abc import Sequence
 from typing import Any
 
+import autograd_core
 from autograd_core import Value, dot, no_grad, ops, vsum
 
 from ._checks import is_integer, is_real
@@ -41,9 +42,12 @@ def take(table: list[list[Value]], index: int) -> Vector:
 
     The row's Values themselves, not copies: the output IS the row, so whatever gradient
     reaches the output lands on that row (summed over every position that reads it), and
-    every other row gets none. An index
-    that is not an int in 0..len(table) - 1 raises an error naming it.
+    every other row gets none. An index that is not an int in 0..len(table) - 1 raises an
+    error naming it. Traced (the batched back-end, where a sample's token id is a Value), it is
+    `autograd_core.take`: one gather of the table's rows for a whole batch.
     """
+    if isinstance(index, Value):  # a token id that is an input of a traced function
+        return autograd_core.take(table, index)
     if not is_integer(index):
         raise TypeError(f"an embedding reads token ids (ints), got {type(index).__name__}")
     if not 0 <= index < len(table):

@@ -31,14 +31,13 @@ import numpy as np
 from threadpoolctl import threadpool_limits
 from tqdm.auto import tqdm
 
-from autograd_core import Value, batched, dot, ir, no_grad, ops, topological_order
+from autograd_core import Value, batched, dot, ir, no_grad, ops, take, topological_order, vsum
 
 from . import losses
 from ._checks import is_integer, is_real
 from .data import IGNORE, Seed, _check_count, _check_samples, as_rng, batches
 from .modules import BatchNorm1d, Dropout, Module, Sequential
 from .optim import Optimizer
-from .sequence import Embedding
 
 LossFunction = Callable[[list[Any], list[Any]], Value]
 
@@ -165,7 +164,9 @@ def fit(
     predict (`nn.data.names_dataset` makes such data). With loss="cross_entropy" the loss is
     the mean over the counted positions of the batch (PyTorch's `ignore_index`), the accuracy
     that of the next-token predictions, and the `History` has `perplexity` beside the loss.
-    A model that reads token ids trains on the eager path (with a warning unless `jit=False`).
+    Such a model runs batched too (by default, as every model): every sample padded to the
+    length of X's rows, the positions whose target is -1 weighted 0 in the loss (the same
+    numbers).
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
@@ -204,7 +205,8 @@ def fit(
     if jit is not False:
         why_not = _why_not_batched(model, X, loss, optimizer, params, sequence)
         if why_not is None:
-            step = _BatchedStep(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
+            batched_step = _BatchedSequenceStep if sequence else _BatchedStep
+            step = batched_step(model, params, loss, n_outputs, optimizer)  # type: ignore[arg-type]
         else:
             warnings.warn(
                 f"fit trains on the eager engine (the same steps, slower): {why_not}",
@@ -526,33 +528,48 @@ class _BatchedStep:
     def _step_for(self, n_features: int) -> batched.TrainingStep:
         key = (n_features, self.model.training)
         if key not in self._program_for:
-            n_targets = len(_targets(self.loss, [0], self.n_outputs)[0])
-
-            def sample_loss(*inputs: Value) -> list[Value]:
-                x, targets = inputs[:n_features], inputs[n_features:]
-                outputs = _as_list(self.model(list(x)))
-                return [_sample_loss(self.loss, outputs, targets), *outputs]
-
+            sample_loss, n_labels = self._sample_loss(n_features)
+            n_inputs = n_features + n_labels
             with ir.without_gc():
-                program = ir.trace(sample_loss, n_features + n_targets, self.params, batch=True)
+                program = ir.trace(sample_loss, n_inputs, self.params, [0.0] * n_inputs, batch=True)
                 read = {x for eq in program.equations for x in eq.inputs}
                 used = [p for p, v in zip(self.params, program.params, strict=True) if v in read]
-                step = batched.TrainingStep(program, n_labels=n_targets)
+                step = batched.TrainingStep(program, n_labels=n_labels)
             if self.optimizer is not None and not self._program_for:
                 _warn_unused(self.optimizer, set(used))
             self._program_for[key] = step
         return self._program_for[key]
+
+    def _sample_loss(self, n_features: int) -> tuple[Callable[..., list[Value]], int]:
+        """The per-sample loss and outputs, as a function of the sample's features and then its
+        label's numbers; how many numbers the label is."""
+        n_targets = len(_targets(self.loss, [0], self.n_outputs)[0])
+
+        def sample_loss(*inputs: Value) -> list[Value]:
+            x, targets = inputs[:n_features], inputs[n_features:]
+            outputs = _as_list(self.model(list(x)))
+            return [_sample_loss(self.loss, outputs, targets), *outputs]
+
+        return sample_loss, n_targets
 
     def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
         features = np.asarray(X, dtype=np.float64)
         targets = np.asarray(_targets(self.loss, y, self.n_outputs), dtype=np.float64)
         return _Data((features, targets), np.asarray(list(y)))
 
-    def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
+    def _inputs(self, data: _Data, batch: list[int] | None) -> tuple[Any, Any]:
+        """The program's features X and label numbers Y for the samples `batch` (all: None)."""
         X, Y = data.X
-        step = self._step_for(X.shape[1])
-        if len(batch) != len(X):  # a full batch is the samples in order: no copy
+        if batch is not None and len(batch) != len(X):  # a full batch: no copy
             X, Y = X[batch], Y[batch]
+        return X, Y
+
+    def _outputs(self, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return outputs
+
+    def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
+        X, Y = self._inputs(data, batch)
+        step = self._step_for(X.shape[1])
         try:
             value, outputs, grad = step(self.theta, X, Y)
         except OverflowError as error:
@@ -563,7 +580,7 @@ class _BatchedStep:
         _check_finite(value, grad, where)
         self.grad = grad
         self._update(grad)
-        return value, outputs
+        return value, self._outputs(outputs, X)
 
     def _update(self, grad: np.ndarray) -> None:
         if not self.arrays:
@@ -578,14 +595,55 @@ class _BatchedStep:
             self.theta[self.order] = part
 
     def evaluate(self, data: _Data) -> tuple[float, Any]:
-        X, Y = data.X
-        return self._step_for(X.shape[1]).evaluate(self.theta, X, Y)
+        X, Y = self._inputs(data, None)
+        value, outputs = self._step_for(X.shape[1]).evaluate(self.theta, X, Y)
+        return value, self._outputs(outputs, X)
 
     def finish(self) -> None:
         """Give the model's Values the trained numbers and the last step's gradients."""
         for p, number, g in zip(self.params, self.theta.tolist(), self.grad.tolist(), strict=True):
             p.data = number
             p.grad = g
+
+
+class _BatchedSequenceStep(_BatchedStep):
+    """The batched step of a model that predicts per position (a GPT), cross-entropy per
+    position: one program for every sample of X's length, computing all its positions.
+
+    Per sample the program reads the token ids, the targets (IGNORE read as 0) and a weight
+    per position: 0 where the target is IGNORE, else n / (the batch's counted positions), so
+    that the mean over the n samples of sum_t weight_t * loss_t is the mean over the batch's
+    counted positions, as on the eager path. Its outputs are every position's logits.
+    """
+
+    def _sample_loss(self, n_features: int) -> tuple[Callable[..., list[Value]], int]:
+        def sample_loss(*inputs: Value) -> list[Value]:
+            ids = inputs[:n_features]
+            targets, weights = inputs[n_features : 2 * n_features], inputs[2 * n_features :]
+            logits = self.model(list(ids))
+            terms = [
+                (ops.LOGSUMEXP(*row) - take(row, target)) * weight
+                for row, target, weight in zip(logits, targets, weights, strict=True)
+            ]
+            return [vsum(terms), *(z for row in logits for z in row)]
+
+        return sample_loss, 2 * n_features
+
+    def data(self, X: Sequence[Any], y: Sequence[Any]) -> _Data:
+        ids = np.asarray(X, dtype=np.float64)
+        targets = np.asarray(y, dtype=np.int64)
+        counted = targets != IGNORE
+        return _Data((ids, np.where(counted, targets, 0), counted), targets)
+
+    def _inputs(self, data: _Data, batch: list[int] | None) -> tuple[Any, Any]:
+        ids, targets, counted = data.X
+        if batch is not None and len(batch) != len(ids):
+            ids, targets, counted = ids[batch], targets[batch], counted[batch]
+        weights = counted * (len(ids) / max(int(counted.sum()), 1))
+        return ids, np.hstack([targets, weights])
+
+    def _outputs(self, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:
+        return outputs.reshape(len(X), X.shape[1], -1)  # (samples, positions, classes)
 
 
 def _targets(loss: str, y: Sequence[Any], n_outputs: int) -> list[list[float]]:
@@ -688,13 +746,10 @@ def _why_not_batched(
     both ways (in eval mode, so nothing changes): Python control flow on the data (`if x > 0`)
     is frozen by a trace, and then the numbers differ.
     """
-    if sequence or _reads_token_ids(model):
-        return (
-            f"{type(model).__name__} reads token ids through an Embedding, which the batched "
-            "back-end cannot trace yet"
-        )
     if not isinstance(loss, str):
         return "a loss function (not a loss named by a string) is differentiated on the graph"
+    if sequence and loss != "cross_entropy":
+        return f"sequences train batched with loss='cross_entropy', not {loss!r}"
     if not _traceable(model):
         return (
             "a BatchNorm1d or Dropout sits in a module that passes its batch on sample by "
@@ -702,6 +757,8 @@ def _why_not_batched(
         )
     if not _updates_only(optimizer, params):
         return "the optimizer updates Values that are not this model's parameters"
+    if sequence:  # token ids, traced one padded sample at a time (`_BatchedSequenceStep`)
+        return None
     sample = [list(map(float, row)) for row in X[:_CHECKED_SAMPLES]]
     try:
         traced = predict_outputs(model, sample, function="fit")
@@ -1028,10 +1085,6 @@ def _check_sequence_targets(
                         f"{IGNORE} for a position with nothing to predict"
                     )
     return True
-
-
-def _reads_token_ids(model: Module) -> bool:
-    return any(isinstance(m, Embedding) for m in model.modules())
 
 
 def _token_accuracy(outputs: np.ndarray, targets: Any) -> float:

@@ -6,13 +6,14 @@
   value with its data and gradient (needs Graphviz's `dot` program);
 * `moons_boundary.png`: the decision boundary of micrograd's moons model, an MLP 2-16-16-1
   trained with `nn.fit`;
-* `mlp_neurons.png`: a small MLP drawn a box per neuron, clustered by layer, coloured by
-  gradient size;
+* `mlp_neurons.png`: the digits MLP 64-32-10 drawn a box per neuron, clustered by layer,
+  coloured by gradient size on the scale every gradient picture shares;
 * `gradient_health.png`: a deep sigmoid MLP drawn a box per layer, its first layers marked
   as vanishing;
 * `backward_steps.gif`: the backward pass through the neuron, one step per frame;
 * `validation_curves.png`: training against validation loss and accuracy of an MLP that
-  overfits a small noisy moons set.
+  overfits a small noisy moons set;
+* `playground.png`: the notebook playground after 60 epochs on moons.
 
 Everything is seeded, so running it again gives the same pictures.
 """
@@ -26,7 +27,7 @@ from matplotlib.figure import Figure
 from autograd_core import Value, draw_dot
 from autograd_core.stepper import save_gif
 from nn import MLP, fit, losses, optim, plot
-from nn.data import make_moons, train_test_split
+from nn.data import load_digits, make_moons, train_test_split
 
 IMAGES = Path(__file__).resolve().parent.parent / "docs" / "images"
 
@@ -60,12 +61,23 @@ def backward_animation(path: Path) -> None:
 
 
 def mlp_neurons(path: Path) -> None:
-    """A 2-4-4-1 tanh MLP at the neurons level: a box per neuron, a cluster per layer."""
-    model = MLP(2, [4, 4, 1], activation="tanh", seed=0)
-    out = model([0.5, -1.0])
-    out.backward()
-    graph = draw_dot(out, level="neurons", color="grad", input_names=["x", "y"])
+    """The digits MLP 64-32-10 at the neurons level after one backward on 32 digits: its
+    seven largest-gradient neurons a layer, in order, and a box for the others."""
+    X, y = load_digits()
+    model = MLP(64, [32, 10], seed=0)
+    loss = losses.cross_entropy([model(x) for x in X[:32]], y[:32])
+    loss.backward()
+    graph = draw_dot(loss, level="neurons", color="grad")
     path.write_bytes(graph.pipe(format="png"))
+
+
+def playground(path: Path) -> None:
+    """The notebook playground on moons after 60 epochs, as its widget shows it."""
+    from nn.playground import Playground
+
+    game = Playground(dataset="moons", hidden="6, 6", activation="tanh", lr=0.1, seed=0)
+    game.step(60, draw=False)
+    path.write_bytes(game.figure_png())
 
 
 def gradient_health(path: Path) -> None:
@@ -115,6 +127,7 @@ FIGURES = {
     "mlp_neurons.png": mlp_neurons,
     "gradient_health.png": gradient_health,
     "backward_steps.gif": backward_animation,
+    "playground.png": playground,
     "validation_curves.png": validation_curves,
 }
 

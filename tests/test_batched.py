@@ -287,6 +287,19 @@ def test_batched_computes_integers_and_float32_in_float64():
 # -- a hand-written network of dot neurons: recognised as matrix products --------------------
 
 
+def assert_step_is_eager(step, sample_loss, params, X: np.ndarray, Y: np.ndarray) -> None:
+    """The step's mean loss, outputs and gradients over the rows of X (features) and Y
+    (labels) are the eager engine's, to 1e-12."""
+    loss, outputs, dtheta = step(np.array([p.data for p in params]), X, Y)
+    samples = [sample_loss(*map(Value, row)) for row in np.hstack([X, Y]).tolist()]
+    mean = vsum([s[0] for s in samples]) / len(X)
+    mean.backward()
+    assert close(loss, mean.data)
+    assert outputs.shape == (len(X), 1)
+    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
+    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+
+
 def hand_written_network(rng: np.random.Generator):
     """Two tanh neurons on (x0, x1) with biases, then a linear neuron: written with `dot`,
     not with nn; the per-sample loss is (out - t)^2, with the target t an input."""
@@ -316,14 +329,7 @@ def test_a_hand_written_network_runs_as_matrix_products_with_eager_gradients(n):
     assert "dW1 += dZ1.T @ X" in step.source
     assert "dH1 = dZ2 @ W2" in step.source
     X = rng.uniform(-1.0, 1.0, (n, 3))
-    loss, outputs, dtheta = step(np.array([p.data for p in params]), X[:, :2], X[:, 2:])
-    samples = [sample_loss(*map(Value, row)) for row in X.tolist()]
-    mean = vsum([s[0] for s in samples]) / n
-    mean.backward()
-    assert close(loss, mean.data)
-    assert outputs.shape == (n, 1)
-    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
-    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+    assert_step_is_eager(step, sample_loss, params, X[:, :2], X[:, 2:])
 
 
 def micrograd_style_network(rng: np.random.Generator):
@@ -353,13 +359,7 @@ def test_a_micrograd_style_network_of_sums_of_products_runs_as_matrix_products(n
     assert len(products) == 5, step.source
     assert "Z1 = X @ W1.T + b1" in step.source
     X = rng.uniform(-1.0, 1.0, (n, 3))
-    loss, outputs, dtheta = step(np.array([p.data for p in params]), X[:, :2], X[:, 2:])
-    samples = [sample_loss(*map(Value, row)) for row in X.tolist()]
-    mean = vsum([s[0] for s in samples]) / n
-    mean.backward()
-    assert close(loss, mean.data)
-    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
-    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+    assert_step_is_eager(step, sample_loss, params, X[:, :2], X[:, 2:])
 
 
 def test_a_hand_written_network_gives_pytorchs_loss_and_gradients(torch):
@@ -608,13 +608,7 @@ def test_the_rows_per_sample_indices_take_are_one_gather_with_eager_gradients(n)
     assert "_scatter_rows(dT1, I1, dE1.reshape(n, 2, 3))" in step.source
     ids = rng.integers(0, 5, size=(n, 2)).astype(float)  # repeated ids: rows read many times
     targets = rng.normal(size=(n, 1))
-    loss, outputs, dtheta = step(np.array([p.data for p in params]), ids, targets)
-    samples = [sample_loss(*map(Value, row)) for row in np.hstack([ids, targets]).tolist()]
-    mean = vsum([s[0] for s in samples]) / n
-    mean.backward()
-    assert close(loss, mean.data)
-    assert all(close(o, s[1].data) for o, s in zip(outputs[:, 0].tolist(), samples, strict=True))
-    assert all(close(g, p.grad) for g, p in zip(dtheta.tolist(), params, strict=True))
+    assert_step_is_eager(step, sample_loss, params, ids, targets)
 
 
 @pytest.mark.parametrize("bad", [5.0, -1.0, 2.5])

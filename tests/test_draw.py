@@ -1,14 +1,16 @@
 """draw_dot: the picture of a computation graph, rendered by the real Graphviz `dot` program."""
 
+import html
 import math
 import random
+import re
 import shutil
 import xml.etree.ElementTree as ET
 
 import pytest
 
 from autograd_core import Value, dot, draw_dot, vsum
-from autograd_core.draw import module_of
+from autograd_core.draw import grad_color, module_of
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -278,8 +280,8 @@ def test_neurons_level_draws_one_box_per_neuron_with_its_activation_and_paramete
     assert len(nodes(svg)) == 2 + 3 + 1  # x0, x1, three hidden neurons, the output neuron
     assert not list(svg.iter(SVG + "ellipse"))  # no op nodes
     shown = texts(svg)
-    for j in (1, 2, 3):
-        assert f"layer1.neuron{j}" in shown
+    for j in (1, 2, 3):  # named inside their layer's cluster
+        assert f"neuron{j}" in shown
     assert shown.count("tanh") == 3 and shown.count("linear") == 1
     assert shown.count("3 parameters") == 3 and shown.count("4 parameters") == 1
     assert f"out {out.data:.4f}" in shown
@@ -307,18 +309,49 @@ def test_an_unknown_level_or_color_is_refused():
         draw_dot(Value(1.0), color="red")
 
 
-def test_color_grad_fills_each_value_by_its_decade_of_gradient():
+def test_color_grad_fills_each_value_by_its_gradient_on_the_fixed_scale():
     p, q, z = Value(1.0, label="p"), Value(1.0, label="q"), Value(1.0, label="z")
     y = 0.001 * p + 10 * q + 0 * z
     y.backward()  # p.grad = 1e-3, q.grad = 10, y.grad = 1, z.grad = 0
     source = draw_dot(y, color="grad").source
-    # Decades 1e-3 .. 1e1: five bands, spread from the palette's blue end to its red end.
-    assert 'bgcolor="#313695"' in line_of(source, "<b>p</b>")
-    assert 'bgcolor="#a50026"' in line_of(source, "<b>q</b>")
+    assert f'bgcolor="{grad_color(1e-3)}"' in line_of(source, "<b>p</b>")
+    assert f'bgcolor="{grad_color(10.0)}"' in line_of(source, "<b>q</b>")
     assert 'bgcolor="#d9d9d9"' in line_of(source, "<b>z</b>")  # 0 has no logarithm: grey
     legend = line_of(source, "|grad|")
-    for decade in ("1e-3", "1e-2", "1e-1", "1e0", "1e1"):
-        assert decade in legend
+    for decade in range(-8, 3):
+        assert f'<td bgcolor="{grad_color(10.0**decade)}">' in legend and f"1e{decade}<" in legend
+
+
+def test_the_grad_scale_is_matplotlibs_ylorrd_over_ten_decades():
+    from matplotlib import colormaps
+    from matplotlib.colors import LogNorm
+
+    colormap, norm = colormaps["YlOrRd"], LogNorm(1e-8, 1e2)
+    for grad in (3e-9, 1e-8, 2e-6, 0.15, 0.69, 1.0, -7.0, 1e2, 5e3):
+        expected = colormap(float(min(max(norm(abs(grad)), 0.0), 1.0)))[:3]
+        got = [int(grad_color(grad)[i : i + 2], 16) / 255 for i in (1, 3, 5)]
+        assert got == pytest.approx(expected, abs=2 / 255), grad
+
+
+def test_larger_gradients_are_darker_in_every_picture_alike():
+    def brightness(color: str) -> float:
+        r, g, b = (int(color[i : i + 2], 16) for i in (1, 3, 5))
+        return 0.299 * r + 0.587 * g + 0.114 * b
+
+    decades = [brightness(grad_color(10.0**k)) for k in range(-8, 3)]
+    assert decades == sorted(decades, reverse=True) and len(set(decades)) == len(decades)
+    assert grad_color(0.15) != grad_color(0.69)  # no bands: a factor of 4.6 shows
+    # An exploding layer's 1e1 is darker than a healthy output layer's 1e-1, whatever else
+    # is in the picture: the scale does not stretch to each graph.
+    fills = []
+    for others in (0.0, 10.0, 1e-6):
+        a, b = Value(1.0, label="a"), Value(1.0, label="b")
+        y = 0.1 * a + others * b
+        y.backward()
+        fills.append(
+            re.search(r'bgcolor="(#\w+)"', line_of(draw_dot(y, color="grad").source, "<b>a</b>"))
+        )
+    assert [fill.group(1) for fill in fills] == [grad_color(0.1)] * 3
 
 
 def test_a_relu_that_is_zero_on_every_sample_is_marked_dead():
@@ -376,16 +409,17 @@ def test_an_nn_mlp_is_drawn_by_layer_from_its_own_labels():
 
 @pytest.mark.parametrize("level", ["neurons", "layers"])
 def test_an_unrolled_recurrent_graph_draws_at_the_coarse_levels(level):
-    # One input name is read at every time step: its box counts the values instead of failing.
     import nn
 
     cell = nn.RNNCell(1, 3, seed=0)
     states = nn.unroll(cell, [[1.0], [0.0], [1.0]])
     root = states[-1][0] + states[-1][1]
     root.backward()
-    source = draw_dot(root, level=level).source
-    assert "t1" in source and "t3" in source
-    assert "3 values" in source
+    shown = box_texts(draw_dot(root, level=level).source)
+    assert [box[0] for box in shown.values() if box[0].startswith("t")] == ["t1", "t2", "t3"]
+    # 3 input weights, 3 x 3 recurrent ones and two biases of 3, read at every step.
+    assert ["shared", "18 values, read by t1, t2, t3"] in [box[:2] for box in shown.values()]
+    assert not any(box[0] == "1" for box in shown.values())  # the bias's 1 is no input
 
 
 def test_an_unrolled_cell_at_the_layers_level_is_a_box_per_step_and_one_for_its_weights():
@@ -415,3 +449,265 @@ def test_named_leaves_two_layers_read_are_one_shared_box_naming_its_readers():
     out.backward()
     shown = texts(render(out, level="layers"))
     assert {"shared", "2 values, read by first, skip"} <= set(shown)
+
+
+# -- every nn module at the coarse levels, read from the dot source ----------------------------
+
+
+def box_texts(source: str) -> dict[str, list[str]]:
+    """Each box of the dot source by its id: the lines of text it shows, tags stripped."""
+    boxes = {}
+    for match in re.finditer(r"^\s*(\w+) \[label=<(.*)> shape=plaintext\]$", source, re.M):
+        lines = re.split(r"<br/>|</td>", match.group(2))
+        text = [html.unescape(re.sub(r"<[^>]+>", "", line)).strip() for line in lines]
+        boxes[match.group(1)] = [line for line in text if line]
+    return boxes
+
+
+def arrows(source: str) -> list[tuple[str, str]]:
+    return re.findall(r"^\s*(\w+) -> (\w+)", source, re.M)
+
+
+def chain(source: str) -> list[str]:
+    """The boxes' titles along the arrows, from the one nothing points at; each must have one
+    arrow out (a chain, no cycle)."""
+    boxes, out = box_texts(source), dict(arrows(source))
+    assert len(out) == len(arrows(source))  # one arrow out of each box
+    (start,) = set(out) - set(out.values())
+    titles = [boxes[start][0]]
+    while start in out:
+        start = out[start]
+        titles.append(boxes[start][0])
+        assert len(titles) <= len(boxes), "the arrows make a cycle"
+    return titles
+
+
+def conv_net(pool: str = "max", activation: str = "tanh") -> tuple[Value, object]:
+    """Conv1d(1 -> 2 channels, kernel 3) on 10 numbers, an activation, a pool of 2, Flatten and
+    a linear head of 2 classes, under a cross-entropy loss, after backward."""
+    from nn import Layer, Sequential, losses
+    from nn.conv import AvgPool1d, Conv1d, Flatten, MaxPool1d
+    from nn.modules import Activation
+
+    pooling = MaxPool1d(2) if pool == "max" else AvgPool1d(2)
+    model = Sequential(
+        Conv1d(1, 2, 3, seed=0), Activation(activation), pooling, Flatten(), Layer(8, 2, "linear")
+    )
+    x = [0.1, -0.2, 0.3, 0.5, -0.4, 0.2, 0.0, 0.1, 0.3, 0.2]
+    loss = losses.cross_entropy([model(x)], [1])
+    loss.backward()
+    return loss, model
+
+
+def test_a_convolutional_net_at_the_layers_level_is_its_chain_of_steps():
+    loss, _ = conv_net()
+    source = draw_dot(loss, level="layers", color="grad").source
+    assert chain(source) == ["inputs", "layer1", "layer2", "layer3", "layer5", "loss"]
+    boxes = {box[0]: box[1:] for box in box_texts(source).values()}
+    assert boxes["inputs"][0] == "10 values"
+    assert boxes["layer1"][:2] == ["2 feature maps of 8, convolution", "8 parameters"]
+    assert boxes["layer2"][0] == "2 feature maps of 8, tanh"
+    assert boxes["layer3"][0] == "2 feature maps of 4, max pool"
+    assert boxes["layer5"][:2] == ["2 neurons, linear", "18 parameters"]
+    # The relus a max-pool compares with are no units: nothing is marked (the legend aside).
+    assert not any("dead" in line for box in box_texts(source).values() for line in box)
+
+
+def test_an_average_pool_says_so():
+    loss, _ = conv_net(pool="avg")
+    titles = [box[:2] for box in box_texts(draw_dot(loss, level="layers").source).values()]
+    assert ["layer3", "2 feature maps of 4, average pool"] in titles
+
+
+def test_a_convolutional_net_at_the_neurons_level_is_a_box_per_feature_map_with_its_kernel():
+    loss, model = conv_net()
+    source = draw_dot(loss, level="neurons").source
+    boxes = box_texts(source)
+    ids = {f"{_cluster(source, i)}.{box[0]}": i for i, box in boxes.items()}
+    assert boxes[ids["layer1.map0"]][:3] == ["map0", "convolution", "8 positions"]
+    assert boxes[ids["layer1.map0"]][3] == "4 parameters"  # kernel 0: 3 weights and a bias
+    assert boxes[ids["layer3.max1"]][:3] == ["max1", "max pool", "4 positions"]
+    drawn = set(arrows(source))
+    for c in ("0", "1"):  # each channel flows on through its own activation and pool
+        assert (ids[f"layer1.map{c}"], ids[f"layer2.map{c}"]) in drawn
+        assert (ids[f"layer2.map{c}"], ids[f"layer3.max{c}"]) in drawn
+    assert (ids["layer1.map0"], ids["layer2.map1"]) not in drawn
+    # Flattened, every pooled map feeds every neuron of the head.
+    for c, j in [("0", "1"), ("0", "2"), ("1", "1"), ("1", "2")]:
+        assert (ids[f"layer3.max{c}"], ids[f"layer5.neuron{j}"]) in drawn
+
+
+def _cluster(source: str, box: str) -> str:
+    """The innermost cluster the box is written in ('' for none)."""
+    before = source[: source.index(f"\t{box} [label")]
+    opened = re.findall(r"subgraph cluster_(\w+) \{|(\})", before)
+    stack = []
+    for name, close in opened:
+        if close:
+            stack.pop()
+        else:
+            stack.append(name)
+    return stack[-1].replace("_", ".") if stack else ""
+
+
+def test_a_convolution_is_drawn_with_its_feature_maps_as_clusters_at_the_scalars_level():
+    loss, _ = conv_net()
+    source = draw_dot(loss, max_nodes=1000).source
+    cluster = source.split("subgraph cluster_layer1_map0 {")[1].split("}")[0]
+    assert "layer1.map0.0" in cluster and "layer1.map0.7" in cluster and "label=dot" in cluster
+
+
+def test_an_unrolled_gru_at_the_neurons_level_is_a_box_per_step_with_its_gates():
+    import nn
+
+    cell = nn.GRUCell(2, 3, seed=0)
+    states = nn.unroll(cell, [[0.1, 0.2], [0.3, 0.4], [0.5, 0.6], [0.7, 0.8]])
+    root = vsum(states[-1])
+    root.backward()
+    source = draw_dot(root, level="neurons").source
+    boxes = box_texts(source)
+    steps = {box[0]: (i, box[1:]) for i, box in boxes.items() if box[0].startswith("t")}
+    assert list(steps) == ["t1", "t2", "t3", "t4"]
+    for _, lines in steps.values():
+        assert lines[:2] == ["gated: sigmoid gates, tanh candidate", "3 units"]
+        assert not any("samples" in line or line == "linear" for line in lines)
+    inputs = {box[0]: i for i, box in boxes.items() if box[0].startswith("x")}
+    # x0 and x1 are the first step's inputs, x6 and x7 the last one's.
+    assert (inputs["x0"], steps["t1"][0]) in arrows(source)
+    assert (inputs["x7"], steps["t4"][0]) in arrows(source)
+    assert (steps["t1"][0], steps["t2"][0]) in arrows(source)
+
+
+def mlp_64_32_10(samples: int) -> Value:
+    from nn import MLP, losses
+
+    rng = random.Random(0)
+    model = MLP(64, [32, 10], seed=0)
+    X = [[rng.random() for _ in range(64)] for _ in range(samples)]
+    loss = losses.cross_entropy([model(x) for x in X], [k % 10 for k in range(samples)])
+    loss.backward()
+    return loss
+
+
+def test_the_neurons_level_of_a_64_32_10_mlp_shows_a_bounded_number_of_boxes_in_order():
+    from autograd_core.draw import MAX_UNITS
+
+    source = draw_dot(mlp_64_32_10(8), level="neurons", color="grad").source
+    boxes = box_texts(source)
+    assert len(boxes) == 1 + 2 * MAX_UNITS + 1  # inputs, 8 boxes per layer, the loss
+    layer1 = [box[0] for i, box in boxes.items() if _cluster(source, i) == "layer1"]
+    numbers = [int(title.removeprefix("neuron")) for title in layer1[:-1]]
+    assert numbers == sorted(numbers) and len(numbers) == MAX_UNITS - 1
+    assert layer1[-1] == "the other 25 neurons"
+    # Three bundled arrows: inputs -> layer1 -> layer2 -> loss, each drawn once.
+    assert len(arrows(source)) == 3
+    assert source.count("lhead=cluster_layer1") == 1
+    # Seven neurons kept for their |grad|: the folded ones have the smallest.
+    grads = {
+        box[0]: float(line.split()[-1])
+        for box in boxes.values()
+        for line in box
+        if line.startswith("mean |grad|")
+    }
+    kept = [grads[t] for t in layer1[:-1]]
+    assert min(kept) >= grads["the other 25 neurons"]
+
+
+def test_a_large_graph_at_the_neurons_level_renders_small_enough_to_read():
+    svg = render(mlp_64_32_10(4), level="neurons", color="grad")
+    width, height = (float(svg.get(side)[:-2]) for side in ("width", "height"))
+    assert width < 1100 and height < 1100  # points; the 64-32-10 MLP was 1592 x 6797 px
+
+
+def test_dead_relus_judged_on_one_sample_say_so():
+    one = draw_dot(mlp_64_32_10(1), level="layers", color="grad").source
+    assert re.search(r"\d+ of 32 dead ReLU \(1 sample\)", one)
+    many = draw_dot(mlp_64_32_10(16), level="layers", color="grad").source
+    assert "(1 sample)" not in many
+
+
+def test_activation_and_pool_outputs_are_labelled_by_their_place():
+    _, model = conv_net()
+    out = model[1]([[0.5, -0.5], [1.0, 2.0]])
+    assert [v.label for v in out[1]] == ["layer2.map1.0", "layer2.map1.1"]
+    pooled = model[2]([[0.5, -0.5], [1.0, 2.0]])
+    assert [c[0].label for c in pooled] == ["layer3.max0.0", "layer3.max1.0"]
+
+
+# -- hostile input -----------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("label", [".lead", ".out", "a..b", "layer1.", "..", "nul\x00", "esc\x1b"])
+@pytest.mark.parametrize("level", ["scalars", "neurons", "layers"])
+def test_odd_labels_draw_at_every_level(label, level):
+    w = Value(2.0, label=label)
+    y = (w * Value(3.0)).tanh()
+    y.label = label
+    y.backward()
+    svg = render(y, level=level, color="grad")  # dot refuses an empty <b></b> or a control code
+    assert nodes(svg)
+    assert "<b></b>" not in draw_dot(y, level=level).source
+
+
+def test_a_label_over_graphvizs_limit_is_cut_and_says_its_length():
+    a = Value(1.0, label="x" * 20_000)
+    shown = texts(render(a * 2))
+    assert "x" * 120 + "... (20000 characters)" in shown
+
+
+def test_an_empty_input_name_is_refused():
+    out, _ = labelled_mlp([2, 1], [0.5, -1.0])
+    with pytest.raises(ValueError, match=r"must not be empty strings: input_names\[1\] is ''"):
+        draw_dot(out, input_names=["a", ""])
+
+
+def test_the_layers_level_of_a_200_step_gru_folds_the_middle_steps_into_one_box():
+    import nn
+    from autograd_core.draw import MAX_LAYERS
+
+    cell = nn.GRUCell(2, 3, seed=0)
+    states = nn.unroll(cell, [[0.01 * t, -0.01 * t] for t in range(200)])
+    root = vsum(states[-1])
+    root.backward()
+    source = draw_dot(root, level="layers").source
+    boxes = box_texts(source)
+    titles = [box[0] for box in boxes.values()]
+    steps = [t for t in titles if re.fullmatch(r"t\d+", t)]
+    assert steps == ["t1", "t2", "t3", "t4", "t5", "t6", "t196", "t197", "t198", "t199", "t200"]
+    assert len(steps) == MAX_LAYERS - 1
+    (folded,) = [box for box in boxes.values() if box[0] == "t7 ... t195"]
+    assert folded[1] == "189 more boxes"
+    (shared,) = [box for box in boxes.values() if box[0] == "shared"]
+    assert shared[1] == "63 values, read by 200 boxes, t1 to t200"
+    assert nodes(render(root, level="layers"))  # and dot lays it out (in well under a second)
+
+
+def test_a_huge_graph_without_modules_is_summarised_at_the_coarse_levels():
+    v = Value(1.0, label="start")
+    for _ in range(200_000):
+        v = -v
+    for level in ("neurons", "layers"):
+        boxes = list(box_texts(draw_dot(v, level=level).source).values())
+        assert boxes[0] == ["leaves", "1 value"]
+        assert boxes[1][-1] == "200000 ops, no modules (labels like layer1.w0)"
+
+
+def test_a_neuron_of_three_inputs_fits_a_notebook_column_at_full_text_size():
+    xs = [Value(v, label=f"x{k}") for k, v in enumerate((2.0, 0.0, -1.0), start=1)]
+    ws = [Value(v, label=f"w{k}") for k, v in enumerate((-3.0, 1.0, 0.5), start=1)]
+    n = Value(7.0, label="b")
+    for w, x in zip(ws, xs, strict=True):
+        n = n + w * x
+    o = n.tanh()
+    o.backward()
+    svg = render(o)
+    assert float(svg.get("width")[:-2]) < 900  # points at 12 pt text; it was 1240
+    assert 'font-size="12.00"' in ET.tostring(svg).decode().replace("ns0:", "")
+
+
+def test_an_unlabelled_input_is_not_given_the_name_of_a_labelled_one():
+    x0 = Value(2.0, label="x0")
+    other = Value(3.0)
+    source = draw_dot(x0 * other).source
+    assert source.count("<b>x0</b>") == 1
+    assert "<b>x1</b>" in source

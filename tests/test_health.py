@@ -2,11 +2,12 @@
 
 import math
 
+import numpy as np
 import pytest
 
 from nn import MLP, Layer, fit, losses, optim
 from nn.data import make_moons
-from nn.health import GradientTracker, gradient_report
+from nn.health import GradientTracker, HistogramTracker, gradient_report
 
 X, Y = make_moons(n_samples=40, noise=0.1, seed=0)
 
@@ -152,3 +153,46 @@ def test_the_tracker_is_a_fit_callback():
     assert all(len(sizes) == 4 and all(s > 0.0 for s in sizes) for sizes in tracker.sizes.values())
     # After the last epoch the tracker holds the gradient the model has now.
     assert tracker.sizes["layer1"][-1] == gradient_report(model).layers[0].mean_abs_grad
+
+
+def test_the_report_in_a_notebook_colours_each_layers_gradient_on_the_shared_scale():
+    import re
+
+    from autograd_core.draw import grad_color
+
+    model = MLP(2, [4, 4, 1], activation="tanh", seed=0)
+    X = [[0.5, -1.0], [1.5, 0.3]]
+    losses.mse([model(x) for x in X], [0.0, 1.0]).backward()
+    report = gradient_report(model, X)
+    fills = re.findall(r'style="background: (#\w+)"', report._repr_html_())
+    assert fills == [grad_color(layer.mean_abs_grad) for layer in report.layers]
+    assert len(set(fills)) == 3  # three gradient sizes, three colours
+
+
+def test_histogram_tracker_keeps_every_layers_weights_and_gradients_after_each_epoch():
+    X, y = make_moons(40, noise=0.1, seed=0)
+    model = MLP(2, [8, 1], activation="tanh", seed=0)
+    tracker = HistogramTracker()
+    fit(model, X, y, loss="bce", optimizer=optim.SGD(model.parameters(), lr=0.3), epochs=3,
+        callbacks=[tracker], progress=False)  # fmt: skip
+    assert tracker.epochs == [1, 2, 3]
+    weights = tracker.values("weights", "layer1")
+    assert [w.shape for w in weights] == [(24,)] * 3
+    assert weights[-1].tolist() == [p.data for p in model.layers[0].parameters()]
+    assert tracker.values("grads", "layer2")[-1].tolist() == [
+        p.grad for p in model.layers[1].parameters()
+    ]
+    assert not np.array_equal(weights[0], weights[-1])  # training moved them
+    figure = tracker.plot("weights", epochs=2)
+    assert [ax.get_title() for ax in figure.axes] == ["layer1: weights", "layer2: weights"]
+    assert len(figure.axes[0].collections) == 2  # one filled histogram per epoch shown
+
+
+def test_histogram_tracker_refuses_an_unknown_kind_or_layer_and_an_empty_plot():
+    tracker = HistogramTracker()
+    with pytest.raises(ValueError, match="nothing recorded yet"):
+        tracker.plot()
+    with pytest.raises(ValueError, match="kind must be one of"):
+        tracker.values("biases", "layer1")
+    with pytest.raises(KeyError, match="no layer 'layer9' recorded"):
+        tracker.values("weights", "layer9")

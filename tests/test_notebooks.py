@@ -22,6 +22,18 @@ IMAGE_TYPES = ("image/svg+xml", "image/png")
 # Figures a notebook's text quotes from its own output. The saved outputs and a fresh run must
 # both print each one, so the prose cannot drift away from the numbers (all are seeded).
 KEY_FIGURES = {
+    "01_value_and_chain_rule": [
+        "{'a': 6.0, 'b': -4.0, 'c': -2.0, 'f': 4.0}",
+        "a:  +6.000000  +6.000000      +6.000000",
+    ],
+    "02_drawing_graphs": [
+        "weights' gradients, + and * nodes: [1.5728954659318548, 0.0, -0.7864477329659274]",
+        "weights' gradients, one dot node:  [1.5728954659318548, 0.0, -0.7864477329659274]",
+    ],
+    "03_training_moons": [
+        "loss of the untrained model: 1.5227",
+        "final loss 0.0223, accuracy 100%",
+    ],
     "04_gradient_descent_variants": [
         " 1   7.0000    0.70000    0.04900    7.00000   49.00000   1.9000000      1.9000000",
         " 1   7.0000    0.49000   0.70000   0.10000   1.9000000      1.9000000",
@@ -33,6 +45,8 @@ KEY_FIGURES = {
         "step 2: (x, y) = (+0.763115, -3.175034)  f = 1.412e+03",
         "step 3: (x, y) = (+0.763430, +0.582825)  f = 5.597e-02",
         "step 4: (x, y) = (+0.999995, +0.944027)  f = 3.132e-01",
+        "135 scalar equations, forward and backward",
+        "39 lines of matrix code:",
     ],
     "06_batchnorm_and_dropout": [
         "with BatchNorm1d, momentum 0.1 : final loss 1.044, accuracy 64%",
@@ -40,14 +54,31 @@ KEY_FIGURES = {
         "largest difference between the two batch-norm networks' weights: 0.0",
         "momentum 0.1 network, estimates redone: loss 0.005, accuracy 100%",
     ],
+    "07_backprop_through_time": ["epoch   0: loss 8.0618", "epoch 199: loss 0.0034"],
     "08_vanishing_gradients_and_dead_relus": [
         "epoch 15: d loss / d output bias = mean(sigmoid(score) - label) = +1.1e-02",
         "epoch 16: d loss / d output bias = mean(sigmoid(score) - label) = -2.0e-03",
+        "sigmoid: spread (std) of the first epoch's gradients, layer 1 3.3e-05, layer 7 4.9e-02: "
+        "1466x",
+        "relu: spread (std) of the first epoch's gradients, layer 1 6.3e-02, layer 7 1.1e-01: 2x",
     ],
     "09_backward_stepper": [
         "naive:   a.grad = 7, x.grad = 48",
         "engine:  a.grad = 7, x.grad = 21",
         "10       21                               59047                   20",
+    ],
+    "10_playground": [
+        "hidden 2: epoch 60: loss 0.5091 (test 0.4789), accuracy 76% (test 73%)",
+        "hidden 8: epoch 60: loss 0.1121 (test 0.1195), accuracy 99% (test 98%)",
+    ],
+    "11_optimizer_paths": [
+        "step 2: (+0.204434, -2.698603)  f = 7.516e+02",
+        "step 4: (+0.999667, +0.369240)  f = 3.970e+01",
+        "Adam, lr 0.05            ends at (+1.0000, +1.0000)",
+    ],
+    "12_digits": [
+        "1347 training images, 450 test images",
+        "training accuracy 99.9%, test accuracy 97.1%",
     ],
     "13_forward_mode_and_exercises": [
         "Hint: yours is off by exactly 1: a term of this gradient that does not depend on the "

@@ -81,6 +81,7 @@ def test_bad_widths_in_the_widget_are_reported_and_change_nothing(playground):
         ({"batch_size": 7}, "batch_size must be one of"),
         ({"l2": 0.5}, "l2 must be one of"),
         ({"momentum": 0.9}, r"unknown playground settings: \['momentum'\]"),
+        ({"noise": 0.9}, r"noise must be a number in \[0, 0.5\], got 0.9"),
     ],
 )
 def test_bad_settings_are_refused_and_change_nothing(playground, setting, message):
@@ -101,7 +102,7 @@ def test_run_trains_in_the_background_until_paused(playground):
 
 def test_every_data_set_is_two_classes_in_the_plane():
     for name, make in DATASETS.items():
-        X, y = make(30, 0)
+        X, y = make(30, 0.1, 0)
         assert len(X) == len(y) > 0 and all(len(x) == 2 for x in X), name
         assert set(y) == {0, 1}, name
 
@@ -119,3 +120,94 @@ def test_steps_without_drawing_still_update_the_status(playground):
     playground.step(2, draw=False)
     assert "epoch 2: loss" in playground.status.value
     assert playground.picture.value == picture
+
+
+def test_the_health_bars_are_in_the_gradient_colours(playground):
+    from matplotlib.figure import Figure
+
+    from nn.plot import grad_scale
+
+    playground.reset()
+    playground.step(2, draw=False)
+    ax = Figure().subplots()
+    playground._draw_health(ax)
+    colormap, norm = grad_scale()
+    sizes = [layer.mean_abs_grad for layer in playground.report.layers]
+    assert [tuple(bar.get_facecolor()) for bar in ax.patches] == [
+        pytest.approx(colormap(norm(size))) for size in sizes
+    ]
+
+
+def test_the_samples_are_split_into_a_training_and_a_test_set(playground):
+    playground.reset()
+    assert len(playground.X) + len(playground.X_test) == 40
+    assert len(playground.X_test) == 12  # 30% held out
+    assert not {tuple(x) for x in playground.X} & {tuple(x) for x in playground.X_test}
+    playground.step(3, draw=False)
+    assert len(playground.test_losses) == len(playground.losses) == 3
+    assert "test" in playground.status.value
+
+
+def test_the_noise_slider_makes_a_new_data_set(playground):
+    playground.configure(noise=0.0)
+    calm = list(playground.X)
+    playground.noise_box.value = 0.4
+    assert playground.settings["noise"] == 0.4 and playground.X != calm and playground.epoch == 0
+    playground.configure(noise=0.15)
+
+
+def test_draw_every_must_be_a_positive_int():
+    with pytest.raises(ValueError, match="draw_every must be an int >= 1"):
+        Playground(n_samples=40, draw_every=0)
+
+
+def test_an_error_in_the_training_thread_is_shown_in_the_widget(playground, monkeypatch):
+    playground.reset()
+
+    def broken(**options):
+        raise FloatingPointError("the loss is nan")
+
+    monkeypatch.setattr(playground, "step", broken)
+    playground.start()
+    playground._thread.join()
+    assert "training stopped at epoch 1: the loss is nan" in playground.status.value
+    assert not playground.run_button.value and playground.run_button.description == "run"
+
+
+def test_the_network_is_drawn_with_a_line_per_weight_coloured_by_its_sign(playground):
+    import numpy as np
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    from nn.plot import CLASS_COLORS
+
+    playground.reset()
+    ax = Figure().subplots()
+    grid = np.zeros((40 * 40, 2))
+    playground._draw_network(ax, [grid, *playground.hidden_outputs(grid)])
+    weights = [w.data for layer in playground.model.layers for n in layer.neurons for w in n.w]
+    assert len(ax.lines) == len(weights) == 2 * 4 + 4 * 4 + 4
+    colors = [to_hex(line.get_color()) for line in ax.lines]
+    assert colors == [CLASS_COLORS[0] if w < 0 else CLASS_COLORS[1] for w in weights]
+    widths = [line.get_linewidth() for line in ax.lines]
+    heaviest = max(range(len(weights)), key=lambda k: abs(weights[k]))
+    assert widths[heaviest] == max(widths)  # width grows with |w|
+    assert len(ax.images) == 2 + 4 + 4 + 1  # a heatmap per input, neuron and the output
+
+
+def test_points_stand_out_from_the_regions_in_the_class_colours(playground):
+    import numpy as np
+    from matplotlib.colors import to_hex
+    from matplotlib.figure import Figure
+
+    from nn.plot import CLASS_COLORS
+
+    playground.reset()
+    ax = Figure().subplots()
+    xs = ys = np.linspace(-1, 1, 40)
+    playground._draw_boundary(ax, xs, ys, np.zeros((1600, 1)), (-1, 1, -1, 1))
+    train, test = ax.collections[-2:]
+    assert {to_hex(c) for c in train.get_edgecolors()} == {"#ffffff"}
+    faces = [to_hex(c) for c in train.get_facecolors()]
+    assert faces == [CLASS_COLORS[label] for label in playground.y]
+    assert {to_hex(c) for c in test.get_facecolors()} == {"#ffffff"}  # hollow

@@ -142,3 +142,25 @@ def test_history_of_a_regression_draws_r2():
     labels = {line.get_label() for axis in ax.figure.axes for line in axis.get_lines()}
     assert labels == {"loss", "validation loss", "R^2", "validation R^2"}
     plt.close(ax.figure)
+
+
+def test_the_gradient_scale_gives_matplotlib_the_colours_draw_dot_gives_boxes():
+    from matplotlib.colors import to_hex
+
+    from autograd_core.draw import grad_color
+    from nn.plot import grad_scale
+
+    colormap, norm = grad_scale()
+    for grad in (1e-9, 1e-8, 3e-4, 0.15, 0.69, 12.0, 1e2, 1e5):
+        ours = [int(grad_color(grad)[i : i + 2], 16) for i in (1, 3, 5)]
+        theirs = [int(to_hex(colormap(norm(grad)))[i : i + 2], 16) for i in (1, 3, 5)]
+        assert all(abs(a - b) <= 2 for a, b in zip(ours, theirs, strict=True)), grad
+
+
+def test_grad_colorbar_is_labelled_in_decades_of_grad():
+    from nn.plot import grad_colorbar
+
+    ax = new_axes()
+    bar = grad_colorbar(ax)
+    assert bar.ax.get_ylabel() == "|grad|"
+    assert bar.norm.vmin == 1e-8 and bar.norm.vmax == 1e2

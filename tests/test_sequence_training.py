@@ -9,6 +9,7 @@ import pytest
 
 from nn import GPT, fit, optim, to_torch
 from nn.data import IGNORE, names_dataset
+from nn.train import _BatchedSequenceStep
 
 ALPHABET = 4  # the toy language's tokens: 0 is the boundary, then 1, 2, 3
 
@@ -121,33 +122,34 @@ def test_a_gpt_learns_the_toy_language_on_held_out_sequences():
     assert history.val_perplexity[-1] == pytest.approx(math.exp(history.val_loss[-1]))
 
 
-def test_jit_on_a_model_reading_token_ids_warns_and_trains_eagerly_with_the_same_numbers():
-    X, Y = _counting(8, 6, seed=8)
-    histories = []
+@pytest.mark.parametrize("batch_size", [1, 3, None])
+def test_jit_trains_a_gpt_batched_with_the_eager_numbers(batch_size):
+    X, Y = _counting(7, 6, seed=8)
+    X_val, Y_val = _counting(3, 6, seed=9)
+    runs = []
     for jit in (False, True):
         model = _small_gpt(seed=9)
-        with warnings.catch_warnings(record=True) as caught:
-            warnings.simplefilter("always")
-            histories.append(
-                fit(
-                    model,
-                    X,
-                    Y,
-                    loss="cross_entropy",
-                    jit=jit,
-                    epochs=2,
-                    batch_size=4,
-                    seed=0,
-                    optimizer=optim.Adam(model.parameters(), lr=0.01),
-                    progress=False,
-                )  # fmt: skip
-            )
-        messages = [str(w.message) for w in caught]
-        if jit:
-            assert any("GPT reads token ids through an Embedding" in m for m in messages)
-        else:
-            assert messages == []
-    assert histories[0].loss == histories[1].loss
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")  # no fallback, no warning
+            history = fit(
+                model, X, Y, loss="cross_entropy", jit=jit, epochs=2, batch_size=batch_size,
+                seed=0, optimizer=optim.Adam(model.parameters(), lr=0.01), progress=False,
+                validation_data=(X_val, Y_val),
+            )  # fmt: skip
+        runs.append((history, [p.data for p in model.parameters()]))
+    (eager, eager_weights), (batched, batched_weights) = runs
+    for name in ("loss", "val_loss", "perplexity", "accuracy", "val_accuracy"):
+        assert getattr(batched, name) == pytest.approx(getattr(eager, name), rel=1e-12, abs=1e-12)
+    assert batched_weights == pytest.approx(eager_weights, rel=1e-10, abs=1e-12)
+
+
+def test_jit_on_a_gpt_runs_its_embeddings_as_one_gather():
+    model = _small_gpt(seed=1)
+    X, Y = _counting(4, 6, seed=2)
+    step = _BatchedSequenceStep(model, model.parameters(), "cross_entropy", 0, None)
+    source = step._step_for(len(X[0])).source
+    assert "_row_indices(X, " in source  # every position's token row in one gather
+    assert "np.take_along_axis(" in source  # every position's target logit at once
 
 
 def test_names_train_a_microgpt_below_the_uniform_loss():

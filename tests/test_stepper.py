@@ -1,6 +1,7 @@
 """backward_steps, the stepper's frames, its files and its widget."""
 
-import base64
+import io
+import json
 import math
 import re
 
@@ -115,8 +116,7 @@ def test_save_gif_refuses_a_bad_frame_time(tmp_path):
 def test_save_html_holds_every_frame_in_one_file(tmp_path):
     _, _, _, y = diamond()
     page = save_html(y, tmp_path / "steps.html").read_text()
-    encoded = re.search(r"const frames = \[(.*)\]\.map", page).group(1)
-    svgs = [base64.b64decode(chunk.strip('"')).decode() for chunk in encoded.split(",")]
+    svgs = json.loads(re.search(r"const frames = (.*);", page).group(1))
     assert len(svgs) == 4 and all(svg.lstrip().startswith("<?xml") for svg in svgs)
     assert "grad 35.0000" in svgs[-1] and "grad 35.0000" not in svgs[0]
     assert 'max="3"' in page
@@ -160,8 +160,108 @@ def test_the_widget_names_nodes_as_the_picture_does():
     out.label = "layer1.neuron1.out"
     stepper = Stepper(out)
     stepper.show(2)
-    assert "d (*) / d x0 = 2" in stepper.arithmetic.value  # the input drawn as x0
-    assert "x0" in stepper.picture.value
+    assert "d v1 / d x0 = 2" in stepper.arithmetic.value  # the input drawn as x0, w*x as v1
+    assert "x0" in stepper.picture.value and "v1" in stepper.picture.value
+
+
+def test_save_html_keeps_unicode_labels_as_typed(tmp_path):
+    x = Value(2.0, label="ünï ∂")
+    y = x * x
+    y.label = "y</script>"
+    page = save_html(y, tmp_path / "steps.html").read_text(encoding="utf-8")
+    assert "</script>" not in page.split("<script>")[1].removesuffix("</script></body></html>\n")
+    svgs = json.loads(re.search(r"const frames = (.*);", page).group(1))
+    assert "ünï ∂" in svgs[-1] and "y&lt;/script&gt;" in svgs[-1]
+
+
+@pytest.mark.parametrize("label", ["nul\x00", "esc\x1b[31m", "x" * 20_000, ".lead"])
+def test_hostile_labels_draw_in_every_frame(label):
+    x = Value(2.0, label=label)
+    y = (x * 3.0).tanh()
+    y.label = label
+    for frame in frames(y):
+        svg = frame.pipe(format="svg").decode()  # dot fails on a label it cannot parse
+        assert "<svg" in svg
+    shown = frame.source
+    if len(label) > 1000:
+        assert "... (20000 characters)" in shown
+    else:
+        assert repr(label)[1:-1] in shown or label in shown
+
+
+def node_positions(frame) -> dict[str, str]:
+    """Where Graphviz puts each node of a frame (its 'x,y' in points), from a JSON layout."""
+    layout = json.loads(frame.pipe(format="json"))
+    return {item["name"]: item["pos"] for item in layout["objects"] if "pos" in item}
+
+
+def test_every_frame_has_the_same_layout():
+    x1, x2 = Value(2.0, label="x1"), Value(0.0, label="x2")
+    w1, w2 = Value(-3.0, label="w1"), Value(1.0, label="w2")
+    n = x1 * w1 + x2 * w2 + Value(6.88, label="b")  # the lecture's tanh neuron
+    pictures = frames(n.tanh())
+    first = node_positions(pictures[0])
+    assert len(first) == 10 + 5  # ten values and five ops
+    for picture in pictures[1:]:
+        assert node_positions(picture) == first
+    sizes = {Image.open(io.BytesIO(p.pipe(format="png"))).size for p in pictures}
+    assert len(sizes) == 1  # and the pictures are the same size
+
+
+def test_the_arrows_point_back_from_each_node_to_its_inputs():
+    _, _, _, y = diamond()
+    for picture in frames(y):
+        edges = [line for line in picture.source.splitlines() if "->" in line]
+        assert len(edges) == 3 + 6 and all("dir=back" in edge for edge in edges)
+
+
+def test_unlabelled_nodes_get_names_no_two_boxes_share():
+    x = Value(2.0, label="x")
+    y = (x * 3.0 + 1.0).tanh()  # two unlabelled inputs (x0, x1) and three unlabelled ops
+    pictures = frames(y)
+    names = re.findall(r"<b>([^<]*)</b>", pictures[-1].source.split("\n", 2)[2])
+    assert sorted(names) == ["v1", "v2", "v3", "x", "x0", "x1"]
+    captions = [re.search(r"step \d+ of 3: [^<]*", p.source).group(0) for p in pictures[1:]]
+    assert captions == [
+        "step 1 of 3: v3 = tanh(...), upstream gradient 1",
+        f"step 2 of 3: v2 = +(...), upstream gradient {1 - math.tanh(7.0) ** 2:.4g}",
+        f"step 3 of 3: v1 = *(...), upstream gradient {1 - math.tanh(7.0) ** 2:.4g}",
+    ]
+
+
+def test_the_constant_1_of_every_layer_gets_a_name_of_its_own():
+    from nn import Layer
+
+    first, second = Layer(2, 2, "tanh", seed=0), Layer(2, 1, "linear", seed=1)
+    first.set_labels("first.")
+    second.set_labels("second.")
+    out = second(first([0.5, -1.0]))  # each layer called alone makes its own constant 1
+    names = re.findall(r"<b>([^<]*)</b>", frames(out)[0].source.split("\n", 2)[2])
+    assert len(names) == len(set(names))
+    assert "1" not in names and {"c1", "c2"} <= set(names)  # the biases' two constants
+
+
+def test_boxes_take_the_gradient_colour_once_their_gradient_has_arrived():
+    from autograd_core.draw import grad_color
+
+    _, _, _, y = diamond()
+    pictures = [p.source for p in frames(y)]
+    x_box = [line for line in pictures[0].splitlines() if "<b>x</b>" in line][0]
+    assert "bgcolor" not in x_box  # no gradient yet: white
+    x_box = [line for line in pictures[-1].splitlines() if "<b>x</b>" in line][0]
+    assert f'bgcolor="{grad_color(35.0)}"' in x_box
+
+
+def test_the_html_player_scales_its_pictures_to_the_window(tmp_path):
+    _, _, _, y = diamond()
+    page = save_html(y, tmp_path / "steps.html").read_text()
+    assert "#picture svg { max-width: 100%; height: auto; }" in page
+
+
+def test_the_widget_scales_its_picture_to_the_column():
+    _, _, _, y = diamond()
+    stepper = Stepper(y)
+    assert '<svg style="max-width: 100%; height: auto" ' in stepper.picture.value
 
 
 def test_the_steps_take_zero_times_inf_as_zero_as_backward_does():
