@@ -295,7 +295,7 @@ def _train_language(args: argparse.Namespace, parser: argparse.ArgumentParser) -
                 model, X_train, Y_train, loss="cross_entropy", optimizer=optimizer,
                 epochs=args.epochs, batch_size=args.batch_size, l2=args.l2, seed=args.seed,
                 validation_data=(X_test, Y_test), progress=False, callbacks=[progress],
-                jit=False,  # a GPT reads token ids: the eager engine, without a warning saying so
+                jit=args.jit,
             )  # fmt: skip
     except FloatingPointError as error:
         print(f"error: {error}", file=sys.stderr)
