@@ -812,6 +812,10 @@ def _box_lines(
         samples = units.setdefault(unit, {})
         samples[n.label] = samples.get(n.label, 0) + 1
     kind = _kind(group, nodes, outputs, parameters)
+    words = {_short(unit).rstrip("0123456789") for unit in units}
+    if words == {"h", "c"}:  # an LSTM's step: its units are the h; each has a cell state c
+        units = {unit: labels for unit, labels in units.items() if _short(unit).startswith("h")}
+        kind += ", a cell state per unit"
     lines = [_title(_short(group) if level == "neurons" else group)]  # its cluster names the rest
     if level == "layers" or not units:
         count = len(units) or 1

@@ -310,8 +310,8 @@ def unroll(cell: _Cell, xs: Sequence[Sequence[Input]], h0: Any = None) -> list[l
     `(h0, c0)` or None, and its cell states are carried from step to step). Every step uses
     the cell's same weights; a loss on any of the returned states, then `backward()`, is
     backpropagation through time. Use `unroll(...)[-1]` for the final state. The states are
-    labelled by their step, `t1.h0, t1.h1, ..., t2.h0, ...`, so `draw_dot` groups the graph
-    by time step.
+    labelled by their step, `t1.h0, t1.h1, ..., t2.h0, ...` (an LSTM's cell states `t1.c0,
+    ...`), so `draw_dot` groups the graph by time step.
     """
     if isinstance(xs, (str, bytes)) or not isinstance(xs, Sequence) or not xs:
         raise ValueError(f"unroll expected a non-empty sequence of inputs, got {xs!r}")
@@ -321,5 +321,8 @@ def unroll(cell: _Cell, xs: Sequence[Sequence[Input]], h0: Any = None) -> list[l
         h, state = cell._advance(x, state)
         for i, unit in enumerate(h):
             unit.label = f"{cell._prefix}t{t}.h{i}"
+        if isinstance(state, tuple):  # an LSTM's (h, c): its cell state belongs to the step too
+            for i, unit in enumerate(state[1]):
+                unit.label = f"{cell._prefix}t{t}.c{i}"
         states.append(h)
     return states

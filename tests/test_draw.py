@@ -711,3 +711,17 @@ def test_an_unlabelled_input_is_not_given_the_name_of_a_labelled_one():
     source = draw_dot(x0 * other).source
     assert source.count("<b>x0</b>") == 1
     assert "<b>x1</b>" in source
+
+
+def test_an_unrolled_lstm_is_a_box_per_step_counting_its_hidden_units_and_one_for_its_weights():
+    import nn
+
+    cell = nn.LSTMCell(1, 3, seed=0)
+    states = nn.unroll(cell, [[0.5], [0.1], [-0.4]])
+    root = vsum(states[-1])
+    root.backward()
+    shown = texts(render(root, level="layers"))
+    # 4 gates of 3 units: 12 x 1 input weights, 12 x 3 recurrent ones, two biases of 12.
+    assert {"shared", "72 values, read by t1, t2, t3"} <= set(shown)
+    assert [text for text in shown if text.startswith(("weight_", "bias_"))] == []
+    assert shown.count("3 units, gated: sigmoid gates, tanh candidate, a cell state per unit") == 3
