@@ -614,8 +614,12 @@ class RowReduce(BlockOp):
         elif op is ops.DOT:
             lines.append(f"{out.name} = ({matrices[0]} * {matrices[1]}).sum({axis})")
         else:
+            # shifted by the row's max, so no exponent is positive; by 0 where the max is
+            # infinite (the sum is then inf or 0 itself), as on floats
             m = compiler.fresh("m")
-            lines.append(f"{m} = {matrices[0]}.max({'2' if stacked else '1'}, keepdims=True)")
+            row_max = f"{matrices[0]}.max({'2' if stacked else '1'}, keepdims=True)"
+            lines.append(f"{m} = {row_max}")
+            lines.append(f"{m} = np.where(np.isinf({m}), 0.0, {m})")
             shift = f"{m}[:, :, 0]" if stacked else m
             lines.append(f"{out.name} = {shift} + np.log(np.exp({matrices[0]} - {m}).sum({axis}))")
         compiler.block_ops.append(cls(out, op, matrices, stacked))

@@ -75,7 +75,8 @@ def ieee_power(x: float, e: float) -> float:
     try:
         return x**e
     except ZeroDivisionError:
-        return math.inf
+        # 0 to a negative power: inf, -inf for -0.0 to an odd power (1 / -0.0 is -inf)
+        return -math.inf if math.copysign(1.0, x) < 0.0 and e % 2.0 == 1.0 else math.inf
     except OverflowError:
         # Only a negative base to an odd integer power overflows to -inf.
         return -math.inf if x < 0.0 and e % 2.0 == 1.0 else math.inf

@@ -736,3 +736,20 @@ def test_attention_over_positions_gives_pytorchs_loss_and_gradients(torch):
     grads = torch.cat([m.grad.reshape(-1) for m in (wte, wpe, wq, wk, wv, head_out)])
     assert loss == pytest.approx(theirs.item(), abs=1e-12)
     assert np.allclose(dtheta, grads.numpy(), rtol=0.0, atol=1e-12)
+
+
+def test_log_sum_exp_of_an_infinity_is_that_infinity_batched_as_eagerly():
+    f = jit(lambda x, y: ops.LOGSUMEXP(x, y, x * 2.0))
+    values, _ = run_batched(f, [(1.0, math.inf), (1.0, -math.inf), (-math.inf, -math.inf)])
+    assert values.tolist() == [
+        math.inf,
+        ops.LOGSUMEXP.forward(1.0, -math.inf, 2.0),
+        -math.inf,
+    ]
+
+
+def test_minus_zero_to_a_negative_odd_power_is_minus_infinity_on_every_path(torch):
+    assert ops.IEEE_POW.forward(-0.0, -1.0) == -math.inf == torch.pow(torch.tensor(-0.0), -1.0)
+    assert ops.IEEE_POW.forward(-0.0, -2.0) == math.inf
+    values, _ = run_batched(jit(lambda x: ops.IEEE_POW(x, -1.0)), [(-0.0,), (0.0,)])
+    assert values.tolist() == [-math.inf, math.inf]
