@@ -359,7 +359,7 @@ class Convolution(BlockOp):
             lines.append(f"{b} = {P}[:, {layout.bias_cols[0]}]")
         IDX = compiler.constant("windows", layout.gather)
         Xw = f"Xw{number}"
-        B = take(source, None)
+        B = source.name
         if layout.padded:
             B = f"np.concatenate(({B}, np.zeros((n, 1))), axis=1)"
         # Windows one after another, each read in order, are a reshape of the block (a view).
@@ -868,7 +868,7 @@ class WindowSum(BlockOp):
         index = numpy().array([[compiler.where[x][1] for x in other.inputs] for other in group])
         IDX = compiler.constant("windows", index)
         out = Block(compiler.fresh("S"), len(group))
-        compiler.lines.append(f"{out.name} = {take(block, None)}[:, {IDX}].sum(2)")
+        compiler.lines.append(f"{out.name} = {block.name}[:, {IDX}].sum(2)")
         for j, member in enumerate(group):
             compiler.place(member.out, out, j)
         overlapping = len(set(index.ravel().tolist())) < index.size
@@ -1073,7 +1073,7 @@ class BatchMean(BlockOp):
     def lower(cls, compiler: Compiler, group: list[ir.Equation], operand: Operand) -> None:
         """Print `M = B.mean(0, keepdims=True)` over the columns the group reads."""
         out = Block(compiler.fresh("M"), len(group), wide=True)
-        rows = take(operand.block, operand.columns)
+        rows = compiler.columns_text(operand.block, operand.columns)
         compiler.lines.append(f"{out.name} = {rows}.mean(0, keepdims=True)")
         compiler.block_ops.append(cls(out, operand))
         for j, member in enumerate(group):
@@ -1126,13 +1126,6 @@ def _same(x: ir.Operand, y: ir.Operand) -> bool:
 
 def _is_const(x: ir.Operand, number: float) -> bool:
     return not isinstance(x, ir.Var) and x == number
-
-
-def take(block: Block, cols: Sequence[int] | None) -> str:
-    """An expression for the columns `cols` of `block` (the whole block for None)."""
-    if cols is None or block.scalar:
-        return block.name
-    return f"{block.name}[:, {index_text(list(cols))}]"
 
 
 def consecutive(cols: Sequence[int]) -> bool:

@@ -38,7 +38,6 @@ from .block_ops import (
     index_text,
     named,
     numpy,
-    take,
 )
 from .codegen import Printer, compile_source
 
@@ -426,7 +425,7 @@ class Compiler:
                 f"a reported value must be the same for every sample (a batch mean, or computed "
                 f"from batch means and parameters); {x.name} differs from sample to sample"
             )
-        column = take(block, None if block.width == 1 else (j,))
+        column = self.columns_text(block, None if block.width == 1 else (j,))
         return f"np.broadcast_to({column}, (n, 1))" if block.wide and rows == "n" else column
 
     # -- the generated function -------------------------------------------------------------
