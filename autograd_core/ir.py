@@ -400,15 +400,16 @@ def _folded_sum(
     return Equation(ops.VSUM, (dot, *rest), eq.out)
 
 
-def by_depth(program: Program) -> Program:
+def by_depth(program: Program, depth: dict[Var, int] | None = None) -> Program:
     """A new program with the same equations ordered by depth: the number of equations on the
-    longest path from the parameters and inputs to each (ties in program order).
+    longest path from the parameters and inputs to each (ties in program order). `depth` is
+    `depths(program)`, if it is known already.
 
     Equations of one depth do not read each other, so a back-end may run them together; and
     the copies of one computation over different positions of a sequence (a layer applied to
     each token) have the same depth, so they come side by side, each one's inputs computed.
     """
-    depth = depths(program)
+    depth = depths(program) if depth is None else depth
     order = sorted(range(len(program.equations)), key=lambda i: depth[program.equations[i].out])
     return _with_equations(program, [program.equations[i] for i in order])
 

@@ -50,8 +50,9 @@ class Compiler:
     ) -> None:
         # Sums of products written with `+` and `*` (micrograd's neuron) become dots, which the
         # lowering below recognises as matrix products; equations of one depth come together.
-        program = self.program = ir.by_depth(ir.fold_sums_of_products(program))
-        self.depth = ir.depths(program)
+        program = ir.fold_sums_of_products(program)
+        self.depth = ir.depths(program)  # (the same for the reordered program: keyed by Var)
+        program = self.program = ir.by_depth(program, self.depth)
         self.input_grads = input_grads
         # careful: each product of the chain rule is 0 where either factor is 0, as eager
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
