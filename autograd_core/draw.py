@@ -215,8 +215,8 @@ class Graph:
 def analyse(root: Value, input_names: Sequence[str] | None = None) -> Graph:
     """Name, group and diagnose every node of root's graph."""
     order = topological_order(root)
-    modules = _modules(order)
     constants = _constants(order)
+    modules = _modules(order, constants)
     inputs = [n for n in order if not n.inputs and not n.label and n not in constants]
     # Inputs read further from the root come first: an unrolled sequence's x of step 1 before
     # step 2's (the walk from the root meets the last step's first).
@@ -283,12 +283,15 @@ def _is_one(node: Value) -> bool:
     return not node.inputs and node.data == 1.0
 
 
-def _modules(order: list[Value]) -> dict[Value, str]:
-    """Each node's module: from its label, else (op nodes) the one module all consumers share."""
+def _modules(order: list[Value], constants: set[Value]) -> dict[Value, str]:
+    """Each node's module: from its label, else (op nodes) the one module all consumers share.
+    A constant belongs to none (its label is its number: the dot of 0.5 is no module's)."""
     consumers: dict[Value, set[str]] = {}
     modules: dict[Value, str] = {}
     for node in reversed(order):  # every consumer comes before its inputs
-        if "." in node.label:
+        if node in constants:
+            module = ""
+        elif "." in node.label:
             module = module_of(node.label)
         elif node.inputs and len(consumers.get(node, ())) == 1:
             (module,) = consumers[node]

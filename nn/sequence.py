@@ -223,9 +223,6 @@ class _Norm(Module):
         self._prefix = prefix
         self._out_labels = [f"{prefix}out{j}" for j in range(self._dim)]
 
-    def _constant(self, number: float, name: str) -> Value:
-        """A constant of the formula, named so a drawing shows it as such, not as an input."""
-        return Value(number, f"{self._prefix}{name}")
 
     def _scaled(self, xs: list[Value], scale: Value) -> Vector:
         if self.elementwise_affine:
@@ -281,11 +278,11 @@ class LayerNorm(_Norm):
     def forward(self, x: Sequence[Input]) -> Vector:
         xs = _values_of(x, "LayerNorm", self._dim)
         n = len(xs)
-        one_over_n = self._constant(1.0 / n, "1/n")
+        one_over_n = _constant(1.0 / n)
         mean = vsum(xs) * one_over_n
         centred = [xj - mean for xj in xs]
         variance = dot(centred, centred) * one_over_n
-        return self._scaled(centred, (variance + self._constant(self.eps, "eps")) ** -0.5)
+        return self._scaled(centred, (variance + _constant(self.eps)) ** -0.5)
 
 
 @register
@@ -320,8 +317,14 @@ class RMSNorm(_Norm):
 
     def forward(self, x: Sequence[Input]) -> Vector:
         xs = _values_of(x, "RMSNorm", self._dim)
-        mean_square = dot(xs, xs) * self._constant(1.0 / len(xs), "1/n")
-        return self._scaled(xs, (mean_square + self._constant(self.eps, "eps")) ** -0.5)
+        mean_square = dot(xs, xs) * _constant(1.0 / len(xs))
+        return self._scaled(xs, (mean_square + _constant(self.eps)) ** -0.5)
+
+
+def _constant(number: float) -> Value:
+    """A number of a formula (eps, 1/n, 1/sqrt(d)) as a leaf labelled with itself: a drawing
+    shows it as that number, not as an input or as one of the module's parameters."""
+    return Value(number, f"{number:g}")
 
 
 def _rms_eps(eps: float | None) -> float:
@@ -430,7 +433,7 @@ class CausalSelfAttention(Module):
         rows = self.in_proj_weight
         if self.has_bias:
             rows = [[*row, b] for row, b in zip(rows, self.in_proj_bias, strict=True)]
-        scale = Value(1.0 / math.sqrt(d), f"{p}1/sqrt(d)")
+        scale = _constant(1.0 / math.sqrt(d))
         queries, keys, values = [], [], []
         for t, x in enumerate(xs):
             inputs = _values_of(x, "CausalSelfAttention", dim)

@@ -725,3 +725,25 @@ def test_an_unrolled_lstm_is_a_box_per_step_counting_its_hidden_units_and_one_fo
     assert {"shared", "72 values, read by t1, t2, t3"} <= set(shown)
     assert [text for text in shown if text.startswith(("weight_", "bias_"))] == []
     assert shown.count("3 units, gated: sigmoid gates, tanh candidate, a cell state per unit") == 3
+
+
+def test_a_norms_and_attentions_constants_are_numbers_not_parameters_of_their_module():
+    import nn
+
+    model = nn.GPT(5, block_size=3, n_embd=4, n_head=2, seed=0)
+    root = vsum(model([1, 2, 3])[-1])
+    root.backward()
+    shown = texts(render(root, level="layers"))
+    # ln_f is an RMSNorm of width 4: its 4 weights, not its eps and 1/n as well.
+    assert "4 parameters" in shown
+    # The block: attention 4 x (4 x 4), the MLP 4 x 16 twice, two norms of 4 weights.
+    assert "200 parameters" in shown
+    assert not {"0", "0.25", "0.5", "1e-05"} & set(shown)  # no box named by a constant
+
+    norm = nn.RMSNorm(4, eps=1e-5)
+    root = vsum(norm([Value(1.0), Value(2.0), Value(-1.0), Value(0.5)]))
+    root.backward()
+    shown = texts(render(root))
+    assert {"0.25", "1e-05"} <= set(shown)  # 1/n and eps drawn as their numbers
+    assert {"x0", "x1", "x2", "x3"} <= set(shown)  # the four inputs, and nothing else named x
+    assert "x4" not in shown
