@@ -223,7 +223,6 @@ class _Norm(Module):
         self._prefix = prefix
         self._out_labels = [f"{prefix}out{j}" for j in range(self._dim)]
 
-
     def _scaled(self, xs: list[Value], scale: Value) -> Vector:
         if self.elementwise_affine:
             out = [x * (scale * w) for x, w in zip(xs, self.weight, strict=True)]
