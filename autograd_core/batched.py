@@ -33,7 +33,7 @@ class BatchedFunction:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
         # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
-        self.block_program = compiler.block_program(compiler.inputs[:1], [_VALUE, _DX])
+        self.block_program = compiler.block_program([compiler.X.array], [_VALUE, _DX])
         self.source = compiler.source("def run(X):", "value[:, 0], dX")
         self._compiler, self._forward_end = compiler, forward_end
         self._run = compile_source(self.source, self, compiler.namespace())["run"]
@@ -110,7 +110,8 @@ class TrainingStep:
         returned = f"loss, outputs, dtheta, {'reports' if program.reports else 'None'}"
         # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
         self.block_program = compiler.block_program(
-            [THETA, *compiler.inputs], [*results[:2], DTHETA, *results[2:]]
+            [THETA, *(block.array for block in compiler.inputs)],
+            [*results[:2], DTHETA, *results[2:]],
         )
         self.source = compiler.source(header, returned)
         self.feeds, self.reports = program.feeds, program.reports

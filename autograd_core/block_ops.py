@@ -227,7 +227,7 @@ class MatMul(BlockOp):
         if len(pieces) == 1 and first.cols is None and first.block.grad is None:
             blocks.accumulate(first.block, bp.matmul(dZ, W), alias=False)
             return
-        dA = blocks.fresh("dA")
+        dA = blocks.fresh("dA", ("n", A.width))
         blocks.emit(dA, bp.matmul(dZ, W))
         blocks.add_to_pieces(A, dA)
 
@@ -620,21 +620,20 @@ class RowReduce(BlockOp):
         return [bp.reshape(matrix.value, BATCH, L, self.k) for matrix in self.matrices]
 
     def backward(self, blocks: Blocks) -> None:
-        """d sum / d M = 1, d logsumexp / d M = softmax(M), d (L . R) / d L = R and back."""
+        """The op table's own partials of the reduction, evaluated on the rows (d sum / d M
+        = 1, d logsumexp / d M = softmax(M), d (L . R) / d L = R), times the gradient."""
         M, out = self.read(), self.out
         g, value = out.grad, out.array
         if self.stacked:  # each row's gradient over its stack's last axis
             g, value = bp.index(g, ALL, ALL, None), bp.index(value, ALL, ALL, None)
-        if self.op is ops.VSUM:
-            # Every column gets the row's gradient: spread it to M's shape, so that each piece
-            # is sliced from it and a repeated column counts each time.
-            shape = (BATCH, out.width, self.k) if self.stacked else (BATCH, self.k)
-            terms = [bp.broadcast(g, *shape)]
-        elif self.op is ops.LOGSUMEXP:  # softmax times the upstream gradient
-            terms = [blocks.product(bp.expr("exp", bp.sub(M[0], value)), g)]
-        else:
-            terms = [blocks.product(g, M[1]), blocks.product(g, M[0])]
-        for matrix, term in zip(self.matrices, terms, strict=True):
+        shape = (BATCH, out.width, self.k) if self.stacked else (BATCH, self.k)
+        for matrix, local in zip(self.matrices, self.op.partials(value, *M), strict=True):
+            if is_number(local, 1.0):
+                # Every column gets the row's gradient: spread to M's shape, so that each piece
+                # is sliced from it and a repeated column counts each time.
+                term = bp.broadcast(g, *shape)
+            else:
+                term = blocks.product(local, g)
             blocks.add_to_pieces(matrix, bp.reshape(term, BATCH, -1) if self.stacked else term)
 
 
@@ -698,14 +697,16 @@ class BatchedProduct(BlockOp):
         dS = Array("d", of=self.S, shape=self.S.shape)
         if self.lanes is None:
             blocks.emit(dS, bp.reshape(g, BATCH, groups, n_left, n_right))
-        else:
-            blocks.emit(dS, bp.zeros(BATCH, groups * n_left * n_right))
+        else:  # the dots' gradients in their entries of the flattened products
+            size = groups * n_left * n_right
+            flat = Array("d", of=self.S, suffix="f", shape=("n", size))
+            blocks.emit(flat, bp.zeros(BATCH, size))
             lanes = self.lanes.value
             if len(numpy().unique(lanes)) == len(lanes):  # each dot its own entry
-                blocks.emit(dS, g, "=", (ALL, self.lanes))
+                blocks.emit(flat, g, "=", (ALL, self.lanes))
             else:  # two dots of the same rows: both gradients
-                blocks.emit(None, bp.expr("scatter_add", dS, self.lanes, g))
-            blocks.emit(dS, bp.reshape(dS, BATCH, groups, n_left, n_right))
+                blocks.emit(None, bp.expr("scatter_add", flat, self.lanes, g))
+            blocks.emit(dS, bp.reshape(flat, BATCH, groups, n_left, n_right))
         U, V = _stack(self.U.value, self.shape, 1), _stack(self.V.value, self.shape, 2)
         if blocks.sources_wanting_grad(self.U):
             blocks.add_to_pieces(self.U, bp.reshape(bp.matmul(dS, V), BATCH, -1))

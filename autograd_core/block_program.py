@@ -22,7 +22,6 @@ Names are the printer's: an array has a kind (a letter: `Z` for a layer's pre-ac
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -406,12 +405,13 @@ def numpy_lines(equations: Sequence[Equation], printer: NumpyPrinter) -> list[st
 
 
 def matrix_jaxpr(program: Program) -> str:
-    """The program as text: `{ lambda theta ; X . equations in (results) }`, each equation on
-    one line with its array's shape, the ops by their names in the block program."""
+    """The program as text: `{ lambda theta ; X . equations in (results) }`, one equation a
+    line, each array's shape where it is first assigned, the ops by their block-op names."""
     arguments = " ".join(_typed(a) for a in program.arguments)
     lines = [f"{{ lambda {arguments} ."]
+    assigned = {str(a) for a in program.arguments}
     for eq in program.equations:
-        lines.append("    " + _jaxpr_line(eq))
+        lines.append("    " + _jaxpr_line(eq, assigned))
     results = ", ".join(_jaxpr(x) for x in program.results)
     lines.append(f"  in ({results}) }}")
     return "\n".join(lines)
@@ -423,13 +423,16 @@ def _typed(a: Array) -> str:
     return f"{a}:f64[{','.join(map(str, a.shape))}]"
 
 
-def _jaxpr_line(eq: Equation) -> str:
+def _jaxpr_line(eq: Equation, assigned: set[str]) -> str:
     value = _jaxpr(eq.value)
     if eq.out is None:
         return value
-    target = _typed(eq.out) if eq.update == "=" and eq.key is None else str(eq.out)
+    target = str(eq.out)
     if eq.key is not None:
         target += "[" + NumpyPrinter().key_text(eq.key) + "]"
+    elif target not in assigned:
+        assigned.add(target)
+        target = _typed(eq.out)
     return f"{target} {eq.update} {value}"
 
 
@@ -437,19 +440,28 @@ def _jaxpr(x: Any) -> str:
     if isinstance(x, Array):
         return str(x)
     if not isinstance(x, Expr):
-        return repr(x) if math.isfinite(x) else str(x)
-    params = []
-    for p in x.params:
-        if isinstance(p, ops.Op):
-            params.append(ops.key_of(p) + (f"{list(p.params)}" if p.params else ""))
-        elif p is ALL:
-            params.append(":")
-        elif isinstance(p, Array):
-            params.append(str(p))
-        elif p is not None and p is not False:
-            params.append(str(p))
+        return NumpyPrinter().text(x)
+    args = ", ".join(_jaxpr(a) for a in x.args)
+    if x.op == "index":
+        return f"{args}[{NumpyPrinter().key_text(x.params)}]"
+    params = [_param(p) for p in x.params]
+    if x.op in ("sum", "max", "mean"):
+        axis, keepdims = x.params
+        params = ([] if axis is None else [f"axis={axis}"]) + (["keepdims"] if keepdims else [])
+    elif x.op == "concatenate":
+        params = [f"axis={x.params[0]}"]
+    elif x.op == "transpose" and x.params == (None,):
+        params = []
     head = x.op + (f"[{', '.join(params)}]" if params else "")
-    return f"{head}({', '.join(_jaxpr(a) for a in x.args)})"
+    return f"{head}({args})"
+
+
+def _param(p: Any) -> str:
+    if isinstance(p, ops.Op):
+        return ops.key_of(p) + (f"{list(p.params)}" if p.params else "")
+    if isinstance(p, tuple):
+        return "(" + ", ".join(map(str, p)) + ")"
+    return str(p)
 
 
 def _leaves(x: Any) -> list[Any]:

@@ -371,7 +371,7 @@ class Blocks:
             return
         part = term
         if len(matrix.sources) > 1:  # computed once, then each source takes its columns
-            part = self.fresh("dA")
+            part = self.fresh("dA", ("n", matrix.width))
             self.emit(part, term)
         for s in sources:
             piece = part
