@@ -18,10 +18,8 @@ of numbers, one per sample, and the program's structure shows which columns belo
   every program runs, whatever its shape; recognition only makes it faster.
 
 Each kind of op is a class that builds itself from equations (`lower`, which writes its
-forward equations of the block program, `autograd_core.block_program`) and writes its own
-backward equations (`backward`) just below: the derivative lives next to the op, as a PyTorch
-`autograd.Function` keeps its forward and backward together. Only `Elementwise` has no
-calculus of its own: it evaluates the op table's partial rules on the blocks. Where each
+forward equations of the block program, `autograd_core.block_program`) and keeps what its
+backward rule reads; the rules are one table, `autograd_core.block_calculus`. Where each
 scalar went and the books of the gradients are `Blocks`' (`autograd_core.blocks`).
 """
 
@@ -42,11 +40,9 @@ from .blocks import (
     Block,
     Blocks,
     Operand,
-    consecutive,
     index_item,
     is_number,
     numpy,
-    shaped,
 )
 
 
@@ -55,11 +51,6 @@ class BlockOp:
     """One op of the block program, computing the block `out`."""
 
     out: Block
-
-    def backward(self, blocks: Blocks) -> None:
-        """Write the equations adding this op's terms, given `out.grad`, to its inputs'
-        gradients."""
-        raise NotImplementedError
 
 
 # ------------------------------------------------------------------------------------------
@@ -107,20 +98,6 @@ class ParameterMatrix:
         """Add the gradient of a gathered matrix to dtheta (a view's is there already)."""
         if self.index is not None:
             blocks.emit(None, bp.expr("add_at", DTHETA, self.index, grad))
-
-
-def add_to_columns(
-    blocks: Blocks, matrix: Array, cols: list[int], term: bp.Operand, view: Array
-) -> None:
-    """`matrix[:, cols] += term`: through a view `view` where the columns are consecutive
-    (`dW = dP[:, 0:4]`, `dW += ...`, as the textbook writes it), else in place (a list of
-    columns makes a copy, which `+=` would update instead of the matrix)."""
-    key = index_item(cols)
-    if consecutive(cols):
-        blocks.emit(view, bp.columns(matrix, key))
-        blocks.emit(view, term, "+=")
-    else:
-        blocks.emit(matrix, term, "+=", (ALL, key))
 
 
 # ------------------------------------------------------------------------------------------
@@ -201,35 +178,6 @@ class MatMul(BlockOp):
         for j, eq in enumerate(group):
             blocks.place(eq.out, Z, j)
         blocks.block_ops.append(cls(Z, params, W, b, A, batched_cols, const_cols, consts))
-
-    def backward(self, blocks: Blocks) -> None:
-        """dW += dZ.T @ A, db += the column sums of dZ, dA = dZ @ W."""
-        P, W, b, A, dZ = self.params.array, self.W, self.b, self.A, self.out.grad
-        dP = self.params.start_grad(blocks)
-        term = bp.matmul(bp.transpose(dZ), A.value)
-        if W is P:
-            blocks.emit(dP, term, "+=")
-        else:
-            add_to_columns(blocks, dP, self.batched_cols, term, Array("d", of=W))
-        if b is not None:
-            db = Array("d", of=b)
-            blocks.emit(db, bp.columns(dP, self.const_cols[0]))
-            blocks.emit(db, bp.reduce("sum", dZ, 0), "+=")
-        elif self.const_cols:
-            c = blocks.constant("c", numpy().array(self.consts))
-            cols = index_item(self.const_cols)
-            blocks.emit(dP, bp.expr("outer", bp.reduce("sum", dZ, 0), c), "+=", (ALL, cols))
-        self.params.scatter_grad(blocks, dP)
-        pieces = A.sources
-        if not any(blocks.needs_grad(source.block) for source in pieces):
-            return
-        first = pieces[0]
-        if len(pieces) == 1 and first.cols is None and first.block.grad is None:
-            blocks.accumulate(first.block, bp.matmul(dZ, W), alias=False)
-            return
-        dA = blocks.fresh("dA", ("n", A.width))
-        blocks.emit(dA, bp.matmul(dZ, W))
-        blocks.add_to_pieces(A, dA)
 
 
 # ------------------------------------------------------------------------------------------
@@ -379,45 +327,6 @@ class Convolution(BlockOp):
             cls(Z, params, W, b, Xw, IDX, layout, n_windows, n_channels, channels_first, contiguous)
         )
 
-    def backward(self, blocks: Blocks) -> None:
-        """dW += sum over windows of dZ.T @ Xw; the inputs' gradient scattered back per window."""
-        W, b, Xw, dZ = self.W, self.b, self.Xw, self.out.grad
-        layout = self.layout
-        n_windows, n_channels, k = self.n_windows, self.n_channels, len(layout.weight_cols)
-        dZw = Array("d", of=self.out.array, suffix="w", shape=("n", n_windows, n_channels))
-        if self.channels_first:
-            spread = bp.reshape(dZ, BATCH, n_channels, n_windows)
-            blocks.emit(dZw, bp.transpose(spread, (0, 2, 1)))
-        else:
-            blocks.emit(dZw, bp.reshape(dZ, BATCH, n_windows, n_channels))
-        dP = self.params.start_grad(blocks)
-        term = bp.matmul(bp.transpose(bp.reshape(dZw, -1, n_channels)), bp.reshape(Xw, -1, k))
-        add_to_columns(blocks, dP, layout.weight_cols, term, Array("d", of=W))
-        if b is not None:
-            db = Array("d", of=b)
-            blocks.emit(db, bp.columns(dP, layout.bias_cols[0]))
-            blocks.emit(db, bp.reduce("sum", dZw, (0, 1)), "+=")
-        self.params.scatter_grad(blocks, dP)
-        source = layout.source
-        if not blocks.needs_grad(source):
-            return
-        dXw = bp.matmul(dZw, W)
-        if self.contiguous:
-            blocks.accumulate(source, bp.reshape(dXw, BATCH, source.width), alias=False)
-            return
-        blocks.own(source)
-        if not layout.padded:
-            if len(numpy().unique(layout.gather)) == layout.gather.size:  # windows apart
-                blocks.emit(source.grad, dXw, "+=", (ALL, self.IDX))
-            else:
-                blocks.emit(None, bp.expr("scatter_add", source.grad, self.IDX, dXw))
-            return
-        # Scattered into the block and its column of zeros, whose gradient is dropped.
-        padded = Array("d", of=source.array, suffix="p", shape=("n", source.width + 1))
-        blocks.emit(padded, bp.zeros(BATCH, source.width + 1))
-        blocks.emit(None, bp.expr("scatter_add", padded, self.IDX, dXw))
-        blocks.emit(source.grad, bp.index(padded, ALL, (None, source.width)), "+=")
-
 
 # ------------------------------------------------------------------------------------------
 # Rows of a parameter table chosen by a per-sample index: an embedding
@@ -480,15 +389,6 @@ class Gather(BlockOp):
             blocks.place(eq.out, E, j)
         blocks.block_ops.append(cls(E, params, index, len(indices)))
 
-    def backward(self, blocks: Blocks) -> None:
-        """dT[I[s, q]] += dE[s, q] for each sample s and index q (a row read twice gets both)."""
-        dE: bp.Operand = self.out.grad
-        if self.n_indices > 1:
-            dE = bp.reshape(dE, BATCH, self.n_indices, self.out.width // self.n_indices)
-        dT = self.params.start_grad(blocks)
-        blocks.emit(None, bp.expr("scatter_rows", dT, self.index, dE))
-        self.params.scatter_grad(blocks, dT)
-
 
 @dataclass(eq=False)
 class Pick(BlockOp):
@@ -525,17 +425,6 @@ class Pick(BlockOp):
         for j, eq in enumerate(group):
             blocks.place(eq.out, out, j)
         blocks.block_ops.append(cls(out, rows, index, k))
-
-    def backward(self, blocks: Blocks) -> None:
-        """dM[s, l, I[s, l]] = dout[s, l]; every other entry of dM is 0."""
-        if not blocks.sources_wanting_grad(self.rows):
-            return
-        L = self.out.width
-        dM = blocks.fresh("dM", ("n", L, self.width))
-        blocks.emit(dM, bp.zeros(BATCH, L, self.width))
-        g = bp.index(self.out.grad, ALL, ALL, None)
-        blocks.emit(None, bp.expr("put_along", dM, self.index, g, 2))
-        blocks.add_to_pieces(self.rows, bp.reshape(dM, BATCH, L * self.width))
 
 
 def _all_params(blocks: Blocks, eq: ir.Equation) -> bool:
@@ -619,23 +508,6 @@ class RowReduce(BlockOp):
         L = self.out.width
         return [bp.reshape(matrix.value, BATCH, L, self.k) for matrix in self.matrices]
 
-    def backward(self, blocks: Blocks) -> None:
-        """The op table's own partials of the reduction, evaluated on the rows (d sum / d M
-        = 1, d logsumexp / d M = softmax(M), d (L . R) / d L = R), times the gradient."""
-        M, out = self.read(), self.out
-        g, value = out.grad, out.array
-        if self.stacked:  # each row's gradient over its stack's last axis
-            g, value = bp.index(g, ALL, ALL, None), bp.index(value, ALL, ALL, None)
-        shape = (BATCH, out.width, self.k) if self.stacked else (BATCH, self.k)
-        for matrix, local in zip(self.matrices, self.op.partials(value, *M), strict=True):
-            if is_number(local, 1.0):
-                # Every column gets the row's gradient: spread to M's shape, so that each piece
-                # is sliced from it and a repeated column counts each time.
-                term = bp.broadcast(g, *shape)
-            else:
-                term = blocks.product(local, g)
-            blocks.add_to_pieces(matrix, bp.reshape(term, BATCH, -1) if self.stacked else term)
-
 
 @dataclass(eq=False)
 class BatchedProduct(BlockOp):
@@ -677,8 +549,8 @@ class BatchedProduct(BlockOp):
         out = blocks.block("s", len(group))
         shape = (groups, n_left, n_right, k)
         S = blocks.fresh("S", ("n", *shape[:3]))
-        right_stack = bp.transpose(_stack(V.value, shape, 2), (0, 1, 3, 2))
-        blocks.emit(S, bp.matmul(_stack(U.value, shape, 1), right_stack))
+        right_stack = bp.transpose(product_stack(V.value, shape, 2), (0, 1, 3, 2))
+        blocks.emit(S, bp.matmul(product_stack(U.value, shape, 1), right_stack))
         size = groups * n_left * n_right
         index = None
         if lanes != list(range(size)):
@@ -690,32 +562,8 @@ class BatchedProduct(BlockOp):
         blocks.block_ops.append(cls(out, S, U, V, shape, index))
         return True
 
-    def backward(self, blocks: Blocks) -> None:
-        """dU = dS @ V and dV = dS^T @ U, dS the dots' gradients in their entries, else 0."""
-        groups, n_left, n_right, _ = self.shape
-        g = self.out.grad
-        dS = Array("d", of=self.S, shape=self.S.shape)
-        if self.lanes is None:
-            blocks.emit(dS, bp.reshape(g, BATCH, groups, n_left, n_right))
-        else:  # the dots' gradients in their entries of the flattened products
-            size = groups * n_left * n_right
-            flat = Array("d", of=self.S, suffix="f", shape=("n", size))
-            blocks.emit(flat, bp.zeros(BATCH, size))
-            lanes = self.lanes.value
-            if len(numpy().unique(lanes)) == len(lanes):  # each dot its own entry
-                blocks.emit(flat, g, "=", (ALL, self.lanes))
-            else:  # two dots of the same rows: both gradients
-                blocks.emit(None, bp.expr("scatter_add", flat, self.lanes, g))
-            blocks.emit(dS, bp.reshape(flat, BATCH, groups, n_left, n_right))
-        U, V = _stack(self.U.value, self.shape, 1), _stack(self.V.value, self.shape, 2)
-        if blocks.sources_wanting_grad(self.U):
-            blocks.add_to_pieces(self.U, bp.reshape(bp.matmul(dS, V), BATCH, -1))
-        if blocks.sources_wanting_grad(self.V):
-            dV = bp.matmul(bp.transpose(dS, (0, 1, 3, 2)), U)
-            blocks.add_to_pieces(self.V, bp.reshape(dV, BATCH, -1))
 
-
-def _stack(matrix: bp.Operand, shape: tuple[int, int, int, int], side: int) -> bp.Expr:
+def product_stack(matrix: bp.Operand, shape: tuple[int, int, int, int], side: int) -> bp.Expr:
     """The assembled rows of one side as a (batch, groups, rows, k) stack."""
     groups, k = shape[0], shape[3]
     return bp.reshape(matrix, BATCH, groups, shape[side], k)
@@ -870,18 +718,6 @@ class WindowSum(BlockOp):
         blocks.block_ops.append(cls(out, block, IDX, overlapping))
         return group
 
-    def backward(self, blocks: Blocks) -> None:
-        """Each term of a window gets the window's gradient: dB[:, IDX] += dS, spread."""
-        source = self.source
-        if not blocks.needs_grad(source):
-            return
-        blocks.own(source)
-        spread = bp.index(self.out.grad, ALL, ALL, None)
-        if self.overlapping:  # `+=` through a repeated index would add only once
-            blocks.emit(None, bp.expr("scatter_add", source.grad, self.IDX, spread))
-        else:
-            blocks.emit(source.grad, spread, "+=", (ALL, self.IDX))
-
 
 def _single_source(blocks: Blocks, xs: Sequence[ir.Operand]) -> Block | None:
     """The one per-sample block every x is a column of (already computed), or None."""
@@ -994,26 +830,6 @@ class Elementwise(BlockOp):
         full = cols == tuple(range(block.width))
         return Operand("block", block, None if full else cols)
 
-    def backward(self, blocks: Blocks) -> None:
-        """Each input's term: the op table's own partial rule, evaluated on the blocks, times
-        the gradient of the result (as eager `backward` evaluates it on floats)."""
-        g = self.out.grad
-        args = [blocks.value_of(o) for o in self.operands]
-        partials = self.op.partials(self.out.array, *args)
-        for o, local in zip(self.operands, partials, strict=True):
-            # A partial that is the number 0 adds nothing, as in eager `backward` (0 * inf).
-            if blocks.wanted(o) and not is_number(local, 0.0):
-                blocks.add_grad(o, _chain(blocks, local, g), self.out)
-
-
-def _chain(blocks: Blocks, local: Any, g: Array) -> Any:
-    """local * g, the chain rule's product (a partial 1 passes g on as it is)."""
-    if is_number(local, 1.0):
-        return g
-    if blocks.careful:
-        return bp.times(local, g, careful=True)
-    return bp.map_op(ops.MUL, local, g)
-
 
 def _operand_rows(o: Operand) -> bool | None:
     """Whether a block operand is a row the same for every sample; None for a number."""
@@ -1042,12 +858,6 @@ class BatchMean(BlockOp):
         blocks.block_ops.append(cls(out, operand))
         for j, member in enumerate(group):
             blocks.place(member.out, out, j)
-
-    def backward(self, blocks: Blocks) -> None:
-        """d mean / d x_i = 1 / n for each sample i: the row's gradient, spread evenly."""
-        out = self.out
-        spread = bp.broadcast(bp.div(out.grad, BATCH), BATCH, out.width)
-        blocks.add_grad(self.operand, spread, shaped(out.width))
 
 
 # ------------------------------------------------------------------------------------------

@@ -20,8 +20,8 @@ import functools
 import math
 from typing import Any
 
+from . import block_calculus, ir, ops
 from . import block_program as bp
-from . import ir, ops
 from .block_ops import (
     Convolution,
     Elementwise,
@@ -92,7 +92,7 @@ class Compiler(Blocks):
             self.add_grad(self.operand(var), seed, shaped(1))
         for block_op in reversed(self.block_ops):
             if block_op.out.grad is not None:
-                block_op.backward(self)
+                block_calculus.backward(block_op, self)
 
     # -- the program's results --------------------------------------------------------------
 
