@@ -329,6 +329,8 @@ class Blocks:
         elif block.wide and not out.wide:  # a row the same for every sample
             term = bp.reduce("sum", term, 0, keepdims=True)
         cols = o.columns
+        if cols is not None and list(cols) == list(range(block.width)):
+            cols = None  # every column, in order: the whole block
         if cols is None or block.width == 1:
             if out.width != block.width:
                 term = bp.reduce("sum", term, 1, keepdims=True)
