@@ -97,9 +97,9 @@ def matmul(op: MatMul, blocks: Blocks) -> None:
     if W is P:
         blocks.emit(dP, term, "+=")
     else:
-        add_to_columns(blocks, dP, op.batched_cols, term, Array("d", of=W))
+        add_to_columns(blocks, dP, op.batched_cols, term, Array("d", of=W, shape=W.shape))
     if b is not None:
-        db = Array("d", of=b)
+        db = Array("d", of=b, shape=b.shape)
         blocks.emit(db, bp.columns(dP, op.const_cols[0]))
         blocks.emit(db, bp.reduce("sum", dZ, 0), "+=")
     elif op.const_cols:
@@ -132,9 +132,9 @@ def convolution(op: Convolution, blocks: Blocks) -> None:
         blocks.emit(dZw, bp.reshape(dZ, BATCH, n_windows, n_channels))
     dP = op.params.start_grad(blocks)
     term = bp.matmul(bp.transpose(bp.reshape(dZw, -1, n_channels)), bp.reshape(Xw, -1, k))
-    add_to_columns(blocks, dP, layout.weight_cols, term, Array("d", of=W))
+    add_to_columns(blocks, dP, layout.weight_cols, term, Array("d", of=W, shape=W.shape))
     if b is not None:
-        db = Array("d", of=b)
+        db = Array("d", of=b, shape=b.shape)
         blocks.emit(db, bp.columns(dP, layout.bias_cols[0]))
         blocks.emit(db, bp.reduce("sum", dZw, (0, 1)), "+=")
     op.params.scatter_grad(blocks, dP)
