@@ -1,12 +1,13 @@
 """The batched back-end: a traced scalar program run over a whole batch as NumPy array code.
 
 `autograd_core.block_ops` says which scalar equations of a one-sample program become which
-matrix ops, `autograd_core.lowering` groups them so and prints the matrix program, forward and
-backward; this module runs it: `jit(f).batched` (`BatchedFunction`) and a training step of
-`fit(jit=True)` (`TrainingStep`), with the feeds and reports of a batch trace
-(`autograd_core.batch`).
+matrix ops, `autograd_core.lowering` groups them so into a block program (forward equations,
+then the backward ones of `autograd_core.block_calculus`); this module runs it:
+`jit(f).batched` (`BatchedFunction`) and a training step of `fit(jit=True)` (`TrainingStep`),
+with the feeds and reports of a batch trace (`autograd_core.batch`).
 
-The generated code is kept as `.source`, the matrix form of the program a learner can read.
+The program is kept as `.block_program` (data; `str()` prints it as a matrix jaxpr) and as
+`.source`, the NumPy source it is printed to and run as: the matrix form a learner can read.
 
 Errors: the arrays are computed without NumPy's warnings. If a result is not finite, the batch
 is run again with a check after every op, and the first element that went wrong is recomputed

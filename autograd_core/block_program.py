@@ -233,11 +233,6 @@ def map_op(op: ops.Op, *args: Operand) -> Expr:
     return expr("map", *args, params=(op,))
 
 
-def effect(op: str, *args: Any, params: tuple = ()) -> Equation:
-    """An equation that writes into its first argument (a scatter)."""
-    return Equation(None, Expr(op, args, params))
-
-
 # ------------------------------------------------------------------------------------------
 # The NumPy printer
 
@@ -394,10 +389,6 @@ _FORMATS: dict[str, Callable[[NumpyPrinter, Expr], tuple[str, int]]] = {
     "tuple": lambda p, e: (f"({p.args(e.args)},)", _ATOM),
     "map": _map,
 }
-
-
-def numpy_lines(equations: Sequence[Equation], printer: NumpyPrinter) -> list[str]:
-    return [printer.line(eq) for eq in equations]
 
 
 # ------------------------------------------------------------------------------------------
