@@ -141,18 +141,11 @@ class Program:
     arguments: list[Array] = field(default_factory=list)
     equations: list[Equation] = field(default_factory=list)
     results: list[Operand] = field(default_factory=list)
+    constants: list[Array] = field(default_factory=list)  # index arrays the equations read
 
-    def constants(self) -> dict[str, Any]:
-        """The constants the equations read, by their printed names."""
-        found: dict[str, Any] = {}
-        for eq in self.equations:
-            for leaf in _leaves(eq.value):
-                if isinstance(leaf, Array) and leaf.value is not None:
-                    found[str(leaf)] = leaf.value
-            for item in eq.key or ():
-                if isinstance(item, Array) and item.value is not None:
-                    found[str(item)] = item.value
-        return found
+    def bindings(self) -> dict[str, Any]:
+        """The constants' numbers, by the names the printer gives them."""
+        return {str(c): c.value for c in self.constants}
 
     def __str__(self) -> str:
         return matrix_jaxpr(self)
@@ -396,10 +389,11 @@ _FORMATS: dict[str, Callable[[NumpyPrinter, Expr], tuple[str, int]]] = {
 
 
 def matrix_jaxpr(program: Program) -> str:
-    """The program as text: `{ lambda theta ; X . equations in (results) }`, one equation a
-    line, each array's shape where it is first assigned, the ops by their block-op names."""
+    """The program as text: `{ lambda constants ; arguments . equations in (results) }`, one
+    equation a line, each array's shape where it is first assigned, the ops by their names."""
+    constants = " ".join(_typed(c) for c in program.constants)
     arguments = " ".join(_typed(a) for a in program.arguments)
-    lines = [f"{{ lambda {arguments} ."]
+    lines = [f"{{ lambda {constants + ' ' if constants else ''}; {arguments} ."]
     assigned = {str(a) for a in program.arguments}
     for eq in program.equations:
         lines.append("    " + _jaxpr_line(eq, assigned))
@@ -409,9 +403,11 @@ def matrix_jaxpr(program: Program) -> str:
 
 
 def _typed(a: Array) -> str:
+    """`Z1:f64[n,4]`: the array's name, its type and its shape, `n` the batch axis."""
     if a.shape is None:
         return str(a)
-    return f"{a}:f64[{','.join(map(str, a.shape))}]"
+    kind = "f64" if a.value is None or a.value.dtype.kind == "f" else "i64"
+    return f"{a}:{kind}[{','.join(map(str, a.shape))}]"
 
 
 def _jaxpr_line(eq: Equation, assigned: set[str]) -> str:
@@ -453,12 +449,3 @@ def _param(p: Any) -> str:
     if isinstance(p, tuple):
         return "(" + ", ".join(map(str, p)) + ")"
     return str(p)
-
-
-def _leaves(x: Any) -> list[Any]:
-    if isinstance(x, Expr):
-        found = [item for item in x.params if isinstance(item, Array)]
-        for a in x.args:
-            found.extend(_leaves(a))
-        return found
-    return [x]

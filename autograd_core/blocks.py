@@ -117,6 +117,7 @@ class Blocks:
         for v, (block, j) in zip(program.inputs, columns, strict=True):
             self.place(v, block, j)
         self.equations: list[Equation] = []
+        self.constants: list[Array] = []
         self.block_ops: list[Any] = []  # the block ops, in program order (`block_ops`)
         # The equations of one depth applying one op to as many inputs: what may be packed
         # into one array op (`Elementwise.group`, `RowReduce.group`).
@@ -185,7 +186,10 @@ class Blocks:
         return Block(self.fresh(kind, shape), width, scalar, wide)
 
     def constant(self, kind: str, value: Any) -> Array:
-        return self.fresh(kind, tuple(value.shape), value=value)
+        """A new constant of the program (an index array)."""
+        array = self.fresh(kind, tuple(value.shape), value=value)
+        self.constants.append(array)
+        return array
 
     # -- where the scalar variables are ----------------------------------------------------
 

@@ -116,7 +116,9 @@ class Compiler(Blocks):
 
     def block_program(self, arguments: list[Array], results: list[bp.Operand]) -> bp.Program:
         """The equations written so far as a block program (a copy: writing on goes on)."""
-        return bp.Program(list(arguments), list(self.equations), list(results))
+        return bp.Program(
+            list(arguments), list(self.equations), list(results), list(self.constants)
+        )
 
     # -- the generated function -------------------------------------------------------------
 
@@ -158,7 +160,7 @@ class Compiler(Blocks):
         np = numpy()
         names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
         names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
-        names.update(bp.Program(equations=self.equations).constants())
+        names.update(self.block_program([], []).bindings())
         names["_check"] = self._check
         names["_times"] = _times
         names["_row_indices"] = _row_indices

@@ -55,7 +55,7 @@ def test_the_block_program_holds_arrays_and_numbers_never_source_text():
 def test_matrix_program_prints_each_array_with_its_shape_on_the_batch_axis():
     step = traced_step()
     text = str(step.block_program)
-    assert text.startswith("{ lambda theta X:f64[n,3] .")
+    assert text.startswith("{ lambda ; theta X:f64[n,3] .")
     assert "Z1:f64[n,4] = add(matmul(X, transpose(W1)), b1)" in text
     assert "H1:f64[n,4] = map[tanh](Z1)" in text
     assert text.rstrip().endswith("in (loss, outputs, dtheta) }")
