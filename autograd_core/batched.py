@@ -34,7 +34,7 @@ class BatchedFunction:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
         # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
-        self.block_program = compiler.block_program([compiler.X.array], [_VALUE, _DX])
+        self.block_program = compiler.block_program([compiler.X.array], [_VALUE, compiler.X.grad])
         self.source = compiler.source("def run(X):", "value[:, 0], dX")
         self._compiler, self._forward_end = compiler, forward_end
         self._run = compile_source(self.source, self, compiler.namespace())["run"]
@@ -50,8 +50,8 @@ class BatchedFunction:
         compiler.emit(_VALUE, compiler.output(out))
         ones = bp.full((BATCH, 1), 1.0)
         compiler.backward([(out, ones)] if isinstance(out, ir.Var) else [])
-        if compiler.X.grad is None:
-            compiler.emit(_DX, bp.zeros(BATCH, compiler.X.width))
+        if compiler.X.grad is None:  # f does not depend on its arguments: zeros
+            compiler.own(compiler.X)
         return compiler, forward_end
 
     def __call__(self, X: Any) -> tuple[Any, Any]:
@@ -97,11 +97,11 @@ class TrainingStep:
         n_reported = sum(len(report.values) for report in program.reports)
         loss, *others = program.outputs[: len(program.outputs) - n_reported]
         reported = program.outputs[len(program.outputs) - n_reported :]
-        results = [Array("loss"), Array("outputs")]
+        results = [Array("loss", shape=("n", 1)), Array("outputs", shape=("n", len(others)))]
         compiler.emit(results[0], compiler.output(loss))
         compiler.emit(results[1], self._joined(compiler, others, BATCH))
         if program.reports:  # the numbers handed back to the modules after the step
-            results.append(Array("reports"))
+            results.append(Array("reports", shape=(n_reported,)))
             compiler.emit(results[-1], bp.index(self._joined(compiler, reported, 1), 0))
         self._outputs_end = len(compiler.equations)
         compiler.emit(DTHETA, bp.expr("zeros_like", THETA))
@@ -110,8 +110,9 @@ class TrainingStep:
         header = "def run(theta, X, Y=None, F=None):"
         returned = f"loss, outputs, dtheta, {'reports' if program.reports else 'None'}"
         # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
+        theta = Array("theta", shape=(len(program.params),))
         self.block_program = compiler.block_program(
-            [THETA, *(block.array for block in compiler.inputs)],
+            [theta, *(block.array for block in compiler.inputs)],
             [*results[:2], DTHETA, *results[2:]],
         )
         self.source = compiler.source(header, returned)
@@ -185,7 +186,7 @@ class TrainingStep:
         self._checked(theta, X, Y, F)
 
 
-_VALUE, _DX = Array("value"), Array("d", of=Array("X"))
+_VALUE = Array("value", shape=("n", 1))
 
 
 def compile_function(program: ir.Program) -> BatchedFunction:

@@ -376,7 +376,8 @@ class Gather(BlockOp):
             [blocks.param_index[eq.inputs[1 + r]] for eq in group[:width]] for r in range(n_rows)
         ]
         params = ParameterMatrix.read(blocks, table, blocks.fresh("T"))
-        index = blocks.fresh("I", ("n",) if len(indices) == 1 else ("n", len(indices)))
+        shape = ("n",) if len(indices) == 1 else ("n", len(indices))
+        index = blocks.fresh("I", shape, dtype="i64")
         if len(indices) == 1:
             block, j = blocks.where[indices[0]]
             x: bp.Operand = bp.columns(block.array, j)
@@ -416,7 +417,7 @@ class Pick(BlockOp):
         k, L = len(group[0].inputs) - 1, len(group)
         out = blocks.block("v" if L == 1 else "H", L)
         rows = blocks.assemble([x for eq in group for x in eq.inputs[1:]])
-        index = blocks.fresh("I", ("n", L, 1))
+        index = blocks.fresh("I", ("n", L, 1), dtype="i64")
         chosen = blocks.assemble([eq.inputs[0] for eq in group])
         blocks.emit(index, bp.index(bp.expr("row_indices", chosen.value, k), ALL, ALL, None))
         M = bp.reshape(rows.value, BATCH, L, k)

@@ -99,6 +99,11 @@ class Array(Arithmetic):
     of: Array | None = None  # a gradient: the array it is the gradient of
     suffix: str = ""  # a second array of the same kind and number (`dZ2w`, `dH1p`)
     value: Any = None  # a constant's numbers
+    dtype: str = "f64"  # "i64" for row numbers and index constants
+
+    def __post_init__(self) -> None:
+        if self.value is not None and self.value.dtype.kind != "f":
+            self.dtype = "i64"
 
     def __str__(self) -> str:
         base = "d" + str(self.of) if self.of is not None else self.kind
@@ -406,8 +411,7 @@ def _typed(a: Array) -> str:
     """`Z1:f64[n,4]`: the array's name, its type and its shape, `n` the batch axis."""
     if a.shape is None:
         return str(a)
-    kind = "f64" if a.value is None or a.value.dtype.kind == "f" else "i64"
-    return f"{a}:{kind}[{','.join(map(str, a.shape))}]"
+    return f"{a}:{a.dtype}[{','.join(map(str, a.shape))}]"
 
 
 def _jaxpr_line(eq: Equation, assigned: set[str]) -> str:

@@ -10,7 +10,7 @@ rules in which elementwise ops use the op table's own partials.
 import numpy as np
 import pytest
 
-from autograd_core import block_calculus, block_ops, dot, ir, jit, ops
+from autograd_core import Value, block_calculus, block_ops, dot, ir, jit, ops, take
 from autograd_core import block_program as bp
 from autograd_core.batched import TrainingStep
 from autograd_core.block_program import ALL, BATCH, Array
@@ -55,7 +55,7 @@ def test_the_block_program_holds_arrays_and_numbers_never_source_text():
 def test_matrix_program_prints_each_array_with_its_shape_on_the_batch_axis():
     step = traced_step()
     text = str(step.block_program)
-    assert text.startswith("{ lambda ; theta X:f64[n,3] .")
+    assert text.startswith("{ lambda ; theta:f64[26] X:f64[n,3] .")
     assert "Z1:f64[n,4] = add(matmul(X, transpose(W1)), b1)" in text
     assert "H1:f64[n,4] = map[tanh](Z1)" in text
     assert text.rstrip().endswith("in (loss, outputs, dtheta) }")
@@ -144,3 +144,16 @@ def test_every_block_op_has_a_backward_rule():
 def test_a_shape_with_the_batch_axis_prints_as_n():
     text = bp.NumpyPrinter().text(bp.zeros(BATCH, 3))
     assert text == "np.zeros((n, 3))"
+
+
+def test_row_numbers_of_a_gather_are_typed_as_integers():
+    rows = [[Value(float(3 * r + c)) for c in range(3)] for r in range(5)]
+
+    def sample_loss(i, j):
+        return [dot(take(rows, i), take(rows, j))]
+
+    params = [p for row in rows for p in row]
+    step = TrainingStep(ir.trace(sample_loss, 2, params, [1.0, 2.0]))
+    text = str(step.block_program)
+    assert "I1:i64[n,2] = row_indices(X, 5)" in text
+    assert "E1:f64[n,6] = reshape[n, 6](T1[I1])" in text
