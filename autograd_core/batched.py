@@ -1,12 +1,13 @@
 """The batched back-end: a traced scalar program run over a whole batch as NumPy array code.
 
 `autograd_core.block_ops` says which scalar equations of a one-sample program become which
-matrix ops, `autograd_core.lowering` groups them so and prints the matrix program, forward and
-backward; this module runs it: `jit(f).batched` (`BatchedFunction`) and a training step of
-`fit(jit=True)` (`TrainingStep`), with the feeds and reports of a batch trace
-(`autograd_core.batch`).
+matrix ops, `autograd_core.lowering` groups them so into a block program (forward equations,
+then the backward ones of `autograd_core.block_calculus`); this module runs it:
+`jit(f).batched` (`BatchedFunction`) and a training step of `fit(jit=True)` (`TrainingStep`),
+with the feeds and reports of a batch trace (`autograd_core.batch`).
 
-The generated code is kept as `.source`, the matrix form of the program a learner can read.
+The program is kept as `.block_program` (data; `str()` prints it as a matrix jaxpr) and as
+`.source`, the NumPy source it is printed to and run as: the matrix form a learner can read.
 
 Errors: the arrays are computed without NumPy's warnings. If a result is not finite, the batch
 is run again with a check after every op, and the first element that went wrong is recomputed
@@ -18,8 +19,10 @@ from __future__ import annotations
 
 from typing import Any
 
+from . import block_program as bp
 from . import ir
-from .block_ops import numpy
+from .block_program import BATCH, Array
+from .blocks import DTHETA, THETA, numpy
 from .codegen import compile_source
 from .lowering import Compiler
 
@@ -30,6 +33,8 @@ class BatchedFunction:
     def __init__(self, program: ir.Program) -> None:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
+        # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
+        self.block_program = compiler.block_program([compiler.X.array], [_VALUE, compiler.X.grad])
         self.source = compiler.source("def run(X):", "value[:, 0], dX")
         self._compiler, self._forward_end = compiler, forward_end
         self._run = compile_source(self.source, self, compiler.namespace())["run"]
@@ -40,12 +45,13 @@ class BatchedFunction:
     def _compiler_for(self, careful: bool) -> tuple[Compiler, int]:
         compiler = Compiler(self.program, input_grads=True, careful=careful)
         compiler.lower()
-        forward_end = len(compiler.lines)
+        forward_end = len(compiler.equations)
         out = self.program.outputs[0]
-        compiler.lines.append(f"value = {compiler.output(out)}")
-        compiler.backward([(out, "np.ones((n, 1))")] if isinstance(out, ir.Var) else [])
-        if compiler.X.grad is None:
-            compiler.lines.append(f"dX = np.zeros((n, {compiler.X.width}))")
+        compiler.emit(_VALUE, compiler.output(out))
+        ones = bp.full((BATCH, 1), 1.0)
+        compiler.backward([(out, ones)] if isinstance(out, ir.Var) else [])
+        if compiler.X.grad is None:  # f does not depend on its arguments: zeros
+            compiler.own(compiler.X)
         return compiler, forward_end
 
     def __call__(self, X: Any) -> tuple[Any, Any]:
@@ -87,20 +93,28 @@ class TrainingStep:
     def __init__(self, program: ir.Program, n_labels: int = 0) -> None:
         compiler = Compiler(program, input_grads=False, n_labels=n_labels)
         compiler.lower()
-        forward_end = len(compiler.lines)
+        forward_end = len(compiler.equations)
         n_reported = sum(len(report.values) for report in program.reports)
         loss, *others = program.outputs[: len(program.outputs) - n_reported]
         reported = program.outputs[len(program.outputs) - n_reported :]
-        compiler.lines.append(f"loss = {compiler.output(loss)}")
-        compiler.lines.append(f"outputs = {self._joined(compiler, others, 'n')}")
+        results = [Array("loss", shape=("n", 1)), Array("outputs", shape=("n", len(others)))]
+        compiler.emit(results[0], compiler.output(loss))
+        compiler.emit(results[1], self._joined(compiler, others, BATCH))
         if program.reports:  # the numbers handed back to the modules after the step
-            compiler.lines.append(f"reports = {self._joined(compiler, reported, '1')}[0]")
-        self._outputs_end = len(compiler.lines)
-        compiler.lines.append("dtheta = np.zeros_like(theta)")
+            results.append(Array("reports", shape=(n_reported,)))
+            compiler.emit(results[-1], bp.index(self._joined(compiler, reported, 1), 0))
+        self._outputs_end = len(compiler.equations)
+        compiler.emit(DTHETA, bp.expr("zeros_like", THETA))
         if isinstance(loss, ir.Var):
-            compiler.backward([(loss, "np.full((n, 1), 1.0 / n)")])
+            compiler.backward([(loss, bp.full((BATCH, 1), bp.div(1.0, BATCH)))])
         header = "def run(theta, X, Y=None, F=None):"
         returned = f"loss, outputs, dtheta, {'reports' if program.reports else 'None'}"
+        # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
+        theta = Array("theta", shape=(len(program.params),))
+        self.block_program = compiler.block_program(
+            [theta, *(block.array for block in compiler.inputs)],
+            [*results[:2], DTHETA, *results[2:]],
+        )
         self.source = compiler.source(header, returned)
         self.feeds, self.reports = program.feeds, program.reports
         self._compiler, self._header, self._forward_end = compiler, header, forward_end
@@ -111,19 +125,19 @@ class TrainingStep:
         self._checked: Any = None
 
     @staticmethod
-    def _joined(compiler: Compiler, xs: list[ir.Operand], rows: str) -> str:
+    def _joined(compiler: Compiler, xs: list[ir.Operand], rows: Any) -> bp.Operand:
         """One (rows, len(xs)) array of the values xs, each a column."""
         if xs and all(compiler.is_batched(x) for x in xs):
             if len({compiler.where[x][0].wide for x in xs}) == 1 and (
-                compiler.where[xs[0]][0].wide == (rows == "1")
+                compiler.where[xs[0]][0].wide == (rows == 1)
             ):
-                return compiler.assemble(xs)
+                return compiler.assemble(xs).value
         columns = [compiler.output(x, rows) for x in xs]
         if not columns:
-            return f"np.zeros(({rows}, 0))"
+            return bp.zeros(rows, 0)
         if len(columns) == 1:
             return columns[0]
-        return f"np.concatenate(({', '.join(columns)}), axis=1)"
+        return bp.concatenate(columns)
 
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         """The mean loss, the outputs and d(mean loss)/d(theta); then the reports are given."""
@@ -170,6 +184,9 @@ class TrainingStep:
                 self._header, "None", self, self._forward_end, checked=True
             )
         self._checked(theta, X, Y, F)
+
+
+_VALUE = Array("value", shape=("n", 1))
 
 
 def compile_function(program: ir.Program) -> BatchedFunction:

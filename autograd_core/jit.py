@@ -70,6 +70,14 @@ class Jitted:
         self._check_traced()
         return self._batched_function().source
 
+    @property
+    def matrix_program(self) -> Any:
+        """The batched back-end's block program (after the first call), printed as a "matrix
+        jaxpr": one equation per array op, each array with its shape (`n` the batch axis); the
+        program `.matrix_source` is the NumPy source of."""
+        self._check_traced()
+        return self._batched_function().block_program
+
     def _batched_function(self) -> Any:
         from . import batched
 

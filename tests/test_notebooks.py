@@ -46,7 +46,7 @@ KEY_FIGURES = {
         "step 3: (x, y) = (+0.763430, +0.582825)  f = 5.597e-02",
         "step 4: (x, y) = (+0.999995, +0.944027)  f = 3.132e-01",
         "135 scalar equations, forward and backward",
-        "40 lines of matrix code:",
+        "37 lines of matrix code:",
     ],
     "06_batchnorm_and_dropout": [
         "with BatchNorm1d, momentum 0.1 : final loss 1.044, accuracy 64%",

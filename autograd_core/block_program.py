@@ -1,0 +1,455 @@
+"""The block program: the lowering's output as data, and the one printer that makes it NumPy.
+
+A traced program describes one sample; the lowering (`autograd_core.lowering`) turns it into a
+program over whole arrays: its variables (`Array`) are matrices with a batch axis `n` (a
+layer's pre-activations `Z1`, shape (n, 32)), parameter matrices read from `theta` (`W1`,
+(32, 64)), rows the same for every sample ((1, k)) and index constants; its equations
+(`Equation`) assign an expression (`Expr`: an op of a small set, such as `matmul`, `take`,
+`sum`, or `map` of an op of the table over columns, with its parameters as fields) to an
+array, add it into one (`+=`, through an index where it updates columns), or call an effect
+(`scatter_add`). Nothing in it is source text: as a jaxpr, it is printed by separate code.
+
+Two printers read it:
+
+* `str(program)`, the "matrix jaxpr": one line per equation, each array with its shape;
+* `numpy_source(program, ...)`: the NumPy source the batched back-end compiles. `_FORMATS`
+  below is the one place where a block op becomes NumPy text.
+
+Names are the printer's: an array has a kind (a letter: `Z` for a layer's pre-activations,
+`H` for an elementwise op's result) and a number, or is the gradient `of` another array
+(printed `d` + its name).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass, field
+from typing import Any
+
+from . import ops
+from .codegen import Printer
+
+# ------------------------------------------------------------------------------------------
+# The data
+
+
+class Arithmetic:
+    """Arithmetic on the block program's values writes `map` expressions, so the op table's
+    partial rules, written with ordinary operators, evaluate on whole blocks."""
+
+    @staticmethod
+    def apply_op(op: ops.Op, args: Sequence[Any]) -> Any:
+        folded = _fold(op, args)
+        return map_op(op, *args) if folded is None else folded
+
+    def __add__(self, other: Any) -> Any:
+        return ops.ADD(self, other)
+
+    def __radd__(self, other: Any) -> Any:
+        return ops.ADD(other, self)
+
+    def __sub__(self, other: Any) -> Any:
+        return ops.SUB(self, other)
+
+    def __rsub__(self, other: Any) -> Any:
+        return ops.SUB(other, self)
+
+    def __mul__(self, other: Any) -> Any:
+        return ops.MUL(self, other)
+
+    def __rmul__(self, other: Any) -> Any:
+        return ops.MUL(other, self)
+
+    def __truediv__(self, other: Any) -> Any:
+        return ops.DIV(self, other)
+
+    def __rtruediv__(self, other: Any) -> Any:
+        return ops.DIV(other, self)
+
+    def __neg__(self) -> Any:
+        return ops.NEG(self)
+
+
+def _fold(op: ops.Op, args: Sequence[Any]) -> Any:
+    """The result without an expression, where it is exact: x * 1.0 = x, x + 0.0 = x, f(c)."""
+    if not any(isinstance(x, Arithmetic) for x in args):
+        return op.forward(*map(float, args))
+    if op is ops.MUL or op is ops.ADD:
+        unit = 1.0 if op is ops.MUL else 0.0
+        x, y = args
+        if _is_number(y, unit):
+            return x
+        if _is_number(x, unit):
+            return y
+    return None
+
+
+def _is_number(x: Any, number: float) -> bool:
+    return not isinstance(x, Arithmetic) and x == number
+
+
+@dataclass(eq=False)
+class Array(Arithmetic):
+    """A variable of the block program. `shape` counts the batch axis as "n"; () is a
+    number. A constant (an index array) carries its `value`."""
+
+    kind: str
+    number: int | None = None
+    shape: tuple | None = None
+    of: Array | None = None  # a gradient: the array it is the gradient of
+    suffix: str = ""  # a second array of the same kind and number (`dZ2w`, `dH1p`)
+    value: Any = None  # a constant's numbers
+    dtype: str = "f64"  # "i64" for row numbers and index constants
+
+    def __post_init__(self) -> None:
+        if self.value is not None and self.value.dtype.kind != "f":
+            self.dtype = "i64"
+
+    def __str__(self) -> str:
+        base = "d" + str(self.of) if self.of is not None else self.kind
+        if self.of is None and self.number is not None:
+            base += str(self.number)
+        return base + self.suffix
+
+
+BATCH = Array("n", shape=())  # the number of samples, known when the program runs
+ALL = slice(None)  # `:` in an index
+
+
+@dataclass(frozen=True, eq=False)
+class Expr(Arithmetic):
+    """`op(*args)` with parameters `params` (an axis, a shape, an op of the table)."""
+
+    op: str
+    args: tuple
+    params: tuple = ()
+
+
+Operand = Array | Expr | float
+
+
+@dataclass(eq=False)
+class Equation:
+    """`out = value`, `out += value`, `out[key] += value` or `out[key] = value`, or an effect
+    (`out` None: `value` is a call that writes into its first argument)."""
+
+    out: Array | None
+    value: Operand
+    update: str = "="  # "=" or "+="
+    key: tuple | None = None
+
+
+@dataclass(eq=False)
+class Program:
+    """A block program: its arguments, equations and results. Transforms build new ones."""
+
+    arguments: list[Array] = field(default_factory=list)
+    equations: list[Equation] = field(default_factory=list)
+    results: list[Operand] = field(default_factory=list)
+    constants: list[Array] = field(default_factory=list)  # index arrays the equations read
+
+    def bindings(self) -> dict[str, Any]:
+        """The constants' numbers, by the names the printer gives them."""
+        return {str(c): c.value for c in self.constants}
+
+    def __str__(self) -> str:
+        return matrix_jaxpr(self)
+
+
+# ------------------------------------------------------------------------------------------
+# Building expressions: one function per block op
+
+
+def expr(op: str, *args: Any, params: tuple = ()) -> Expr:
+    return Expr(op, args, params)
+
+
+def matmul(a: Operand, b: Operand) -> Expr:
+    """a @ b (batched over leading axes)."""
+    return expr("matmul", a, b)
+
+
+def transpose(a: Operand, axes: tuple | None = None) -> Expr:
+    """a.T for a matrix; the axes permuted as given."""
+    return expr("transpose", a, params=(axes,))
+
+
+def add(a: Operand, b: Operand) -> Expr:
+    return expr("add", a, b)
+
+
+def sub(a: Operand, b: Operand) -> Expr:
+    return expr("sub", a, b)
+
+
+def div(a: Operand, b: Operand) -> Expr:
+    return expr("div", a, b)
+
+
+def times(a: Operand, b: Operand, careful: bool = False) -> Expr:
+    """A product of the chain rule; careful: 0 where either factor is 0 (see `_times`)."""
+    return expr("careful_times" if careful else "times", a, b)
+
+
+def index(a: Operand, *key: Any) -> Expr:
+    """a[key]: `ALL` for `:`, None for a new axis, an int, a (start, stop) slice, a list, or
+    an index `Array`."""
+    return expr("index", a, params=key)
+
+
+def columns(a: Operand, cols: Any) -> Expr:
+    return index(a, ALL, cols)
+
+
+def reshape(a: Operand, *shape: Any) -> Expr:
+    return expr("reshape", a, params=shape)
+
+
+def reduce(kind: str, a: Operand, axis: Any = None, keepdims: bool = False) -> Expr:
+    """`sum`, `max` or `mean` of a over an axis (or several, or all for None)."""
+    return expr(kind, a, params=(axis, keepdims))
+
+
+def zeros(*shape: Any) -> Expr:
+    return expr("zeros", params=shape)
+
+
+def full(shape: tuple, value: Operand) -> Expr:
+    return expr("full", value, params=shape)
+
+
+def broadcast(a: Operand, *shape: Any) -> Expr:
+    return expr("broadcast_to", a, params=shape)
+
+
+def concatenate(parts: Sequence[Operand], axis: int = 1) -> Expr:
+    return expr("concatenate", *parts, params=(axis,))
+
+
+def map_op(op: ops.Op, *args: Operand) -> Expr:
+    """An op of the table applied element by element, as the generated code calls it."""
+    return expr("map", *args, params=(op,))
+
+
+# ------------------------------------------------------------------------------------------
+# The NumPy printer
+
+# Python's precedences, as far as the printed expressions go.
+_ATOM, _UNARY, _PRODUCT, _SUM = 100, 90, 80, 70
+
+
+class NumpyPrinter:
+    """Prints equations as NumPy source; `names` are the op table's kernels it calls."""
+
+    def __init__(self, op_printer: Printer | None = None) -> None:
+        self.ops = op_printer or Printer()
+
+    def line(self, eq: Equation) -> str:
+        value = self.text(eq.value)
+        if eq.out is None:
+            return value
+        target = str(eq.out)
+        if eq.key is not None:
+            target += "[" + self.key_text(eq.key) + "]"
+        return f"{target} {eq.update} {value}"
+
+    def text(self, x: Any) -> str:
+        return self._printed(x)[0]
+
+    def _printed(self, x: Any) -> tuple[str, int]:
+        if isinstance(x, Array):
+            return str(x), _ATOM
+        if isinstance(x, Expr):
+            return _FORMATS[x.op](self, x)
+        return self.ops.operand(x), (_ATOM if x == x and x >= 0 else _UNARY)
+
+    def at(self, x: Any, least: int) -> str:
+        """x's text, in parentheses if it binds less tightly than `least`."""
+        text, precedence = self._printed(x)
+        return text if precedence >= least else f"({text})"
+
+    def key_text(self, key: Sequence[Any]) -> str:
+        return ", ".join(self._key_item(item) for item in key)
+
+    def _key_item(self, item: Any) -> str:
+        if item is ALL:
+            return ":"
+        if item is None:
+            return "None"
+        if isinstance(item, tuple):  # (start, stop), a slice
+            start, stop = item
+            return f"{'' if start is None else start}:{'' if stop is None else stop}"
+        if isinstance(item, list):
+            return repr(item)
+        return self.text(item)
+
+    def args(self, xs: Sequence[Any]) -> str:
+        return ", ".join(self.text(x) for x in xs)
+
+
+def _shape_text(shape: Sequence[Any]) -> str:
+    items = [str(x) for x in shape]
+    return f"({items[0]},)" if len(items) == 1 else f"({', '.join(items)})"
+
+
+def _binary(symbol: str, level: int) -> Callable[[NumpyPrinter, Expr], tuple[str, int]]:
+    def printed(p: NumpyPrinter, e: Expr) -> tuple[str, int]:
+        a, b = e.args
+        return f"{p.at(a, level)} {symbol} {p.at(b, level + 1)}", level
+
+    return printed
+
+
+def _method(name: str) -> Callable[[NumpyPrinter, Expr], tuple[str, int]]:
+    """a.name(axis[, keepdims=True]) for a reduction."""
+
+    def printed(p: NumpyPrinter, e: Expr) -> tuple[str, int]:
+        axis, keepdims = e.params
+        args = [] if axis is None else [repr(axis)]
+        if keepdims:
+            args.append("keepdims=True")
+        return f"{p.at(e.args[0], _ATOM)}.{name}({', '.join(args)})", _ATOM
+
+    return printed
+
+
+def _call(name: str) -> Callable[[NumpyPrinter, Expr], tuple[str, int]]:
+    def printed(p: NumpyPrinter, e: Expr) -> tuple[str, int]:
+        extra = [str(x) for x in e.params]
+        return f"{name}({', '.join([p.text(a) for a in e.args] + extra)})", _ATOM
+
+    return printed
+
+
+def _map(p: NumpyPrinter, e: Expr) -> tuple[str, int]:
+    (op,) = e.params
+    if op in _INFIX_OPS:
+        symbol, level = _INFIX_OPS[op]
+        a, b = e.args
+        return f"{p.at(a, level)} {symbol} {p.at(b, level + 1)}", level
+    if op is ops.NEG:
+        return f"-{p.at(e.args[0], _UNARY)}", _UNARY
+    return f"{p.ops.name_of(op)}({p.args(e.args)})", _ATOM
+
+
+_INFIX_OPS = {ops.ADD: ("+", _SUM), ops.SUB: ("-", _SUM), ops.MUL: ("*", _PRODUCT)}
+
+_FORMATS: dict[str, Callable[[NumpyPrinter, Expr], tuple[str, int]]] = {
+    "matmul": _binary("@", _PRODUCT),
+    "add": _binary("+", _SUM),
+    "sub": _binary("-", _SUM),
+    "div": _binary("/", _PRODUCT),
+    "times": lambda p, e: (
+        f"({p.at(e.args[0], _PRODUCT)} * {p.at(e.args[1], _PRODUCT + 1)})",
+        _ATOM,
+    ),
+    "careful_times": _call("_times"),
+    "transpose": lambda p, e: (
+        f"{p.at(e.args[0], _ATOM)}."
+        + ("T" if e.params[0] is None else f"transpose{_shape_text(e.params[0])}"),
+        _ATOM,
+    ),
+    "index": lambda p, e: (f"{p.at(e.args[0], _ATOM)}[{p.key_text(e.params)}]", _ATOM),
+    "reshape": lambda p, e: (
+        f"{p.at(e.args[0], _ATOM)}.reshape({', '.join(map(str, e.params))})",
+        _ATOM,
+    ),
+    "copy": lambda p, e: (f"{p.at(e.args[0], _ATOM)}.copy()", _ATOM),
+    "sum": _method("sum"),
+    "max": _method("max"),
+    "mean": _method("mean"),
+    "zeros": lambda p, e: (f"np.zeros({_shape_text(e.params)})", _ATOM),
+    "zeros_like": _call("np.zeros_like"),
+    "full": lambda p, e: (f"np.full({_shape_text(e.params)}, {p.text(e.args[0])})", _ATOM),
+    "broadcast_to": lambda p, e: (
+        f"np.broadcast_to({p.text(e.args[0])}, {_shape_text(e.params)})",
+        _ATOM,
+    ),
+    "concatenate": lambda p, e: (
+        f"np.concatenate(({p.args(e.args)}), axis={e.params[0]})",
+        _ATOM,
+    ),
+    "outer": _call("np.outer"),
+    "exp": _call("np.exp"),
+    "log": _call("np.log"),
+    # a row's max where it is finite, else 0: the shift of a log-sum-exp (see RowReduce)
+    "finite_or_zero": lambda p, e: (
+        f"np.where(np.isinf({p.text(e.args[0])}), 0.0, {p.text(e.args[0])})",
+        _ATOM,
+    ),
+    "take_along": _call("np.take_along_axis"),
+    "put_along": _call("np.put_along_axis"),
+    "add_at": _call("np.add.at"),
+    "row_indices": _call("_row_indices"),
+    "scatter_add": _call("_scatter_add"),
+    "scatter_rows": _call("_scatter_rows"),
+    "check": _call("_check"),
+    "tuple": lambda p, e: (f"({p.args(e.args)},)", _ATOM),
+    "map": _map,
+}
+
+
+# ------------------------------------------------------------------------------------------
+# The matrix jaxpr
+
+
+def matrix_jaxpr(program: Program) -> str:
+    """The program as text: `{ lambda constants ; arguments . equations in (results) }`, one
+    equation a line, each array's shape where it is first assigned, the ops by their names."""
+    constants = " ".join(_typed(c) for c in program.constants)
+    arguments = " ".join(_typed(a) for a in program.arguments)
+    lines = [f"{{ lambda {constants + ' ' if constants else ''}; {arguments} ."]
+    assigned = {str(a) for a in program.arguments}
+    for eq in program.equations:
+        lines.append("    " + _jaxpr_line(eq, assigned))
+    results = ", ".join(_jaxpr(x) for x in program.results)
+    lines.append(f"  in ({results}) }}")
+    return "\n".join(lines)
+
+
+def _typed(a: Array) -> str:
+    """`Z1:f64[n,4]`: the array's name, its type and its shape, `n` the batch axis."""
+    if a.shape is None:
+        return str(a)
+    return f"{a}:{a.dtype}[{','.join(map(str, a.shape))}]"
+
+
+def _jaxpr_line(eq: Equation, assigned: set[str]) -> str:
+    value = _jaxpr(eq.value)
+    if eq.out is None:
+        return value
+    target = str(eq.out)
+    if eq.key is not None:
+        target += "[" + NumpyPrinter().key_text(eq.key) + "]"
+    elif target not in assigned:
+        assigned.add(target)
+        target = _typed(eq.out)
+    return f"{target} {eq.update} {value}"
+
+
+def _jaxpr(x: Any) -> str:
+    if isinstance(x, Array):
+        return str(x)
+    if not isinstance(x, Expr):
+        return NumpyPrinter().text(x)
+    args = ", ".join(_jaxpr(a) for a in x.args)
+    if x.op == "index":
+        return f"{args}[{NumpyPrinter().key_text(x.params)}]"
+    params = [_param(p) for p in x.params]
+    if x.op in ("sum", "max", "mean"):
+        axis, keepdims = x.params
+        params = ([] if axis is None else [f"axis={axis}"]) + (["keepdims"] if keepdims else [])
+    elif x.op == "concatenate":
+        params = [f"axis={x.params[0]}"]
+    elif x.op == "transpose" and x.params == (None,):
+        params = []
+    head = x.op + (f"[{', '.join(params)}]" if params else "")
+    return f"{head}({args})"
+
+
+def _param(p: Any) -> str:
+    if isinstance(p, ops.Op):
+        return ops.key_of(p) + (f"{list(p.params)}" if p.params else "")
+    if isinstance(p, tuple):
+        return "(" + ", ".join(map(str, p)) + ")"
+    return str(p)
