@@ -31,6 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
+from .arithmetic import Arithmetic
 from .backward import reverse_walk, topological_order
 from .batch import Feed, Report, batch_trace
 from .modes import enable_grad
@@ -39,7 +40,7 @@ from .value import Value, hooked_nodes
 Operand = Any  # a Var or a float constant
 
 
-class Var:
+class Var(Arithmetic):
     """A variable of a traced program; arithmetic on it records equations in its program."""
 
     # `inputs`, `_op` and `grad` make a variable a node for the chain rule's one walk
@@ -63,49 +64,29 @@ class Var:
         program = next(arg.program for arg in args if isinstance(arg, Var))
         return program.emit(op, [a if isinstance(a, Var) else float(a) for a in args])
 
-    def __add__(self, other: Operand) -> Operand:
-        return ops.ADD(self, other)
+    # The operators of `Arithmetic` record their op through these.
 
-    def __radd__(self, other: Operand) -> Operand:
-        return ops.ADD(other, self)
+    @staticmethod
+    def _binary(op: ops.Op, a: Operand, b: Operand) -> Operand:
+        return Var.apply_op(op, (a, b))
 
-    def __sub__(self, other: Operand) -> Operand:
-        return ops.SUB(self, other)
+    @staticmethod
+    def _unary(op: ops.Op, a: Operand) -> Operand:
+        return Var.apply_op(op, (a,))
 
-    def __rsub__(self, other: Operand) -> Operand:
-        return ops.SUB(other, self)
-
-    def __mul__(self, other: Operand) -> Operand:
-        return ops.MUL(self, other)
-
-    def __rmul__(self, other: Operand) -> Operand:
-        return ops.MUL(other, self)
-
-    def __truediv__(self, other: Operand) -> Operand:
-        return ops.DIV(self, other)
-
-    def __rtruediv__(self, other: Operand) -> Operand:
-        return ops.DIV(other, self)
-
-    def __neg__(self) -> Operand:
-        return ops.NEG(self)
-
-    def __pow__(self, exponent: Operand) -> Operand:
-        if isinstance(exponent, Var):
-            return ops.POW(self, exponent)
-        return ops.power_of(float(exponent))(self)
+    @staticmethod
+    def _number(x: Operand) -> float:
+        # A comparison is where a branch on data starts: refuse it as `bool` does.
+        raise TypeError(_NO_TRUTH_VALUE)
 
     def __bool__(self) -> bool:
-        raise TypeError(
-            "a traced variable has no truth value: a rule or function that branches on data "
-            "cannot be traced (write the branch with ops such as STEP or SIGN)"
-        )
+        raise TypeError(_NO_TRUTH_VALUE)
 
-    def __lt__(self, other: Operand) -> bool:
-        # A comparison is where a branch on data starts: refuse it with the same message.
-        return self.__bool__()
 
-    __le__ = __gt__ = __ge__ = __lt__
+_NO_TRUTH_VALUE = (
+    "a traced variable has no truth value: a rule or function that branches on data cannot be "
+    "traced (write the branch with ops such as STEP or SIGN)"
+)
 
 
 @dataclass(eq=False)

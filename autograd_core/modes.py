@@ -19,15 +19,48 @@ class _Mode(threading.local):
 mode = _Mode()
 
 
+class _Usual:
+    """`usual.everywhere` is True while no thread is inside `no_grad` or `detect_anomaly`.
+
+    Then every thread records the graph and checks no number, and making a node need not look
+    at the thread-local `mode` (a lookup that costs a sixth of a node). Inside a block, each
+    op asks `mode` what its own thread is doing.
+    """
+
+    __slots__ = ("everywhere", "_open", "_lock")
+
+    def __init__(self) -> None:
+        self.everywhere = True
+        self._open = 0
+        self._lock = threading.Lock()
+
+    @contextmanager
+    def changed(self) -> Iterator[None]:
+        """A block in which this thread's mode may differ from the usual one."""
+        with self._lock:
+            self._open += 1
+            self.everywhere = False
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._open -= 1
+                self.everywhere = self._open == 0
+
+
+usual = _Usual()
+
+
 @contextmanager
 def no_grad() -> Iterator[None]:
     """Inside this block ops record no graph: every result is a leaf (as `torch.no_grad`)."""
     previous = mode.grad_enabled
-    mode.grad_enabled = False
-    try:
-        yield
-    finally:
-        mode.grad_enabled = previous
+    with usual.changed():
+        mode.grad_enabled = False
+        try:
+            yield
+        finally:
+            mode.grad_enabled = previous
 
 
 @contextmanager
@@ -49,8 +82,9 @@ def detect_anomaly() -> Iterator[None]:
     every node costs time, so it is off by default, as in PyTorch.
     """
     previous = mode.anomaly
-    mode.anomaly = True
-    try:
-        yield
-    finally:
-        mode.anomaly = previous
+    with usual.changed():
+        mode.anomaly = True
+        try:
+            yield
+        finally:
+            mode.anomaly = previous

@@ -19,6 +19,7 @@ mode, `create_graph`, `jit` and its batched back-end all read the same entry.
 from __future__ import annotations
 
 import math
+import operator
 from collections.abc import Callable
 from dataclasses import dataclass
 from functools import lru_cache, wraps
@@ -80,12 +81,13 @@ class Op:
 # ---------------------------------------------------------------------------------------------
 # The table. `out` is the op's result; each rule returns one partial per input.
 
-ADD = Op("+", float.__add__, lambda out, x, y: (1.0, 1.0), lambda np, x, y: x + y)
-SUB = Op("-", float.__sub__, lambda out, x, y: (1.0, -1.0), lambda np, x, y: x - y)
-MUL = Op("*", float.__mul__, lambda out, x, y: (y, x), lambda np, x, y: x * y)
+# (operator.add rather than float.__add__: on two floats the same number, in a third of the time)
+ADD = Op("+", operator.add, lambda out, x, y: (1.0, 1.0), lambda np, x, y: x + y)
+SUB = Op("-", operator.sub, lambda out, x, y: (1.0, -1.0), lambda np, x, y: x - y)
+MUL = Op("*", operator.mul, lambda out, x, y: (y, x), lambda np, x, y: x * y)
 # d/dx x/y = 1/y, d/dy x/y = -x/y^2 = -out/y
 DIV = Op("/", numeric.checked_div, lambda out, x, y: (1.0 / y, -out / y), lambda np, x, y: x / y)
-NEG = Op("neg", float.__neg__, lambda out, x: (-1.0,), lambda np, x: -x)
+NEG = Op("neg", operator.neg, lambda out, x: (-1.0,), lambda np, x: -x)
 
 
 # d/dx x^y = y x^(y-1), exactly 0 where y = 0 (x^0 is the constant 1, even at x = 0);

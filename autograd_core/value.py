@@ -2,14 +2,15 @@
 
 from __future__ import annotations
 
-import numbers
 import weakref
 from collections.abc import Callable, Iterable, Sequence
 from math import isfinite
 from typing import TYPE_CHECKING, Any, Union
 
 from . import numeric, ops
-from .modes import mode
+from .arithmetic import Arithmetic
+from .arithmetic import is_real as _is_real
+from .modes import mode, usual
 
 if TYPE_CHECKING:
     import graphviz
@@ -18,7 +19,7 @@ Number = int | float
 Operand = Union["Value", int, float]  # noqa: UP007 (a forward reference cannot use |)
 
 
-class Value:
+class Value(Arithmetic):
     """A scalar in a computation graph.
 
     `data` is the number; `grad` is d(root)/d(self) after `root.backward()`. A node made by
@@ -74,92 +75,49 @@ class Value:
         # every Value true, so `if Value(0.0):` would silently take the branch).
         return self.data != 0.0
 
-    # -- arithmetic: a Value or a real number on either side ----------------------------------
+    # -- arithmetic: the operators and functions of `Arithmetic` apply their op through these --
+    # They are `_apply` for one and two inputs, without its list of the inputs' data: every
+    # method and operator comes through them, and building that list, then spreading it into
+    # the calls, costs a tenth of an MLP's forward pass.
 
-    def __add__(self, other: Operand) -> Value:
-        return _binary(ops.ADD, self, other)
+    @staticmethod
+    def _unary(op: ops.Op, a: Value) -> Value:
+        """`op(a)` for the one-input ops (the methods)."""
+        x = a.data
+        data = op.forward(x)
+        if usual.everywhere:
+            return _node(op, data, (a,), op.partials(data, x))
+        return _node_in_mode(op, data, (a,))
 
-    def __radd__(self, other: Number) -> Value:
-        return _binary(ops.ADD, other, self)
+    @staticmethod
+    def _binary(op: ops.Op, a: object, b: object) -> Value:
+        """`a op b` for the operators + - * / **, a real number on either side made a constant
+        leaf. NotImplemented when a side is neither, so Python tries the other operand's method.
+        """
+        if type(a) is not Value or type(b) is not Value:
+            a, b = _operand(a, op), _operand(b, op)
+            if a is None or b is None:
+                return NotImplemented
+        x = a.data
+        y = b.data
+        data = op.forward(x, y)
+        if not usual.everywhere:
+            return _node_in_mode(op, data, (a, b))
+        # `_node`, written out: a model's every `+` and `*` comes here, and the call would cost
+        # a tenth of the node.
+        out = _new_value(Value)
+        out.data = data
+        out.grad = 0.0
+        out.label = ""
+        out.inputs = (a, b)
+        out.local_grads = op.partials(data, x, y)
+        out._op = op
+        return out
 
-    def __sub__(self, other: Operand) -> Value:
-        return _binary(ops.SUB, self, other)
-
-    def __rsub__(self, other: Number) -> Value:
-        return _binary(ops.SUB, other, self)
-
-    def __mul__(self, other: Operand) -> Value:
-        return _binary(ops.MUL, self, other)
-
-    def __rmul__(self, other: Number) -> Value:
-        return _binary(ops.MUL, other, self)
-
-    def __truediv__(self, other: Operand) -> Value:
-        return _binary(ops.DIV, self, other)
-
-    def __rtruediv__(self, other: Number) -> Value:
-        return _binary(ops.DIV, other, self)
-
-    def __pow__(self, exponent: Operand) -> Value:
-        if _is_real(exponent):
-            # A constant exponent is part of the op: no node, and no d/d(exponent) to compute.
-            return _unary(ops.power_of(float(exponent)), self)
-        return _binary(ops.POW, self, exponent)
-
-    def __rpow__(self, base: Number) -> Value:
-        return _binary(ops.POW, base, self)
-
-    def __neg__(self) -> Value:
-        return _unary(ops.NEG, self)
-
-    def __pos__(self) -> Value:
-        return self
-
-    def __abs__(self) -> Value:
-        return _unary(ops.ABS, self)
-
-    # -- comparisons look at data only --------------------------------------------------------
-
-    def __lt__(self, other: Operand) -> bool:
-        return self.data < _data(other)
-
-    def __le__(self, other: Operand) -> bool:
-        return self.data <= _data(other)
-
-    def __gt__(self, other: Operand) -> bool:
-        return self.data > _data(other)
-
-    def __ge__(self, other: Operand) -> bool:
-        return self.data >= _data(other)
-
-    # -- functions ------------------------------------------------------------------------------
-
-    def exp(self) -> Value:
-        return _unary(ops.EXP, self)
-
-    def log(self) -> Value:
-        return _unary(ops.LOG, self)
-
-    def sqrt(self) -> Value:
-        return _unary(ops.SQRT, self)
-
-    def tanh(self) -> Value:
-        return _unary(ops.TANH, self)
-
-    def sigmoid(self) -> Value:
-        return _unary(ops.SIGMOID, self)
-
-    def relu(self) -> Value:
-        return _unary(ops.RELU, self)
-
-    def leaky_relu(self, slope: float = 0.01) -> Value:
-        return _unary(ops.leaky_relu_of(float(slope)), self)
-
-    def sin(self) -> Value:
-        return _unary(ops.SIN, self)
-
-    def cos(self) -> Value:
-        return _unary(ops.COS, self)
+    @staticmethod
+    def _number(x: Operand) -> float:
+        """What a comparison compares: `data` (`<` and the others return a bool)."""
+        return _data(x)
 
     @staticmethod
     def apply_op(op: ops.Op, args: Sequence[Any]) -> Value:
@@ -210,15 +168,6 @@ class Value:
         return draw_dot(self, **options)
 
 
-def _is_real(x: object) -> bool:
-    """int, float or another real number type (NumPy scalars, Fraction), but not bool."""
-    return (
-        type(x) is float
-        or type(x) is int
-        or (isinstance(x, numbers.Real) and not isinstance(x, bool))
-    )
-
-
 def _real_as_float(x: object) -> float:
     """x as a float, or a clear error: TypeError for what is not a real number, ValueError for
     a number no float can hold (an int like 10**400 would otherwise raise a bare OverflowError).
@@ -254,66 +203,49 @@ def _data(x: Operand) -> float:
     raise TypeError(f"cannot compare a Value with {type(x).__name__}")
 
 
-# -- applying an op: every node of every graph is made by `_record` --------------------------
-# `_unary` and `_binary` are `_apply` for one and two inputs, without its list of the inputs'
-# data: every method and operator comes through them, and building that list, then spreading
-# it into the calls, costs a tenth of an MLP's forward pass.
-
-
-def _unary(op: ops.Op, a: Value) -> Value:
-    """`op(a)` for the one-input ops (the methods)."""
-    x = a.data
-    data = op.forward(x)
-    return _record(op, data, (a,), op.partials(data, x) if mode.grad_enabled else None)
-
-
-def _binary(op: ops.Op, a: object, b: object) -> Value:
-    """`a op b` for the operators + - * / **, a real number on either side made a constant leaf.
-
-    NotImplemented when a side is neither, so Python tries the other operand's method.
-    """
-    if not (isinstance(a, Value) and isinstance(b, Value)):
-        a, b = _operand(a, op), _operand(b, op)
-        if a is None or b is None:
-            return NotImplemented
-    x, y = a.data, b.data
-    data = op.forward(x, y)
-    return _record(op, data, (a, b), op.partials(data, x, y) if mode.grad_enabled else None)
+# -- applying an op: every node of every graph is made by `_node` ------------------------------
 
 
 def _apply(op: ops.Op, *inputs: Value) -> Value:
     """`op(*inputs)` for any number of inputs (vsum, dot, and ops called on Values)."""
     xs = [v.data for v in inputs]
     data = op.forward(*xs)
-    return _record(op, data, inputs, op.partials(data, *xs) if mode.grad_enabled else None)
+    if usual.everywhere:
+        return _node(op, data, inputs, op.partials(data, *xs))
+    return _node_in_mode(op, data, inputs)
 
 
 _new_value = object.__new__
 
 
-def _record(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple | None) -> Value:
-    """The Value `op` made from `inputs`, with the local partials the op table gave for them.
-
-    `local_grads` is None under `no_grad`: the Value is then a leaf that only remembers which
-    op made it, so that `backward` can say why no gradient reaches anything from there.
-    """
-    if not isfinite(data) and mode.anomaly:
-        raise FloatingPointError(
-            f"{op.name} produced {data!r} in the forward pass from inputs {describe(inputs)}"
-        )
+def _node(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple) -> Value:
+    """The Value `op` made from `inputs`, with the local partials the op table gave for them."""
     # Every op of every graph comes through here: the slots are set directly, without
     # `__init__` and its checks of what a user may pass (data here is a float by construction).
     out = _new_value(Value)
     out.data = data
     out.grad = 0.0
     out.label = ""
+    out.inputs = inputs
+    out.local_grads = local_grads
     out._op = op
-    if local_grads is None:
-        out.inputs = out.local_grads = ()
-    else:
-        out.inputs = inputs
-        out.local_grads = local_grads
     return out
+
+
+def _node_in_mode(op: ops.Op, data: float, inputs: tuple[Value, ...]) -> Value:
+    """`_node` while some thread is in `no_grad` or `detect_anomaly`: this thread's mode decides.
+
+    Under `detect_anomaly` a non-finite result raises. Under `no_grad` the Value is a leaf that
+    only remembers which op made it, so that `backward` can say why no gradient reaches
+    anything from there.
+    """
+    if mode.anomaly and not isfinite(data):
+        raise FloatingPointError(
+            f"{op.name} produced {data!r} in the forward pass from inputs {describe(inputs)}"
+        )
+    if not mode.grad_enabled:
+        return _node(op, data, (), ())
+    return _node(op, data, inputs, op.partials(data, *[v.data for v in inputs]))
 
 
 def _operand(x: object, op: ops.Op) -> Value | None:

@@ -37,7 +37,7 @@ import autograd_core
 import nn
 from nn.data import make_moons
 
-from . import floor, micrograd_style
+from . import dropin, floor, micrograd_style
 
 SEED = 0
 LR = 0.1  # micrograd's demo decays its rate from 1.0; one fixed rate keeps all on one path
@@ -519,11 +519,13 @@ def main(argv: list[str] | None = None) -> None:
     results["micrograd_depth"] = micrograd_recursion_depth()
     results["memory"] = measure_memory(X, y)
     results["load"] = (start_load, load())
+    dropin_section = dropin.report()
     # Imported last: torch's many objects would make every garbage collection of the graph
     # engines above slower (the collector walks all live objects).
     from . import arrays, gpt
 
-    text = report(results).rstrip("\n") + "\n\n" + arrays.report() + "\n" + gpt.report()
+    text = report(results).rstrip("\n") + "\n\n" + dropin_section + "\n" + arrays.report()
+    text += "\n" + gpt.report()
     args.out.write_text(text)
     print()
     print(text[text.index("## Goals") : text.index("## Time per step")].strip())

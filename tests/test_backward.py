@@ -2,10 +2,11 @@
 pass, any depth), the graph walk under it, and gradient hooks."""
 
 import math
+import random
 
 import pytest
 
-from autograd_core import Value, gradients, topological_order
+from autograd_core import Value, gradients, topological_order, vsum
 
 
 def test_micrograd_readme_example_ports_by_changing_the_import():
@@ -33,6 +34,67 @@ def test_topological_order_lists_every_node_after_its_inputs():
     assert set(order) == {a, b, c, d} and len(order) == 4
     assert order.index(a) < order.index(c) < order.index(d) and order.index(b) < order.index(c)
     assert order[-1] is d
+
+
+def _recursive_order(root, stop_at=()):
+    """The order of micrograd's recursive sort (first input first), for graphs of small depth."""
+    order, visited = [], set()
+
+    def visit(node):
+        if node not in visited:
+            visited.add(node)
+            if node is root or node not in stop_at:
+                for child in node.inputs:
+                    visit(child)
+            order.append(node)
+
+    visit(root)
+    return order
+
+
+def _random_graph(seed, size=60):
+    rng = random.Random(seed)
+    nodes = [Value(rng.uniform(-1, 1)) for _ in range(4)]
+    for _ in range(size):
+        a, b = rng.choice(nodes), rng.choice(nodes)
+        nodes.append(rng.choice([a + b, a * b, a.tanh(), vsum([a, b, rng.choice(nodes)])]))
+    return nodes
+
+
+@pytest.mark.parametrize("seed", range(20))
+def test_topological_order_is_the_recursive_sorts_order(seed):
+    nodes = _random_graph(seed)
+    root = nodes[-1]
+    assert topological_order(root) == _recursive_order(root)
+    stop_at = set(random.Random(seed).sample(nodes, 8))
+    assert topological_order(root, stop_at=stop_at) == _recursive_order(root, stop_at)
+
+
+@pytest.mark.parametrize("seed", range(10))
+def test_the_plain_pass_and_a_watched_pass_give_the_same_gradients(seed):
+    # A hook anywhere makes the walk watch every node; the numbers must not change.
+    nodes = _random_graph(seed)
+    nodes[-1].backward()
+    plain = [node.grad for node in nodes]
+    for node in nodes[:4]:
+        node.grad = 0.0
+    handle = nodes[0].register_hook(lambda g: None)
+    nodes[-1].backward()
+    handle.remove()
+    assert [node.grad for node in nodes] == plain
+
+
+@pytest.mark.parametrize("watched", [False, True])
+def test_an_infinite_gradient_adds_nothing_through_a_zero_partial(watched):
+    # relu(-1) = 0, and d/dr sqrt(r) is inf at 0: relu's node gets an infinite gradient, which
+    # its zero partial (relu is flat below 0) passes on as nothing, not as 0 * inf = nan.
+    x, w = Value(-1.0), Value(2.0)
+    r = x.relu()
+    out = r.sqrt() + w * r
+    if watched:
+        out.register_hook(lambda g: None)
+    out.backward()
+    assert (r.grad, x.grad, w.grad) == (math.inf, 0.0, 0.0)
 
 
 def test_a_chain_of_a_million_nodes_backpropagates_without_recursion_error():

@@ -226,6 +226,41 @@ def test_no_grad_in_one_thread_does_not_affect_another():
     assert results == {"main thread": "+", "other thread": ""}
 
 
+def test_a_thread_leaving_no_grad_leaves_another_threads_block_in_force():
+    # Two threads inside no_grad at once; the first to leave must not turn the graph back on
+    # for the one still inside, nor leave it off for anyone once both are out.
+    first_in, second_in, first_out = threading.Event(), threading.Event(), threading.Event()
+    results = {}
+
+    def first():
+        with no_grad():
+            first_in.set()
+            second_in.wait(timeout=10)
+        first_out.set()
+
+    def second():
+        with no_grad():
+            second_in.set()
+            first_out.wait(timeout=10)
+            results["still inside"] = (Value(1.0) * 2).op
+        results["after"] = (Value(1.0) * 2).op
+
+    threads = [threading.Thread(target=first), threading.Thread(target=second)]
+    for thread in threads:
+        thread.start()
+    first_in.wait(timeout=10)
+    results["main thread, during"] = (Value(1.0) * 2).op
+    for thread in threads:
+        thread.join()
+    results["main thread, after"] = (Value(1.0) * 2).op
+    assert results == {
+        "main thread, during": "*",
+        "still inside": "",
+        "after": "*",
+        "main thread, after": "*",
+    }
+
+
 # -- vsum and dot: one node each, however many inputs -----------------------------------------
 
 
