@@ -6,7 +6,10 @@ partial rules. Two back-ends run a program:
 
 * the Python back-end (this module) prints it as straight-line Python on floats: one line per
   equation, each op calling the same forward function the eager engine calls, and gradient
-  terms added in the order `backward` adds them, so the numbers are exactly the eager ones;
+  terms added in the order `backward` adds them, so the numbers are exactly the eager ones. A
+  program of more than `LONG_PROGRAM` equations is run by `Interpreter`, a loop over the same
+  equations calling the same functions, because compiling its source would cost more than
+  the trace itself (see there);
 * the batched back-end (`autograd_core.batched`, NumPy) runs it over a whole batch of inputs
   at once: `jitted.batched(*arrays)`.
 
@@ -23,7 +26,9 @@ op can clash with the code's own) and Python's `sum`: never a label or any other
 from __future__ import annotations
 
 import dataclasses
+import functools
 from collections.abc import Callable, Sequence
+from operator import itemgetter
 from typing import Any, NamedTuple
 
 from . import ir
@@ -48,14 +53,29 @@ class Jitted:
         self._forward: Callable[..., float] | None = None
         self._careful: Callable[..., tuple[float, Any]] | None = None
         self._program: ir.Program | None = None
-        self._source: str | None = None
         self._batched: Any = None
 
     @property
     def source(self) -> str:
-        """The generated Python source (available after the first call)."""
+        """The generated Python source (available after the first call). A long program runs
+        by `Interpreter`, whose steps are these lines; the text is printed when asked for."""
         self._check_traced()
-        return self._source  # type: ignore[return-value]
+        return self._generated.text
+
+    @functools.cached_property
+    def _generated(self) -> Generated:
+        return python_source(self._program)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def _interpreter(self) -> Interpreter:
+        return Interpreter(self._program)  # type: ignore[arg-type]
+
+    def _function(self, name: str) -> Callable[..., Any]:
+        """The program's `forward` or `value_and_grad`: the generated source compiled, or for a
+        program longer than `LONG_PROGRAM`, the interpreter's."""
+        if len(self._program.equations) > LONG_PROGRAM:  # type: ignore[union-attr]
+            return getattr(self._interpreter, name)
+        return compile_source(getattr(self._generated, name), self, self._generated.bindings)[name]
 
     @property
     def program(self) -> ir.Program:
@@ -80,7 +100,7 @@ class Jitted:
     def __call__(self, *xs: float) -> float:
         floats = self._floats(xs)
         if self._forward is None:  # compiled on first use: value_and_grad may be all one needs
-            self._forward = compile_source(self._generated.forward, self, self._bindings)["forward"]
+            self._forward = self._function("forward")
         return self._forward(*floats)
 
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
@@ -92,10 +112,7 @@ class Jitted:
         total = sum(grads) if isinstance(grads, tuple) else grads  # nan if any is (or inf - inf)
         if total != total:
             if self._careful is None:
-                careful = python_source(self._program, careful=True)  # type: ignore[arg-type]
-                self._careful = compile_source(careful.value_and_grad, self, self._bindings)[
-                    "value_and_grad"
-                ]
+                self._careful = self._careful_function()
             return self._careful(*floats)
         return value, grads
 
@@ -126,8 +143,15 @@ class Jitted:
         grads = [g.reshape(shape) for g in grads.T]
         return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
 
+    def _careful_function(self) -> Callable[..., tuple[float, Any]]:
+        program = self._program
+        if len(program.equations) > LONG_PROGRAM:  # type: ignore[union-attr]
+            return Interpreter(program, careful=True).value_and_grad  # type: ignore[arg-type]
+        careful = python_source(program, careful=True)  # type: ignore[arg-type]
+        return compile_source(careful.value_and_grad, self, careful.bindings)["value_and_grad"]
+
     def _check_traced(self) -> None:
-        if self._source is None:
+        if self._program is None:
             raise RuntimeError("nothing traced yet: call the jitted function once first")
 
     def _check_arity(self, n: int) -> None:
@@ -180,14 +204,9 @@ class Jitted:
             products=set(),
         )
         ir.with_gradients(program, program.inputs)
-        self._generated = python_source(program)
-        self._bindings = self._generated.bindings
-        self._value_and_grad = compile_source(self._generated.value_and_grad, self, self._bindings)[
-            "value_and_grad"
-        ]
-        self._arity = len(xs)
         self._program = program
-        self._source = self._generated.text
+        self._value_and_grad = self._function("value_and_grad")
+        self._arity = len(xs)
 
 
 def jit(f: Callable[..., Any]) -> Jitted:
@@ -221,8 +240,7 @@ def python_source(program: ir.Program, careful: bool = False) -> Generated:
         if careful and eq.out in program.products:
             a, b = (printer.operand(x) for x in eq.inputs)
             line = f"{eq.out.name} = {a} * {b} if {a} and {b} else 0.0"
-        # An equation belongs to the forward pass when the output depends on it alone.
-        if eq.out.name.startswith("v"):
+        if _in_forward(eq):
             forward.append(line)
         else:
             backward.append(line)
@@ -249,5 +267,81 @@ def python_source(program: ir.Program, careful: bool = False) -> Generated:
     return Generated(forward_source, value_and_grad_source, bindings)
 
 
+def _in_forward(eq: ir.Equation) -> bool:
+    """Whether the equation belongs to the forward pass (the output depends on it alone)."""
+    return eq.out.name.startswith("v")
+
+
 def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
+
+
+LONG_PROGRAM = 20_000
+"""A program of more equations than this runs by `Interpreter`, not as compiled source."""
+
+
+class Interpreter:
+    """A program run by a loop over its equations: the Python back-end for long programs.
+
+    CPython compiles about 2 MB of source a second and holds the whole syntax tree meanwhile:
+    the 266,664 lines of a 100,000-node graph take seconds and over 500 MB to compile, more
+    than tracing and differentiating it. So a long program is run as data, as an interpreter
+    runs a jaxpr: every variable has a slot in a list, every equation is a step
+    `(function, inputs, out)` that writes `function(*inputs)` to slot `out`. The function is
+    the op's forward, the one the eager engine and the generated source call (`x + y` is
+    `float.__add__(x, y)`, `sum((w0 * x0, ..))` is `dot(w0, .., x0, ..)`), so the numbers are
+    those of the compiled source, bit for bit. Each call costs about three times the compiled
+    code's, as every step is a turn of the loop.
+    """
+
+    def __init__(self, program: ir.Program, careful: bool = False) -> None:
+        # The inputs' slots first, then one per constant and one per equation's result.
+        self.template: list[float] = [0.0] * len(program.inputs)
+        self.slots = {x: i for i, x in enumerate(program.inputs)}
+        self.n_inputs = len(program.inputs)
+        self.forward_steps: list[tuple] = []
+        self.steps: list[tuple] = []
+        for eq in program.equations:
+            careful_product = careful and eq.out in program.products
+            step = self._step(_careful_product if careful_product else eq.op.forward, eq)
+            if _in_forward(eq):
+                self.forward_steps.append(step)
+            self.steps.append(step)
+        self.out = self._slot(program.outputs[0])
+        self.gradients = [self._slot(g) for g in program.gradients]
+
+    def _slot(self, x: ir.Operand) -> int:
+        if isinstance(x, ir.Var):
+            return self.slots[x]
+        self.template.append(x)
+        return len(self.template) - 1
+
+    def _step(self, function: Callable[..., float], eq: ir.Equation) -> tuple:
+        """`(function, read, slot, out)`: one input is read as `values[slot]`, several as
+        `read(values)` (an itemgetter: one call in C where a list would take a loop)."""
+        inputs = [self._slot(x) for x in eq.inputs]
+        self.slots[eq.out] = out = len(self.template)
+        self.template.append(0.0)
+        if len(inputs) == 1:
+            return function, None, inputs[0], out
+        return function, itemgetter(*inputs), 0, out
+
+    def _run(self, xs: Sequence[float], steps: list[tuple]) -> list[float]:
+        values = self.template.copy()
+        values[: self.n_inputs] = xs
+        for function, read, slot, out in steps:
+            values[out] = function(values[slot]) if read is None else function(*read(values))
+        return values
+
+    def forward(self, *xs: float) -> float:
+        return self._run(xs, self.forward_steps)[self.out]
+
+    def value_and_grad(self, *xs: float) -> tuple[float, Any]:
+        values = self._run(xs, self.steps)
+        grads = tuple(values[slot] for slot in self.gradients)
+        return values[self.out], grads[0] if len(grads) == 1 else grads
+
+
+def _careful_product(a: float, b: float) -> float:
+    """A product of the chain rule as eager `backward` takes it: 0 if either factor is 0."""
+    return a * b if a and b else 0.0
