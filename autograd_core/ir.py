@@ -31,9 +31,9 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
-from .backward import reverse_walk, topological_order
+from .backward import NOTHING, counts, topological_order
 from .batch import Feed, Report, batch_trace
-from .modes import enable_grad
+from .modes import enable_grad, mode
 from .value import Value, hooked_nodes
 
 Operand = Any  # a Var or a float constant
@@ -108,7 +108,7 @@ class Var:
     __le__ = __gt__ = __ge__ = __lt__
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Equation:
     """`out = op(*inputs)`: one op of the table on variables and constants."""
 
@@ -149,7 +149,7 @@ class Program:
         self._count += 1
         return Var(f"{prefix}{self._count - 1}", kind, self)
 
-    def emit(self, op: ops.Op, inputs: list[Operand], prefix: str = "t") -> Operand:
+    def emit(self, op: ops.Op, inputs: Sequence[Operand], prefix: str = "t") -> Operand:
         """Record `op(*inputs)` and return its result; folds what needs no equation."""
         folded = _fold(op, inputs)
         if folded is not None:
@@ -206,21 +206,24 @@ def _is(x: Operand, number: float) -> bool:
     return not isinstance(x, Var) and x == number
 
 
-def _fold(op: ops.Op, inputs: list[Operand]) -> Operand | None:
+def _fold(op: ops.Op, inputs: Sequence[Operand]) -> Operand | None:
     """The result without an equation, where it is exact: x * 1.0 = x, x + 0.0 = x, -(c)."""
-    if not any(isinstance(x, Var) for x in inputs):
+    for x in inputs:
+        if type(x) is Var:
+            break
+    else:
         return op.forward(*inputs)
     if op is ops.MUL:
         x, y = inputs
-        if _is(y, 1.0):
+        if type(y) is not Var and y == 1.0:
             return x
-        if _is(x, 1.0):
+        if type(x) is not Var and x == 1.0:
             return y
-    if op is ops.ADD:
+    elif op is ops.ADD:
         x, y = inputs
-        if _is(y, 0.0):
+        if type(y) is not Var and y == 0.0:
             return x
-        if _is(x, 0.0):
+        if type(x) is not Var and x == 0.0:
             return y
     return None
 
@@ -436,11 +439,11 @@ def _with_equations(program: Program, equations: list[Equation]) -> Program:
 def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     """Append the backward pass of `outputs[0]` with respect to `wrt` to `program`.
 
-    The chain rule is the one walk eager `backward(create_graph=True)` runs
-    (`backward.reverse_walk`), here on the program's variables: each partial is the op table's
-    rule evaluated on them, and each product and sum is an equation. So the terms are the same,
-    added in the same order, and a term that is 0 times inf or nan is left out alike. Each
-    variable's gradient is named d<var>; equations nothing needs are dropped.
+    The chain rule is the walk eager `backward(create_graph=True)` runs
+    (`backward.reverse_walk`), here on the program's variables (`_chain_rule`): each partial is
+    the op table's rule evaluated on them, and each product and sum is an equation. So the
+    terms are the same, added in the same order, and a term that is 0 times inf or nan is left
+    out alike. Each variable's gradient is named d<var>; equations nothing needs are dropped.
     """
     out = program.outputs[0]
     order: list[Var] = [*program.params, *program.inputs]
@@ -452,8 +455,7 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
         order.remove(out)
         order.append(out)
     if isinstance(out, Var):
-        for _ in reverse_walk(order, 1.0, create_graph=True, product=program.product):
-            pass  # the walk yields only when asked for its steps
+        _chain_rule(program, order)
     for node in reversed(order):
         if isinstance(node.grad, Var) and node.grad.kind == "temp" and node.grad.name[0] == "t":
             node.grad.name = "d" + node.name
@@ -463,12 +465,50 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     return program
 
 
+def _chain_rule(program: Program, order: list[Var]) -> None:
+    """Set `.grad` of every variable of `order` (the output last) to d(output)/d(variable),
+    recording the products and sums as equations of `program`.
+
+    This is `backward.reverse_walk(order, 1.0, create_graph=True, product=program.product)`
+    taken step for step: a gradient starts as NOTHING, so the first term is the gradient itself;
+    each variable with a gradient adds `local * g` to each input's, the terms filtered by
+    `backward.counts`, the 0 * inf policy. Written out here because a program knows what the
+    general walk must find out at every node: a variable has no number (only a constant does,
+    so `counts` is asked only where a factor is a constant), no hook and no stop; on a program
+    of a few hundred thousand equations that is most of the walk's time.
+    """
+    for node in order:
+        node.grad = NOTHING
+    order[-1].grad = 1.0
+    checked = mode.anomaly
+    mode.anomaly = False  # as in `_partials_on_graph`: a rule's ops on variables check nothing
+    try:
+        for node in reversed(order):
+            g = node.grad
+            if g is NOTHING or not node.inputs:
+                continue
+            local_grads = node._op.partials(node, *node.inputs)  # type: ignore[union-attr]
+            for child, local in zip(node.inputs, local_grads, strict=True):
+                if type(child) is not Var:  # a constant: it needs no gradient
+                    continue
+                if (type(local) is not Var or type(g) is not Var) and not counts(child, local, g):
+                    continue
+                term = program.product(local, g)
+                total = child.grad
+                child.grad = term if total is NOTHING else program.emit(ops.ADD, [total, term])
+    finally:
+        mode.anomaly = checked
+    for node in order:
+        if node.grad is NOTHING:
+            node.grad = 0.0
+
+
 def eliminate_dead_code(program: Program) -> None:
     """Drop the equations whose results no output or gradient needs."""
-    live = {x for x in (*program.outputs, *program.gradients) if isinstance(x, Var)}
+    live = {x for x in (*program.outputs, *program.gradients) if type(x) is Var}
     kept = []
     for eq in reversed(program.equations):
         if eq.out in live:
             kept.append(eq)
-            live.update(x for x in eq.inputs if isinstance(x, Var))
+            live.update(eq.inputs)  # constants too: a number is never an equation's result
     program.equations = kept[::-1]
