@@ -31,7 +31,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
-from .backward import NOTHING, counts, topological_order
+from .backward import NOTHING, counts
 from .batch import Feed, Report, batch_trace
 from .modes import enable_grad, mode
 from .value import Value, hooked_nodes
@@ -281,7 +281,12 @@ def trace(
 
 
 def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[Value]) -> Program:
-    """The program computing `roots` from the leaves `args` (inputs) and `params`."""
+    """The program computing `roots` from the leaves `args` (inputs) and `params`.
+
+    The nodes are written in `backward.topological_order` (of a root joining all `roots`), each
+    as it comes: the same depth-first walk with an explicit stack, each node's equation
+    appended once all its inputs have theirs.
+    """
     program = Program()
     variables: dict[Value, Operand] = {}
     for p in params:
@@ -290,21 +295,34 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
     for a in args:
         variables[a] = program.new_var("input")
         program.inputs.append(variables[a])
-    top = Value.__new__(Value)  # a root joining every result, so one walk orders them all
-    top.inputs = tuple(roots)
     hooked = hooked_nodes()
-    for node in topological_order(top)[:-1]:
-        if hooked is not None and id(node) in hooked:
-            _refuse_hook(node)
-        if node in variables:
-            continue
-        if not node.inputs:
-            variables[node] = node.data  # a leaf that is not an argument: a constant
-            continue
-        inputs = tuple(variables[child] for child in node.inputs)
-        variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
+    visited: set[Value] = set()
+    stack: list[Any] = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        if node is _INPUTS_DONE:
+            node = stack.pop()
+            if hooked is not None and id(node) in hooked:
+                _refuse_hook(node)
+            if node in variables:
+                continue
+            if not node.inputs:
+                variables[node] = node.data  # a leaf that is not an argument: a constant
+                continue
+            inputs = tuple([variables[child] for child in node.inputs])
+            variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
+        elif node not in visited:
+            visited.add(node)
+            stack += (node, _INPUTS_DONE)
+            # Reversed, so that the first input is walked first.
+            stack += [child for child in reversed(node.inputs) if child not in visited]
     program.outputs = [variables[r] for r in roots]
     return program
+
+
+# Pushed onto the stack just above a node whose inputs are being written: when it comes off
+# again, every input of that node has its variable.
+_INPUTS_DONE = object()
 
 
 def _refuse_hook(node: Value) -> None:
@@ -474,8 +492,9 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
     each variable with a gradient adds `local * g` to each input's, the terms filtered by
     `backward.counts`, the 0 * inf policy. Written out here because a program knows what the
     general walk must find out at every node: a variable has no number (only a constant does,
-    so `counts` is asked only where a factor is a constant), no hook and no stop; on a program
-    of a few hundred thousand equations that is most of the walk's time.
+    and `counts` only drops a term with a factor 0, so it is asked only where a factor is the
+    constant 0), no hook and no stop; on a program of a few hundred thousand equations that is
+    most of the walk's time.
     """
     for node in order:
         node.grad = NOTHING
@@ -491,7 +510,8 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
             for child, local in zip(node.inputs, local_grads, strict=True):
                 if type(child) is not Var:  # a constant: it needs no gradient
                     continue
-                if (type(local) is not Var or type(g) is not Var) and not counts(child, local, g):
+                zero = (type(local) is not Var and local == 0.0) or (type(g) is not Var and g == 0.0)
+                if zero and not counts(child, local, g):
                     continue
                 term = program.product(local, g)
                 total = child.grad
