@@ -150,10 +150,20 @@ class Program:
         return Var(f"{prefix}{self._count - 1}", kind, self)
 
     def emit(self, op: ops.Op, inputs: Sequence[Operand], prefix: str = "t") -> Operand:
-        """Record `op(*inputs)` and return its result; folds what needs no equation."""
-        folded = _fold(op, inputs)
-        if folded is not None:
-            return folded
+        """Record `op(*inputs)` and return its result, folding what needs no equation where it
+        is exact: an op of constants is computed, x * 1.0 is x, x + 0.0 is x."""
+        for x in inputs:
+            if type(x) is Var:
+                break
+        else:
+            return op.forward(*inputs)
+        if op is ops.MUL or op is ops.ADD:
+            x, y = inputs
+            unit = 1.0 if op is ops.MUL else 0.0
+            if type(y) is not Var and y == unit:
+                return x
+            if type(x) is not Var and x == unit:
+                return y
         return self.equation(op, tuple(inputs), self.new_var("temp", prefix))
 
     def equation(self, op: ops.Op, inputs: tuple[Operand, ...], out: Var) -> Var:
@@ -164,9 +174,8 @@ class Program:
 
     def product(self, local: Operand, g: Operand) -> Operand:
         """`local * g` as a product of the chain rule (see `products`)."""
-        made = len(self.equations)
-        term = self.emit(ops.MUL, [local, g])
-        if len(self.equations) > made:  # an equation, not a factor 1.0 folded away
+        term = self.emit(ops.MUL, (local, g))
+        if term is not local and term is not g and type(term) is Var:  # not folded away
             self.products.add(term)
         return term
 
@@ -204,28 +213,6 @@ def _text(x: Operand) -> str:
 
 def _is(x: Operand, number: float) -> bool:
     return not isinstance(x, Var) and x == number
-
-
-def _fold(op: ops.Op, inputs: Sequence[Operand]) -> Operand | None:
-    """The result without an equation, where it is exact: x * 1.0 = x, x + 0.0 = x, -(c)."""
-    for x in inputs:
-        if type(x) is Var:
-            break
-    else:
-        return op.forward(*inputs)
-    if op is ops.MUL:
-        x, y = inputs
-        if type(y) is not Var and y == 1.0:
-            return x
-        if type(x) is not Var and x == 1.0:
-            return y
-    elif op is ops.ADD:
-        x, y = inputs
-        if type(y) is not Var and y == 0.0:
-            return x
-        if type(x) is not Var and x == 0.0:
-            return y
-    return None
 
 
 # -------------------------------------------------------------------------------------------
@@ -510,9 +497,9 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
             for child, local in zip(node.inputs, local_grads, strict=True):
                 if type(child) is not Var:  # a constant: it needs no gradient
                     continue
-                zero = (type(local) is not Var and local == 0.0) or (type(g) is not Var and g == 0.0)
-                if zero and not counts(child, local, g):
-                    continue
+                if _is_zero(local) or _is_zero(g):
+                    if not counts(child, local, g):
+                        continue
                 term = program.product(local, g)
                 total = child.grad
                 child.grad = term if total is NOTHING else program.emit(ops.ADD, [total, term])
@@ -521,6 +508,10 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
     for node in order:
         if node.grad is NOTHING:
             node.grad = 0.0
+
+
+def _is_zero(x: Operand) -> bool:
+    return type(x) is not Var and x == 0.0
 
 
 def eliminate_dead_code(program: Program) -> None:
