@@ -497,7 +497,7 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
             for child, local in zip(node.inputs, local_grads, strict=True):
                 if type(child) is not Var:  # a constant: it needs no gradient
                     continue
-                if _is_zero(local) or _is_zero(g):
+                if _is(local, 0.0) or _is(g, 0.0):
                     if not counts(child, local, g):
                         continue
                 term = program.product(local, g)
@@ -508,10 +508,6 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
     for node in order:
         if node.grad is NOTHING:
             node.grad = 0.0
-
-
-def _is_zero(x: Operand) -> bool:
-    return type(x) is not Var and x == 0.0
 
 
 def eliminate_dead_code(program: Program) -> None:
