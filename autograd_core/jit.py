@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import dataclasses
 import functools
+import math
 from collections.abc import Callable, Sequence
 from operator import itemgetter
 from typing import Any, NamedTuple
@@ -133,12 +134,15 @@ class Jitted:
                     "jit(f).batched takes arrays of real numbers (int or float), got an array "
                     f"of {a.dtype}: {a!r}"
                 )
-        columns = np.broadcast_arrays(*[a.astype(np.float64) for a in given])
+        shape = np.broadcast_shapes(*[a.shape for a in given])
+        # One column per argument, in float64; each column contiguous (Fortran order), so that
+        # the program's slices X[:, i:i+1] are too.
+        X = np.empty((math.prod(shape), len(given)), order="F")
+        for i, a in enumerate(given):
+            X[:, i] = (a if a.shape == shape else np.broadcast_to(a, shape)).reshape(-1)
         if self._arity is None:
-            self._trace([float(c.flat[0]) if c.size else 0.5 for c in columns])
-        self._check_arity(len(columns))
-        shape = columns[0].shape if columns else ()
-        X = np.stack([c.reshape(-1) for c in columns], axis=1)
+            self._trace([float(x) for x in X[0]] if len(X) else [0.5] * len(given))
+        self._check_arity(len(given))
         values, grads = self._batched_function()(X)
         grads = [g.reshape(shape) for g in grads.T]
         return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
