@@ -29,7 +29,6 @@ import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
-from operator import itemgetter
 from typing import Any, NamedTuple
 
 from . import ir
@@ -289,71 +288,45 @@ class Interpreter:
 
     CPython compiles about 2 MB of source a second and holds the whole syntax tree meanwhile:
     the 266,664 lines of a 100,000-node graph take seconds and over 500 MB to compile, more
-    than tracing and differentiating it. So a long program is run as data, as an interpreter
-    runs a jaxpr: every variable has a slot in a list, every equation is a step
-    `(function, inputs, out)` that writes `function(*inputs)` to slot `out`. The function is
-    the op's forward, the one the eager engine and the generated source call (`x + y` is
-    `float.__add__(x, y)`, `sum((w0 * x0, ..))` is `dot(w0, .., x0, ..)`), so the numbers are
-    those of the compiled source, bit for bit. Each call costs about three times the compiled
-    code's, as every step is a turn of the loop.
+    than tracing and differentiating it. So a long program is run as data, as JAX's
+    `eval_jaxpr` runs a jaxpr: each equation's result is the op's forward applied to the
+    values of its inputs, kept in a dict by variable. The function is the op's forward, the
+    one the eager engine and the generated source call (`x + y` is `float.__add__(x, y)`,
+    `sum((w0 * x0, ..))` is `dot(w0, .., x0, ..)`), so the numbers are those of the compiled
+    source, bit for bit. Nothing is prepared, so the first call costs no more than the
+    others; each costs a few times what the compiled source would.
     """
 
     def __init__(self, program: ir.Program, careful: bool = False) -> None:
-        # A slot for each input, then for each constant and equation's result as they come.
-        # (One plain loop: a method call per equation would be a third of the time.)
-        self.n_inputs = len(program.inputs)
-        slots = {x: i for i, x in enumerate(program.inputs)}
-        template = self.template = [0.0] * self.n_inputs
-        products = program.products if careful else set()
-        # The steps as four columns, not a tuple each: fewer objects for the garbage collector
-        # to walk. `reads[i]` is None for one input, read as values[slots[i]]; several are read
-        # by an itemgetter (one call in C).
-        functions, reads, slots_read, outs = self.steps = ([], [], [], [])
-        self.forward_steps: tuple[list, ...] = ([], [], [], [])
-        for eq in program.equations:
-            read = []
-            for x in eq.inputs:
-                if type(x) is ir.Var:
-                    read.append(slots[x])
-                else:
-                    read.append(len(template))
-                    template.append(x)
-            slots[eq.out] = out = len(template)
-            template.append(0.0)
-            functions.append(_careful_product if eq.out in products else eq.op.forward)
-            if len(read) == 1:
-                reads.append(None)
-                slots_read.append(read[0])
-            else:
-                reads.append(itemgetter(*read))
-                slots_read.append(0)
-            outs.append(out)
-            if _in_forward(eq):
-                for column, steps in zip(self.forward_steps, self.steps, strict=True):
-                    column.append(steps[-1])
-        self.out, *self.gradients = (
-            slots[x] if type(x) is ir.Var else self._constant(x)
-            for x in (program.outputs[0], *program.gradients)
-        )
+        self.program = program
+        self.careful = careful
+        self._forward_equations: list[ir.Equation] | None = None  # found on first use
 
-    def _constant(self, x: float) -> int:
-        self.template.append(x)
-        return len(self.template) - 1
-
-    def _run(self, xs: Sequence[float], steps: tuple[list, ...]) -> list[float]:
-        values = self.template.copy()
-        values[: self.n_inputs] = xs
-        for function, read, slot, out in zip(*steps):  # noqa: B905 (columns of one length)
-            values[out] = function(values[slot]) if read is None else function(*read(values))
+    def _run(self, xs: Sequence[float], equations: list[ir.Equation]) -> _Values:
+        values = _Values(zip(self.program.inputs, xs, strict=True))
+        read = values.__getitem__
+        products = self.program.products if self.careful else ()
+        for eq in equations:
+            forward = _careful_product if eq.out in products else eq.op.forward
+            values[eq.out] = forward(*map(read, eq.inputs))
         return values
 
     def forward(self, *xs: float) -> float:
-        return self._run(xs, self.forward_steps)[self.out]
+        if self._forward_equations is None:
+            self._forward_equations = [eq for eq in self.program.equations if _in_forward(eq)]
+        return self._run(xs, self._forward_equations)[self.program.outputs[0]]
 
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
-        values = self._run(xs, self.steps)
-        grads = tuple(values[slot] for slot in self.gradients)
-        return values[self.out], grads[0] if len(grads) == 1 else grads
+        values = self._run(xs, self.program.equations)
+        grads = tuple(map(values.__getitem__, self.program.gradients))
+        return values[self.program.outputs[0]], grads[0] if len(grads) == 1 else grads
+
+
+class _Values(dict):
+    """The interpreter's values by variable; a constant, which is no key, is its own value."""
+
+    def __missing__(self, constant: float) -> float:
+        return constant
 
 
 def _careful_product(a: float, b: float) -> float:
