@@ -305,13 +305,14 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
             if not node.inputs:
                 variables[node] = node.data  # a leaf that is not an argument: a constant
                 continue
-            inputs = tuple([variables[child] for child in node.inputs])
+            inputs = tuple(map(variables.__getitem__, node.inputs))
             variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
         elif node not in visited:
             visited.add(node)
             stack += (node, _INPUTS_DONE)
-            # Reversed, so that the first input is walked first.
-            stack += [child for child in reversed(node.inputs) if child not in visited]
+            # Reversed, so that the first input is walked first (one visited already is passed
+            # over when it comes off the stack).
+            stack += reversed(node.inputs)
     program.outputs = [variables[r] for r in roots]
     return program
 
@@ -503,10 +504,11 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
             if g is NOTHING or not node.inputs:
                 continue
             local_grads = node._op.partials(node, *node.inputs)  # type: ignore[union-attr]
+            g_is_zero = _is(g, 0.0)
             for child, local in zip(node.inputs, local_grads, strict=True):
                 if type(child) is not Var:  # a constant: it needs no gradient
                     continue
-                if _is(local, 0.0) or _is(g, 0.0):
+                if g_is_zero or (type(local) is not Var and local == 0.0):
                     if not counts(child, local, g):
                         continue
                 term = program.product(local, g)
