@@ -6,6 +6,7 @@ Every op of the op table is enumerated and random expression graphs are drawn ov
 """
 
 import gc
+import importlib
 import io
 import keyword
 import linecache
@@ -26,6 +27,9 @@ from helpers import (
 from hypothesis import given, settings
 
 from autograd_core import OPS, Value, dot, jit, ops, value_and_grad, vsum
+
+# The module (the package's `jit` is the function of the same name).
+jit_module = importlib.import_module("autograd_core.jit")
 
 
 def identical(a: float, b: float) -> bool:
@@ -162,21 +166,21 @@ def test_inf_and_nan_flow_through_jitted_code_as_in_eager():
         assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
 
 
-@pytest.mark.parametrize(
-    ("f", "xs", "expected"),
-    [
-        (lambda x: x.relu().sqrt(), (-1.0,), (0.0, 0.0)),  # relu' = 0 times sqrt'(0) = inf
-        (lambda x: ops.INV(x.relu()) + x, (-2.0,), (math.inf, 1.0)),  # 0 times -inf
-        (lambda x, y: (x * y).tanh(), (math.inf, 2.0), (1.0, (0.0, 0.0))),  # tanh' = 0 times inf
-        # Gradients inf and -inf: no nan, though their sum (the quick test for one) is nan.
-        (
-            lambda x, y: x * Value(math.inf) - y * Value(math.inf),
-            (1.0, -1.0),
-            (math.inf, (math.inf, -math.inf)),
-        ),
-    ],
-    ids=["relu-sqrt", "relu-inv", "tanh-inf", "inf-and-minus-inf"],
-)
+ZERO_TIMES_INFINITY = [
+    (lambda x: x.relu().sqrt(), (-1.0,), (0.0, 0.0)),  # relu' = 0 times sqrt'(0) = inf
+    (lambda x: ops.INV(x.relu()) + x, (-2.0,), (math.inf, 1.0)),  # 0 times -inf
+    (lambda x, y: (x * y).tanh(), (math.inf, 2.0), (1.0, (0.0, 0.0))),  # tanh' = 0 times inf
+    # Gradients inf and -inf: no nan, though their sum (the quick test for one) is nan.
+    (
+        lambda x, y: x * Value(math.inf) - y * Value(math.inf),
+        (1.0, -1.0),
+        (math.inf, (math.inf, -math.inf)),
+    ),
+]
+ZERO_TIMES_INFINITY_IDS = ["relu-sqrt", "relu-inv", "tanh-inf", "inf-and-minus-inf"]
+
+
+@pytest.mark.parametrize(("f", "xs", "expected"), ZERO_TIMES_INFINITY, ids=ZERO_TIMES_INFINITY_IDS)
 def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, xs, expected):
     traced = jit(f)
     assert traced.value_and_grad(*xs) == value_and_grad(f)(*xs) == expected
@@ -483,6 +487,75 @@ def test_errors_point_at_the_generated_line():
     generated = [frame for frame in error.traceback if str(frame.path).startswith("<jit-")]
     assert generated
     assert "log(v0)" in str(generated[0].statement)
+
+
+# -- long programs: run by the interpreter, the same numbers -----------------------------------
+
+
+@pytest.fixture
+def interpreted(monkeypatch):
+    """Every program counts as long: jit runs it by the interpreter, not as compiled source."""
+    monkeypatch.setattr(jit_module, "LONG_PROGRAM", 0)
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_interpreter_gives_eager_value_and_grad_for_every_op(name, interpreted):
+    op = OPS[name]
+    for size in {len(xs) for xs in points_for(op)}:
+
+        def f(*xs):
+            return op(*xs)
+
+        traced = jit(f)
+        for xs in (xs for xs in points_for(op) if len(xs) == size):
+            assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
+            assert identical(traced(*xs), f(*map(Value, xs)).data)
+
+
+@settings(max_examples=50, deadline=None)
+@given(leaf_values, steps)
+def test_interpreter_gives_the_compiled_sources_numbers_on_random_graphs(leaves, steps):
+    f = every_node_counts(build(leaves, steps))
+    compiled = jit(f)
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setattr(jit_module, "LONG_PROGRAM", 0)
+        interpreted = jit(f)
+        for xs in (leaves, [0.9 * x for x in leaves], [-x for x in leaves]):
+            try:
+                expected = compiled.value_and_grad(*xs)
+            except DOMAIN_ERRORS as error:  # the same first error, from the same op
+                with pytest.raises(type(error)) as raised:
+                    interpreted.value_and_grad(*xs)
+                assert str(raised.value) == str(error)
+                continue
+            assert_same(interpreted.value_and_grad(*xs), expected)
+            assert identical(interpreted(*xs), expected[0])
+
+
+@pytest.mark.parametrize(("f", "points"), COMPOSITES, ids=[f.__name__ for f, _ in COMPOSITES])
+def test_interpreter_gives_eager_value_and_grad_for_composite_functions(f, points, interpreted):
+    traced = jit(f)
+    for xs in points:
+        assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
+
+
+@pytest.mark.parametrize(("f", "xs", "expected"), ZERO_TIMES_INFINITY, ids=ZERO_TIMES_INFINITY_IDS)
+def test_interpreter_takes_zero_times_an_infinity_as_zero(f, xs, expected, interpreted):
+    assert jit(f).value_and_grad(*xs) == value_and_grad(f)(*xs) == expected
+
+
+def test_a_long_program_compiles_no_source_but_still_prints_one():
+    def chain(x):
+        for _ in range(jit_module.LONG_PROGRAM // 2):
+            x = (x * 0.5 + 0.25).tanh()
+        return x
+
+    before = _jit_sources()
+    traced = jit(chain)
+    assert traced.value_and_grad(0.3) == value_and_grad(chain)(0.3)
+    assert len(traced.program.equations) > jit_module.LONG_PROGRAM
+    assert not _jit_sources() - before  # nothing compiled
+    assert traced.source.startswith("def forward(x0):")  # printed when asked for
 
 
 # -- resources ----------------------------------------------------------------------------------
