@@ -294,7 +294,10 @@ def test_a_batch_of_every_sample_is_the_same_however_it_is_asked_for(jit):
     runs = []
     for batch_size in (None, 10, 1000):  # the data has 10 samples
         model = MLP(2, [3, 1], seed=0)
-        history = _fit_with(model=model, batch_size=batch_size, epochs=3, seed=0, jit=jit)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        history = _fit_with(
+            model=model, optimizer=optimizer, batch_size=batch_size, epochs=3, seed=0, jit=jit
+        )
         runs.append((history, _weights(model)))
     assert runs[0] == runs[1] == runs[2]
     assert runs[0][1] != _weights(MLP(2, [3, 1], seed=0))  # the steps did train
