@@ -133,7 +133,9 @@ class Jitted:
                     "jit(f).batched takes arrays of real numbers (int or float), got an array "
                     f"of {a.dtype}: {a!r}"
                 )
-        shape = np.broadcast_shapes(*[a.shape for a in given])
+        shape = given[0].shape
+        if any(a.shape != shape for a in given):
+            shape = np.broadcast_shapes(*[a.shape for a in given])
         # One column per argument, in float64; each column contiguous (Fortran order), so that
         # the program's slices X[:, i:i+1] are too.
         X = np.empty((math.prod(shape), len(given)), order="F")
@@ -305,9 +307,12 @@ class Interpreter:
     def _run(self, xs: Sequence[float], equations: list[ir.Equation]) -> _Values:
         values = _Values(zip(self.program.inputs, xs, strict=True))
         read = values.__getitem__
-        products = self.program.products if self.careful else ()
+        if not self.careful:
+            for eq in equations:
+                values[eq.out] = eq.op.forward(*map(read, eq.inputs))
+            return values
         for eq in equations:
-            forward = _careful_product if eq.out in products else eq.op.forward
+            forward = _careful_product if eq.out in self.program.products else eq.op.forward
             values[eq.out] = forward(*map(read, eq.inputs))
         return values
 
