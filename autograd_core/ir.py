@@ -15,8 +15,8 @@ is one op of the table applied to variables and numbers.
 `with_gradients` appends the backward pass to a program, as more equations of the same kind:
 the chain rule, node by node from the output back (the walk eager `backward` runs,
 `backward.reverse_walk`, taken step for step on the program's variables), with each local
-partial written down by evaluating the op table's own rule on them (`Var` has the arithmetic of a number and
-records what is done to it). So the same table entry that gives eager mode its
+partial written down by evaluating the op table's own rule on them (`Var` has the arithmetic
+of a number and records what is done to it). So the same table entry that gives eager mode its
 partials gives the traced program its backward pass, and a back-end only has to run equations.
 """
 

@@ -57,8 +57,9 @@ class Jitted:
 
     @property
     def source(self) -> str:
-        """The generated Python source (available after the first call). A long program runs
-        by `Interpreter`, whose steps are these lines; the text is printed when asked for."""
+        """The generated Python source (available after the first call). A program longer than
+        `LONG_PROGRAM` runs by `Interpreter`, equation by equation as these lines are written;
+        its text is printed when asked for."""
         self._check_traced()
         return self._generated.text
 
@@ -66,16 +67,15 @@ class Jitted:
     def _generated(self) -> Generated:
         return python_source(self._program)  # type: ignore[arg-type]
 
-    @functools.cached_property
-    def _interpreter(self) -> Interpreter:
-        return Interpreter(self._program)  # type: ignore[arg-type]
-
-    def _function(self, name: str) -> Callable[..., Any]:
-        """The program's `forward` or `value_and_grad`: the generated source compiled, or for a
-        program longer than `LONG_PROGRAM`, the interpreter's."""
-        if len(self._program.equations) > LONG_PROGRAM:  # type: ignore[union-attr]
-            return getattr(self._interpreter, name)
-        return compile_source(getattr(self._generated, name), self, self._generated.bindings)[name]
+    def _function(self, name: str, careful: bool = False) -> Callable[..., Any]:
+        """The program's `forward` or `value_and_grad` (`careful`: with the chain rule's
+        products as eager takes them): the generated source compiled, or for a program longer
+        than `LONG_PROGRAM`, the interpreter's."""
+        program: ir.Program = self._program  # type: ignore[assignment]
+        if len(program.equations) > LONG_PROGRAM:
+            return getattr(Interpreter(program, careful), name)
+        generated = python_source(program, careful=True) if careful else self._generated
+        return compile_source(getattr(generated, name), self, generated.bindings)[name]
 
     @property
     def program(self) -> ir.Program:
@@ -112,7 +112,7 @@ class Jitted:
         total = sum(grads) if isinstance(grads, tuple) else grads  # nan if any is (or inf - inf)
         if total != total:
             if self._careful is None:
-                self._careful = self._careful_function()
+                self._careful = self._function("value_and_grad", careful=True)
             return self._careful(*floats)
         return value, grads
 
@@ -147,13 +147,6 @@ class Jitted:
         values, grads = self._batched_function()(X)
         grads = [g.reshape(shape) for g in grads.T]
         return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
-
-    def _careful_function(self) -> Callable[..., tuple[float, Any]]:
-        program = self._program
-        if len(program.equations) > LONG_PROGRAM:  # type: ignore[union-attr]
-            return Interpreter(program, careful=True).value_and_grad  # type: ignore[arg-type]
-        careful = python_source(program, careful=True)  # type: ignore[arg-type]
-        return compile_source(careful.value_and_grad, self, careful.bindings)["value_and_grad"]
 
     def _check_traced(self) -> None:
         if self._program is None:
