@@ -54,8 +54,17 @@ def assert_same(jitted: tuple, eager: tuple) -> None:
 # -- the same numbers as the eager engine ------------------------------------------------------
 
 
+@pytest.fixture(params=["compiled", "interpreted"])
+def back_end(request, monkeypatch):
+    """Run each test on the compiled source, and again by the interpreter (every program
+    counted as long)."""
+    if request.param == "interpreted":
+        monkeypatch.setattr(jit_module, "LONG_PROGRAM", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("name", sorted(OPS))
-def test_jit_gives_eager_value_and_grad_for_every_op(name):
+def test_jit_gives_eager_value_and_grad_for_every_op(name, back_end):
     op = OPS[name]
     points = points_for(op)
     assert points, f"no sample point is in the domain of {name}"
@@ -130,7 +139,7 @@ COMPOSITES = [
 
 
 @pytest.mark.parametrize(("f", "points"), COMPOSITES, ids=[f.__name__ for f, _ in COMPOSITES])
-def test_jit_gives_eager_value_and_grad_for_composite_functions(f, points):
+def test_jit_gives_eager_value_and_grad_for_composite_functions(f, points, back_end):
     traced = jit(f)
     for xs in points:
         assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
@@ -166,22 +175,22 @@ def test_inf_and_nan_flow_through_jitted_code_as_in_eager():
         assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
 
 
-ZERO_TIMES_INFINITY = [
-    (lambda x: x.relu().sqrt(), (-1.0,), (0.0, 0.0)),  # relu' = 0 times sqrt'(0) = inf
-    (lambda x: ops.INV(x.relu()) + x, (-2.0,), (math.inf, 1.0)),  # 0 times -inf
-    (lambda x, y: (x * y).tanh(), (math.inf, 2.0), (1.0, (0.0, 0.0))),  # tanh' = 0 times inf
-    # Gradients inf and -inf: no nan, though their sum (the quick test for one) is nan.
-    (
-        lambda x, y: x * Value(math.inf) - y * Value(math.inf),
-        (1.0, -1.0),
-        (math.inf, (math.inf, -math.inf)),
-    ),
-]
-ZERO_TIMES_INFINITY_IDS = ["relu-sqrt", "relu-inv", "tanh-inf", "inf-and-minus-inf"]
-
-
-@pytest.mark.parametrize(("f", "xs", "expected"), ZERO_TIMES_INFINITY, ids=ZERO_TIMES_INFINITY_IDS)
-def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, xs, expected):
+@pytest.mark.parametrize(
+    ("f", "xs", "expected"),
+    [
+        (lambda x: x.relu().sqrt(), (-1.0,), (0.0, 0.0)),  # relu' = 0 times sqrt'(0) = inf
+        (lambda x: ops.INV(x.relu()) + x, (-2.0,), (math.inf, 1.0)),  # 0 times -inf
+        (lambda x, y: (x * y).tanh(), (math.inf, 2.0), (1.0, (0.0, 0.0))),  # tanh' = 0 times inf
+        # Gradients inf and -inf: no nan, though their sum (the quick test for one) is nan.
+        (
+            lambda x, y: x * Value(math.inf) - y * Value(math.inf),
+            (1.0, -1.0),
+            (math.inf, (math.inf, -math.inf)),
+        ),
+    ],
+    ids=["relu-sqrt", "relu-inv", "tanh-inf", "inf-and-minus-inf"],
+)
+def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, xs, expected, back_end):
     traced = jit(f)
     assert traced.value_and_grad(*xs) == value_and_grad(f)(*xs) == expected
     assert "if" not in traced.source  # the readable source is the plain one
@@ -492,26 +501,6 @@ def test_errors_point_at_the_generated_line():
 # -- long programs: run by the interpreter, the same numbers -----------------------------------
 
 
-@pytest.fixture
-def interpreted(monkeypatch):
-    """Every program counts as long: jit runs it by the interpreter, not as compiled source."""
-    monkeypatch.setattr(jit_module, "LONG_PROGRAM", 0)
-
-
-@pytest.mark.parametrize("name", sorted(OPS))
-def test_interpreter_gives_eager_value_and_grad_for_every_op(name, interpreted):
-    op = OPS[name]
-    for size in {len(xs) for xs in points_for(op)}:
-
-        def f(*xs):
-            return op(*xs)
-
-        traced = jit(f)
-        for xs in (xs for xs in points_for(op) if len(xs) == size):
-            assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
-            assert identical(traced(*xs), f(*map(Value, xs)).data)
-
-
 @settings(max_examples=50, deadline=None)
 @given(leaf_values, steps)
 def test_interpreter_gives_the_compiled_sources_numbers_on_random_graphs(leaves, steps):
@@ -530,18 +519,6 @@ def test_interpreter_gives_the_compiled_sources_numbers_on_random_graphs(leaves,
                 continue
             assert_same(interpreted.value_and_grad(*xs), expected)
             assert identical(interpreted(*xs), expected[0])
-
-
-@pytest.mark.parametrize(("f", "points"), COMPOSITES, ids=[f.__name__ for f, _ in COMPOSITES])
-def test_interpreter_gives_eager_value_and_grad_for_composite_functions(f, points, interpreted):
-    traced = jit(f)
-    for xs in points:
-        assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
-
-
-@pytest.mark.parametrize(("f", "xs", "expected"), ZERO_TIMES_INFINITY, ids=ZERO_TIMES_INFINITY_IDS)
-def test_interpreter_takes_zero_times_an_infinity_as_zero(f, xs, expected, interpreted):
-    assert jit(f).value_and_grad(*xs) == value_and_grad(f)(*xs) == expected
 
 
 def test_a_long_program_compiles_no_source_but_still_prints_one():
