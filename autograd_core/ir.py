@@ -13,10 +13,10 @@ sample), a constant (a number written in place) or the result of one equation. A
 is one op of the table applied to variables and numbers.
 
 `with_gradients` appends the backward pass to a program, as more equations of the same kind:
-the chain rule, node by node from the output back (the one walk eager `backward` runs,
-`backward.reverse_walk`, here on the program's variables), with each local partial written
-down by evaluating the op table's own rule on them (`Var` has the arithmetic of a number and
-records what is done to it). So the same table entry that gives eager mode its
+the chain rule, node by node from the output back (the walk eager `backward` runs,
+`backward.reverse_walk`, taken step for step on the program's variables), with each local
+partial written down by evaluating the op table's own rule on them (`Var` has the arithmetic
+of a number and records what is done to it). So the same table entry that gives eager mode its
 partials gives the traced program its backward pass, and a back-end only has to run equations.
 """
 
@@ -32,9 +32,9 @@ from typing import Any
 
 from . import ops
 from .arithmetic import Arithmetic
-from .backward import reverse_walk, topological_order
+from .backward import NOTHING, counts
 from .batch import Feed, Report, batch_trace
-from .modes import enable_grad
+from .modes import enable_grad, mode
 from .value import Value, hooked_nodes
 
 Operand = Any  # a Var or a float constant
@@ -89,7 +89,7 @@ _NO_TRUTH_VALUE = (
 )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Equation:
     """`out = op(*inputs)`: one op of the table on variables and constants."""
 
@@ -130,11 +130,21 @@ class Program:
         self._count += 1
         return Var(f"{prefix}{self._count - 1}", kind, self)
 
-    def emit(self, op: ops.Op, inputs: list[Operand], prefix: str = "t") -> Operand:
-        """Record `op(*inputs)` and return its result; folds what needs no equation."""
-        folded = _fold(op, inputs)
-        if folded is not None:
-            return folded
+    def emit(self, op: ops.Op, inputs: Sequence[Operand], prefix: str = "t") -> Operand:
+        """Record `op(*inputs)` and return its result, folding what needs no equation where it
+        is exact: an op of constants is computed, x * 1.0 is x, x + 0.0 is x."""
+        for x in inputs:
+            if type(x) is Var:
+                break
+        else:
+            return op.forward(*inputs)
+        if op is ops.MUL or op is ops.ADD:
+            x, y = inputs
+            unit = 1.0 if op is ops.MUL else 0.0
+            if type(y) is not Var and y == unit:
+                return x
+            if type(x) is not Var and x == unit:
+                return y
         return self.equation(op, tuple(inputs), self.new_var("temp", prefix))
 
     def equation(self, op: ops.Op, inputs: tuple[Operand, ...], out: Var) -> Var:
@@ -145,9 +155,8 @@ class Program:
 
     def product(self, local: Operand, g: Operand) -> Operand:
         """`local * g` as a product of the chain rule (see `products`)."""
-        made = len(self.equations)
-        term = self.emit(ops.MUL, [local, g])
-        if len(self.equations) > made:  # an equation, not a factor 1.0 folded away
+        term = self.emit(ops.MUL, (local, g))
+        if term is not local and term is not g and type(term) is Var:  # not folded away
             self.products.add(term)
         return term
 
@@ -187,25 +196,6 @@ def _is(x: Operand, number: float) -> bool:
     return not isinstance(x, Var) and x == number
 
 
-def _fold(op: ops.Op, inputs: list[Operand]) -> Operand | None:
-    """The result without an equation, where it is exact: x * 1.0 = x, x + 0.0 = x, -(c)."""
-    if not any(isinstance(x, Var) for x in inputs):
-        return op.forward(*inputs)
-    if op is ops.MUL:
-        x, y = inputs
-        if _is(y, 1.0):
-            return x
-        if _is(x, 1.0):
-            return y
-    if op is ops.ADD:
-        x, y = inputs
-        if _is(y, 0.0):
-            return x
-        if _is(x, 0.0):
-            return y
-    return None
-
-
 # -------------------------------------------------------------------------------------------
 # Tracing
 
@@ -217,6 +207,12 @@ def without_gc() -> Iterator[None]:
     Tracing makes a few objects per node and frees none, so the collector would run over and
     over, each time walking every object made so far: quadratic time on a large graph. The
     program holds no reference cycles; anything cyclic is collected after the block.
+
+    What the block made is mostly the program, which lives as long as its function: it goes
+    straight to the collector's oldest generation (`gc.freeze` then `gc.unfreeze`, which only
+    moves lists), where it would arrive anyway after the collector had walked each of its
+    objects twice on the way (half a second for a program of 266,664 equations). Not done if
+    the application keeps objects frozen: unfreezing would release them too.
     """
     enabled = gc.isenabled()
     gc.disable()
@@ -224,6 +220,9 @@ def without_gc() -> Iterator[None]:
         yield
     finally:
         if enabled:
+            if not gc.get_freeze_count():
+                gc.freeze()
+                gc.unfreeze()
             gc.enable()
 
 
@@ -259,7 +258,12 @@ def trace(
 
 
 def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[Value]) -> Program:
-    """The program computing `roots` from the leaves `args` (inputs) and `params`."""
+    """The program computing `roots` from the leaves `args` (inputs) and `params`.
+
+    The nodes are written in `backward.topological_order` (of a root joining all `roots`), each
+    as it comes: the same depth-first walk with an explicit stack, each node's equation
+    appended once all its inputs have theirs.
+    """
     program = Program()
     variables: dict[Value, Operand] = {}
     for p in params:
@@ -268,21 +272,35 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
     for a in args:
         variables[a] = program.new_var("input")
         program.inputs.append(variables[a])
-    top = Value.__new__(Value)  # a root joining every result, so one walk orders them all
-    top.inputs = tuple(roots)
     hooked = hooked_nodes()
-    for node in topological_order(top)[:-1]:
-        if hooked is not None and id(node) in hooked:
-            _refuse_hook(node)
-        if node in variables:
-            continue
-        if not node.inputs:
-            variables[node] = node.data  # a leaf that is not an argument: a constant
-            continue
-        inputs = tuple(variables[child] for child in node.inputs)
-        variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
+    visited: set[Value] = set()
+    stack: list[Any] = list(reversed(roots))
+    while stack:
+        node = stack.pop()
+        if node is _INPUTS_DONE:
+            node = stack.pop()
+            if hooked is not None and id(node) in hooked:
+                _refuse_hook(node)
+            if node in variables:
+                continue
+            if not node.inputs:
+                variables[node] = node.data  # a leaf that is not an argument: a constant
+                continue
+            inputs = tuple(map(variables.__getitem__, node.inputs))
+            variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
+        elif node not in visited:
+            visited.add(node)
+            stack += (node, _INPUTS_DONE)
+            # Reversed, so that the first input is walked first (one visited already is passed
+            # over when it comes off the stack).
+            stack += reversed(node.inputs)
     program.outputs = [variables[r] for r in roots]
     return program
+
+
+# Pushed onto the stack just above a node whose inputs are being written: when it comes off
+# again, every input of that node has its variable.
+_INPUTS_DONE = object()
 
 
 def _refuse_hook(node: Value) -> None:
@@ -417,11 +435,11 @@ def _with_equations(program: Program, equations: list[Equation]) -> Program:
 def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     """Append the backward pass of `outputs[0]` with respect to `wrt` to `program`.
 
-    The chain rule is the one walk eager `backward(create_graph=True)` runs
-    (`backward.reverse_walk`), here on the program's variables: each partial is the op table's
-    rule evaluated on them, and each product and sum is an equation. So the terms are the same,
-    added in the same order, and a term that is 0 times inf or nan is left out alike. Each
-    variable's gradient is named d<var>; equations nothing needs are dropped.
+    The chain rule is the walk eager `backward(create_graph=True)` runs
+    (`backward.reverse_walk`), here on the program's variables (`_chain_rule`): each partial is
+    the op table's rule evaluated on them, and each product and sum is an equation. So the
+    terms are the same, added in the same order, and a term that is 0 times inf or nan is left
+    out alike. Each variable's gradient is named d<var>; equations nothing needs are dropped.
     """
     out = program.outputs[0]
     order: list[Var] = [*program.params, *program.inputs]
@@ -433,8 +451,7 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
         order.remove(out)
         order.append(out)
     if isinstance(out, Var):
-        for _ in reverse_walk(order, 1.0, create_graph=True, product=program.product):
-            pass  # the walk yields only when asked for its steps
+        _chain_rule(program, order)
     for node in reversed(order):
         if isinstance(node.grad, Var) and node.grad.kind == "temp" and node.grad.name[0] == "t":
             node.grad.name = "d" + node.name
@@ -444,12 +461,53 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     return program
 
 
+def _chain_rule(program: Program, order: list[Var]) -> None:
+    """Set `.grad` of every variable of `order` (the output last) to d(output)/d(variable),
+    recording the products and sums as equations of `program`.
+
+    This is `backward.reverse_walk(order, 1.0, create_graph=True, product=program.product)`
+    taken step for step: a gradient starts as NOTHING, so the first term is the gradient itself;
+    each variable with a gradient adds `local * g` to each input's, the terms filtered by
+    `backward.counts`, the 0 * inf policy. Written out here because a program knows what the
+    general walk must find out at every node: a variable has no number (only a constant does,
+    and `counts` only drops a term with a factor 0, so it is asked only where a factor is the
+    constant 0), no hook and no stop; on a program of a few hundred thousand equations that is
+    most of the walk's time.
+    """
+    for node in order:
+        node.grad = NOTHING
+    order[-1].grad = 1.0
+    checked = mode.anomaly
+    mode.anomaly = False  # as in `_partials_on_graph`: a rule's ops on variables check nothing
+    try:
+        for node in reversed(order):
+            g = node.grad
+            if g is NOTHING or not node.inputs:
+                continue
+            local_grads = node._op.partials(node, *node.inputs)  # type: ignore[union-attr]
+            g_is_zero = _is(g, 0.0)
+            for child, local in zip(node.inputs, local_grads, strict=True):
+                if type(child) is not Var:  # a constant: it needs no gradient
+                    continue
+                if g_is_zero or (type(local) is not Var and local == 0.0):
+                    if not counts(child, local, g):
+                        continue
+                term = program.product(local, g)
+                total = child.grad
+                child.grad = term if total is NOTHING else program.emit(ops.ADD, [total, term])
+    finally:
+        mode.anomaly = checked
+    for node in order:
+        if node.grad is NOTHING:
+            node.grad = 0.0
+
+
 def eliminate_dead_code(program: Program) -> None:
     """Drop the equations whose results no output or gradient needs."""
-    live = {x for x in (*program.outputs, *program.gradients) if isinstance(x, Var)}
+    live = {x for x in (*program.outputs, *program.gradients) if type(x) is Var}
     kept = []
     for eq in reversed(program.equations):
         if eq.out in live:
             kept.append(eq)
-            live.update(x for x in eq.inputs if isinstance(x, Var))
+            live.update(eq.inputs)  # constants too: a number is never an equation's result
     program.equations = kept[::-1]

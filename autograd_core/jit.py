@@ -6,7 +6,10 @@ partial rules. Two back-ends run a program:
 
 * the Python back-end (this module) prints it as straight-line Python on floats: one line per
   equation, each op calling the same forward function the eager engine calls, and gradient
-  terms added in the order `backward` adds them, so the numbers are exactly the eager ones;
+  terms added in the order `backward` adds them, so the numbers are exactly the eager ones. A
+  program of more than `LONG_PROGRAM` equations is run by `Interpreter`, a loop over the same
+  equations calling the same functions, because compiling its source would cost more than
+  the trace itself (see there);
 * the batched back-end (`autograd_core.batched`, NumPy) runs it over a whole batch of inputs
   at once: `jitted.batched(*arrays)`.
 
@@ -23,6 +26,8 @@ op can clash with the code's own) and Python's `sum`: never a label or any other
 from __future__ import annotations
 
 import dataclasses
+import functools
+import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -48,14 +53,29 @@ class Jitted:
         self._forward: Callable[..., float] | None = None
         self._careful: Callable[..., tuple[float, Any]] | None = None
         self._program: ir.Program | None = None
-        self._source: str | None = None
         self._batched: Any = None
 
     @property
     def source(self) -> str:
-        """The generated Python source (available after the first call)."""
+        """The generated Python source (available after the first call). A program longer than
+        `LONG_PROGRAM` runs by `Interpreter`, equation by equation as these lines are written;
+        its text is printed when asked for."""
         self._check_traced()
-        return self._source  # type: ignore[return-value]
+        return self._generated.text
+
+    @functools.cached_property
+    def _generated(self) -> Generated:
+        return python_source(self._program)  # type: ignore[arg-type]
+
+    def _function(self, name: str, careful: bool = False) -> Callable[..., Any]:
+        """The program's `forward` or `value_and_grad` (`careful`: with the chain rule's
+        products as eager takes them): the generated source compiled, or for a program longer
+        than `LONG_PROGRAM`, the interpreter's."""
+        program: ir.Program = self._program  # type: ignore[assignment]
+        if len(program.equations) > LONG_PROGRAM:
+            return getattr(Interpreter(program, careful), name)
+        generated = python_source(program, careful=True) if careful else self._generated
+        return compile_source(getattr(generated, name), self, generated.bindings)[name]
 
     @property
     def program(self) -> ir.Program:
@@ -88,7 +108,7 @@ class Jitted:
     def __call__(self, *xs: float) -> float:
         floats = self._floats(xs)
         if self._forward is None:  # compiled on first use: value_and_grad may be all one needs
-            self._forward = compile_source(self._generated.forward, self, self._bindings)["forward"]
+            self._forward = self._function("forward")
         return self._forward(*floats)
 
     def value_and_grad(self, *xs: float) -> tuple[float, Any]:
@@ -100,10 +120,7 @@ class Jitted:
         total = sum(grads) if isinstance(grads, tuple) else grads  # nan if any is (or inf - inf)
         if total != total:
             if self._careful is None:
-                careful = python_source(self._program, careful=True)  # type: ignore[arg-type]
-                self._careful = compile_source(careful.value_and_grad, self, self._bindings)[
-                    "value_and_grad"
-                ]
+                self._careful = self._function("value_and_grad", careful=True)
             return self._careful(*floats)
         return value, grads
 
@@ -124,18 +141,23 @@ class Jitted:
                     "jit(f).batched takes arrays of real numbers (int or float), got an array "
                     f"of {a.dtype}: {a!r}"
                 )
-        columns = np.broadcast_arrays(*[a.astype(np.float64) for a in given])
+        shape = given[0].shape
+        if any(a.shape != shape for a in given):
+            shape = np.broadcast_shapes(*[a.shape for a in given])
+        # One column per argument, in float64; each column contiguous (Fortran order), so that
+        # the program's slices X[:, i:i+1] are too.
+        X = np.empty((math.prod(shape), len(given)), order="F")
+        for i, a in enumerate(given):
+            X[:, i] = (a if a.shape == shape else np.broadcast_to(a, shape)).reshape(-1)
         if self._arity is None:
-            self._trace([float(c.flat[0]) if c.size else 0.5 for c in columns])
-        self._check_arity(len(columns))
-        shape = columns[0].shape if columns else ()
-        X = np.stack([c.reshape(-1) for c in columns], axis=1)
+            self._trace([float(x) for x in X[0]] if len(X) else [0.5] * len(given))
+        self._check_arity(len(given))
         values, grads = self._batched_function()(X)
         grads = [g.reshape(shape) for g in grads.T]
         return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
 
     def _check_traced(self) -> None:
-        if self._source is None:
+        if self._program is None:
             raise RuntimeError("nothing traced yet: call the jitted function once first")
 
     def _check_arity(self, n: int) -> None:
@@ -188,14 +210,9 @@ class Jitted:
             products=set(),
         )
         ir.with_gradients(program, program.inputs)
-        self._generated = python_source(program)
-        self._bindings = self._generated.bindings
-        self._value_and_grad = compile_source(self._generated.value_and_grad, self, self._bindings)[
-            "value_and_grad"
-        ]
-        self._arity = len(xs)
         self._program = program
-        self._source = self._generated.text
+        self._value_and_grad = self._function("value_and_grad")
+        self._arity = len(xs)
 
 
 def jit(f: Callable[..., Any]) -> Jitted:
@@ -229,8 +246,7 @@ def python_source(program: ir.Program, careful: bool = False) -> Generated:
         if careful and eq.out in program.products:
             a, b = (printer.operand(x) for x in eq.inputs)
             line = f"{eq.out.name} = {a} * {b} if {a} and {b} else 0.0"
-        # An equation belongs to the forward pass when the output depends on it alone.
-        if eq.out.name.startswith("v"):
+        if _in_forward(eq):
             forward.append(line)
         else:
             backward.append(line)
@@ -257,5 +273,68 @@ def python_source(program: ir.Program, careful: bool = False) -> Generated:
     return Generated(forward_source, value_and_grad_source, bindings)
 
 
+def _in_forward(eq: ir.Equation) -> bool:
+    """Whether the equation belongs to the forward pass (the output depends on it alone)."""
+    return eq.out.name.startswith("v")
+
+
 def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
+
+
+LONG_PROGRAM = 20_000
+"""A program of more equations than this runs by `Interpreter`, not as compiled source."""
+
+
+class Interpreter:
+    """A program run by a loop over its equations: the Python back-end for long programs.
+
+    CPython compiles about 2 MB of source a second and holds the whole syntax tree meanwhile:
+    the 266,664 lines of a 100,000-node graph take seconds and over 500 MB to compile, more
+    than tracing and differentiating it. So a long program is run as data, as JAX's
+    `eval_jaxpr` runs a jaxpr: each equation's result is the op's forward applied to the
+    values of its inputs, kept in a dict by variable. The function is the op's forward, the
+    one the eager engine and the generated source call (`x + y` is `float.__add__(x, y)`,
+    `sum((w0 * x0, ..))` is `dot(w0, .., x0, ..)`), so the numbers are those of the compiled
+    source, bit for bit. Nothing is prepared, so the first call costs no more than the
+    others; each costs a few times what the compiled source would.
+    """
+
+    def __init__(self, program: ir.Program, careful: bool = False) -> None:
+        self.program = program
+        self.careful = careful
+        self._forward_equations: list[ir.Equation] | None = None  # found on first use
+
+    def _run(self, xs: Sequence[float], equations: list[ir.Equation]) -> _Values:
+        values = _Values(zip(self.program.inputs, xs, strict=True))
+        read = values.__getitem__
+        if not self.careful:
+            for eq in equations:
+                values[eq.out] = eq.op.forward(*map(read, eq.inputs))
+            return values
+        for eq in equations:
+            forward = _careful_product if eq.out in self.program.products else eq.op.forward
+            values[eq.out] = forward(*map(read, eq.inputs))
+        return values
+
+    def forward(self, *xs: float) -> float:
+        if self._forward_equations is None:
+            self._forward_equations = [eq for eq in self.program.equations if _in_forward(eq)]
+        return self._run(xs, self._forward_equations)[self.program.outputs[0]]
+
+    def value_and_grad(self, *xs: float) -> tuple[float, Any]:
+        values = self._run(xs, self.program.equations)
+        grads = tuple(map(values.__getitem__, self.program.gradients))
+        return values[self.program.outputs[0]], grads[0] if len(grads) == 1 else grads
+
+
+class _Values(dict):
+    """The interpreter's values by variable; a constant, which is no key, is its own value."""
+
+    def __missing__(self, constant: float) -> float:
+        return constant
+
+
+def _careful_product(a: float, b: float) -> float:
+    """A product of the chain rule as eager `backward` takes it: 0 if either factor is 0."""
+    return a * b if a and b else 0.0

@@ -1,6 +1,7 @@
 """Array speed: `fit(jit=True)` on the batched back-end, a hand-written NumPy step, PyTorch.
 
-    python -m benchmarks.arrays   # prints the report; `benchmarks.run` adds it to RESULTS.md
+    python -m benchmarks.arrays             # the report; `benchmarks.run` adds it to RESULTS.md
+    python -m benchmarks.arrays resources   # only tracing, a batched call and fit's epoch
 
 Each workload is one training step (forward, backward, optimizer update) of a ReLU MLP, timed
 side by side in one process:
@@ -415,13 +416,19 @@ def _chain(n_nodes: int) -> Callable[[Value], Value]:
     return chain
 
 
-def trace_seconds(n_nodes: int) -> tuple[float, int]:
-    """Seconds to trace and compile the chain (first call of its jit), and its equations."""
-    gc.collect()
-    start = time.perf_counter()
-    j = jit(_chain(n_nodes))
-    j.value_and_grad(0.3)
-    return time.perf_counter() - start, len(j.program.equations)
+def trace_seconds(n_nodes: int, repeats: int = 3) -> tuple[float, int]:
+    """Median seconds to trace and compile the chain (first call of its jit, forward and
+    backward), and its equations."""
+    times = []
+    for _ in range(repeats):
+        gc.collect()
+        start = time.perf_counter()
+        j = jit(_chain(n_nodes))
+        j.value_and_grad(0.3)
+        times.append(time.perf_counter() - start)
+        equations = len(j.program.equations)
+        del j
+    return statistics.median(times), equations
 
 
 def trace_peak_mib(n_nodes: int) -> float:
@@ -469,6 +476,105 @@ def tracing() -> dict[str, Any]:
     gc.collect()
     kept = sum(1 for key in linecache.cache if key.startswith("<jit-"))
     return {"timed": timed, "peak_mib": trace_peak_mib(100_000), "freed": freed, "kept": kept}
+
+
+def _five_ops(x: Any, y: Any) -> Any:
+    """Five ops: a product, a tanh, a difference, an exp and a sum."""
+    return (x * y).tanh() + (x - y).exp()
+
+
+def five_op_call(n: int = 1001) -> dict[str, float]:
+    """Seconds per call of `jit(_five_ops).batched` over n points, beside the same NumPy
+    expression: its value alone, and its value and gradient written by hand (what `.batched`
+    returns). The results are checked equal first."""
+    x, y = np.linspace(-2.0, 2.0, n), np.linspace(1.0, 3.0, n)
+    traced = jit(_five_ops)
+
+    def by_hand() -> tuple[Any, Any]:
+        t, e = np.tanh(x * y), np.exp(x - y)
+        dt = 1.0 - t * t
+        return t + e, (dt * y + e, dt * x - e)
+
+    values, (dx, dy) = traced.batched(x, y)
+    expected, (ex, ey) = by_hand()
+    error = max(abs(values - expected).max(), abs(dx - ex).max(), abs(dy - ey).max())
+    assert error < 1e-12, error
+    with threadpool_limits(1):
+        return {
+            "batched": per_call(lambda: traced.batched(x, y), repeats=9),
+            "numpy_value": per_call(lambda: np.tanh(x * y) + np.exp(x - y), repeats=9),
+            "numpy_value_and_grad": per_call(by_hand, repeats=9),
+        }
+
+
+def fit_epoch_overhead(extra_epochs: int = 1000, repeats: int = 3) -> dict[str, float]:
+    """What an epoch of `fit(jit=True)` costs beyond its training step, on full-batch moons
+    (the demo's 2-16-16-1 MLP, 100 points, hinge + 1e-4 l2, SGD), seconds.
+
+    An epoch's time is the difference of two runs of `fit`, 1 and 1 + extra_epochs epochs
+    (medians of `repeats`), so the trace and the setup cancel; the step's is timed alone, as
+    `fit` runs it (`_BatchedStep.run` on the same data), then the hand-written NumPy step."""
+    X, y = nn.data.make_moons(100, noise=0.1, seed=0)
+
+    def fit_seconds(epochs: int) -> float:
+        model = nn.MLP(2, [16, 16, 1], seed=0)
+        optimizer = nn.optim.SGD(model.parameters(), lr=0.1)
+        start = time.perf_counter()
+        nn.fit(model, X, y, loss="hinge", optimizer=optimizer, epochs=epochs, l2=1e-4,
+               progress=False, jit=True)  # fmt: skip
+        return time.perf_counter() - start
+
+    one = statistics.median(fit_seconds(1) for _ in range(repeats))
+    many = statistics.median(fit_seconds(1 + extra_epochs) for _ in range(repeats))
+    moons = workloads()[0]
+    with threadpool_limits(1):
+        step = per_call(ours(moons), repeats=9)
+        numpy = per_call(numpy_step(moons), repeats=9)
+    return {"epoch": (many - one) / extra_epochs, "step": step, "numpy": numpy}
+
+
+def resources() -> list[str]:
+    """The report's lines on tracing, a batched call's overhead and fit's own epoch work."""
+    traced = tracing()
+    lines = [
+        "Tracing and compiling (the first call of `jit(f)`, Python back-end, forward and backward,",
+        "median of 3) a chain of tanh units, against the number of nodes of its graph; a program",
+        "of over 20,000 equations runs by the interpreter loop instead of compiled source:",
+        "",
+        "| nodes | equations | seconds | µs per node |",
+        "|---:|---:|---:|---:|",
+    ]
+    for n, (seconds, equations) in traced["timed"].items():
+        lines.append(f"| {n:,} | {equations:,} | {seconds:.2f} | {seconds / n * 1e6:.1f} |")
+    lines += [
+        "",
+        f"Tracing the 100,000-node graph raises a process's peak memory by "
+        f"{traced['peak_mib']:.0f} MiB (from autograd_core loaded to the first call's result; "
+        "goal: under 2 s and 250 MB). A program's source leaves `linecache` "
+        f"when the program is collected ({'yes' if traced['freed'] else 'NO'}); after 200 "
+        f"`fit(jit=True)` calls, {traced['kept']} sources are kept.",
+    ]
+    call = five_op_call()
+    batched, value = call["batched"], call["numpy_value"]
+    both = call["numpy_value_and_grad"]
+    lines += [
+        "",
+        "A call of `jit(f).batched(x, y)` on five ops, `tanh(x * y) + exp(x - y)`, over 1,001 "
+        f"points (median of 9): {batched * 1e6:.1f} µs; the same NumPy expression "
+        f"{value * 1e6:.1f} µs ({batched / value:.2f}x), its value and gradient by hand "
+        f"{both * 1e6:.1f} µs ({batched / both:.2f}x; goal: within 3x).",
+    ]
+    fitted = fit_epoch_overhead()
+    epoch, step, numpy = fitted["epoch"], fitted["step"], fitted["numpy"]
+    lines += [
+        "",
+        "`fit(jit=True)`'s own work per epoch on full-batch moons (2-16-16-1, 100 points, hinge, "
+        f"SGD): an epoch {epoch * 1e6:.0f} µs, its step alone {step * 1e6:.0f} µs, so "
+        f"{(epoch - step) * 1e6:.0f} µs of the epoch ({(epoch - step) / step:.2f}x the step; "
+        f"goal: within 0.5x) is fit's; the hand-written NumPy step {numpy * 1e6:.0f} µs.",
+        "",
+    ]
+    return lines
 
 
 def report() -> str:
@@ -523,28 +629,10 @@ def report() -> str:
         f"{regular['torch64'] * 1e3:.3f} ms. 20 epochs of `fit(jit=True)`: "
         f"{regular['fit_seconds']:.2f} s, test accuracy {regular['test_accuracy']:.3f}.",
     ]
-    traced = tracing()
-    lines += [
-        "",
-        "Tracing and compiling (the first call of `jit(f)`, Python back-end, forward and backward)",
-        "a chain of tanh units, against the number of nodes of its graph:",
-        "",
-        "| nodes | equations | seconds | µs per node |",
-        "|---:|---:|---:|---:|",
-    ]
-    for n, (seconds, equations) in traced["timed"].items():
-        lines.append(f"| {n:,} | {equations:,} | {seconds:.2f} | {seconds / n * 1e6:.1f} |")
-    lines += [
-        "",
-        f"Tracing the 100,000-node graph raises a process's peak memory by "
-        f"{traced['peak_mib']:.0f} MiB (from autograd_core loaded to the compiled program). "
-        "A program's source leaves `linecache` "
-        f"when the program is collected ({'yes' if traced['freed'] else 'NO'}); after 200 "
-        f"`fit(jit=True)` calls, {traced['kept']} sources are kept.",
-        "",
-    ]
+    lines += ["", *resources()]
     return "\n".join(lines)
 
 
 if __name__ == "__main__":
-    print(report())
+    # `python -m benchmarks.arrays resources`: only the section on resources.
+    print("\n".join(resources()) if sys.argv[1:] == ["resources"] else report())

@@ -238,10 +238,12 @@ def fit(
                 (history.val_r2 if regression else history.val_accuracy).append(measured)
                 if sequence:
                     history.val_perplexity.append(_perplexity(value))
-            step.finish()
+            if callbacks or patience is not None:  # they read the model's Values
+                step.finish()
             for callback in callbacks:
                 callback(epoch, model, history)
-            bar.set_postfix(history.latest(), refresh=False)
+            if progress:
+                bar.set_postfix(history.latest(), refresh=False)
             if patience is not None and best.stop_after(epoch, history.val_loss[-1], patience):
                 break
     finally:
@@ -291,20 +293,29 @@ class _Loop:
         self.step, self.data, self.score = step, data, score
         self.batch_size, self.l2, self.rng, self.epochs = batch_size, l2, rng, epochs
         self.indices = list(range(len(data.labels)))
+        if batch_size is not None:
+            _check_count("fit", "batch_size", batch_size, 1)
+        # One batch of every sample in order (batch gradient descent) is the same every epoch.
+        self.whole = batch_size is None or batch_size >= len(self.indices)
 
     def epoch(self, epoch: int) -> tuple[float, float]:
         """Train one epoch: the mean loss and the score, measured before each step's update."""
         n = len(self.indices)
-        shuffle = self.batch_size is not None and self.batch_size < n
-        epoch_batches = batches(self.indices, self.indices, self.batch_size, shuffle, self.rng)
+        if self.whole:
+            epoch_batches = [self.indices]
+        else:  # shuffled mini-batches, drawn as `nn.data.batches` draws them
+            mixed = batches(self.indices, self.indices, self.batch_size, True, self.rng)
+            epoch_batches = [batch for batch, _ in mixed]
         loss_sum, outputs = 0.0, []
-        for number, (batch, _) in enumerate(epoch_batches, start=1):
+        for number, batch in enumerate(epoch_batches, start=1):
             where = f"epoch {epoch}/{self.epochs}, step {number}/{len(epoch_batches)}"
             value, batch_outputs = self.step.run(self.data, batch, self.l2, where)
             loss_sum += value * len(batch)
-            outputs.append((batch, batch_outputs))
-        order = [i for batch, _ in outputs for i in batch]
-        joined = np.concatenate([o for _, o in outputs])
+            outputs.append(batch_outputs)
+        if self.whole:  # the outputs are in the labels' order already
+            return loss_sum / n, self.score(outputs[0], self.data.labels)
+        order = [i for batch in epoch_batches for i in batch]
+        joined = np.concatenate(outputs)
         return loss_sum / n, self.score(joined, self.data.labels[order])
 
 
@@ -839,7 +850,7 @@ def _check_batch_norm_batches(model: Module, n: int, batch_size: Any) -> None:
     if not any(isinstance(m, BatchNorm1d) for m in model.modules()):
         return
     if batch_size is not None and not (is_integer(batch_size) and batch_size >= 1):
-        return  # `batches` names the bad batch size
+        return  # `_Loop` names the bad batch size
     last = n if batch_size is None or batch_size >= n else (n % batch_size or batch_size)
     if last == 1:
         which = "every batch" if batch_size == 1 or n == 1 else "the last batch of each epoch"
@@ -1038,6 +1049,8 @@ def _r2(outputs: np.ndarray, targets: Any) -> float:
 
 def _count_correct(loss: Any, outputs: np.ndarray, labels: Any) -> int:
     predicted = _predicted_classes(loss, outputs)
+    if isinstance(labels, np.ndarray) and labels.dtype.kind in "iuf":  # fit's labels: numbers
+        return int(np.count_nonzero(predicted == labels))
     return sum(map(operator.eq, predicted.tolist(), list(labels)))
 
 

@@ -5,11 +5,12 @@ evaluates the equations with the op table's forward functions, and its numbers m
 eager engine's.
 """
 
+import gc
 import math
 
 import pytest
 
-from autograd_core import Value, dot, ir, ops, value_and_grad, vsum
+from autograd_core import Value, dot, ir, ops, topological_order, value_and_grad, vsum
 
 
 def evaluate(program: ir.Program, params: list[float], inputs: list[float]) -> list[float]:
@@ -229,3 +230,45 @@ def test_a_product_read_outside_the_sum_is_kept_and_the_program_not_changed_in_p
 def test_a_sum_with_one_product_stays_a_sum():
     program = ir.trace(lambda x: x * 3.0 + 1.0, 1)
     assert str(ir.fold_sums_of_products(program)) == str(program)
+
+
+# -- tracing: the graph's order, and the collector -----------------------------------------------
+
+
+def test_equations_come_in_the_topological_order_of_the_graph():
+    x, y = Value(0.3), Value(-0.7)
+    shared = x * y
+    roots = [(shared + x).tanh(), shared.exp() * y, vsum([shared, x, y])]
+    program = ir.from_graph(roots, [x, y], [])
+    top = Value.__new__(Value)  # one root over all results, as the trace orders them
+    top.inputs = tuple(roots)
+    computed = [node for node in topological_order(top)[:-1] if node.inputs]
+    assert [eq.op for eq in program.equations] == [node._op for node in computed]
+    assert len({eq.out for eq in program.equations}) == len(computed)  # each node once
+
+
+def test_a_deep_graph_traces_without_recursion():
+    x = Value(0.5)
+    y = x
+    for _ in range(20_000):
+        y = y * 1.0001 + 0.0001
+    program = ir.from_graph([y], [x], [])
+    assert len(program.equations) == 40_000
+    assert evaluate(program, [], [0.5]) == [y.data]
+
+
+def test_without_gc_restores_the_collector_and_leaves_frozen_objects_frozen():
+    gc.freeze()  # as an application that froze its objects
+    try:
+        frozen = gc.get_freeze_count()
+        with ir.without_gc():
+            assert not gc.isenabled()
+            made = [[i] for i in range(1000)]
+        assert gc.isenabled()
+        assert gc.get_freeze_count() == frozen
+    finally:
+        gc.unfreeze()
+    with ir.without_gc():
+        made = [[i] for i in range(1000)]
+    assert gc.isenabled() and gc.get_freeze_count() == 0
+    assert gc.is_tracked(made)  # moved to the oldest generation, still collected there

@@ -6,6 +6,7 @@ Every op of the op table is enumerated and random expression graphs are drawn ov
 """
 
 import gc
+import importlib
 import io
 import keyword
 import linecache
@@ -23,9 +24,12 @@ from helpers import (
     points_for,
     steps,
 )
-from hypothesis import given, settings
+from hypothesis import HealthCheck, given, settings
 
 from autograd_core import OPS, Value, dot, jit, ops, value_and_grad, vsum
+
+# The module (the package's `jit` is the function of the same name).
+jit_module = importlib.import_module("autograd_core.jit")
 
 
 def identical(a: float, b: float) -> bool:
@@ -50,8 +54,17 @@ def assert_same(jitted: tuple, eager: tuple) -> None:
 # -- the same numbers as the eager engine ------------------------------------------------------
 
 
+@pytest.fixture(params=["compiled", "interpreted"])
+def back_end(request, monkeypatch):
+    """Run each test on the compiled source, and again by the interpreter (every program
+    counted as long)."""
+    if request.param == "interpreted":
+        monkeypatch.setattr(jit_module, "LONG_PROGRAM", 0)
+    return request.param
+
+
 @pytest.mark.parametrize("name", sorted(OPS))
-def test_jit_gives_eager_value_and_grad_for_every_op(name):
+def test_jit_gives_eager_value_and_grad_for_every_op(name, back_end):
     op = OPS[name]
     points = points_for(op)
     assert points, f"no sample point is in the domain of {name}"
@@ -66,9 +79,12 @@ def test_jit_gives_eager_value_and_grad_for_every_op(name):
             assert identical(traced(*xs), f(*map(Value, xs)).data)
 
 
-@settings(max_examples=100, deadline=None)
+# (The back end is the same for every example: the fixture's patch holds for all of them.)
+@settings(
+    max_examples=100, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture]
+)
 @given(leaf_values, steps)
-def test_jit_gives_eager_value_and_grad_exactly_on_random_graphs(leaves, steps):
+def test_jit_gives_eager_value_and_grad_exactly_on_random_graphs(back_end, leaves, steps):
     f = every_node_counts(build(leaves, steps))
     traced = jit(f)
     # The trace point, then points it was not traced at, infinities and all: the program is
@@ -126,7 +142,7 @@ COMPOSITES = [
 
 
 @pytest.mark.parametrize(("f", "points"), COMPOSITES, ids=[f.__name__ for f, _ in COMPOSITES])
-def test_jit_gives_eager_value_and_grad_for_composite_functions(f, points):
+def test_jit_gives_eager_value_and_grad_for_composite_functions(f, points, back_end):
     traced = jit(f)
     for xs in points:
         assert_same(traced.value_and_grad(*xs), value_and_grad(f)(*xs))
@@ -177,7 +193,7 @@ def test_inf_and_nan_flow_through_jitted_code_as_in_eager():
     ],
     ids=["relu-sqrt", "relu-inv", "tanh-inf", "inf-and-minus-inf"],
 )
-def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, xs, expected):
+def test_zero_times_an_infinity_in_the_chain_rule_is_zero_as_in_eager(f, xs, expected, back_end):
     traced = jit(f)
     assert traced.value_and_grad(*xs) == value_and_grad(f)(*xs) == expected
     assert "if" not in traced.source  # the readable source is the plain one
@@ -483,6 +499,23 @@ def test_errors_point_at_the_generated_line():
     generated = [frame for frame in error.traceback if str(frame.path).startswith("<jit-")]
     assert generated
     assert "log(v0)" in str(generated[0].statement)
+
+
+# -- long programs: run by the interpreter, the same numbers -----------------------------------
+
+
+def test_a_long_program_compiles_no_source_but_still_prints_one():
+    def chain(x):
+        for _ in range(jit_module.LONG_PROGRAM // 2):
+            x = (x * 0.5 + 0.25).tanh()
+        return x
+
+    before = _jit_sources()
+    traced = jit(chain)
+    assert traced.value_and_grad(0.3) == value_and_grad(chain)(0.3)
+    assert len(traced.program.equations) > jit_module.LONG_PROGRAM
+    assert not _jit_sources() - before  # nothing compiled
+    assert traced.source.startswith("def forward(x0):")  # printed when asked for
 
 
 # -- resources ----------------------------------------------------------------------------------

@@ -279,6 +279,7 @@ def _fit_with(**changes):
         ({"epochs": -1}, ValueError, "epochs to be an int >= 0, got -1"),
         ({"l2": -1.0}, ValueError, "l2 to be a finite number >= 0, got -1.0"),
         ({"batch_size": 0}, ValueError, "batch_size to be an int >= 1, got 0"),
+        ({"batch_size": 20.0, "epochs": 0}, ValueError, "batch_size to be an int >= 1, got 20.0"),
         ({"optimizer": object()}, TypeError, "an optimizer with step"),
         ({"X": [[1.0, 2.0, 3.0]] * 10}, ValueError, "expected 2 inputs, got 3"),
     ],
@@ -286,6 +287,20 @@ def _fit_with(**changes):
 def test_bad_arguments_are_refused_before_any_step(changes, error, message):
     with pytest.raises(error, match=message):
         _fit_with(**changes)
+
+
+@pytest.mark.parametrize("jit", [False, True])
+def test_a_batch_of_every_sample_is_the_same_however_it_is_asked_for(jit):
+    runs = []
+    for batch_size in (None, 10, 1000):  # the data has 10 samples
+        model = MLP(2, [3, 1], seed=0)
+        optimizer = optim.SGD(model.parameters(), lr=0.1)
+        history = _fit_with(
+            model=model, optimizer=optimizer, batch_size=batch_size, epochs=3, seed=0, jit=jit
+        )
+        runs.append((history, _weights(model)))
+    assert runs[0] == runs[1] == runs[2]
+    assert runs[0][1] != _weights(MLP(2, [3, 1], seed=0))  # the steps did train
 
 
 def test_zero_epochs_changes_nothing():
