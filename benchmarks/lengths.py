@@ -6,11 +6,11 @@
 the end) is 2 to 16 positions of the block of 16. Three ways to run a batch of them:
 
 * padding: every name padded to the block, one program of 16 positions, the padding's loss
-  weighted 0 (`lengths="padding"`);
-* longest: the batch padded to its longest name only, one program per such length
-  (`lengths="longest"`);
+  weighted 0 (the sequence step's `lengths="padding"`);
+* longest: the batch cut after its longest name, one program per such length
+  (`lengths="longest"`, what `fit` does for a GPT);
 * per length: the batch split by length, one program per length, each group's loss weighted by
-  its share of the batch's counted positions (`lengths="per_length"`).
+  its share of the batch's counted positions (`PerLengthStep`, here only: it lost).
 
 A causal model's position t reads positions 1..t only, so all three give the same losses, the
 same gradients and the same weights (to rounding); this checks it. Each way trains its own
@@ -40,12 +40,44 @@ EPOCHS = 4
 BATCH_SIZES = (4, 32, 128)
 
 
-def _step(lengths: str) -> _BatchedSequenceStep:
+class PerLengthStep(_BatchedSequenceStep):
+    """The padded step run as one program per counted length: each batch split into groups
+    of samples of one length, each group cut to it; losses and gradients added up."""
+
+    def _step_for(self, n_features: int) -> Any:
+        return _Grouped(super()._step_for)
+
+
+class _Grouped:
+    def __init__(self, step_for: Any) -> None:
+        self.step_for = step_for
+
+    def __call__(self, theta: Any, X: np.ndarray, Y: np.ndarray) -> tuple[float, Any, Any]:
+        width, n = X.shape[1], len(X)
+        counted = Y[:, width:] != 0.0
+        lengths = np.where(counted.any(1), width - np.argmax(counted[:, ::-1], axis=1), 1)
+        loss, dtheta, outputs = 0.0, 0.0, np.zeros((n, 0))
+        for length in np.unique(lengths).tolist():
+            rows = np.flatnonzero(lengths == length)
+            # The weights were n / C for the batch's C counted positions: len(rows) / C here.
+            weights = Y[rows, width : width + length] * (len(rows) / n)
+            Yg = np.hstack([Y[rows, :length], weights])
+            value, out, grad = self.step_for(length)(theta, X[rows, :length], Yg)
+            if not outputs.size:
+                outputs = np.zeros((n, width * (out.shape[1] // length)))
+            loss, dtheta = loss + value, dtheta + grad
+            outputs[rows, : out.shape[1]] = out
+        return loss, outputs, dtheta
+
+
+def _step(way: str) -> _BatchedSequenceStep:
     model = GPT(27, seed=0)
     model.train()
     params = model.parameters()
     optimizer = optim.Adam(params, lr=0.01, betas=(0.85, 0.99))
-    return _BatchedSequenceStep(model, params, "cross_entropy", 27, optimizer, lengths=lengths)
+    if way == "per_length":
+        return PerLengthStep(model, params, "cross_entropy", 27, optimizer)
+    return _BatchedSequenceStep(model, params, "cross_entropy", 27, optimizer, lengths=way)
 
 
 def measure(batch_size: int, n_names: int = N_NAMES, epochs: int = EPOCHS) -> dict[str, Any]:
