@@ -149,15 +149,16 @@ def fit(
     function of the parameters, the sample's inputs and its label (encoded as numbers: a sign,
     a one-hot row), and runs it over each batch with `autograd_core.batched`: NumPy matrix code
     in which each layer is one matrix product. Where that path would not take the eager steps
-    (see `_why_not_batched`: a loss function, a trace that gives other numbers on the first
-    samples), `fit` trains eagerly and says why in a `UserWarning`. `jit=False` builds the
-    graph of every step: slower, for looking at it. On the batched path the parameters live in
-    one array, the optimizer updates the array, and the model's Values receive the numbers at
-    the end (also when training stops on an error or Ctrl-C). The numbers equal the eager
-    path's to rounding (1e-12). Python control flow in the model is frozen by the trace, as in
-    `autograd_core.jit`. Batch norm traces as
-    means over the batch axis and dropout's masks as inputs drawn at each step (see
-    `autograd_core.batch`); the program is traced once in train mode and once in eval mode.
+    (see `_why_not_batched`: a loss function; `_why_traced_differs`: a trace that gives other
+    numbers on the first samples), `fit` trains eagerly and says why in a `UserWarning`.
+    `jit=False` builds the graph of every step: slower, for looking at it. On the batched path
+    the parameters live in one array, the optimizer updates the array, and the model's Values
+    receive the numbers at the end (also when training stops on an error or Ctrl-C). The
+    numbers equal the eager path's to rounding (1e-12). Python control flow in the model is
+    frozen by the trace, as in `autograd_core.jit`. Batch norm traces as means over the batch
+    axis and dropout's masks as inputs drawn at each step (see `autograd_core.batch`); the
+    program is traced once in train mode, and once in eval mode for the validation data (for
+    a model with batch norm or dropout, also for the check on the first samples).
 
     Sequences: for a model that gives a row of logits per position (a `GPT`), X holds token
     ids and each label is a list of one target per position, -1 where there is nothing to
