@@ -835,27 +835,32 @@ def _why_traced_differs(
     Python control flow on the data (`if x > 0`) is frozen by a trace, and then they differ.
     The first 16 samples are compared, fewer for a model of many weights (`_CHECKED_WEIGHTS`).
 
-    The program compared is the one `fit` then trains with (traced in train mode), so the
-    model is traced once. A model with Dropout or BatchNorm1d, whose train-mode outputs depend
-    on random masks or on the batch, is compared in eval mode (its program for the validation
-    data). Nothing changes: no update, no report to the modules (neither reads the batch). A
-    row the program computes as inf or nan is left out, as `predict_outputs` recomputes such
-    rows eagerly.
+    The program compared is the one `fit` then trains with, traced in train mode, so the model
+    is traced once. Where that program reads feeds or gives reports (dropout's masks, batch
+    norm's statistics: see `autograd_core.batch`), its train-mode outputs depend on random
+    numbers or on the batch and running it would change a module's state, so the comparison is
+    made in eval mode (on the program for the validation data). Nothing changes: no update, no
+    report. A row the program computes as inf or nan is left out, as `predict_outputs`
+    recomputes such rows eagerly.
     """
     n = min(len(X), max(2, min(_CHECKED_SAMPLES, _CHECKED_WEIGHTS // max(len(step.params), 1))))
     sample = [list(map(float, row)) for row in X[:n]]
-    random = any(isinstance(m, (BatchNorm1d, Dropout)) for m in model.modules())
-    with _in_mode(model, not random):
+    inputs = step._inputs(step.data(sample, y[:n]), None)
+    try:
+        with _in_mode(model, True):
+            program = step._step_for(len(sample[0]))  # the one fit trains with
+        training = not (program.feeds or program.reports)
+        if not training:
+            with _eval_mode(model):
+                program = step._step_for(len(sample[0]))
+    except (TypeError, ValueError) as error:  # a trace that refuses: a hook, a branch on a Var
+        return f"the model cannot be traced ({error})"
+    with _in_mode(model, training):
         try:
-            program = step._step_for(len(sample[0]))
-        except (TypeError, ValueError) as error:  # a trace that refuses: a hook, a branch on a Var
-            return f"the model cannot be traced ({error})"
-        inputs = step._inputs(step.data(sample, y[:n]), None)
-        try:
-            if random:
-                _, traced = program.evaluate(step.theta, *inputs)
-            else:
+            if training:
                 _, traced, _ = program(step.theta, *inputs)
+            else:
+                _, traced = program.evaluate(step.theta, *inputs)
         except (ArithmeticError, ValueError):  # a loss that is not finite: the first step says so
             return None
         with no_grad():
