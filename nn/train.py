@@ -166,9 +166,10 @@ def fit(
     the mean over the counted positions of the batch (PyTorch's `ignore_index`), the accuracy
     that of the next-token predictions, and the `History` has `perplexity` beside the loss.
     Such a model runs batched too (by default, as every model), the positions whose target is
-    -1 weighted 0 in the loss (the same numbers). A causal model (a `GPT`) runs each batch
-    cut to its longest sample, one program per length met: on the names an epoch at batch 32
-    takes half the time of running every sample padded to the block, as other models do.
+    -1 weighted 0 in the loss (the same numbers). A causal model (a `GPT`) in batches of 16
+    or more runs each batch cut after its longest sample, one program per length met: on the
+    names an epoch at batch 32 or 128 takes 30% to 50% less time than with every sample padded
+    to the block, as smaller batches and other models run.
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
@@ -211,7 +212,7 @@ def fit(
         if why_not is None:
             candidate: _BatchedStep
             if sequence:
-                lengths = "longest" if getattr(model, "causal", False) else "padding"
+                lengths = "longest" if _cuts_batches(model, batch_size) else "padding"
                 candidate = _BatchedSequenceStep(
                     model, params, loss, n_outputs, optimizer, lengths=lengths
                 )
@@ -633,20 +634,22 @@ class _BatchedSequenceStep(_BatchedStep):
 
     Samples of different lengths (names padded to the block) run one of two ways:
 
-    * `lengths="longest"`, `fit`'s way for a causal model: each batch is cut after the last
-      position any of its samples counts, and runs the program of that length (one program
-      per length met, traced when first needed). Position t of a causal model reads positions
-      1..t only, so the counted positions' logits, the loss and its gradients are those of
-      the whole rows; the positions cut off are reported as zeros (as `_CausalSequenceStep`
-      does). A parameter only longer samples read (a late position's embedding) is no sign of
-      a mistake, so no warning names it.
-    * `lengths="padding"`, for any other model: one program for X's whole rows, every
-      position computed, the padding weighted 0.
+    * `lengths="longest"`, `fit`'s way for a causal model in batches of 16 samples or more
+      (`_cuts_batches`): each batch is cut after the last position any of its samples counts,
+      and runs the program of that length (one program per length met, traced when first
+      needed). Position t of a causal model reads positions 1..t only, so the counted
+      positions' logits, the loss and its gradients are those of the whole rows; the
+      positions cut off are reported as zeros (as `_CausalSequenceStep` does). A parameter
+      only longer samples read (a late position's embedding) is no sign of a mistake, so no
+      warning names it.
+    * `lengths="padding"`, otherwise: one program for X's whole rows, every position
+      computed, the padding weighted 0.
 
-    On the names (`benchmarks/lengths.py`) the cut halves an epoch at batches of 32 and 128
-    and takes a quarter off at 4; its price is a program per length (5 to 10, each about a
-    third of a second to trace and 6.6 MiB), which a short run (one epoch of 600 names) does
-    not earn back.
+    On the names (`benchmarks/lengths.py`, 8,000 names) the cut takes 30% to 50% off an epoch
+    at batches of 32 and 128, and about nothing at 4; its price is a program per length met
+    (5 to 10, each about half a second to trace, lower and compile, and 6.6 MiB), earned back
+    within a few epochs of 8,000 names. Splitting a batch into one group per length instead
+    (a program per group) is slower than padding at batches of 4 and 32 (2.1x, 1.7x).
     """
 
     def __init__(self, *args: Any, lengths: str = "padding") -> None:
@@ -696,6 +699,19 @@ class _BatchedSequenceStep(_BatchedStep):
     def evaluate(self, data: _Data) -> tuple[float, Any]:
         value, outputs = super().evaluate(data)
         return value, _padded(outputs, data.X[0].shape[1])
+
+
+_CUT_BATCHES = 16
+"""The batch size from which a causal model's batches are cut to their longest sample."""
+
+
+def _cuts_batches(model: Module, batch_size: Any) -> bool:
+    """Whether `fit` runs the model's batches cut after their longest sample (see
+    `_BatchedSequenceStep`): for a causal model, in batches of `_CUT_BATCHES` samples or
+    more. A smaller batch's step is mostly the fixed cost of running a program, the same at
+    every length, so the programs per length would not earn back their tracing."""
+    large = batch_size is None or (is_integer(batch_size) and batch_size >= _CUT_BATCHES)
+    return bool(getattr(model, "causal", False)) and large
 
 
 def _padded(outputs: np.ndarray, width: int) -> np.ndarray:

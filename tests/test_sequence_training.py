@@ -189,6 +189,24 @@ def test_the_cut_batch_gives_the_padded_batchs_loss_gradients_and_logits():
                 assert cut_logits == pytest.approx(logits, rel=1e-12, abs=1e-14)
 
 
+@pytest.mark.parametrize(("batch_size", "cut"), [(4, False), (16, True), (None, True)])
+def test_fit_cuts_a_causal_models_batches_from_16_samples(monkeypatch, batch_size, cut):
+    import nn.train
+
+    traced, trace = [], nn.train.ir.trace
+    monkeypatch.setattr(
+        nn.train.ir,
+        "trace",
+        lambda f, n, *rest, **options: traced.append(n) or trace(f, n, *rest, **options),
+    )
+    X, Y = _counting(20, 6, seed=6)  # every name ends before the block of 6
+    model = _small_gpt(seed=6)
+    fit(model, X, Y, loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=1, batch_size=batch_size, seed=0, progress=False)  # fmt: skip
+    # a program reads ids, targets and weights: 3 numbers per position it computes
+    assert (max(traced) < 3 * 6) == cut
+
+
 def test_a_sequence_step_refuses_a_way_of_running_lengths_it_does_not_know():
     with pytest.raises(ValueError, match="lengths must be 'padding' or 'longest'.*'bucket'"):
         _sequence_step("bucket")
