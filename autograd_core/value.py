@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import weakref
 from collections.abc import Callable, Iterable, Sequence
+from itertools import repeat
 from math import isfinite
 from typing import TYPE_CHECKING, Any, Union
 
@@ -386,7 +387,11 @@ def take(table: Sequence[Any], index: Operand) -> Any:
 
 
 def _values(xs: Iterable[Operand], where: str) -> list[Value]:
-    """The operands as Values; the check is inline because a model's every dot comes here."""
+    """The operands as a new list of Values; a model's every dot comes here, so a list that is
+    all Values already (a neuron's weights) is checked in C."""
+    xs = list(xs)
+    if all(map(isinstance, xs, repeat(Value))):
+        return xs
     return [x if isinstance(x, Value) else _coerce(x, where) for x in xs]
 
 

@@ -51,6 +51,7 @@ or trains a module needs its own.
 from __future__ import annotations
 
 import copy
+import itertools
 import math
 import numbers
 from collections.abc import Callable, Iterator, Mapping, Sequence
@@ -335,12 +336,22 @@ def _is_module_list(value: Any) -> bool:
 def _is_parameter_tree(value: Any) -> bool:
     if isinstance(value, Value):
         return True
-    return isinstance(value, list) and bool(value) and all(map(_is_parameter_tree, value))
+    if not (isinstance(value, list) and value):
+        return False
+    return _all_values(value) or all(map(_is_parameter_tree, value))
+
+
+def _all_values(values: list[Any]) -> bool:
+    """Whether every item is a Value: a row of weights, checked in C (every walk over the
+    modules comes here for each weight)."""
+    return all(map(isinstance, values, itertools.repeat(Value)))
 
 
 def _flatten(tree: ParameterTree, found: list[Value]) -> None:
     if isinstance(tree, Value):
         found.append(tree)
+    elif _all_values(tree):
+        found += tree
     else:
         for child in tree:
             _flatten(child, found)

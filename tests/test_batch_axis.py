@@ -339,3 +339,17 @@ def test_dropout_masks_drawn_for_a_batch_are_the_eager_masks():
     assert traced._masks(4, 3).tolist() == expected
     assert {m for row in expected for m in row} == {0.0, 1.0 / 0.6}
     assert rng_a.random() == rng_b.random()
+
+
+def test_the_check_before_training_leaves_batch_norm_and_dropout_as_they_were():
+    # fit compares the traced program with the eager model on the first samples; where the
+    # program draws masks or reports statistics it compares in eval mode, changing nothing
+    model = Sequential(Layer(2, 3, "linear", seed=0), BatchNorm1d(3), Dropout(0.5, seed=0))
+    norm, dropout = model.layers[1], model.layers[2]
+    masks = random.Random()
+    masks.setstate(dropout._rng.getstate())
+    X, y = make_moons(12, noise=0.1, seed=0)
+    fit(model, X, y, loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=0, progress=False)  # fmt: skip
+    assert norm.running_mean == [0.0] * 3 and norm.running_var == [1.0] * 3
+    assert dropout._rng.getstate() == masks.getstate()

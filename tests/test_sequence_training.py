@@ -152,6 +152,66 @@ def test_jit_on_a_gpt_runs_its_embeddings_as_one_gather():
     assert "np.take_along_axis(" in source  # every position's target logit at once
 
 
+def _sequence_step(lengths, seed=3):
+    model = _small_gpt(seed=seed)
+    model.train()
+    params = model.parameters()
+    optimizer = optim.SGD(params, lr=0.1)
+    return _BatchedSequenceStep(model, params, "cross_entropy", 0, optimizer, lengths=lengths)
+
+
+def test_jit_cuts_each_batch_of_a_causal_model_after_its_longest_sample():
+    X, Y = _counting(8, 6, seed=4)
+    step = _sequence_step("longest")
+    data = step.data(X, Y)
+    counted = [sum(t != IGNORE for t in targets) for targets in Y]
+    short = [i for i, n in enumerate(counted) if n == min(counted)]
+    _, outputs = step.run(data, short, 0.0, "step 1")
+    _, outputs = step.run(data, list(range(len(X))), 0.0, "step 2")
+    assert sorted(length for length, _ in step._program_for) == sorted({min(counted), max(counted)})
+    assert outputs.shape == (len(X), 6, ALPHABET)  # the cut positions reported, as zeros
+    assert not outputs[:, max(counted) :].any()
+
+
+def test_the_cut_batch_gives_the_padded_batchs_loss_gradients_and_logits():
+    X, Y = _counting(9, 6, seed=5)
+    batch = [0, 2, 3, 5, 8]
+    padded, cut = _sequence_step("padding"), _sequence_step("longest")
+    loss, outputs = padded.run(padded.data(X, Y), batch, 0.0, "step 1")
+    cut_loss, cut_outputs = cut.run(cut.data(X, Y), batch, 0.0, "step 1")
+    assert next(iter(padded._program_for))[0] == 6 > next(iter(cut._program_for))[0]
+    assert cut_loss == pytest.approx(loss, rel=1e-12, abs=1e-14)
+    assert cut.grad == pytest.approx(padded.grad, rel=1e-10, abs=1e-14)
+    counted = [[t != IGNORE for t in Y[i]] for i in batch]
+    for row, cut_row, mask in zip(outputs, cut_outputs, counted, strict=True):
+        for logits, cut_logits, is_counted in zip(row, cut_row, mask, strict=True):
+            if is_counted:
+                assert cut_logits == pytest.approx(logits, rel=1e-12, abs=1e-14)
+
+
+@pytest.mark.parametrize(("batch_size", "cut"), [(4, False), (16, True), (None, True)])
+def test_fit_cuts_a_causal_models_batches_from_16_samples(monkeypatch, batch_size, cut):
+    import nn.train
+
+    traced, trace = [], nn.train.ir.trace
+    monkeypatch.setattr(
+        nn.train.ir,
+        "trace",
+        lambda f, n, *rest, **options: traced.append(n) or trace(f, n, *rest, **options),
+    )
+    X, Y = _counting(20, 6, seed=6)  # every name ends before the block of 6
+    model = _small_gpt(seed=6)
+    fit(model, X, Y, loss="cross_entropy", optimizer=optim.SGD(model.parameters(), lr=0.1),
+        epochs=1, batch_size=batch_size, seed=0, progress=False)  # fmt: skip
+    # a program reads ids, targets and weights: 3 numbers per position it computes
+    assert (max(traced) < 3 * 6) == cut
+
+
+def test_a_sequence_step_refuses_a_way_of_running_lengths_it_does_not_know():
+    with pytest.raises(ValueError, match="lengths must be 'padding' or 'longest'.*'bucket'"):
+        _sequence_step("bucket")
+
+
 def test_names_train_a_microgpt_below_the_uniform_loss():
     X, Y = names_dataset(16)
     model = GPT(27, seed=0)

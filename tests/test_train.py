@@ -9,6 +9,7 @@ import pytest
 from helpers import assert_same_training, fit_both_ways
 
 from autograd_core import Value, dot
+from autograd_core.modes import mode
 from nn import losses, optim
 from nn.data import make_blobs, make_moons, make_spiral, make_xor
 from nn.modules import MLP, Module
@@ -923,3 +924,53 @@ def test_fit_falls_back_to_eager_with_a_note_where_a_trace_gives_other_numbers()
     expected = fit(eager, X, y, loss="hinge", optimizer=optim.SGD([eager.w], lr=0.1), epochs=2,
                    progress=False, jit=False)  # fmt: skip
     assert history == expected
+
+
+def _count_traces(monkeypatch):
+    import nn.train
+
+    traced = []
+    trace = nn.train.ir.trace
+
+    def counted(*args, **options):
+        traced.append(args[1])
+        return trace(*args, **options)
+
+    monkeypatch.setattr(nn.train.ir, "trace", counted)
+    return traced
+
+
+def test_fit_traces_a_model_once_the_check_on_the_data_runs_its_training_program(monkeypatch):
+    traced = _count_traces(monkeypatch)
+    X, y = make_moons(40, seed=1)
+    model = MLP(2, [8, 1], seed=0)
+    fit(model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=2,
+        progress=False)  # fmt: skip
+    assert len(traced) == 1
+    # validation runs in eval mode: its own program (batch norm and dropout differ there)
+    fit(model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=2,
+        progress=False, validation_data=(X[:5], y[:5]))  # fmt: skip
+    assert len(traced) == 3
+
+
+def test_a_model_of_many_weights_is_checked_on_fewer_samples_and_a_branch_is_still_found(
+    monkeypatch,
+):
+    import nn.train
+
+    monkeypatch.setattr(nn.train, "_CHECKED_WEIGHTS", 1)  # as for a model of a million weights
+    X, y = [[-1.0], [0.5], [2.0], [-0.3]], [0, 1, 1, 0]
+    model = _Branchy()
+    checked = []  # the rows the model is run on without a graph: the checks before training
+    forward = model.forward
+
+    def recorded(x):
+        if not mode.grad_enabled:
+            checked.append(list(x))
+        return forward(x)
+
+    monkeypatch.setattr(model, "forward", recorded)
+    with pytest.warns(UserWarning, match=r"fit trains on the eager engine .*frozen by a trace"):
+        fit(model, X, y, loss="hinge", optimizer=optim.SGD([model.w], lr=0.1), epochs=1,
+            progress=False)  # fmt: skip
+    assert checked == [X[0], X[0], X[1]]  # the count of outputs, then 2 samples, not 4
