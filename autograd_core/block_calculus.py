@@ -30,6 +30,7 @@ from .block_ops import (
     Elementwise,
     Gather,
     MatMul,
+    ParameterMatrix,
     Pick,
     RowReduce,
     WindowSum,
@@ -91,21 +92,13 @@ def batch_mean(op: BatchMean, blocks: Blocks) -> None:
 
 def matmul(op: MatMul, blocks: Blocks) -> None:
     """dW += dZ.T @ A, db += the column sums of dZ, dA = dZ @ W."""
-    P, W, b, A, dZ = op.params.array, op.W, op.b, op.A, op.out.grad
-    dP = op.params.start_grad(blocks)
-    term = bp.matmul(bp.transpose(dZ), A.value)
-    if W is P:
-        blocks.emit(dP, term, "+=")
-    else:
-        add_to_columns(blocks, dP, op.batched_cols, term, Array("d", of=W, shape=W.shape))
-    if b is not None:
-        db = Array("d", of=b, shape=b.shape)
-        blocks.emit(db, bp.columns(dP, op.const_cols[0]))
-        blocks.emit(db, bp.reduce("sum", dZ, 0), "+=")
-    elif op.const_cols:
+    W, b, A, dZ = op.W, op.b, op.A, op.out.grad
+    dW, db = bp.matmul(bp.transpose(dZ), A.value), bp.reduce("sum", dZ, 0)
+    dP = _weights_and_bias(blocks, op.params, W, b, op.batched_cols, op.const_cols, dW, db)
+    if b is None and op.const_cols:
         c = blocks.constant("c", numpy().array(op.consts))
         cols = index_item(op.const_cols)
-        blocks.emit(dP, bp.expr("outer", bp.reduce("sum", dZ, 0), c), "+=", (ALL, cols))
+        blocks.emit(dP, bp.expr("outer", db, c), "+=", (ALL, cols))
     op.params.scatter_grad(blocks, dP)
     pieces = A.sources
     if not any(blocks.needs_grad(source.block) for source in pieces):
@@ -130,13 +123,9 @@ def convolution(op: Convolution, blocks: Blocks) -> None:
         blocks.emit(dZw, bp.transpose(spread, (0, 2, 1)))
     else:
         blocks.emit(dZw, bp.reshape(dZ, BATCH, n_windows, n_channels))
-    dP = op.params.start_grad(blocks)
-    term = bp.matmul(bp.transpose(bp.reshape(dZw, -1, n_channels)), bp.reshape(Xw, -1, k))
-    add_to_columns(blocks, dP, layout.weight_cols, term, Array("d", of=W, shape=W.shape))
-    if b is not None:
-        db = Array("d", of=b, shape=b.shape)
-        blocks.emit(db, bp.columns(dP, layout.bias_cols[0]))
-        blocks.emit(db, bp.reduce("sum", dZw, (0, 1)), "+=")
+    dW = bp.matmul(bp.transpose(bp.reshape(dZw, -1, n_channels)), bp.reshape(Xw, -1, k))
+    db = bp.reduce("sum", dZw, (0, 1))
+    dP = _weights_and_bias(blocks, op.params, W, b, layout.weight_cols, layout.bias_cols, dW, db)
     op.params.scatter_grad(blocks, dP)
     source = layout.source
     if not blocks.needs_grad(source):
@@ -234,6 +223,30 @@ RULES: dict[type, Callable[[Any, Blocks], None]] = {
 
 # ------------------------------------------------------------------------------------------
 # Helpers
+
+
+def _weights_and_bias(
+    blocks: Blocks,
+    params: ParameterMatrix,
+    W: Array,
+    b: Array | None,
+    weight_cols: list[int],
+    bias_cols: list[int],
+    dW: bp.Operand,
+    db: bp.Operand,
+) -> Array:
+    """dW and db added to the gradient of a layer's parameters P = [W | b] (W is P itself
+    when there is no bias); the gradient dP, a view of dtheta or to be scattered there."""
+    dP = params.start_grad(blocks)
+    if W is params.array:
+        blocks.emit(dP, dW, "+=")
+    else:
+        add_to_columns(blocks, dP, weight_cols, dW, Array("d", of=W, shape=W.shape))
+    if b is not None:
+        grad = Array("d", of=b, shape=b.shape)
+        blocks.emit(grad, bp.columns(dP, bias_cols[0]))
+        blocks.emit(grad, db, "+=")
+    return dP
 
 
 def add_to_columns(
