@@ -8,7 +8,7 @@ the end) is 2 to 16 positions of the block of 16. Three ways to run a batch of t
 * padding: every name padded to the block, one program of 16 positions, the padding's loss
   weighted 0 (the sequence step's `lengths="padding"`);
 * longest: the batch cut after its longest name, one program per such length
-  (`lengths="longest"`, what `fit` does for a GPT);
+  (`lengths="longest"`, what `fit` does for a GPT in batches of 16 or more);
 * per length: the batch split by length, one program per length, each group's loss weighted by
   its share of the batch's counted positions (`PerLengthStep`, here only: it lost).
 
@@ -42,7 +42,8 @@ BATCH_SIZES = (4, 32, 128)
 
 class PerLengthStep(_BatchedSequenceStep):
     """The padded step run as one program per counted length: each batch split into groups
-    of samples of one length, each group cut to it; losses and gradients added up."""
+    of samples of one length, each group cut to it; losses and gradients added up. (Training
+    steps only: no `evaluate`, as the measure takes no validation data.)"""
 
     def _step_for(self, n_features: int) -> Any:
         return _Grouped(super()._step_for)
