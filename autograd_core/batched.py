@@ -37,10 +37,10 @@ class BatchedFunction:
         self.block_program = compiler.block_program([compiler.X.array], [_VALUE, compiler.X.grad])
         self.source = compiler.source("def run(X):", "value[:, 0], dX")
         self._compiler, self._forward_end = compiler, forward_end
-        self._run = compile_source(self.source, self, compiler.namespace())["run"]
+        self._runs: dict[Any, Any] = {}  # compiled for each float type it is called with
         # Compiled the first time a value or gradient comes out inf or nan.
         self._checked: Any = None
-        self._careful: Any = None
+        self._careful: dict[Any, Any] = {}
 
     def _compiler_for(self, careful: bool) -> tuple[Compiler, int]:
         compiler = Compiler(self.program, input_grads=True, careful=careful)
@@ -55,9 +55,14 @@ class BatchedFunction:
         return compiler, forward_end
 
     def __call__(self, X: Any) -> tuple[Any, Any]:
+        """f and its gradient at each row of X, in X's float type (float32 or float64)."""
         np = numpy()
+        run = self._runs.get(X.dtype)
+        if run is None:
+            namespace = self._compiler.namespace(X.dtype)
+            run = self._runs[X.dtype] = compile_source(self.source, self, namespace)["run"]
         with np.errstate(all="ignore"):
-            value, dX = self._run(X)
+            value, dX = run(X)
         if not (np.isfinite(value).all() and np.isfinite(dX).all()):
             if self._checked is None:
                 self._checked = self._compiler.function(
@@ -70,10 +75,12 @@ class BatchedFunction:
         return value, dX
 
     def _run_carefully(self, X: Any) -> tuple[Any, Any]:
-        if self._careful is None:
-            compiler, forward_end = self._compiler_for(careful=True)
-            self._careful = compiler.function("def run(X):", "value[:, 0], dX", self)
-        return self._careful(X)
+        careful = self._careful.get(X.dtype)
+        if careful is None:
+            compiler, _ = self._compiler_for(careful=True)
+            careful = compiler.function("def run(X):", "value[:, 0], dX", self, dtype=X.dtype)
+            self._careful[X.dtype] = careful
+        return careful(X)
 
 
 class TrainingStep:
@@ -123,6 +130,7 @@ class TrainingStep:
         self._run: Any = None
         self._forward: Any = None
         self._checked: Any = None
+        self._dtype: Any = None  # the float type of theta the step was compiled for
 
     @staticmethod
     def _joined(compiler: Compiler, xs: list[ir.Operand], rows: Any) -> bp.Operand:
@@ -141,8 +149,11 @@ class TrainingStep:
 
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         """The mean loss, the outputs and d(mean loss)/d(theta); then the reports are given."""
-        if self._run is None:
-            self._run = compile_source(self.source, self, self._compiler.namespace())["run"]
+        if self._run is None or self._dtype != theta.dtype:
+            self._dtype = theta.dtype
+            namespace = self._compiler.namespace(theta.dtype)
+            self._run = compile_source(self.source, self, namespace)["run"]
+            self._forward = None
         F = self._feeds(len(X))
         with numpy().errstate(all="ignore"):
             loss, outputs, dtheta, reports = self._run(theta, X, Y, F)
@@ -157,9 +168,11 @@ class TrainingStep:
         """The mean loss and the outputs, from the forward pass alone; no report is given.
         The feeds are asked as for a step: meant for a program traced in eval mode, where
         batch norm feeds its running estimates and dropout draws nothing."""
-        if self._forward is None:
+        if self._forward is None or self._dtype != theta.dtype:
+            self._dtype = theta.dtype
+            self._run = None
             self._forward = self._compiler.function(
-                self._header, "loss, outputs", self, self._outputs_end
+                self._header, "loss, outputs", self, self._outputs_end, dtype=theta.dtype
             )
         F = self._feeds(len(X))
         with numpy().errstate(all="ignore"):

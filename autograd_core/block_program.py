@@ -358,9 +358,9 @@ _FORMATS: dict[str, Callable[[NumpyPrinter, Expr], tuple[str, int]]] = {
     "sum": _method("sum"),
     "max": _method("max"),
     "mean": _method("mean"),
-    "zeros": lambda p, e: (f"np.zeros({_shape_text(e.params)})", _ATOM),
+    "zeros": lambda p, e: (f"np.zeros({_shape_text(e.params)}, dtype)", _ATOM),
     "zeros_like": _call("np.zeros_like"),
-    "full": lambda p, e: (f"np.full({_shape_text(e.params)}, {p.text(e.args[0])})", _ATOM),
+    "full": lambda p, e: (f"np.full({_shape_text(e.params)}, {p.text(e.args[0])}, dtype)", _ATOM),
     "broadcast_to": lambda p, e: (
         f"np.broadcast_to({p.text(e.args[0])}, {_shape_text(e.params)})",
         _ATOM,

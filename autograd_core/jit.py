@@ -144,9 +144,10 @@ class Jitted:
         shape = given[0].shape
         if any(a.shape != shape for a in given):
             shape = np.broadcast_shapes(*[a.shape for a in given])
-        # One column per argument, in float64; each column contiguous (Fortran order), so that
-        # the program's slices X[:, i:i+1] are too.
-        X = np.empty((math.prod(shape), len(given)), order="F")
+        # One column per argument, each contiguous (Fortran order), so that the program's
+        # slices X[:, i:i+1] are too; in float32 where every array is, else in float64.
+        dtype = np.float32 if all(a.dtype == np.float32 for a in given) else np.float64
+        X = np.empty((math.prod(shape), len(given)), dtype, order="F")
         for i, a in enumerate(given):
             X[:, i] = (a if a.shape == shape else np.broadcast_to(a, shape)).reshape(-1)
         if self._arity is None:

@@ -151,16 +151,21 @@ class Compiler(Blocks):
         owner: object,
         end: int | None = None,
         checked: bool = False,
+        dtype: Any = None,
     ) -> Any:
-        """The generated function `run` (see `source`), compiled."""
+        """The generated function `run` (see `source`), compiled for arrays of `dtype`."""
         source = self.source(header, returned, end, checked)
-        return compile_source(source, owner, self.namespace())["run"]
+        return compile_source(source, owner, self.namespace(dtype))["run"]
 
-    def namespace(self) -> dict[str, Any]:
+    def namespace(self, dtype: Any = None) -> dict[str, Any]:
+        """The names the source reads. `dtype` (float64 unless given) is the float type of the
+        arrays it makes and of its constants, so a float32 batch stays float32 throughout."""
         np = numpy()
-        names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan}
+        dtype = np.dtype(dtype or np.float64)
+        names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan, "dtype": dtype}
         names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
-        names.update(self.block_program([], []).bindings())
+        for name, value in self.block_program([], []).bindings().items():
+            names[name] = value.astype(dtype) if value.dtype.kind == "f" else value
         names["_check"] = self._check
         names["_times"] = _times
         names["_row_indices"] = _row_indices

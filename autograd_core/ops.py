@@ -204,17 +204,28 @@ def leaky_relu_of(slope: float) -> Op:
     )
 
 
+def _floats(np: Any, mask: Any, *like: Any) -> Any:
+    """A boolean array as 0.0 and 1.0, in the float type of the arrays it was computed from
+    (float32 stays float32: a float64 mask would make every product it enters float64)."""
+    return mask.astype(np.result_type(*like, 0.0))
+
+
 # Ops the rules above use. Each is piecewise smooth, with the partials PyTorch gives.
 STEP = Op(
-    "step", numeric.step, lambda out, x: (0.0,), lambda np, x: np.greater(x, 0.0).astype(float)
+    "step", numeric.step, lambda out, x: (0.0,), lambda np, x: _floats(np, np.greater(x, 0.0), x)
 )
-SIGN = Op("sign", numeric.sign, lambda out, x: (0.0,), lambda np, x: (x > 0.0) - (x < 0.0) * 1.0)
+SIGN = Op(
+    "sign",
+    numeric.sign,
+    lambda out, x: (0.0,),
+    lambda np, x: _floats(np, x > 0.0, x) - _floats(np, x < 0.0, x),
+)
 # 1 where i = j, else 0: the partial of `take` for each row. Flat in both.
 INDICATOR = Op(
     "indicator",
     lambda i, j: 1.0 if i == j else 0.0,
     lambda out, i, j: (0.0, 0.0),
-    lambda np, i, j: np.equal(i, j).astype(float),
+    lambda np, i, j: _floats(np, np.equal(i, j), i, j),
 )
 # x ** y with IEEE results where `pow` would raise: 0 ** -1 is inf, so sqrt'(0) is inf.
 IEEE_POW = Op(
@@ -230,7 +241,7 @@ LOG_OR_NAN = Op(
     lambda out, x: (IEEE_POW(x, -1.0),),
     # log where x > 0 (of 1 elsewhere, so no warning), 0 at 0, nan below
     lambda np, x: np.where(
-        x > 0.0, np.log(np.where(x > 0.0, x, 1.0)), np.where(x == 0.0, 0.0, np.nan)
+        x > 0.0, np.log(np.where(x > 0.0, x, 1.0)), np.where(x == 0.0, np.zeros_like(x), np.nan)
     ),
 )
 # mask(c, v) is v where c != 0 and exactly 0 where c == 0, even when v is inf or nan (PyTorch's

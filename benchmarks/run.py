@@ -522,9 +522,10 @@ def main(argv: list[str] | None = None) -> None:
     dropin_section = dropin.report()
     # Imported last: torch's many objects would make every garbage collection of the graph
     # engines above slower (the collector walks all live objects).
-    from . import arrays, gpt, lengths, setup
+    from . import arrays, float32, gpt, lengths, setup
 
     sections = [dropin_section, arrays.report(), gpt.report(), lengths.report(), setup.report()]
+    sections.append(float32.report())
     text = report(results).rstrip("\n") + "\n\n" + "\n".join(sections)
     args.out.write_text(text)
     print()

@@ -123,6 +123,7 @@ def fit(
     validation_data: tuple[Sequence[Sequence[float]], Sequence[Any]] | None = None,
     callbacks: Sequence[Callback] = (),
     patience: int | None = None,
+    dtype: str = "float64",
 ) -> History:
     """Train `model` on (X, y) for `epochs` passes and return the `History`.
 
@@ -160,6 +161,12 @@ def fit(
     program is traced once in train mode, and once in eval mode for the validation data (for
     a model with batch norm or dropout, also for the check on the first samples).
 
+    `dtype="float32"` runs the batched step in float32: the parameters, the data, every array
+    of the program and its constants (the optimizer's running averages stay float64). Its
+    matrix products take about half the time of float64 ones on a wide layer, and the numbers
+    agree with float64 to about 1e-6 relative; the model's Values receive the float32 numbers.
+    The eager engine computes on Python floats (float64) only.
+
     Sequences: for a model that gives a row of logits per position (a `GPT`), X holds token
     ids and each label is a list of one target per position, -1 where there is nothing to
     predict (`nn.data.names_dataset` makes such data). With loss="cross_entropy" the loss is
@@ -173,6 +180,13 @@ def fit(
     """
     objective = _objective(loss)
     _check_fit_arguments(X, y, epochs, l2, optimizer)
+    if dtype not in ("float64", "float32"):
+        raise ValueError(f"fit expected dtype 'float64' or 'float32', got {dtype!r}")
+    if dtype == "float32" and jit is False:
+        raise ValueError(
+            "fit: dtype='float32' runs on the batched back-end; jit=False trains on the eager "
+            "engine, which computes in Python floats (float64)"
+        )
     _check_batch_norm_batches(model, len(X), batch_size)
     with _eval_mode(model), no_grad():
         first_output = model(X[0])
@@ -221,9 +235,11 @@ def fit(
             why_not = None if sequence else _why_traced_differs(candidate, model, X, y)
         if why_not is None:
             step = candidate
+            step.theta = step.theta.astype(dtype)
         else:
+            in_float64 = ", in float64" if dtype == "float32" else ""
             warnings.warn(
-                f"fit trains on the eager engine (the same steps, slower): {why_not}",
+                f"fit trains on the eager engine (the same steps, slower{in_float64}): {why_not}",
                 stacklevel=2,
             )
     score = _r2 if regression else functools.partial(_accuracy_of, loss)
@@ -595,8 +611,12 @@ class _BatchedStep:
     def _outputs(self, outputs: np.ndarray, X: np.ndarray) -> np.ndarray:
         return outputs
 
+    def _in_float_type(self, inputs: tuple[Any, Any]) -> tuple[Any, Any]:
+        """The program's inputs in the float type of the parameters (float64 or float32)."""
+        return tuple(a.astype(self.theta.dtype, copy=False) for a in inputs)  # type: ignore[return-value]
+
     def run(self, data: _Data, batch: list[int], l2: float, where: str) -> tuple[float, Any]:
-        X, Y = self._inputs(data, batch)
+        X, Y = self._in_float_type(self._inputs(data, batch))
         step = self._step_for(X.shape[1])
         try:
             value, outputs, grad = step(self.theta, X, Y)
@@ -614,7 +634,7 @@ class _BatchedStep:
         if not self.arrays:
             self.finish()
             self.optimizer.step()
-            self.theta = np.array([p.data for p in self.params])
+            self.theta = np.array([p.data for p in self.params], self.theta.dtype)
         elif self.in_order:
             self.optimizer.update(self.theta, grad)
         else:
@@ -623,7 +643,7 @@ class _BatchedStep:
             self.theta[self.order] = part
 
     def evaluate(self, data: _Data) -> tuple[float, Any]:
-        X, Y = self._inputs(data, None)
+        X, Y = self._in_float_type(self._inputs(data, None))
         value, outputs = self._step_for(X.shape[1]).evaluate(self.theta, X, Y)
         return value, self._outputs(outputs, X)
 
@@ -884,10 +904,11 @@ def _why_traced_differs(
         return f"the model cannot be traced ({error})"
     with _in_mode(model, training):
         try:
+            theta = step.theta.astype(np.float64)  # a trace is checked in float64
             if training:
-                _, traced, _ = program(step.theta, *inputs)
+                _, traced, _ = program(theta, *inputs)
             else:
-                _, traced = program.evaluate(step.theta, *inputs)
+                _, traced = program.evaluate(theta, *inputs)
         except (ArithmeticError, ValueError):  # a loss that is not finite: the first step says so
             return None
         with no_grad():

@@ -275,13 +275,47 @@ def test_batched_needs_an_array():
         jit(lambda: Value(3.0)).batched()
 
 
-def test_batched_computes_integers_and_float32_in_float64():
+def test_batched_computes_integers_in_float64_and_float32_in_float32():
     values, grads = jit(lambda x: x * x).batched(np.float32([0.3]))
-    x = float(np.float32(0.3))
-    assert values.dtype == grads.dtype == np.float64
-    assert values.tolist() == [x * x] and grads.tolist() == [2.0 * x]
+    x = np.float32(0.3)
+    assert values.dtype == grads.dtype == np.float32
+    assert values.tolist() == [float(x * x)] and grads.tolist() == [float(np.float32(2.0) * x)]
     values, grads = jit(lambda x: x / 3.0).batched([1, 2])
+    assert values.dtype == grads.dtype == np.float64
     assert values.tolist() == [1 / 3, 2 / 3] and grads.tolist() == [1 / 3, 1 / 3]
+    # float32 beside a float64 array: float64
+    values, grads = jit(lambda x, y: x * y).batched(np.float32([0.5]), np.array([0.25]))
+    assert values.dtype == np.float64
+
+
+@pytest.mark.parametrize("name", sorted(OPS))
+def test_batched_in_float32_stays_float32_and_gives_the_eager_numbers_to_float32s_precision(name):
+    op = OPS[name]
+    for size in {len(xs) for xs in points_for(op)}:
+        # the points as float32 numbers, so eager and the batch start from the same inputs
+        points = [[float(np.float32(x)) for x in xs] for xs in points_for(op) if len(xs) == size]
+
+        def f(*xs):
+            return op(*xs)
+
+        j = jit(f)
+        columns = np.array(points, dtype=np.float32).T
+        values, grads = j.batched(*columns)
+        grads = [grads] if size == 1 else list(grads)
+        assert values.dtype == np.float32 and all(g.dtype == np.float32 for g in grads)
+        for k, xs in enumerate(points):
+            leaves = [Value(x) for x in xs]
+            out = f(*leaves)
+            out.backward()
+            assert close32(values[k], out.data), (name, xs)
+            for g, leaf in zip(grads, leaves, strict=True):
+                assert close32(g[k], leaf.grad), (name, xs)
+
+
+def close32(ours: float, eager: float) -> bool:
+    """Equal to float32's precision (both nan counts as equal)."""
+    both_nan = math.isnan(ours) and math.isnan(eager)
+    return both_nan or math.isclose(ours, eager, rel_tol=1e-5, abs_tol=1e-6)
 
 
 # -- a hand-written network of dot neurons: recognised as matrix products --------------------

@@ -974,3 +974,50 @@ def test_a_model_of_many_weights_is_checked_on_fewer_samples_and_a_branch_is_sti
         fit(model, X, y, loss="hinge", optimizer=optim.SGD([model.w], lr=0.1), epochs=1,
             progress=False)  # fmt: skip
     assert checked == [X[0], X[0], X[1]]  # the count of outputs, then 2 samples, not 4
+
+
+def test_fit_in_float32_trains_the_float64_steps_to_float32s_precision():
+    X, y = make_blobs(60, centers=3, seed=0)
+    models = {}
+    for dtype in ("float64", "float32"):
+        model = MLP(2, [8, 3], activation="tanh", seed=0)
+        opt = optim.Adam(model.parameters(), lr=0.05)
+        history = fit(
+            model,
+            X,
+            y,
+            loss="cross_entropy",
+            optimizer=opt,
+            epochs=5,
+            batch_size=16,
+            seed=0,
+            progress=False,
+            dtype=dtype,
+        )
+        models[dtype] = (model, history)
+    (model64, history64), (model32, history32) = models["float64"], models["float32"]
+    assert history32.loss != history64.loss  # computed in float32: not the same bits
+    assert np.allclose(history32.loss, history64.loss, rtol=1e-5)
+    for p32, p64 in zip(model32.parameters(), model64.parameters(), strict=True):
+        assert float(np.float32(p32.data)) == p32.data  # the trained numbers are float32's
+        assert abs(p32.data - p64.data) < 1e-4
+
+
+def test_fit_refuses_a_dtype_it_does_not_compute_in():
+    X, y = make_moons(20, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    opt = optim.SGD(model.parameters(), lr=0.1)
+    with pytest.raises(ValueError, match="dtype 'float64' or 'float32', got 'float16'"):
+        fit(model, X, y, loss="bce", optimizer=opt, epochs=1, progress=False, dtype="float16")
+    with pytest.raises(ValueError, match="dtype='float32' runs on the batched back-end"):
+        fit(
+            model,
+            X,
+            y,
+            loss="bce",
+            optimizer=opt,
+            epochs=1,
+            progress=False,
+            dtype="float32",
+            jit=False,
+        )
