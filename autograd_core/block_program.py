@@ -27,52 +27,41 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from . import ops
+from .arithmetic import Arithmetic
 from .codegen import Printer
 
 # ------------------------------------------------------------------------------------------
 # The data
 
 
-class Arithmetic:
-    """Arithmetic on the block program's values writes `map` expressions, so the op table's
-    partial rules, written with ordinary operators, evaluate on whole blocks."""
+class BlockValue(Arithmetic):
+    """A value of the block program: the operators of `Arithmetic` write `map` expressions on
+    it, so the op table's partial rules, written with ordinary operators, evaluate on whole
+    blocks."""
+
+    __slots__ = ()
 
     @staticmethod
     def apply_op(op: ops.Op, args: Sequence[Any]) -> Any:
         folded = _fold(op, args)
         return map_op(op, *args) if folded is None else folded
 
-    def __add__(self, other: Any) -> Any:
-        return ops.ADD(self, other)
+    @staticmethod
+    def _binary(op: ops.Op, a: Any, b: Any) -> Any:
+        return BlockValue.apply_op(op, (a, b))
 
-    def __radd__(self, other: Any) -> Any:
-        return ops.ADD(other, self)
+    @staticmethod
+    def _unary(op: ops.Op, a: Any) -> Any:
+        return BlockValue.apply_op(op, (a,))
 
-    def __sub__(self, other: Any) -> Any:
-        return ops.SUB(self, other)
-
-    def __rsub__(self, other: Any) -> Any:
-        return ops.SUB(other, self)
-
-    def __mul__(self, other: Any) -> Any:
-        return ops.MUL(self, other)
-
-    def __rmul__(self, other: Any) -> Any:
-        return ops.MUL(other, self)
-
-    def __truediv__(self, other: Any) -> Any:
-        return ops.DIV(self, other)
-
-    def __rtruediv__(self, other: Any) -> Any:
-        return ops.DIV(other, self)
-
-    def __neg__(self) -> Any:
-        return ops.NEG(self)
+    @staticmethod
+    def _number(x: Any) -> float:
+        raise TypeError("a block of the program holds a number per sample: it has no one number")
 
 
 def _fold(op: ops.Op, args: Sequence[Any]) -> Any:
     """The result without an expression, where it is exact: x * 1.0 = x, x + 0.0 = x, f(c)."""
-    if not any(isinstance(x, Arithmetic) for x in args):
+    if not any(isinstance(x, BlockValue) for x in args):
         return op.forward(*map(float, args))
     if op is ops.MUL or op is ops.ADD:
         unit = 1.0 if op is ops.MUL else 0.0
@@ -85,11 +74,11 @@ def _fold(op: ops.Op, args: Sequence[Any]) -> Any:
 
 
 def _is_number(x: Any, number: float) -> bool:
-    return not isinstance(x, Arithmetic) and x == number
+    return not isinstance(x, BlockValue) and x == number
 
 
 @dataclass(eq=False)
-class Array(Arithmetic):
+class Array(BlockValue):
     """A variable of the block program. `shape` counts the batch axis as "n"; () is a
     number. A constant (an index array) carries its `value`."""
 
@@ -117,7 +106,7 @@ ALL = slice(None)  # `:` in an index
 
 
 @dataclass(frozen=True, eq=False)
-class Expr(Arithmetic):
+class Expr(BlockValue):
     """`op(*args)` with parameters `params` (an axis, a shape, an op of the table)."""
 
     op: str

@@ -562,8 +562,8 @@ def test_a_convolution_runs_as_one_gathered_product_with_eager_numbers(padding):
     # Both convolutions: every window gathered at once, one product with the shared weights;
     # zero padding is read from a column of zeros given to the block.
     if padding:
-        assert "Xw1 = np.concatenate((X, np.zeros((n, 1))), axis=1)[:, windows1]" in source
-        assert "Xw2 = np.concatenate((H1, np.zeros((n, 1))), axis=1)[:, windows2]" in source
+        assert "Xw1 = np.concatenate((X, np.zeros((n, 1), dtype)), axis=1)[:, windows1]" in source
+        assert "Xw2 = np.concatenate((H1, np.zeros((n, 1), dtype)), axis=1)[:, windows2]" in source
         assert "_scatter_add(dH1p, windows2, dZ2w @ W2)" in source
         assert "dH1 += dH1p[:, :" in source
     else:
