@@ -1,10 +1,12 @@
-"""The arithmetic of a number, written once for every kind of node: `Value` and the traced `Var`.
+"""The arithmetic of a number, written once for every kind of node: `Value`, the traced `Var`
+and the block program's arrays.
 
 Each operator applies one op of the table: `a * b` is `MUL` on a and b, `-a` is `NEG` on a.
-A class that mixes `Arithmetic` in says how an op is applied to it with two static methods:
-`_binary(op, a, b)` for an operator (a number on either side; NotImplemented when Python
-should offer the other operand), and `_unary(op, a)`; and with `_number(x)`, what a comparison
-compares. `Value` records a node of the graph; `Var` records an equation of its program.
+A class that mixes `Arithmetic` in says how an op is applied to it with `apply_op(op, args)`
+and what a comparison compares with `_number(x)`. `Value` records a node of the graph, `Var`
+an equation of its program, a block an array expression. (`Value` also has its own `_binary`
+and `_unary`, the operators' fast path: a number on either side, NotImplemented when Python
+should offer the other operand.)
 """
 
 from __future__ import annotations
@@ -30,10 +32,17 @@ class Arithmetic:
 
     __slots__ = ()
 
-    # Each class's own: `Value._binary` makes a node, `Var._binary` an equation.
-    _binary: Any
-    _unary: Any
+    # Each class's own: `Value.apply_op` makes a node, `Var.apply_op` an equation.
+    apply_op: Any
     _number: Any
+
+    @classmethod
+    def _binary(cls, op: ops.Op, a: Any, b: Any) -> Any:
+        return cls.apply_op(op, (a, b))
+
+    @classmethod
+    def _unary(cls, op: ops.Op, a: Any) -> Any:
+        return cls.apply_op(op, (a,))
 
     def __add__(self, other: Any) -> Any:
         return self._binary(ops.ADD, self, other)

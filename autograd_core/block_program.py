@@ -47,14 +47,6 @@ class BlockValue(Arithmetic):
         return map_op(op, *args) if folded is None else folded
 
     @staticmethod
-    def _binary(op: ops.Op, a: Any, b: Any) -> Any:
-        return BlockValue.apply_op(op, (a, b))
-
-    @staticmethod
-    def _unary(op: ops.Op, a: Any) -> Any:
-        return BlockValue.apply_op(op, (a,))
-
-    @staticmethod
     def _number(x: Any) -> float:
         raise TypeError("a block of the program holds a number per sample: it has no one number")
 

@@ -64,16 +64,6 @@ class Var(Arithmetic):
         program = next(arg.program for arg in args if isinstance(arg, Var))
         return program.emit(op, [a if isinstance(a, Var) else float(a) for a in args])
 
-    # The operators of `Arithmetic` record their op through these.
-
-    @staticmethod
-    def _binary(op: ops.Op, a: Operand, b: Operand) -> Operand:
-        return Var.apply_op(op, (a, b))
-
-    @staticmethod
-    def _unary(op: ops.Op, a: Operand) -> Operand:
-        return Var.apply_op(op, (a,))
-
     @staticmethod
     def _number(x: Operand) -> float:
         # A comparison is where a branch on data starts: refuse it as `bool` does.
