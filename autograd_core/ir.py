@@ -39,6 +39,8 @@ from .value import Value, hooked_nodes
 
 Operand = Any  # a Var or a float constant
 
+_PREFIX = {"temp": "v", "grad": "t"}  # the printed names of computed variables
+
 
 class Var(Arithmetic):
     """A variable of a traced program; arithmetic on it records equations in its program."""
@@ -50,7 +52,9 @@ class Var(Arithmetic):
 
     def __init__(self, name: str, kind: str, program: Program) -> None:
         self.name = name
-        self.kind = kind  # "param", "input" or "temp"
+        # "param", "input", "temp" (a forward equation's result) or "grad" (the backward
+        # pass's: a term, a sum or a partial of the chain rule)
+        self.kind = kind
         self.program = program
         self.inputs: tuple[Operand, ...] = ()
         self._op: ops.Op | None = None
@@ -112,15 +116,17 @@ class Program:
     reports: list[Report] = field(default_factory=list)
     _count: int = 0
 
-    def new_var(self, kind: str, prefix: str = "v") -> Var:
+    def new_var(self, kind: str) -> Var:
+        """A new variable of this kind, named p0.. (parameters), x0.. (inputs), v0.. (forward
+        results) or t0.. (the backward pass's); only the printed text reads the names."""
         if kind == "param":
             return Var(f"p{len(self.params)}", kind, self)
         if kind == "input":
             return Var(f"x{len(self.inputs)}", kind, self)
         self._count += 1
-        return Var(f"{prefix}{self._count - 1}", kind, self)
+        return Var(f"{_PREFIX[kind]}{self._count - 1}", kind, self)
 
-    def emit(self, op: ops.Op, inputs: Sequence[Operand], prefix: str = "t") -> Operand:
+    def emit(self, op: ops.Op, inputs: Sequence[Operand]) -> Operand:
         """Record `op(*inputs)` and return its result, folding what needs no equation where it
         is exact: an op of constants is computed, x * 1.0 is x, x + 0.0 is x."""
         for x in inputs:
@@ -135,7 +141,7 @@ class Program:
                 return x
             if type(x) is not Var and x == unit:
                 return y
-        return self.equation(op, tuple(inputs), self.new_var("temp", prefix))
+        return self.equation(op, tuple(inputs), self.new_var("grad"))
 
     def equation(self, op: ops.Op, inputs: tuple[Operand, ...], out: Var) -> Var:
         """Append `out = op(*inputs)` and return `out`."""
@@ -277,7 +283,7 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
                 variables[node] = node.data  # a leaf that is not an argument: a constant
                 continue
             inputs = tuple(map(variables.__getitem__, node.inputs))
-            variables[node] = program.equation(node._op, inputs, program.new_var("temp", "v"))
+            variables[node] = program.equation(node._op, inputs, program.new_var("temp"))
         elif node not in visited:
             visited.add(node)
             stack += (node, _INPUTS_DONE)
@@ -384,7 +390,7 @@ def _folded_sum(
     weights, operands = zip(*kept, strict=True)
     if not rest:
         return Equation(ops.DOT, (*weights, *operands), eq.out)
-    dot = folded.new_var("temp", "v")
+    dot = folded.new_var("temp")
     folded.equations.append(Equation(ops.DOT, (*weights, *operands), dot))
     return Equation(ops.VSUM, (dot, *rest), eq.out)
 
@@ -423,7 +429,8 @@ def _with_equations(program: Program, equations: list[Equation]) -> Program:
 
 
 def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
-    """Append the backward pass of `outputs[0]` with respect to `wrt` to `program`.
+    """`program` followed by the backward pass of `outputs[0]` with respect to `wrt`: a new
+    program (`program` itself keeps its equations).
 
     The chain rule is the walk eager `backward(create_graph=True)` runs
     (`backward.reverse_walk`), here on the program's variables (`_chain_rule`): each partial is
@@ -431,6 +438,8 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     terms are the same, added in the same order, and a term that is 0 times inf or nan is left
     out alike. Each variable's gradient is named d<var>; equations nothing needs are dropped.
     """
+    traced = program
+    forward, products = list(program.equations), set(program.products)
     out = program.outputs[0]
     order: list[Var] = [*program.params, *program.inputs]
     if isinstance(out, Var) and out.kind == "temp":
@@ -442,11 +451,17 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
         order.append(out)
     if isinstance(out, Var):
         _chain_rule(program, order)
+    named: set[Var] = set()  # a gradient shared by several variables is named after the first
     for node in reversed(order):
-        if isinstance(node.grad, Var) and node.grad.kind == "temp" and node.grad.name[0] == "t":
-            node.grad.name = "d" + node.name
-    program.wrt = list(wrt)
-    program.gradients = [w.grad if isinstance(out, Var) else 0.0 for w in wrt]
+        grad = node.grad
+        if isinstance(grad, Var) and grad.kind == "grad" and grad not in named:
+            grad.name = "d" + node.name
+            named.add(grad)
+    gradients = [w.grad if isinstance(out, Var) else 0.0 for w in wrt]
+    # The variables record equations in the program they were traced in: the backward pass
+    # went there; it moves to the new program, and `traced` keeps its forward pass.
+    program = dataclasses.replace(traced, wrt=list(wrt), gradients=gradients)
+    traced.equations, traced.products = forward, products
     eliminate_dead_code(program)
     return program
 

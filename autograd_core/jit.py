@@ -25,7 +25,6 @@ op can clash with the code's own) and Python's `sum`: never a label or any other
 
 from __future__ import annotations
 
-import dataclasses
 import functools
 import math
 from collections.abc import Callable, Sequence
@@ -204,14 +203,8 @@ class Jitted:
         program = ir.trace(self._one_output, len(xs), input_values=xs)
         # The forward program for the batched back-end is this one before the backward pass
         # is appended to it: f is called once, as the first call promises.
-        self._program_forward = dataclasses.replace(
-            program,
-            equations=list(program.equations),
-            outputs=list(program.outputs),
-            products=set(),
-        )
-        ir.with_gradients(program, program.inputs)
-        self._program = program
+        self._program_forward = program
+        self._program = ir.with_gradients(program, program.inputs)
         self._value_and_grad = self._function("value_and_grad")
         self._arity = len(xs)
 
@@ -276,7 +269,7 @@ def python_source(program: ir.Program, careful: bool = False) -> Generated:
 
 def _in_forward(eq: ir.Equation) -> bool:
     """Whether the equation belongs to the forward pass (the output depends on it alone)."""
-    return eq.out.name.startswith("v")
+    return eq.out.kind != "grad"
 
 
 def _indent(lines: list[str]) -> list[str]:

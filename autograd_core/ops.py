@@ -218,7 +218,7 @@ SIGN = Op(
     "sign",
     numeric.sign,
     lambda out, x: (0.0,),
-    lambda np, x: _floats(np, x > 0.0, x) - _floats(np, x < 0.0, x),
+    lambda np, x: _floats(np, np.greater(x, 0.0), x) - _floats(np, np.less(x, 0.0), x),
 )
 # 1 where i = j, else 0: the partial of `take` for each row. Flat in both.
 INDICATOR = Op(

@@ -60,7 +60,7 @@ def test_a_program_prints_parameters_inputs_one_equation_per_node_and_outputs():
 
 def test_the_backward_pass_prints_as_more_equations_of_the_same_kind():
     program = layer_program()
-    ir.with_gradients(program, [*program.params, *program.inputs])
+    program = ir.with_gradients(program, [*program.params, *program.inputs])
     # tanh' = 1 - tanh^2 (the op table's rule, written on the program's variables); the dot's
     # partials are its inputs with the halves swapped; d(bias) is d(dot) itself (times 1.0).
     assert str(program) == (
@@ -126,7 +126,7 @@ def test_program_gradients_are_the_eager_gradients_exactly():
         return e * c + (d**2).log() - y.exp()
 
     program = ir.trace(f, 2, input_values=[0.4, -1.1])
-    ir.with_gradients(program, program.inputs)
+    program = ir.with_gradients(program, program.inputs)
     for xs in ((0.4, -1.1), (1.3, 0.2), (-0.8, 0.9)):
         value, dx, dy = evaluate(program, [], list(xs))
         assert (value, (dx, dy)) == value_and_grad(f)(*xs)
@@ -134,7 +134,7 @@ def test_program_gradients_are_the_eager_gradients_exactly():
 
 def test_an_input_the_output_does_not_depend_on_has_gradient_zero():
     program = ir.trace(lambda x, y: x.tanh(), 2)
-    ir.with_gradients(program, program.inputs)
+    program = ir.with_gradients(program, program.inputs)
     assert program.gradients[1] == 0.0
     assert evaluate(program, [], [0.3, 5.0])[2] == 0.0
 
