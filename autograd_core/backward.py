@@ -7,7 +7,7 @@ where d(consumer)/d(input) is the local partial the op table gave in the forward
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Collection, Iterator, Sequence
+from collections.abc import Collection, Iterator, Sequence
 from typing import Any
 
 from .modes import mode
@@ -92,18 +92,17 @@ def reverse_walk(
     stop_at: Collection[Any] = (),
     *,
     steps: bool = False,
-    product: Callable[[Any, Any], Any] | None = None,
 ) -> Iterator[tuple[Any, Any, list[tuple[Any, Any]]]]:
-    """The chain rule, once for every consumer: `backward`, `gradients` (so `grad` and the
-    grader), the stepper and the traced programs of `jit` (`ir.with_gradients`).
+    """The chain rule, once for every consumer of the graph: `backward`, `gradients` (so `grad`
+    and the grader) and the stepper. (A traced program of `jit` runs the same steps on its
+    variables, written out in `ir._chain_rule`, where no node has a number, hook or stop.)
 
     Sets `.grad` of every node of `order` (root last) to d(root)/d(node) times `seed`. Each
     node, once all its consumers have added their share `g`, adds `local * g` to each of its
     inputs, where `local` is its partial derivative for that input. On floats the partials are
     the ones the forward pass stored; with `create_graph` they are recomputed from the op table
-    on the nodes themselves, so every gradient is a node that can be differentiated again: a
-    Value, or a traced variable of `ir` (then `product(local, g)` records the product and
-    constants among the inputs get nothing). Nodes in `stop_at` pass nothing on to their inputs.
+    on the nodes themselves, so every gradient is a Value that can be differentiated again.
+    Nodes in `stop_at` pass nothing on to their inputs.
     Hooks registered with `Value.register_hook` see, and may replace, a node's gradient once
     complete.
 
@@ -116,12 +115,12 @@ def reverse_walk(
     for node in order:
         node.grad = zero
     order[-1].grad = seed
-    check = mode.anomaly and product is None
+    check = mode.anomaly
     hooked = hooked_nodes()
     stop = set(stop_at) or None
     # False in the usual case (no hooks anywhere, no stops): then it costs one test per node.
     watch = hooked is not None or stop is not None
-    if not (watch or check or create_graph or steps or product):
+    if not (watch or check or create_graph or steps):
         # The usual pass, on floats with nothing to watch or check: only the chain rule.
         for node in reversed(order):
             g = node.grad
@@ -162,8 +161,7 @@ def reverse_walk(
             number = g
         if check:
             _check_contributions(node, local_grads, g)
-        # (`number` is None only for a traced variable, whose walk has a `product`.)
-        if product is None and number - number == 0.0 and number:
+        if number - number == 0.0 and number:
             # g is finite and not 0 (for a finite g, g - g is 0.0): every term counts. One
             # partial per input, by construction; zip's strict=True would cost a keyword call
             # per node, a sixth of the whole loop on a graph of small nodes.
@@ -173,12 +171,8 @@ def reverse_walk(
         if steps:
             terms = list(terms)
             yield node, g, terms
-        if product is None:
-            for child, local in terms:
-                child.grad += local * g
-        else:
-            for child, local in terms:
-                child.grad += product(local, g)
+        for child, local in terms:
+            child.grad += local * g
     if create_graph:
         for node in order:
             if node.grad is NOTHING:
