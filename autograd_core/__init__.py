@@ -8,18 +8,19 @@
 (-3.0, -4.0)
 """
 
-from . import batch, batched, ir, ops
-from .backward import gradients, topological_order
-from .batch import batch_mean
-from .draw import draw_dot
-from .forward import jacfwd, jacrev, jvp
-from .grader import BackwardCheckError, check_backward
-from .jit import Jitted, jit
-from .modes import detect_anomaly, enable_grad, no_grad
-from .ops import OPS, Op
-from .stepper import backward_steps
-from .transforms import GradcheckError, grad, gradcheck, hessian, value_and_grad
-from .value import Value, dot, take, vsum
+from .compiler import batch, batched, ir
+from .compiler.batch import batch_mean
+from .compiler.jit import Jitted, jit
+from .engine import ops
+from .engine.backward import gradients, topological_order
+from .engine.modes import detect_anomaly, enable_grad, no_grad
+from .engine.ops import OPS, Op
+from .engine.value import Value, dot, take, vsum
+from .pictures.draw import draw_dot
+from .pictures.stepper import backward_steps
+from .transforms.forward import jacfwd, jacrev, jvp
+from .transforms.grader import BackwardCheckError, check_backward
+from .transforms.reverse import GradcheckError, grad, gradcheck, hessian, value_and_grad
 
 __all__ = [
     "batch",

@@ -7,7 +7,8 @@ Each workload is one training step (forward, backward, optimizer update) of a Re
 side by side in one process:
 
 * this engine: the step `fit(jit=True)` takes (the traced scalar program run as matrix code by
-  `autograd_core.batched`, the l2 term, the finiteness check and the optimizer's array update);
+  `autograd_core.compiler.batched`, the l2 term, the finiteness check and the optimizer's array
+  update);
 * a hand-written NumPy step of the same network: the array floor;
 * PyTorch on the CPU (when installed), float64, and float32 with its default threads where
   the goal names it.

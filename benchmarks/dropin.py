@@ -28,7 +28,7 @@ import time
 from typing import Any
 
 import autograd_core
-from autograd_core.backward import topological_order
+from autograd_core.engine.backward import topological_order
 
 TOKENS = [0, 5, 13, 13, 1, 0]  # a name between two boundary tokens
 EMBED, HEADS, VOCAB = 16, 4, 27

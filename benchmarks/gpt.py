@@ -24,7 +24,7 @@ from typing import Any
 import numpy as np
 
 from autograd_core import Value, dot, ir, ops, take, vsum
-from autograd_core.batched import TrainingStep
+from autograd_core.compiler.batched import TrainingStep
 
 VOCAB, BLOCK, EMBED, HEADS, LAYERS = 27, 16, 16, 4, 1
 HEAD = EMBED // HEADS

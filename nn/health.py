@@ -23,7 +23,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import no_grad
-from autograd_core.draw import (
+from autograd_core.pictures.draw import (
     EXPLODING_RATIO,
     MAX_SLOPE,
     SATURATION,

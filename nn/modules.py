@@ -847,9 +847,10 @@ class BatchNorm1d(Module):
     at 1 and `bias` (beta) at 0; both are learnt.
 
     Traced for the batched back-end (`fit(jit=True)`), one sample stands for the batch: the
-    mean and variance are `batch_mean`s (ops over the batch axis, see `autograd_core.batch`),
-    reported back after each step to update the running estimates; in eval mode those
-    estimates are fed into the program at each run, so one trace serves every epoch.
+    mean and variance are `batch_mean`s (ops over the batch axis, see
+    `autograd_core.compiler.batch`), reported back after each step to update the running estimates;
+    in eval mode those estimates are fed into the program at each run, so one trace serves every
+    epoch.
     """
 
     buffers = ("running_mean", "running_var", "num_batches_tracked")

@@ -7,7 +7,7 @@ output over the plane, as a small heatmap).
 
 Training runs on the fast path (`fit(..., jit=True)`, one epoch per step), and the pictures
 come from the model's traced program too (every layer's outputs over the whole grid at once,
-`autograd_core.batched`), so a step and its redraw take a fraction of a second.
+`autograd_core.compiler.batched`), so a step and its redraw take a fraction of a second.
 The widgets are ipywidgets; `Playground` can also be driven from code (`step`, `configure`,
 `start`, `pause`), which is how the tests use it.
 """

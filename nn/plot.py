@@ -17,7 +17,7 @@ from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any
 
 from autograd_core import Value, no_grad
-from autograd_core.draw import GRAD_COLORMAP, GRAD_DECADES
+from autograd_core.pictures.draw import GRAD_COLORMAP, GRAD_DECADES
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes

@@ -8,9 +8,9 @@ For each epoch, for each batch:
 
 With `jit=True` the same step runs without building a graph: the loss of one sample, as a
 function of (every parameter, the sample's inputs, its label as numbers), is traced once into
-a program (`autograd_core.ir`) and the batched back-end (`autograd_core.batched`) runs it over
-each batch as NumPy matrix code, one matrix product per layer. The parameters live in one
-array, which the optimizer updates (`Optimizer.update`): the same numbers as the eager path,
+a program (`autograd_core.compiler.ir`) and the batched back-end (`autograd_core.compiler.batched`)
+runs it over each batch as NumPy matrix code, one matrix product per layer. The parameters live in
+one array, which the optimizer updates (`Optimizer.update`): the same numbers as the eager path,
 to rounding. `matrix_source(model, loss)` prints that program.
 """
 
@@ -148,18 +148,19 @@ def fit(
 
     By default (`jit=None`, or `jit=True`) `fit` traces the loss of one sample once, as a
     function of the parameters, the sample's inputs and its label (encoded as numbers: a sign,
-    a one-hot row), and runs it over each batch with `autograd_core.batched`: NumPy matrix code
-    in which each layer is one matrix product. Where that path would not take the eager steps
+    a one-hot row), and runs it over each batch with `autograd_core.compiler.batched`: NumPy matrix
+    code in which each layer is one matrix product. Where that path would not take the eager steps
     (see `_why_not_batched`: a loss function; `_why_traced_differs`: a trace that gives other
     numbers on the first samples), `fit` trains eagerly and says why in a `UserWarning`.
     `jit=False` builds the graph of every step: slower, for looking at it. On the batched path
     the parameters live in one array, the optimizer updates the array, and the model's Values
     receive the numbers at the end (also when training stops on an error or Ctrl-C). The
     numbers equal the eager path's to rounding (1e-12). Python control flow in the model is
-    frozen by the trace, as in `autograd_core.jit`. Batch norm traces as means over the batch
-    axis and dropout's masks as inputs drawn at each step (see `autograd_core.batch`); the
-    program is traced once in train mode, and once in eval mode for the validation data (for
-    a model with batch norm or dropout, also for the check on the first samples).
+    frozen by the trace, as in `autograd_core.compiler.jit`. Batch norm traces as means over the
+    batch axis and dropout's masks as inputs drawn at each step (see
+    `autograd_core.compiler.batch`); the program is traced once in train mode, and once in eval mode
+    for the validation data (for a model with batch norm or dropout, also for the check on the first
+    samples).
 
     `dtype="float32"` runs the batched step in float32: the parameters, the data, every array
     of the program and its constants (the optimizer's running averages stay float64). Its
@@ -887,7 +888,7 @@ def _why_traced_differs(
 
     The program compared is the one `fit` then trains with, traced in train mode, so the model
     is traced once. Where that program reads feeds or gives reports (dropout's masks, batch
-    norm's statistics: see `autograd_core.batch`), its train-mode outputs depend on random
+    norm's statistics: see `autograd_core.compiler.batch`), its train-mode outputs depend on random
     numbers or on the batch and running it would change a module's state, so the comparison is
     made in eval mode (on the program for the validation data). Nothing changes: no update, no
     report. A row the program computes as inf or nan is left out, as `predict_outputs`
@@ -938,7 +939,7 @@ def _traceable(model: Module) -> bool:
     """Whether a trace of one sample, run over each batch, is the eager training step.
 
     Batch norm and dropout trace as ops over the batch axis and fed masks (see
-    `autograd_core.batch`); the eager step matches them where it passes the whole batch
+    `autograd_core.compiler.batch`); the eager step matches them where it passes the whole batch
     through each such module at once, in order, as `Sequential.forward_batch` does (masks are
     then drawn module by module, as the batched step draws them). Other models with them
     train on the eager path.

@@ -25,7 +25,7 @@ from pathlib import Path
 from matplotlib.figure import Figure
 
 from autograd_core import Value, draw_dot
-from autograd_core.stepper import save_gif
+from autograd_core.pictures.stepper import save_gif
 from nn import MLP, fit, losses, optim, plot
 from nn.data import load_digits, make_moons, train_test_split
 

@@ -4,7 +4,7 @@ applying the op its own way (a node of the graph, an equation of a program)."""
 import pytest
 
 from autograd_core import Value, ir, ops
-from autograd_core.arithmetic import Arithmetic
+from autograd_core.engine.arithmetic import Arithmetic
 
 OPERATORS = [
     "__add__", "__radd__", "__sub__", "__rsub__", "__mul__", "__rmul__", "__truediv__",

@@ -290,7 +290,7 @@ def test_register_hook_needs_a_function():
 
 
 def test_hooked_nodes_are_registered_until_removed_or_freed_so_passes_skip_the_search():
-    from autograd_core.value import HOOKED, hooked_nodes
+    from autograd_core.engine.value import HOOKED, hooked_nodes
 
     x, y = Value(1.0), Value(2.0)
     handle = x.register_hook(lambda g: None)
@@ -308,7 +308,7 @@ def test_hooked_nodes_are_registered_until_removed_or_freed_so_passes_skip_the_s
 def test_with_no_hook_anywhere_a_pass_does_not_look_for_hooks():
     import gc
 
-    from autograd_core.value import HOOKED, hooked_nodes
+    from autograd_core.engine.value import HOOKED, hooked_nodes
 
     gc.collect()  # Values with hooks that other tests left in reference cycles
     if HOOKED:
@@ -346,7 +346,7 @@ def test_backward_the_stepper_the_grader_jit_and_grad_take_the_same_terms(f, x):
 
 
 def test_the_walk_yields_each_step_before_adding_its_terms():
-    from autograd_core.backward import reverse_walk
+    from autograd_core.engine.backward import reverse_walk
 
     a = Value(3.0)
     b = a * a

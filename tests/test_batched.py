@@ -1,4 +1,5 @@
-"""autograd_core.batched: a traced scalar program run over a whole batch as NumPy array code.
+"""autograd_core.compiler.batched: a traced scalar program run over a whole batch as NumPy array
+code.
 
 Every number is checked against the eager engine, point by point, to 1e-12: every op of the
 table, random expression graphs over all of them (the graphs of test_properties), every

@@ -1,5 +1,5 @@
-"""autograd_core.block_program and block_calculus: the lowering's program as data, its printers
-and its backward rules.
+"""autograd_core.compiler.block_program and block_calculus: the lowering's program as data, its
+printers and its backward rules.
 
 The batched back-end's numbers are checked in test_batched; here, what the program is: equations
 over typed arrays with no source text in them, printed as NumPy source by one printer (whose
@@ -10,10 +10,11 @@ rules in which elementwise ops use the op table's own partials.
 import numpy as np
 import pytest
 
-from autograd_core import Value, block_calculus, block_ops, dot, ir, jit, ops, take
-from autograd_core import block_program as bp
-from autograd_core.batched import TrainingStep
-from autograd_core.block_program import ALL, BATCH, Array
+from autograd_core import Value, dot, ir, jit, ops, take
+from autograd_core.compiler import block_calculus, block_ops
+from autograd_core.compiler import block_program as bp
+from autograd_core.compiler.batched import TrainingStep
+from autograd_core.compiler.block_program import ALL, BATCH, Array
 from nn import MLP
 
 

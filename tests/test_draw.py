@@ -10,7 +10,7 @@ import xml.etree.ElementTree as ET
 import pytest
 
 from autograd_core import Value, dot, draw_dot, vsum
-from autograd_core.draw import grad_color, module_of
+from autograd_core.pictures.draw import grad_color, module_of
 
 SVG = "{http://www.w3.org/2000/svg}"
 
@@ -590,7 +590,7 @@ def mlp_64_32_10(samples: int) -> Value:
 
 
 def test_the_neurons_level_of_a_64_32_10_mlp_shows_a_bounded_number_of_boxes_in_order():
-    from autograd_core.draw import MAX_UNITS
+    from autograd_core.pictures.draw import MAX_UNITS
 
     source = draw_dot(mlp_64_32_10(8), level="neurons", color="grad").source
     boxes = box_texts(source)
@@ -663,7 +663,7 @@ def test_an_empty_input_name_is_refused():
 
 def test_the_layers_level_of_a_200_step_gru_folds_the_middle_steps_into_one_box():
     import nn
-    from autograd_core.draw import MAX_LAYERS
+    from autograd_core.pictures.draw import MAX_LAYERS
 
     cell = nn.GRUCell(2, 3, seed=0)
     states = nn.unroll(cell, [[0.01 * t, -0.01 * t] for t in range(200)])

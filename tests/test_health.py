@@ -158,7 +158,7 @@ def test_the_tracker_is_a_fit_callback():
 def test_the_report_in_a_notebook_colours_each_layers_gradient_on_the_shared_scale():
     import re
 
-    from autograd_core.draw import grad_color
+    from autograd_core.pictures.draw import grad_color
 
     model = MLP(2, [4, 4, 1], activation="tanh", seed=0)
     X = [[0.5, -1.0], [1.5, 0.3]]

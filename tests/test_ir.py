@@ -1,4 +1,4 @@
-"""autograd_core.ir: a traced program is data, a list of equations printed like a jaxpr.
+"""autograd_core.compiler.ir: a traced program is data, a list of equations printed like a jaxpr.
 
 The programs are checked by what they print and by running them: a ten-line interpreter below
 evaluates the equations with the op table's forward functions, and its numbers must be the

@@ -1,5 +1,5 @@
-"""autograd_core.jit: traced once into a program, replayed as generated Python, with the eager
-engine's numbers exactly (==, not approximately).
+"""autograd_core.compiler.jit: traced once into a program, replayed as generated Python, with the
+eager engine's numbers exactly (==, not approximately).
 
 Every op of the op table is enumerated and random expression graphs are drawn over all of them
 (the graphs of test_properties), so a new op is checked here without a new test.
@@ -29,7 +29,7 @@ from hypothesis import HealthCheck, given, settings
 from autograd_core import OPS, Value, dot, jit, ops, value_and_grad, vsum
 
 # The module (the package's `jit` is the function of the same name).
-jit_module = importlib.import_module("autograd_core.jit")
+jit_module = importlib.import_module("autograd_core.compiler.jit")
 
 
 def identical(a: float, b: float) -> bool:

@@ -1,7 +1,7 @@
 """The op table, entry by entry.
 
-Every op in `autograd_core.ops.OPS` is enumerated from the table: its local partials are checked
-against central differences of its own forward (always), and its value, gradient, second and
+Every op in `autograd_core.engine.ops.OPS` is enumerated from the table: its local partials are
+checked against central differences of its own forward (always), and its value, gradient, second and
 third derivatives against PyTorch in float64. A new op is covered by adding it to `OPS` and its
 PyTorch twin to `TORCH_TWINS`; no new test is needed.
 """

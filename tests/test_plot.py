@@ -147,7 +147,7 @@ def test_history_of_a_regression_draws_r2():
 def test_the_gradient_scale_gives_matplotlib_the_colours_draw_dot_gives_boxes():
     from matplotlib.colors import to_hex
 
-    from autograd_core.draw import grad_color
+    from autograd_core.pictures.draw import grad_color
     from nn.plot import grad_scale
 
     colormap, norm = grad_scale()

@@ -9,7 +9,7 @@ import pytest
 from PIL import Image
 
 from autograd_core import Value, backward_steps
-from autograd_core.stepper import Stepper, frames, save_gif, save_html
+from autograd_core.pictures.stepper import Stepper, frames, save_gif, save_html
 from nn import MLP, losses
 from nn.data import make_moons
 
@@ -242,7 +242,7 @@ def test_the_constant_1_of_every_layer_gets_a_name_of_its_own():
 
 
 def test_boxes_take_the_gradient_colour_once_their_gradient_has_arrived():
-    from autograd_core.draw import grad_color
+    from autograd_core.pictures.draw import grad_color
 
     _, _, _, y = diamond()
     pictures = [p.source for p in frames(y)]

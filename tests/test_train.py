@@ -9,7 +9,7 @@ import pytest
 from helpers import assert_same_training, fit_both_ways
 
 from autograd_core import Value, dot
-from autograd_core.modes import mode
+from autograd_core.engine.modes import mode
 from nn import losses, optim
 from nn.data import make_blobs, make_moons, make_spiral, make_xor
 from nn.modules import MLP, Module

@@ -1,9 +1,9 @@
 """Lowering: a traced per-sample program to a block program that runs it over a whole batch.
 
 The `Compiler` walks the program's equations once, in order, and groups them into the block
-ops of `autograd_core.block_ops` (matrix products, gathered convolutions, row reductions,
+ops of `autograd_core.compiler.block_ops` (matrix products, gathered convolutions, row reductions,
 elementwise ops, means over the batch), each of which writes its forward equations of the
-block program (`autograd_core.block_program`). It records where every scalar variable went
+block program (`autograd_core.compiler.block_program`). It records where every scalar variable went
 (`Blocks.where`: its block and column), so a later equation reads it from there. Then it walks
 the block ops backwards: each writes the equations adding its terms to its inputs' gradients,
 and `Blocks` keeps the books of those gradients (a block's first term names its gradient; the
@@ -20,7 +20,8 @@ import functools
 import math
 from typing import Any
 
-from . import block_calculus, ir, ops
+from ..engine import ops
+from . import block_calculus, ir
 from . import block_program as bp
 from .block_ops import (
     Convolution,

@@ -1,10 +1,10 @@
 """The batched back-end: a traced scalar program run over a whole batch as NumPy array code.
 
-`autograd_core.block_ops` says which scalar equations of a one-sample program become which
-matrix ops, `autograd_core.lowering` groups them so into a block program (forward equations,
-then the backward ones of `autograd_core.block_calculus`); this module runs it:
+`autograd_core.compiler.block_ops` says which scalar equations of a one-sample program become which
+matrix ops, `autograd_core.compiler.lowering` groups them so into a block program (forward
+equations, then the backward ones of `autograd_core.compiler.block_calculus`); this module runs it:
 `jit(f).batched` (`BatchedFunction`) and a training step of `fit(jit=True)` (`TrainingStep`),
-with the feeds and reports of a batch trace (`autograd_core.batch`).
+with the feeds and reports of a batch trace (`autograd_core.compiler.batch`).
 
 The program is kept as `.block_program` (data; `str()` prints it as a matrix jaxpr) and as
 `.source`, the NumPy source it is printed to and run as: the matrix form a learner can read.
@@ -93,7 +93,7 @@ class TrainingStep:
     outputs as an (n, k) array, and d(mean loss)/d(theta).
 
     A program traced in a `batch_trace` may also read feeds and end with reports (see
-    `autograd_core.batch`): each run asks the feeds for their numbers first and gives the
+    `autograd_core.compiler.batch`): each run asks the feeds for their numbers first and gives the
     reports theirs after, so a module's random masks and running estimates stay its own.
     """
 

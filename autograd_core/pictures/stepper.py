@@ -25,7 +25,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from .backward import _check_seed, reverse_walk, topological_order
+from ..engine.backward import _check_seed, reverse_walk, topological_order
+from ..engine.value import Value
 from .draw import (
     BOX_STYLE,
     GRAPH_STYLE,
@@ -35,7 +36,6 @@ from .draw import (
     escape_text,
     grad_color,
 )
-from .value import Value
 
 if TYPE_CHECKING:
     import graphviz

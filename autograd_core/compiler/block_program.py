@@ -1,7 +1,7 @@
 """The block program: the lowering's output as data, and the one printer that makes it NumPy.
 
-A traced program describes one sample; the lowering (`autograd_core.lowering`) turns it into a
-program over whole arrays: its variables (`Array`) are matrices with a batch axis `n` (a
+A traced program describes one sample; the lowering (`autograd_core.compiler.lowering`) turns it
+into a program over whole arrays: its variables (`Array`) are matrices with a batch axis `n` (a
 layer's pre-activations `Z1`, shape (n, 32)), parameter matrices read from `theta` (`W1`,
 (32, 64)), rows the same for every sample ((1, k)) and index constants; its equations
 (`Equation`) assign an expression (`Expr`: an op of a small set, such as `matmul`, `take`,
@@ -26,8 +26,8 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ops
-from .arithmetic import Arithmetic
+from ..engine import ops
+from ..engine.arithmetic import Arithmetic
 from .codegen import Printer
 
 # ------------------------------------------------------------------------------------------

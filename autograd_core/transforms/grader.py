@@ -13,8 +13,8 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .transforms import grad
-from .value import _is_real
+from ..engine.value import _is_real
+from .reverse import grad
 
 # Agreement: |yours - engine's| <= ATOL + RTOL * |engine's|, loose enough for a hand-written
 # formula that sums in another order, tight enough for any real slip.

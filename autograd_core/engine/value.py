@@ -164,7 +164,7 @@ class Value(Arithmetic):
 
     def draw(self, **options: Any) -> graphviz.Digraph:
         """The same as `draw_dot(self, **options)`."""
-        from .draw import draw_dot
+        from ..pictures.draw import draw_dot
 
         return draw_dot(self, **options)
 

@@ -47,8 +47,8 @@ from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any
 
-from .backward import topological_order
-from .value import Value
+from ..engine.backward import topological_order
+from ..engine.value import Value
 
 if TYPE_CHECKING:
     import graphviz

@@ -21,10 +21,10 @@ import functools
 from collections.abc import Callable, Sequence
 from typing import Any
 
-from .backward import _partials_on_graph, gradients, topological_order
-from .modes import enable_grad
-from .transforms import _arguments, _nested, _output, _running_f
-from .value import Value, _is_real
+from ..engine.backward import _partials_on_graph, gradients, topological_order
+from ..engine.modes import enable_grad
+from ..engine.value import Value, _is_real
+from .reverse import _arguments, _nested, _output, _running_f
 
 Function = Callable[..., Any]
 

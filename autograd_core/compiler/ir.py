@@ -30,12 +30,12 @@ from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from typing import Any
 
-from . import ops
-from .arithmetic import Arithmetic
-from .backward import NOTHING, counts
+from ..engine import ops
+from ..engine.arithmetic import Arithmetic
+from ..engine.backward import NOTHING, counts
+from ..engine.modes import enable_grad, mode
+from ..engine.value import Value, hooked_nodes
 from .batch import Feed, Report, batch_trace
-from .modes import enable_grad, mode
-from .value import Value, hooked_nodes
 
 Operand = Any  # a Var or a float constant
 
@@ -102,7 +102,7 @@ class Program:
     0 times anything (inf, nan) as 0.
 
     A program traced with `batch=True` may end its inputs with the `feeds` its modules asked
-    for and its outputs with their `reports` (see `autograd_core.batch`).
+    for and its outputs with their `reports` (see `autograd_core.compiler.batch`).
     """
 
     params: list[Var] = field(default_factory=list)

@@ -18,7 +18,8 @@ import weakref
 from collections.abc import Sequence
 from typing import Any
 
-from . import ir, ops
+from ..engine import ops
+from . import ir
 
 _compiled_count = itertools.count()
 _INFIX = {ops.ADD: "+", ops.SUB: "-", ops.MUL: "*"}

@@ -2,8 +2,8 @@
 
 Run over a batch, each scalar variable of a one-sample program is a column of numbers, one
 per sample, and the lowering keeps such columns side by side in blocks: (batch, width) arrays
-of the block program (`autograd_core.block_program`). `Blocks` holds what the block ops
-(`autograd_core.block_ops`) share while they build that program:
+of the block program (`autograd_core.compiler.block_program`). `Blocks` holds what the block ops
+(`autograd_core.compiler.block_ops`) share while they build that program:
 
 * where every scalar variable is (`where`: its block and column), and how to read a list of
   them as one matrix (`assemble`: a view where they lie in order, else one gather);
@@ -12,7 +12,7 @@ of the block program (`autograd_core.block_program`). `Blocks` holds what the bl
   ones are added to it, and the term of an assembled matrix goes back to its pieces.
 
 The walk over the program that decides which block op takes which equations is the
-`Compiler`'s (`autograd_core.lowering`).
+`Compiler`'s (`autograd_core.compiler.lowering`).
 """
 
 from __future__ import annotations
@@ -21,8 +21,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine import ops
 from . import block_program as bp
-from . import ir, ops
+from . import ir
 from .block_program import ALL, BATCH, Array, Equation
 
 THETA, DTHETA = Array("theta"), Array("dtheta")
@@ -105,7 +106,7 @@ class Blocks:
         self.checks: dict[int, Any] = {}  # equation number -> the elementwise op it computes
         self.param_index = {v: i for i, v in enumerate(program.params)}
         # The per-sample inputs: the features X, then the labels as numbers Y, then the
-        # numbers modules feed the program at each run F (see `autograd_core.batch`).
+        # numbers modules feed the program at each run F (see `autograd_core.compiler.batch`).
         n_feeds = sum(len(feed.values) for feed in program.feeds)
         self.counts: dict[str, int] = {}
         self.X = self.input_block("X", len(program.inputs) - n_labels - n_feeds)

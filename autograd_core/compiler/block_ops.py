@@ -18,9 +18,9 @@ of numbers, one per sample, and the program's structure shows which columns belo
   every program runs, whatever its shape; recognition only makes it faster.
 
 Each kind of op is a class that builds itself from equations (`lower`, which writes its
-forward equations of the block program, `autograd_core.block_program`) and keeps what its
-backward rule reads; the rules are one table, `autograd_core.block_calculus`. Where each
-scalar went and the books of the gradients are `Blocks`' (`autograd_core.blocks`).
+forward equations of the block program, `autograd_core.compiler.block_program`) and keeps what its
+backward rule reads; the rules are one table, `autograd_core.compiler.block_calculus`. Where each
+scalar went and the books of the gradients are `Blocks`' (`autograd_core.compiler.blocks`).
 """
 
 from __future__ import annotations
@@ -30,8 +30,9 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from typing import Any
 
+from ..engine import ops
 from . import block_program as bp
-from . import ir, ops
+from . import ir
 from .block_program import ALL, BATCH, Array
 from .blocks import (
     DTHETA,

@@ -8,8 +8,8 @@ kind of number it meets:
 * floats: the eager engine evaluates it once per node, in the forward pass;
 * `Value`s: `backward(create_graph=True)` evaluates it on the graph, so the derivative is
   itself differentiable (higher-order derivatives for free);
-* the variables of a traced program (`autograd_core.ir`): `jit` evaluates it on them to write
-  the backward pass down as equations, which its back-ends then run;
+* the variables of a traced program (`autograd_core.compiler.ir`): `jit` evaluates it on them to
+  write the backward pass down as equations, which its back-ends then run;
 * NumPy arrays: the batched back-end evaluates it on a whole batch at once.
 
 Adding an op is one entry here (or one call to `defop`); the tests enumerate `OPS`, and eager
@@ -172,7 +172,7 @@ TAKE = Op("take", numeric.take, _take_partials, _take_on_arrays)
 # batch together (batch normalisation). A function run on one sample is a batch of one, so on a
 # float, a Value or a traced variable it is x itself, with partial 1; the batched back-end runs
 # it as the column mean of a (batch, width) block, d mean / d x_i = 1 / n. On an array (a value
-# the same for every sample) it is that value. See `autograd_core.batch`.
+# the same for every sample) it is that value. See `autograd_core.compiler.batch`.
 BATCH_MEAN = Op("batch_mean", float, lambda out, x: (1.0,), lambda np, x: x)
 
 
@@ -332,7 +332,7 @@ def defop(
     """Declare a new primitive and return it; call the result to apply it.
 
     `forward(*floats) -> float`; `partials(out, *inputs) -> tuple`, written with ordinary
-    operators and other ops (`autograd_core.ops.EXP(x)`, not `x.exp()`), so that it works on
+    operators and other ops (`autograd_core.engine.ops.EXP(x)`, not `x.exp()`), so that it works on
     floats, Values, traced variables and arrays alike; `array(np, *arrays)` optionally gives the
     batched back-end a vectorised forward. The op joins `OPS`, so eager mode, `create_graph`,
     `gradcheck`, `jit` and the batched back-end all use it.

@@ -1,6 +1,6 @@
 """`jit`: trace a function once, then run it as generated code instead of building graphs.
 
-Tracing calls `f` on Values and records its graph as a `Program` (`autograd_core.ir`): one
+Tracing calls `f` on Values and records its graph as a `Program` (`autograd_core.compiler.ir`): one
 equation per node, then the backward pass as more equations, written by the op table's own
 partial rules. Two back-ends run a program:
 
@@ -10,8 +10,8 @@ partial rules. Two back-ends run a program:
   program of more than `LONG_PROGRAM` equations is run by `Interpreter`, a loop over the same
   equations calling the same functions, because compiling its source would cost more than
   the trace itself (see there);
-* the batched back-end (`autograd_core.batched`, NumPy) runs it over a whole batch of inputs
-  at once: `jitted.batched(*arrays)`.
+* the batched back-end (`autograd_core.compiler.batched`, NumPy) runs it over a whole batch of
+  inputs at once: `jitted.batched(*arrays)`.
 
 As in JAX, Python control flow that depends on the data (`if x > 0:`) is frozen at trace
 time: the generated code replays the branch taken by the first call, whatever later inputs
@@ -30,10 +30,10 @@ import math
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
+from ..engine.value import Value, _is_real
+from ..transforms.reverse import _output
 from . import ir
 from .codegen import Printer, compile_source
-from .transforms import _output
-from .value import Value, _is_real
 
 
 class Jitted:

@@ -28,8 +28,8 @@ from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
-from .ops import BATCH_MEAN
-from .value import Value
+from ..engine.ops import BATCH_MEAN
+from ..engine.value import Value
 
 Supply = Callable[[int], Any]  # n -> the feed's numbers, an array broadcastable to (n, width)
 Receive = Callable[[Any, int], None]  # (the report's numbers, n) -> None

@@ -21,10 +21,10 @@ from contextlib import contextmanager
 from dataclasses import dataclass
 from typing import Any
 
-from . import ops
-from .backward import gradients
-from .modes import enable_grad, mode, no_grad
-from .value import Value, _is_real
+from ..engine import ops
+from ..engine.backward import gradients
+from ..engine.modes import enable_grad, mode, no_grad
+from ..engine.value import Value, _is_real
 
 Function = Callable[..., Any]
 

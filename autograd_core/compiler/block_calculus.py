@@ -1,11 +1,11 @@
 """The calculus of the lowering: one backward rule per block op, in one table (`RULES`).
 
-A rule reads a block op of the forward pass (`autograd_core.block_ops`: its operands, its
+A rule reads a block op of the forward pass (`autograd_core.compiler.block_ops`: its operands, its
 result and the gradient that reached the result, `op.out.grad`) and writes the backward
 equations of the block program adding its terms to its inputs' gradients; `Blocks` keeps the
 books (a block's first term names its gradient, later ones are added to it).
 
-Most of the calculus is not here but in the op table (`autograd_core.ops`), as for the eager
+Most of the calculus is not here but in the op table (`autograd_core.engine.ops`), as for the eager
 engine and `jit`'s scalar backward pass: an elementwise op and a row reduction (vsum, dot,
 logsumexp) evaluate the op's own partial rule on the blocks and multiply by the gradient.
 What remains are the rules of array ops that no scalar op states: the mean over the batch
@@ -20,8 +20,8 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from ..engine import ops
 from . import block_program as bp
-from . import ops
 from .block_ops import (
     BatchedProduct,
     BatchMean,

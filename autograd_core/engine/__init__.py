@@ -1,0 +1,1 @@
+"""The engine: numbers, the op table, `Value`, the reverse walk and the modes."""

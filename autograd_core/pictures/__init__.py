@@ -1,0 +1,1 @@
+"""Pictures: drawing a graph with Graphviz, and the backward stepper."""
