@@ -9,7 +9,7 @@ this module measures it on MLPs for MNIST (784 inputs, 10 classes) of growing wi
 
 Each figure comes from a fresh process (so that its peak memory is its own): the model and
 32 random samples are made first, then the clock and the resident-memory high-water mark
-(`ru_maxrss`) are read around `fit(..., epochs=1, batch_size=32)` (the model and optimizer
+(Linux's VmHWM) are read around `fit(..., epochs=1, batch_size=32)` (the model and optimizer
 built before), one step, whose own time (about a millisecond) is part of the figure.
 PyTorch's figure is its whole way to the same step: building the `nn.Sequential` and the
 optimizer, then the step. Each library first
@@ -35,6 +35,17 @@ HIDDEN = (128, 1024)
 
 
 def _peak_mib() -> float:
+    """This process's peak resident size. Linux's `ru_maxrss` keeps the parent's peak across
+    fork and exec (run from `benchmarks.run`, which holds gigabytes by then, every growth read
+    0), so the kernel's own high-water mark of this process's memory is read where there is
+    one."""
+    try:
+        with open("/proc/self/status") as status:
+            for line in status:
+                if line.startswith("VmHWM:"):
+                    return int(line.split()[1]) / 1024  # kB
+    except OSError:
+        pass
     return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024  # KiB on Linux
 
 
