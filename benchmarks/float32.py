@@ -13,8 +13,6 @@ types. Medians of `repeats`, everything on one thread (NumPy's BLAS and PyTorch'
 from __future__ import annotations
 
 import functools
-import statistics
-import time
 from collections.abc import Callable
 from typing import Any
 
@@ -23,18 +21,15 @@ import numpy as np
 from nn import MLP
 from nn.train import _BatchedStep
 
+from .arrays import per_call
+
 SHAPES = ((784, 256, 10, 128), (784, 1024, 10, 256))
 """(inputs, hidden, classes, batch) of the networks measured."""
 
 
 def _median_ms(run: Callable[[], Any], repeats: int) -> float:
-    run()
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        run()
-        times.append(time.perf_counter() - start)
-    return statistics.median(times) * 1e3
+    """The median of `repeats` single calls, in ms (no budget: one call a run)."""
+    return per_call(run, budget=0.0, repeats=repeats) * 1e3
 
 
 def ours(shape: tuple[int, int, int, int], repeats: int) -> dict[str, float]:

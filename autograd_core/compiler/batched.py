@@ -17,6 +17,7 @@ number names the op and the number).
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from . import block_program as bp
@@ -27,7 +28,18 @@ from .codegen import compile_source
 from .lowering import Compiler
 
 
-class BatchedFunction:
+class _Compiled:
+    """What the two runners share: the NumPy `source` of their program and its `_compiler`."""
+
+    source: str
+    _compiler: Compiler
+
+    def _compile_run(self, dtype: Any) -> Any:
+        """`source` compiled for arrays of `dtype`."""
+        return compile_source(self.source, self, self._compiler.namespace(dtype))["run"]
+
+
+class BatchedFunction(_Compiled):
     """`f` and its gradient over a batch: `(values, grads)` for an (n, n_args) array `X`."""
 
     def __init__(self, program: ir.Program) -> None:
@@ -37,7 +49,7 @@ class BatchedFunction:
         self.block_program = compiler.block_program([compiler.X.array], [_VALUE, compiler.X.grad])
         self.source = compiler.source("def run(X):", "value[:, 0], dX")
         self._compiler, self._forward_end = compiler, forward_end
-        self._runs: dict[Any, Any] = {}  # compiled for each float type it is called with
+        self._runs: dict[Any, Any] = {}  # by the float type of X (see `_compiled`)
         # Compiled the first time a value or gradient comes out inf or nan.
         self._checked: Any = None
         self._careful: dict[Any, Any] = {}
@@ -57,10 +69,7 @@ class BatchedFunction:
     def __call__(self, X: Any) -> tuple[Any, Any]:
         """f and its gradient at each row of X, in X's float type (float32 or float64)."""
         np = numpy()
-        run = self._runs.get(X.dtype)
-        if run is None:
-            namespace = self._compiler.namespace(X.dtype)
-            run = self._runs[X.dtype] = compile_source(self.source, self, namespace)["run"]
+        run = _compiled(self._runs, X.dtype, self._compile_run)
         with np.errstate(all="ignore"):
             value, dX = run(X)
         if not (np.isfinite(value).all() and np.isfinite(dX).all()):
@@ -75,15 +84,14 @@ class BatchedFunction:
         return value, dX
 
     def _run_carefully(self, X: Any) -> tuple[Any, Any]:
-        careful = self._careful.get(X.dtype)
-        if careful is None:
-            compiler, _ = self._compiler_for(careful=True)
-            careful = compiler.function("def run(X):", "value[:, 0], dX", self, dtype=X.dtype)
-            self._careful[X.dtype] = careful
-        return careful(X)
+        return _compiled(self._careful, X.dtype, self._compile_careful)(X)
+
+    def _compile_careful(self, dtype: Any) -> Any:
+        compiler, _ = self._compiler_for(careful=True)
+        return compiler.function("def run(X):", "value[:, 0], dX", self, dtype=dtype)
 
 
-class TrainingStep:
+class TrainingStep(_Compiled):
     """The loss of a batch and its gradient for every parameter, from a per-sample program.
 
     `program` computes, for one sample, `outputs[0]` = the sample's loss and then any other
@@ -125,12 +133,12 @@ class TrainingStep:
         self.source = compiler.source(header, returned)
         self.feeds, self.reports = program.feeds, program.reports
         self._compiler, self._header, self._forward_end = compiler, header, forward_end
-        # Compiled when first needed: the whole step, the forward alone (`evaluate`), and the
-        # forward with a check after every op (the first time a loss comes out inf or nan).
-        self._run: Any = None
-        self._forward: Any = None
+        # Compiled when first needed, for each float type of theta: the whole step and the
+        # forward alone (`evaluate`); and the forward with a check after every op (the first
+        # time a loss comes out inf or nan).
+        self._runs: dict[Any, Any] = {}
+        self._forwards: dict[Any, Any] = {}
         self._checked: Any = None
-        self._dtype: Any = None  # the float type of theta the step was compiled for
 
     @staticmethod
     def _joined(compiler: Compiler, xs: list[ir.Operand], rows: Any) -> bp.Operand:
@@ -149,14 +157,10 @@ class TrainingStep:
 
     def __call__(self, theta: Any, X: Any, Y: Any = None) -> tuple[float, Any, Any]:
         """The mean loss, the outputs and d(mean loss)/d(theta); then the reports are given."""
-        if self._run is None or self._dtype != theta.dtype:
-            self._dtype = theta.dtype
-            namespace = self._compiler.namespace(theta.dtype)
-            self._run = compile_source(self.source, self, namespace)["run"]
-            self._forward = None
+        run = _compiled(self._runs, theta.dtype, self._compile_run)
         F = self._feeds(len(X))
         with numpy().errstate(all="ignore"):
-            loss, outputs, dtheta, reports = self._run(theta, X, Y, F)
+            loss, outputs, dtheta, reports = run(theta, X, Y, F)
             self._check(loss, theta, X, Y, F)
         start = 0
         for report in self.reports:
@@ -168,17 +172,17 @@ class TrainingStep:
         """The mean loss and the outputs, from the forward pass alone; no report is given.
         The feeds are asked as for a step: meant for a program traced in eval mode, where
         batch norm feeds its running estimates and dropout draws nothing."""
-        if self._forward is None or self._dtype != theta.dtype:
-            self._dtype = theta.dtype
-            self._run = None
-            self._forward = self._compiler.function(
-                self._header, "loss, outputs", self, self._outputs_end, dtype=theta.dtype
-            )
+        forward = _compiled(self._forwards, theta.dtype, self._compile_forward)
         F = self._feeds(len(X))
         with numpy().errstate(all="ignore"):
-            loss, outputs = self._forward(theta, X, Y, F)
+            loss, outputs = forward(theta, X, Y, F)
             self._check(loss, theta, X, Y, F)
         return float(loss.mean()), outputs
+
+    def _compile_forward(self, dtype: Any) -> Any:
+        return self._compiler.function(
+            self._header, "loss, outputs", self, self._outputs_end, dtype=dtype
+        )
 
     def _feeds(self, n: int) -> Any:
         """The numbers each feed supplies for a batch of n, side by side: the array F."""
@@ -200,6 +204,15 @@ class TrainingStep:
 
 
 _VALUE = Array("value", shape=("n", 1))
+
+
+def _compiled(cache: dict[Any, Any], dtype: Any, compile_for: Callable[[Any], Any]) -> Any:
+    """The function of `cache` for arrays of `dtype` (float64 or float32), compiled the first
+    time that float type comes: its constants and the arrays it makes are of that type."""
+    function = cache.get(dtype)
+    if function is None:
+        function = cache[dtype] = compile_for(dtype)
+    return function
 
 
 def compile_function(program: ir.Program) -> BatchedFunction:
