@@ -8,13 +8,14 @@
 * `fit_both_ways` and `assert_same_training`: a model trained by `nn.fit` on the eager graph
   and on the batched back-end, and the check that both took the same steps.
 
-Ops are applied through the public API: an op of the table called on Values, `OPS[name](*xs)`.
+Ops are applied through the public API: an op of the table called on Values, `table_op(name)(*xs)`.
 """
 
 import inspect
 import itertools
 import math
 from collections.abc import Callable
+from dataclasses import dataclass
 from typing import Any
 
 import pytest
@@ -29,8 +30,8 @@ POINTS = (-1.3, -0.4, 0.6, 1.7)
 NARY_POINTS = ((0.6, -1.3), POINTS)
 STEP = 1e-6  # central-difference step
 
-# The same function in PyTorch, called as twin(torch, *input_tensors). Parametrised ops appear
-# in OPS with one representative parameter: power_of(3.0) and leaky_relu_of(0.01).
+# The same function in PyTorch, called as twin(torch, *input_tensors); a parametrised op with
+# its SAMPLE_PARAMS (below).
 TORCH_TWINS = {
     "add": lambda torch, x, y: x + y,
     "sub": lambda torch, x, y: x - y,
@@ -65,12 +66,46 @@ TORCH_TWINS = {
 }
 
 
-def arity(op: Op) -> int | None:
-    """How many inputs op takes, read from its rule `partials(out, *inputs)`; None if n-ary."""
-    inputs = list(inspect.signature(op.partials).parameters.values())[1:]
+# The parameters the table's parametrised ops are checked with (test_ops checks others too).
+SAMPLE_PARAMS = {"power_of": (3.0,), "leaky_relu": (0.01,)}
+
+
+@dataclass(frozen=True)
+class TableOp:
+    """An op of the table with its sample parameters, if it takes any, applied to its inputs
+    alone: how the tests enumerate the table (`table_op("power_of")(x)` is x ** 3)."""
+
+    op: Op
+    params: tuple = ()
+
+    @property
+    def name(self) -> str:
+        return self.op.name
+
+    def __call__(self, *xs: Any) -> Any:
+        return self.op.apply(xs, self.params)
+
+    def forward(self, *xs: float) -> float:
+        return self.op.forward(*xs, *self.params)
+
+    def partials(self, out: Any, *xs: Any) -> tuple:
+        return self.op.partials(out, *xs, *self.params)
+
+    def on_arrays(self, *xs: Any) -> Any:
+        return self.op.on_arrays(*xs, *self.params)
+
+
+def table_op(name: str) -> TableOp:
+    return TableOp(OPS[name], SAMPLE_PARAMS.get(name, ()))
+
+
+def arity(op: TableOp) -> int | None:
+    """How many inputs op takes, read from its rule `partials(out, *inputs, *params)`; None if
+    n-ary."""
+    inputs = list(inspect.signature(op.op.partials).parameters.values())[1:]
     if any(p.kind is inspect.Parameter.VAR_POSITIONAL for p in inputs):
         return None
-    return len(inputs)
+    return len(inputs) - len(op.op.parameters)
 
 
 def forward_or_none(op: Op, xs: tuple[float, ...]) -> float | None:
@@ -100,7 +135,7 @@ def sample_points(op: Op) -> list[tuple[float, ...]]:
 
 
 OP_CASES = [
-    pytest.param(name, xs, id=f"{name}{xs}") for name, op in OPS.items() for xs in sample_points(op)
+    pytest.param(name, xs, id=f"{name}{xs}") for name in OPS for xs in sample_points(table_op(name))
 ]
 
 
@@ -168,7 +203,7 @@ def replay(program: list[Step], leaves: list, apply, constant) -> list:
 
 
 def on_values(program: list[Step], leaves: list) -> list[Value]:
-    return replay(program, leaves, lambda name, xs: OPS[name](*xs), Value)
+    return replay(program, leaves, lambda name, xs: table_op(name)(*xs), Value)
 
 
 def on_tensors(torch, program: list[Step], leaves: list) -> list:
@@ -184,7 +219,7 @@ def on_tensors(torch, program: list[Step], leaves: list) -> list:
 def safe_result(name: str, inputs: list[Value]) -> Value | None:
     """name applied to inputs, or None if it fails or makes a big, infinite or nan number."""
     try:
-        out = OPS[name](*inputs)
+        out = table_op(name)(*inputs)
     except (ValueError, ZeroDivisionError, OverflowError):
         return None
     return out if all(abs(n) <= BOUND for n in (out.data, *out.local_grads)) else None
@@ -206,12 +241,12 @@ def build(leaves: list[float], steps: list[tuple[str, list[int]]]) -> list[Step]
         return record(("add", (sigmoid, half)), nodes[sigmoid] + nodes[half])
 
     for name, picks in steps:
-        count = arity(OPS[name]) or len(picks)  # n-ary ops take all four picks
+        count = arity(table_op(name)) or len(picks)  # n-ary ops take all four picks
         inputs = tuple(pick % len(nodes) for pick in picks[:count])
         out = safe_result(name, [nodes[i] for i in inputs])
         if out is None:
             inputs = tuple(squashed(i) for i in inputs)
-            out = OPS[name](*(nodes[i] for i in inputs))
+            out = table_op(name)(*(nodes[i] for i in inputs))
         record((name, inputs), out)
     return program
 

@@ -26,27 +26,29 @@ def _program_and_input():
 
 
 @pytest.mark.parametrize(
-    ("expression", "op", "inputs"),
+    ("expression", "op", "inputs", "params"),
     [
-        (lambda x: x + 2.0, ops.ADD, lambda x: (x, 2.0)),
-        (lambda x: 2.0 - x, ops.SUB, lambda x: (2.0, x)),
-        (lambda x: 3 * x, ops.MUL, lambda x: (3.0, x)),
-        (lambda x: x / 4.0, ops.DIV, lambda x: (x, 4.0)),
-        (lambda x: -x, ops.NEG, lambda x: (x,)),
-        (lambda x: abs(x), ops.ABS, lambda x: (x,)),
-        (lambda x: x.exp(), ops.EXP, lambda x: (x,)),
-        (lambda x: x**3, ops.power_of(3.0), lambda x: (x,)),
-        (lambda x: x**x, ops.POW, lambda x: (x, x)),
-        (lambda x: 2.0**x, ops.POW, lambda x: (2.0, x)),
+        (lambda x: x + 2.0, ops.ADD, lambda x: (x, 2.0), ()),
+        (lambda x: 2.0 - x, ops.SUB, lambda x: (2.0, x), ()),
+        (lambda x: 3 * x, ops.MUL, lambda x: (3.0, x), ()),
+        (lambda x: x / 4.0, ops.DIV, lambda x: (x, 4.0), ()),
+        (lambda x: -x, ops.NEG, lambda x: (x,), ()),
+        (lambda x: abs(x), ops.ABS, lambda x: (x,), ()),
+        (lambda x: x.exp(), ops.EXP, lambda x: (x,), ()),
+        (lambda x: x**3, ops.POWER_OF, lambda x: (x,), (3.0,)),
+        (lambda x: x.leaky_relu(0.2), ops.LEAKY_RELU, lambda x: (x,), (0.2,)),
+        (lambda x: x**x, ops.POW, lambda x: (x, x), ()),
+        (lambda x: 2.0**x, ops.POW, lambda x: (2.0, x), ()),
     ],
 )
-def test_an_operator_on_a_var_records_the_same_op_a_value_records(expression, op, inputs):
+def test_an_operator_on_a_var_records_the_same_op_a_value_records(expression, op, inputs, params):
     program, x = _program_and_input()
     out = expression(x)
-    assert [(eq.op, eq.inputs, eq.out) for eq in program.equations] == [(op, inputs(x), out)]
+    recorded = [(eq.op, eq.inputs, eq.out, eq.params) for eq in program.equations]
+    assert recorded == [(op, inputs(x), out, params)]
     a = Value(1.5)
     node = expression(a)
-    assert node._op is op and len(node.inputs) == len(inputs(x))
+    assert node._op is op and len(node.inputs) == len(inputs(x)) and node.params == params
 
 
 def test_a_comparison_looks_at_the_number_of_a_value_and_refuses_a_var():

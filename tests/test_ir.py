@@ -22,7 +22,7 @@ def evaluate(program: ir.Program, params: list[float], inputs: list[float]) -> l
         return env[x] if isinstance(x, ir.Var) else x
 
     for eq in program.equations:
-        env[eq.out] = eq.op.forward(*map(read, eq.inputs))
+        env[eq.out] = eq.op.forward(*map(read, eq.inputs), *eq.params)
     return [read(x) for x in (*program.outputs, *program.gradients)]
 
 
@@ -85,10 +85,22 @@ def test_the_backward_pass_prints_as_more_equations_of_the_same_kind():
 def test_parametrised_ops_print_with_their_parameters():
     program = ir.trace(lambda x: (x**2.5).leaky_relu(), 1)
     assert str(program) == (
-        "{ lambda  ; x0 .\n    v0 = power_of[2.5] x0\n    v1 = leaky_relu[0.01] v0\n  in (v1) }"
+        "{ lambda  ; x0 .\n"
+        "    v0 = power_of[exponent=2.5] x0\n"
+        "    v1 = leaky_relu[slope=0.01] v0\n"
+        "  in (v1) }"
     )
-    assert ir.op_label(ops.power_of(2.5)) == "power_of[2.5]"
+    assert ir.op_label(ops.POWER_OF, (2.5,)) == "power_of[exponent=2.5]"
     assert ir.op_label(ops.TANH) == "tanh"
+
+
+def test_an_op_with_parameters_is_one_op_whatever_its_parameters():
+    # Two exponents are one op applied with two parameters: one equation kind, one op object,
+    # no op made per exponent (and none kept in a cache of factories).
+    program = ir.trace(lambda x: x**2.0 + x**3.0 + x**2.0, 1)
+    powers = [eq for eq in program.equations if eq.op is ops.POWER_OF]
+    assert [eq.params for eq in powers] == [(2.0,), (3.0,), (2.0,)]
+    assert {eq.op for eq in program.equations} == {ops.POWER_OF, ops.ADD}
 
 
 # -- what tracing records ---------------------------------------------------------------------

@@ -54,7 +54,7 @@ def elementwise(op: Elementwise, blocks: Blocks) -> None:
     the gradient of the result (as eager `backward` evaluates it on floats)."""
     g = op.out.grad
     args = [blocks.value_of(o) for o in op.operands]
-    partials = op.op.partials(op.out.array, *args)
+    partials = op.op.partials(op.out.array, *args, *op.params)
     for o, local in zip(op.operands, partials, strict=True):
         # A partial that is the number 0 adds nothing, as in eager `backward` (0 * inf).
         if blocks.wanted(o) and not is_number(local, 0.0):

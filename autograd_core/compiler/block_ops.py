@@ -739,10 +739,12 @@ def _single_source(blocks: Blocks, xs: Sequence[ir.Operand]) -> Block | None:
 
 @dataclass(eq=False)
 class Elementwise(BlockOp):
-    """One op of the table applied column by column: `H = tanh(Z)`, `v = a * theta[3]`."""
+    """One op of the table applied column by column: `H = tanh(Z)`, `v = a * theta[3]`,
+    with the op's parameters (each column's the same)."""
 
     op: ops.Op
     operands: list[Operand]
+    params: tuple = ()
 
     @classmethod
     def group(cls, blocks: Blocks, eq: ir.Equation, done: set[int]) -> list[ir.Equation]:
@@ -807,8 +809,8 @@ class Elementwise(BlockOp):
         wide = not scalar and all(rows)
         out = blocks.block("v" if len(group) == 1 else "H", len(group), scalar, wide)
         args = [blocks.value_of(o) for o in operands]
-        blocks.emit(out.array, bp.map_op(first.op, *args))
-        blocks.block_ops.append(cls(out, first.op, operands))
+        blocks.emit(out.array, bp.map_op(first.op, *args, params=first.params))
+        blocks.block_ops.append(cls(out, first.op, operands, first.params))
         blocks.checks[len(blocks.equations) - 1] = blocks.block_ops[-1]
         for j, member in enumerate(group):
             blocks.place(member.out, out, j)

@@ -29,6 +29,7 @@ from typing import Any
 from ..engine import ops
 from ..engine.arithmetic import Arithmetic
 from .codegen import Printer
+from .ir import op_label
 
 # ------------------------------------------------------------------------------------------
 # The data
@@ -42,19 +43,19 @@ class BlockValue(Arithmetic):
     __slots__ = ()
 
     @staticmethod
-    def apply_op(op: ops.Op, args: Sequence[Any]) -> Any:
-        folded = _fold(op, args)
-        return map_op(op, *args) if folded is None else folded
+    def apply_op(op: ops.Op, args: Sequence[Any], params: tuple = ()) -> Any:
+        folded = _fold(op, args, params)
+        return map_op(op, *args, params=params) if folded is None else folded
 
     @staticmethod
     def _number(x: Any) -> float:
         raise TypeError("a block of the program holds a number per sample: it has no one number")
 
 
-def _fold(op: ops.Op, args: Sequence[Any]) -> Any:
+def _fold(op: ops.Op, args: Sequence[Any], params: tuple) -> Any:
     """The result without an expression, where it is exact: x * 1.0 = x, x + 0.0 = x, f(c)."""
     if not any(isinstance(x, BlockValue) for x in args):
-        return op.forward(*map(float, args))
+        return op.forward(*map(float, args), *params)
     if op is ops.MUL or op is ops.ADD:
         unit = 1.0 if op is ops.MUL else 0.0
         x, y = args
@@ -207,9 +208,10 @@ def concatenate(parts: Sequence[Operand], axis: int = 1) -> Expr:
     return expr("concatenate", *parts, params=(axis,))
 
 
-def map_op(op: ops.Op, *args: Operand) -> Expr:
-    """An op of the table applied element by element, as the generated code calls it."""
-    return expr("map", *args, params=(op,))
+def map_op(op: ops.Op, *args: Operand, params: tuple = ()) -> Expr:
+    """An op of the table applied element by element, as the generated code calls it, with
+    the op's own parameters (a power's exponent) after it."""
+    return expr("map", *args, params=(op, *params))
 
 
 # ------------------------------------------------------------------------------------------
@@ -303,7 +305,9 @@ def _call(name: str) -> Callable[[NumpyPrinter, Expr], tuple[str, int]]:
 
 
 def _map(p: NumpyPrinter, e: Expr) -> tuple[str, int]:
-    (op,) = e.params
+    op, *numbers = e.params
+    if numbers:  # the op's parameters follow its inputs, as its array kernel takes them
+        return f"{p.ops.name_of(op)}({p.args([*e.args, *numbers])})", _ATOM
     if op in _INFIX_OPS:
         symbol, level = _INFIX_OPS[op]
         a, b = e.args
@@ -424,13 +428,14 @@ def _jaxpr(x: Any) -> str:
         params = [f"axis={x.params[0]}"]
     elif x.op == "transpose" and x.params == (None,):
         params = []
+    elif x.op == "map":
+        op, *numbers = x.params
+        params = [op_label(op, tuple(numbers))]
     head = x.op + (f"[{', '.join(params)}]" if params else "")
     return f"{head}({args})"
 
 
 def _param(p: Any) -> str:
-    if isinstance(p, ops.Op):
-        return ops.key_of(p) + (f"{list(p.params)}" if p.params else "")
     if isinstance(p, tuple):
         return "(" + ", ".join(map(str, p)) + ")"
     return str(p)

@@ -153,10 +153,10 @@ class Blocks:
 
     @staticmethod
     def alike_key(eq: ir.Equation, depth: int) -> tuple:
-        """Equations with one key are at one depth and apply one op (n-ary ops: any number of
-        inputs; the others: as many)."""
+        """Equations with one key are at one depth and apply one op with the same parameters
+        (n-ary ops: any number of inputs; the others: as many)."""
         n_ary = eq.op in (ops.VSUM, ops.DOT, ops.LOGSUMEXP)
-        return (depth, eq.op, 0 if n_ary else len(eq.inputs))
+        return (depth, eq.op, eq.params, 0 if n_ary else len(eq.inputs))
 
     def alike(self, eq: ir.Equation) -> list[ir.Equation]:
         return self.alike_by_key[self.alike_key(eq, self.depth[eq.out])]

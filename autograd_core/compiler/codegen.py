@@ -13,7 +13,6 @@ from __future__ import annotations
 import itertools
 import linecache
 import math
-import re
 import weakref
 from collections.abc import Sequence
 from typing import Any
@@ -48,28 +47,20 @@ class Printer:
     An op of the built-in table is called by its key (`tanh(v0)`), which the tests check
     against every name generated code uses; an op declared with `defop` is called `op_<name>`
     (no other generated name starts so), so what a user calls an op (`np`, `sum`, `x0`, `if`)
-    never meets a name of the generated code. A parametrised op adds its parameters
-    (`power_of_3_0`).
+    never meets a name of the generated code. An op's parameters follow its inputs as
+    numbers (`power_of(v0, 3.0)`), as its functions take them.
     """
 
     def __init__(self) -> None:
         self.names: dict[ops.Op, str] = {}
-        self.taken: set[str] = set()
 
     def name_of(self, op: ops.Op) -> str:
         if op in self.names:
             return self.names[op]
         key = ops.key_of(op)
         name = key if key in ops.BUILT_IN else f"op_{key}"
-        if op.params:
-            name += "_" + re.sub(r"\W", "_", "_".join(map(repr, op.params)))
-        unique, count = name, 1
-        while unique in self.taken:  # two parameters that print alike (1e-05 and 1e_05)
-            count += 1
-            unique = f"{name}_{count}"
-        self.names[op] = unique
-        self.taken.add(unique)
-        return unique
+        self.names[op] = name
+        return name
 
     def ops_by_name(self) -> dict[str, ops.Op]:
         """Each op the source calls, by the name it calls it."""
@@ -83,10 +74,10 @@ class Printer:
         return "nan" if math.isnan(x) else ("inf" if x > 0 else "(-inf)")
 
     def line(self, eq: ir.Equation) -> str:
-        return f"{eq.out.name} = {self.expression(eq.op, eq.inputs)}"
+        return f"{eq.out.name} = {self.expression(eq.op, eq.inputs, eq.params)}"
 
-    def expression(self, op: ops.Op, inputs: Sequence[ir.Operand]) -> str:
-        args = [self.operand(x) for x in inputs]
+    def expression(self, op: ops.Op, inputs: Sequence[ir.Operand], params: tuple = ()) -> str:
+        args = [self.operand(x) for x in (*inputs, *params)]
         if op in _INFIX:
             return f"{args[0]} {_INFIX[op]} {args[1]}"
         if op is ops.NEG:

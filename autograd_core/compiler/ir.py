@@ -45,10 +45,11 @@ _PREFIX = {"temp": "v", "grad": "t"}  # the printed names of computed variables
 class Var(Arithmetic):
     """A variable of a traced program; arithmetic on it records equations in its program."""
 
-    # `inputs`, `_op` and `grad` make a variable a node for the chain rule's one walk
-    # (`backward.reverse_walk`): the inputs and op of the equation that computes it (none for a
-    # parameter or an input), and its gradient while `with_gradients` writes the backward pass.
-    __slots__ = ("name", "kind", "program", "inputs", "_op", "grad")
+    # `inputs`, `_op`, `params` and `grad` make a variable a node for the chain rule's walk
+    # (`_chain_rule`): the inputs, op and op parameters of the equation that computes it (none
+    # for a parameter or an input), and its gradient while `with_gradients` writes the backward
+    # pass.
+    __slots__ = ("name", "kind", "program", "inputs", "_op", "params", "grad")
 
     def __init__(self, name: str, kind: str, program: Program) -> None:
         self.name = name
@@ -58,15 +59,16 @@ class Var(Arithmetic):
         self.program = program
         self.inputs: tuple[Operand, ...] = ()
         self._op: ops.Op | None = None
+        self.params: tuple = ()
         self.grad: Operand = 0.0
 
     def __repr__(self) -> str:
         return self.name
 
     @staticmethod
-    def apply_op(op: ops.Op, args: Sequence[Operand]) -> Operand:
+    def apply_op(op: ops.Op, args: Sequence[Operand], params: tuple = ()) -> Operand:
         program = next(arg.program for arg in args if isinstance(arg, Var))
-        return program.emit(op, [a if isinstance(a, Var) else float(a) for a in args])
+        return program.emit(op, [a if isinstance(a, Var) else float(a) for a in args], params)
 
     @staticmethod
     def _number(x: Operand) -> float:
@@ -85,11 +87,13 @@ _NO_TRUTH_VALUE = (
 
 @dataclass(eq=False, slots=True)
 class Equation:
-    """`out = op(*inputs)`: one op of the table on variables and constants."""
+    """`out = op(*inputs)`: one op of the table on variables and constants, with the op's
+    parameters, if it takes any (`x ** 3` is `power_of` of x with exponent 3.0)."""
 
     op: ops.Op
     inputs: tuple[Operand, ...]
     out: Var
+    params: tuple = ()
 
 
 @dataclass(eq=False)
@@ -126,14 +130,14 @@ class Program:
         self._count += 1
         return Var(f"{_PREFIX[kind]}{self._count - 1}", kind, self)
 
-    def emit(self, op: ops.Op, inputs: Sequence[Operand]) -> Operand:
+    def emit(self, op: ops.Op, inputs: Sequence[Operand], params: tuple = ()) -> Operand:
         """Record `op(*inputs)` and return its result, folding what needs no equation where it
         is exact: an op of constants is computed, x * 1.0 is x, x + 0.0 is x."""
         for x in inputs:
             if type(x) is Var:
                 break
         else:
-            return op.forward(*inputs)
+            return op.forward(*inputs, *params)
         if op is ops.MUL or op is ops.ADD:
             x, y = inputs
             unit = 1.0 if op is ops.MUL else 0.0
@@ -141,12 +145,14 @@ class Program:
                 return x
             if type(x) is not Var and x == unit:
                 return y
-        return self.equation(op, tuple(inputs), self.new_var("grad"))
+        return self.equation(op, tuple(inputs), self.new_var("grad"), params)
 
-    def equation(self, op: ops.Op, inputs: tuple[Operand, ...], out: Var) -> Var:
-        """Append `out = op(*inputs)` and return `out`."""
-        out.inputs, out._op = inputs, op
-        self.equations.append(Equation(op, inputs, out))
+    def equation(
+        self, op: ops.Op, inputs: tuple[Operand, ...], out: Var, params: tuple = ()
+    ) -> Var:
+        """Append `out = op(*inputs)` (with the op's parameters) and return `out`."""
+        out.inputs, out._op, out.params = inputs, op, params
+        self.equations.append(Equation(op, inputs, out, params))
         return out
 
     def product(self, local: Operand, g: Operand) -> Operand:
@@ -168,7 +174,8 @@ class Program:
             inputs += " ; fed " + " ".join(v.name for v in self.inputs[len(own_inputs) :])
         lines = [f"{{ lambda {params} ; {inputs} ."]
         for eq in self.equations:
-            lines.append(f"    {eq.out.name} = {op_label(eq.op)} {' '.join(map(_text, eq.inputs))}")
+            operands = " ".join(map(_text, eq.inputs))
+            lines.append(f"    {eq.out.name} = {op_label(eq.op, eq.params)} {operands}")
         outputs = self.outputs[: len(self.outputs) - n_reported]
         results = ", ".join(map(_text, [*outputs, *self.gradients]))
         if n_reported:
@@ -178,10 +185,15 @@ class Program:
         return "\n".join(lines)
 
 
-def op_label(op: ops.Op) -> str:
-    """The op's name in the table, with its parameters: `tanh`, `power_of[3.0]`."""
+def op_label(op: ops.Op, params: tuple = ()) -> str:
+    """The op's name in the table, with its parameters: `tanh`, `power_of[exponent=3.0]`."""
     key = ops.key_of(op)
-    return f"{key}[{', '.join(map(repr, op.params))}]" if op.params else key
+    if not params:
+        return key
+    named = ", ".join(
+        f"{name}={value!r}" for name, value in zip(op.parameters, params, strict=True)
+    )
+    return f"{key}[{named}]"
 
 
 def _text(x: Operand) -> str:
@@ -283,7 +295,8 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
                 variables[node] = node.data  # a leaf that is not an argument: a constant
                 continue
             inputs = tuple(map(variables.__getitem__, node.inputs))
-            variables[node] = program.equation(node._op, inputs, program.new_var("temp"))
+            out = program.new_var("temp")
+            variables[node] = program.equation(node._op, inputs, out, node.params)
         elif node not in visited:
             visited.add(node)
             stack += (node, _INPUTS_DONE)
@@ -489,7 +502,7 @@ def _chain_rule(program: Program, order: list[Var]) -> None:
             g = node.grad
             if g is NOTHING or not node.inputs:
                 continue
-            local_grads = node._op.partials(node, *node.inputs)  # type: ignore[union-attr]
+            local_grads = node._op.partials(node, *node.inputs, *node.params)  # type: ignore[union-attr]
             g_is_zero = _is(g, 0.0)
             for child, local in zip(node.inputs, local_grads, strict=True):
                 if type(child) is not Var:  # a constant: it needs no gradient

@@ -304,11 +304,11 @@ class Interpreter:
         read = values.__getitem__
         if not self.careful:
             for eq in equations:
-                values[eq.out] = eq.op.forward(*map(read, eq.inputs))
+                values[eq.out] = eq.op.forward(*map(read, eq.inputs), *eq.params)
             return values
         for eq in equations:
             forward = _careful_product if eq.out in self.program.products else eq.op.forward
-            values[eq.out] = forward(*map(read, eq.inputs))
+            values[eq.out] = forward(*map(read, eq.inputs), *eq.params)
         return values
 
     def forward(self, *xs: float) -> float:

@@ -183,7 +183,7 @@ class Compiler(Blocks):
         # an error too, and a legitimate inf (x + inf) must not hide a later element's error.
         bad = ~np.isfinite(arrays[0])
         for row in np.stack([a[bad] for a in arrays[1:]], axis=1).tolist():
-            block_op.op.forward(*row)
+            block_op.op.forward(*row, *block_op.params)
 
 
 def _times(a: Any, b: Any) -> Any:

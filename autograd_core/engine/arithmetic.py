@@ -2,11 +2,12 @@
 and the block program's arrays.
 
 Each operator applies one op of the table: `a * b` is `MUL` on a and b, `-a` is `NEG` on a.
-A class that mixes `Arithmetic` in says how an op is applied to it with `apply_op(op, args)`
-and what a comparison compares with `_number(x)`. `Value` records a node of the graph, `Var`
-an equation of its program, a block an array expression. (`Value` also has its own `_binary`
-and `_unary`, the operators' fast path: a number on either side, NotImplemented when Python
-should offer the other operand.)
+A class that mixes `Arithmetic` in says how an op is applied to it with
+`apply_op(op, args, params)` (`params`: the op's parameters, such as a power's exponent) and
+what a comparison compares with `_number(x)`. `Value` records a node of the graph, `Var`
+an equation of its program, a block an array expression. (`Value` also has its own `_binary`,
+`_unary` and `_parametrised`, the operators' fast path: a number on either side,
+NotImplemented when Python should offer the other operand.)
 """
 
 from __future__ import annotations
@@ -44,6 +45,10 @@ class Arithmetic:
     def _unary(cls, op: ops.Op, a: Any) -> Any:
         return cls.apply_op(op, (a,))
 
+    @classmethod
+    def _parametrised(cls, op: ops.Op, a: Any, params: tuple) -> Any:
+        return cls.apply_op(op, (a,), params)
+
     def __add__(self, other: Any) -> Any:
         return self._binary(ops.ADD, self, other)
 
@@ -70,8 +75,8 @@ class Arithmetic:
 
     def __pow__(self, exponent: Any) -> Any:
         if is_real(exponent):
-            # A constant exponent is part of the op: no node, and no d/d(exponent) to compute.
-            return self._unary(ops.power_of(float(exponent)), self)
+            # A constant exponent is the op's parameter: no node, no d/d(exponent) to compute.
+            return self._parametrised(ops.POWER_OF, self, (float(exponent),))
         return self._binary(ops.POW, self, exponent)
 
     def __rpow__(self, base: Any) -> Any:
@@ -121,7 +126,7 @@ class Arithmetic:
         return self._unary(ops.RELU, self)
 
     def leaky_relu(self, slope: float = 0.01) -> Any:
-        return self._unary(ops.leaky_relu_of(float(slope)), self)
+        return self._parametrised(ops.LEAKY_RELU, self, (float(slope),))
 
     def sin(self) -> Any:
         return self._unary(ops.SIN, self)

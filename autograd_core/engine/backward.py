@@ -50,8 +50,9 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     """
     _check_seed(seed)
     if root._op is not None and not root.inputs:
+        made_by = root._op.title(root.params)
         raise RuntimeError(
-            f"backward() on a Value computed by {root._op.name!r} under no_grad(): no graph was "
+            f"backward() on a Value computed by {made_by!r} under no_grad(): no graph was "
             "recorded, so no gradient can reach anything it came from. Compute it outside "
             "no_grad() (or inside enable_grad()) to differentiate it"
         )
@@ -228,7 +229,7 @@ def _partials_on_graph(node: Value) -> tuple:
     check = mode.anomaly
     mode.anomaly = False
     try:
-        return node._op.partials(node, *node.inputs)
+        return node._op.partials(node, *node.inputs, *node.params)
     finally:
         mode.anomaly = check
 

@@ -20,9 +20,9 @@ from __future__ import annotations
 
 import math
 import operator
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
-from functools import lru_cache, wraps
+from functools import wraps
 from typing import Any
 
 from . import numeric
@@ -36,43 +36,80 @@ class Op:
     `partials(out, *inputs) -> tuple` gives d(out)/d(input) for each input.
     `array(np, *arrays)`, optional, is the forward on NumPy arrays for the batched back-end
     (without it, that back-end applies `forward` element by element: right, only slower).
-    `family` and `params` name a parametrised op, e.g. `power_of(3.0)` is family "power_of"
-    with params (3.0,); an op of the table is found by its key in `OPS`.
+
+    An op may take `parameters`: numbers fixed where the op is applied, which are neither
+    inputs nor differentiated (a power's exponent, a leaky relu's slope), as a JAX primitive
+    takes its params. Each function above takes them after the inputs, `forward(x, exponent)`,
+    and the node or equation that applies the op keeps them beside it; `label` formats them
+    for drawings (`**{exponent:g}` draws x ** 3 as `**3`).
 
     Calling an op applies it to whatever it is given: floats give a float, a `Value` gives a
-    node of the graph, a traced variable gives an equation, NumPy arrays give an array.
+    node of the graph, a traced variable gives an equation, NumPy arrays give an array. The
+    parameters come by name: `POWER_OF(x, exponent=3.0)`.
     """
 
     name: str
     forward: Callable[..., float]
     partials: Callable[..., tuple]
     array: Callable[..., Any] | None = None
-    family: str = ""
-    params: tuple = ()
+    parameters: tuple[str, ...] = ()
+    label: str = ""
 
-    def __call__(self, *args: Any) -> Any:
+    def __call__(self, *args: Any, **params: Any) -> Any:
+        if params or self.parameters:
+            return self.apply(args, self.params_from(params))
         for arg in args:
             if type(arg) is not float:
-                return self._apply_to(args)
+                return self._apply_to(args, ())
         return self.forward(*args)
 
-    def _apply_to(self, args: tuple) -> Any:
+    def apply(self, args: tuple, params: tuple = ()) -> Any:
+        """The op on `args` with its parameters as a tuple, in the order of `parameters`."""
+        for arg in args:
+            if type(arg) is not float:
+                return self._apply_to(args, params)
+        return self.forward(*args, *params)
+
+    def params_from(self, given: dict[str, Any]) -> tuple:
+        """The parameters given by name, as the tuple the op's functions take after the inputs."""
+        if given.keys() != set(self.parameters):
+            wanted = ", ".join(self.parameters) or "none"
+            raise TypeError(
+                f"op {self.name!r} takes the parameters ({wanted}), got ({', '.join(given)})"
+            )
+        params = []
+        for name in self.parameters:
+            value = given[name]
+            if isinstance(value, bool) or not isinstance(value, (int, float)):
+                raise TypeError(
+                    f"op {self.name!r}: parameter {name!r} must be a number, got {value!r}"
+                )
+            params.append(float(value))
+        return tuple(params)
+
+    def _apply_to(self, args: tuple, params: tuple) -> Any:
         for arg in args:
             # Value and the traced variables of `ir` know how to record an op applied to them.
             apply_op = getattr(type(arg), "apply_op", None)
             if apply_op is not None:
-                return apply_op(self, args)
+                return apply_op(self, args, params)
         if any(getattr(arg, "ndim", 0) for arg in args):
-            return self.on_arrays(*args)
-        return self.forward(*(float(arg) for arg in args))
+            return self.on_arrays(*args, *params)
+        return self.forward(*(float(arg) for arg in args), *params)
 
     def on_arrays(self, *xs: Any) -> Any:
-        """The forward on NumPy arrays (and numbers), element by element."""
+        """The forward on NumPy arrays (and numbers, the parameters last), element by element."""
         import numpy
 
         if self.array is not None:
             return self.array(numpy, *xs)
         return numpy.vectorize(self.forward, otypes=[float])(*xs)
+
+    def title(self, params: tuple = ()) -> str:
+        """What a node of this op is called in drawings and messages: `tanh`, `**3`."""
+        if not self.label:
+            return self.name
+        return self.label.format(**dict(zip(self.parameters, params, strict=True)))
 
     def __repr__(self) -> str:
         return f"<op {self.name}>"
@@ -176,32 +213,24 @@ TAKE = Op("take", numeric.take, _take_partials, _take_on_arrays)
 BATCH_MEAN = Op("batch_mean", float, lambda out, x: (1.0,), lambda np, x: x)
 
 
-@lru_cache(maxsize=256)
-def power_of(c: float) -> Op:
-    """x ** c for a constant c: d/dx x^c = c x^(c-1). One Op per exponent, shared by all nodes."""
-    # x ** 0 is the constant 1: its derivative is exactly 0, even at x = 0 (not 0 * inf).
-    partials = (lambda out, x: (0.0,)) if c == 0.0 else (lambda out, x: (c * IEEE_POW(x, c - 1.0),))
-    return Op(
-        f"**{c:g}",
-        lambda x: numeric.checked_pow(x, c),
-        partials,
-        lambda np, x: np.power(x, c),
-        family="power_of",
-        params=(c,),
-    )
-
-
-@lru_cache(maxsize=256)
-def leaky_relu_of(slope: float) -> Op:
-    """max(x, slope x): the partial is 1 where x > 0, else slope."""
-    return Op(
-        "leaky_relu",
-        lambda x: numeric.leaky_relu(x, slope),
-        lambda out, x: (slope + (1.0 - slope) * STEP(x),),
-        lambda np, x: np.where(x > 0.0, x, slope * x),
-        family="leaky_relu",
-        params=(slope,),
-    )
+# x ** c for a constant c: d/dx x^c = c x^(c-1). x ** 0 is the constant 1: its derivative is
+# exactly 0, even at x = 0 (not 0 * inf). (`c` is a parameter: a number here, never traced.)
+POWER_OF = Op(
+    "**",
+    numeric.checked_pow,
+    lambda out, x, c: (0.0,) if c == 0.0 else (c * IEEE_POW(x, c - 1.0),),
+    lambda np, x, c: np.power(x, c),
+    parameters=("exponent",),
+    label="**{exponent:g}",
+)
+# max(x, slope x): the partial is 1 where x > 0, else slope.
+LEAKY_RELU = Op(
+    "leaky_relu",
+    numeric.leaky_relu,
+    lambda out, x, slope: (slope + (1.0 - slope) * STEP(x),),
+    lambda np, x, slope: np.where(x > 0.0, x, slope * x),
+    parameters=("slope",),
+)
 
 
 def _floats(np: Any, mask: Any, *like: Any) -> Any:
@@ -268,14 +297,14 @@ OPS: dict[str, Op] = {
     "div": DIV,
     "neg": NEG,
     "pow": POW,
-    "power_of": power_of(3.0),
+    "power_of": POWER_OF,
     "exp": EXP,
     "log": LOG,
     "sqrt": SQRT,
     "tanh": TANH,
     "sigmoid": SIGMOID,
     "relu": RELU,
-    "leaky_relu": leaky_relu_of(0.01),
+    "leaky_relu": LEAKY_RELU,
     "abs": ABS,
     "sin": SIN,
     "cos": COS,
@@ -314,9 +343,7 @@ def by_name() -> dict[str, Op]:
 
 
 def key_of(op: Op) -> str:
-    """The name `op` has in `OPS` or `BATCH_OPS` (its family's name for a parametrised op)."""
-    if op.family:
-        return op.family
+    """The name `op` has in `OPS`, `BATCH_OPS` or `INDEX_OPS`."""
     try:
         return _KEYS[op]
     except KeyError:
@@ -328,6 +355,7 @@ def defop(
     forward: Callable[..., float],
     partials: Callable[..., tuple],
     array: Callable[..., Any] | None = None,
+    parameters: Sequence[str] = (),
 ) -> Op:
     """Declare a new primitive and return it; call the result to apply it.
 
@@ -335,7 +363,8 @@ def defop(
     operators and other ops (`autograd_core.engine.ops.EXP(x)`, not `x.exp()`), so that it works on
     floats, Values, traced variables and arrays alike; `array(np, *arrays)` optionally gives the
     batched back-end a vectorised forward. The op joins `OPS`, so eager mode, `create_graph`,
-    `gradcheck`, `jit` and the batched back-end all use it.
+    `gradcheck`, `jit` and the batched back-end all use it. `parameters` names numbers the op
+    takes by keyword where it is applied, which each function gets after the inputs (see `Op`).
 
     >>> softplus = defop("softplus", lambda x: math.log1p(math.exp(x)),
     ...                  lambda out, x: (SIGMOID(x),))
@@ -348,19 +377,29 @@ def defop(
     for what, function in (("forward", forward), ("partials", partials)):
         if not callable(function):
             raise TypeError(f"defop {name!r}: {what} must be a function, got {function!r}")
-    op = Op(name, forward, _one_per_input(name, partials), array)
+    parameters = tuple(parameters)
+    for parameter in parameters:
+        if not (isinstance(parameter, str) and parameter.isidentifier()):
+            raise ValueError(
+                f"defop {name!r}: a parameter's name must be an identifier, got {parameter!r}"
+            )
+    op = Op(name, forward, _one_per_input(name, partials, len(parameters)), array, parameters)
     OPS[name] = op
     _KEYS[op] = name
     return op
 
 
-def _one_per_input(name: str, partials: Callable[..., tuple]) -> Callable[..., tuple]:
-    """`partials`, checked each time it runs to give exactly one partial per input: a rule
-    with one too few would otherwise leave an input's gradient silently 0."""
+def _one_per_input(
+    name: str, partials: Callable[..., tuple], n_params: int
+) -> Callable[..., tuple]:
+    """`partials`, checked each time it runs to give exactly one partial per input (the
+    arguments but the last `n_params`): a rule with one too few would otherwise leave an input's
+    gradient silently 0."""
 
     @wraps(partials)
-    def checked(out: Any, *inputs: Any) -> tuple:
-        local_grads = partials(out, *inputs)
+    def checked(out: Any, *args: Any) -> tuple:
+        local_grads = partials(out, *args)
+        inputs = args[: len(args) - n_params]
         if not isinstance(local_grads, (tuple, list)) or len(local_grads) != len(inputs):
             got = (
                 f"{len(local_grads)} partial" + ("" if len(local_grads) == 1 else "s")

@@ -36,7 +36,9 @@ class Value(Arithmetic):
     `bool(v)` is `v.data != 0`, as for a PyTorch scalar, so `if v:` tests the number.
     """
 
-    __slots__ = ("data", "grad", "label", "inputs", "local_grads", "_op", "_hooks")
+    # `_params` is set only on a node of an op with parameters (x ** 3), `_hooks` only on a
+    # node with hooks: most nodes leave both empty.
+    __slots__ = ("data", "grad", "label", "inputs", "local_grads", "_op", "_params", "_hooks")
     # Makes NumPy scalars defer to us: np.float64(2) * v calls v.__rmul__ and gives a Value.
     __array_ufunc__ = None
 
@@ -61,8 +63,16 @@ class Value(Arithmetic):
 
     @property
     def op(self) -> str:
-        """The name of the op that made this node, e.g. '*' or 'tanh'; '' for a leaf."""
-        return self._op.name if self.inputs else ""
+        """The name of the op that made this node, e.g. '*', 'tanh' or '**3'; '' for a leaf."""
+        return self._op.title(self.params) if self.inputs else ""
+
+    @property
+    def params(self) -> tuple:
+        """The parameters of the op that made this node: `(3.0,)` for `x ** 3`, else `()`."""
+        try:
+            return self._params
+        except AttributeError:
+            return ()
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
@@ -116,14 +126,26 @@ class Value(Arithmetic):
         return out
 
     @staticmethod
+    def _parametrised(op: ops.Op, a: Value, params: tuple) -> Value:
+        """`op(a)` for the one-input ops with parameters (`x ** 3`, `leaky_relu`)."""
+        x = a.data
+        data = op.forward(x, *params)
+        if usual.everywhere:
+            out = _node(op, data, (a,), op.partials(data, x, *params))
+        else:
+            out = _node_in_mode(op, data, (a,), params)
+        out._params = params
+        return out
+
+    @staticmethod
     def _number(x: Operand) -> float:
         """What a comparison compares: `data` (`<` and the others return a bool)."""
         return _data(x)
 
     @staticmethod
-    def apply_op(op: ops.Op, args: Sequence[Any]) -> Value:
+    def apply_op(op: ops.Op, args: Sequence[Any], params: tuple = ()) -> Value:
         """`op(*args)` as a node, numbers in `args` made constant leaves (`ops.Op` calls this)."""
-        return _apply(op, *[_coerce(arg, op.name) for arg in args])
+        return _apply(op, *[_coerce(arg, op.name) for arg in args], params=params)
 
     # -- graph ----------------------------------------------------------------------------------
 
@@ -207,13 +229,17 @@ def _data(x: Operand) -> float:
 # -- applying an op: every node of every graph is made by `_node` ------------------------------
 
 
-def _apply(op: ops.Op, *inputs: Value) -> Value:
+def _apply(op: ops.Op, *inputs: Value, params: tuple = ()) -> Value:
     """`op(*inputs)` for any number of inputs (vsum, dot, and ops called on Values)."""
     xs = [v.data for v in inputs]
-    data = op.forward(*xs)
+    data = op.forward(*xs, *params)
     if usual.everywhere:
-        return _node(op, data, inputs, op.partials(data, *xs))
-    return _node_in_mode(op, data, inputs)
+        out = _node(op, data, inputs, op.partials(data, *xs, *params))
+    else:
+        out = _node_in_mode(op, data, inputs, params)
+    if params:
+        out._params = params
+    return out
 
 
 _new_value = object.__new__
@@ -233,7 +259,7 @@ def _node(op: ops.Op, data: float, inputs: tuple[Value, ...], local_grads: tuple
     return out
 
 
-def _node_in_mode(op: ops.Op, data: float, inputs: tuple[Value, ...]) -> Value:
+def _node_in_mode(op: ops.Op, data: float, inputs: tuple[Value, ...], params: tuple = ()) -> Value:
     """`_node` while some thread is in `no_grad` or `detect_anomaly`: this thread's mode decides.
 
     Under `detect_anomaly` a non-finite result raises. Under `no_grad` the Value is a leaf that
@@ -242,11 +268,12 @@ def _node_in_mode(op: ops.Op, data: float, inputs: tuple[Value, ...]) -> Value:
     """
     if mode.anomaly and not isfinite(data):
         raise FloatingPointError(
-            f"{op.name} produced {data!r} in the forward pass from inputs {describe(inputs)}"
+            f"{op.title(params)} produced {data!r} in the forward pass from inputs "
+            f"{describe(inputs)}"
         )
     if not mode.grad_enabled:
         return _node(op, data, (), ())
-    return _node(op, data, inputs, op.partials(data, *[v.data for v in inputs]))
+    return _node(op, data, inputs, op.partials(data, *[v.data for v in inputs], *params))
 
 
 def _operand(x: object, op: ops.Op) -> Value | None:
