@@ -51,7 +51,7 @@ def take(table: list[list[Value]], index: int) -> Vector:
     if not is_integer(index):
         raise TypeError(f"an embedding reads token ids (ints), got {type(index).__name__}")
     if not 0 <= index < len(table):
-        raise ValueError(f"token id {index} is out of range: expected 0..{len(table) - 1}")
+        raise IndexError(f"token id {index} is out of range: expected 0..{len(table) - 1}")
     return table[index]
 
 
