@@ -98,7 +98,7 @@ def measure(batch_size: int, n_names: int = N_NAMES, epochs: int = EPOCHS) -> di
         for epoch in range(1, epochs + 1):
             for way in WAYS:
                 start = time.perf_counter()
-                loss, _ = loops[way].epoch(epoch)
+                loss, _, _ = loops[way].epoch(epoch)
                 results[way]["seconds"].append(time.perf_counter() - start)
                 results[way]["losses"].append(loss)
     for r in results.values():

@@ -139,7 +139,9 @@ def history(history: Any, ax: Axes | None = None, held_out: str = "validation") 
     per epoch, accuracy as a fraction in [0, 1]; for regression `.r2` takes its place. With
     validation data the validation curves are drawn dashed beside the training ones, named
     `held_out` in the legend ("test" when the held-out data is a test set). An empty score
-    list draws the losses alone.
+    list draws the losses alone. Where an epoch took several steps, `.step_loss` (each step's
+    loss, if the history has it) is drawn faintly behind the epochs' means, each epoch's steps
+    spread over its width, so that a run of a few long epochs still shows its course.
     """
     losses = list(history.loss)
     if not losses:
@@ -151,7 +153,14 @@ def history(history: Any, ax: Axes | None = None, held_out: str = "validation") 
     val_scores = list(getattr(history, "val_r2" if regression else "val_accuracy", []))
     epochs = range(1, len(losses) + 1)
     ax = _axes(ax)
-    lines = ax.plot(epochs, losses, color=_class_color(0), label="loss")
+    lines = []
+    steps = list(getattr(history, "step_loss", []))
+    if len(steps) > len(losses):
+        per_epoch = len(steps) / len(losses)
+        at = [(k + 1) / per_epoch for k in range(len(steps))]
+        faint = {"color": _class_color(0), "alpha": 0.3, "linewidth": 0.7}
+        lines += ax.plot(at, steps, label="loss per step", **faint)
+    lines += ax.plot(epochs, losses, color=_class_color(0), label="loss")
     if val_losses:
         dashed = {"linestyle": "--", "color": _class_color(0), "label": f"{held_out} loss"}
         lines += ax.plot(range(1, len(val_losses) + 1), val_losses, **dashed)
@@ -175,7 +184,7 @@ def history(history: Any, ax: Axes | None = None, held_out: str = "validation") 
     # Below the axes, never over the curves (a rising validation loss is what one looks for).
     ax.legend(
         lines, [line.get_label() for line in lines], loc="upper center",
-        bbox_to_anchor=(0.5, -0.15), ncol=len(lines), frameon=False,
+        bbox_to_anchor=(0.5, -0.15), ncol=len(lines) if len(lines) <= 4 else 3, frameon=False,
     )  # fmt: skip
     ax.set_title("training")
     return ax

@@ -77,6 +77,9 @@ class History:
     number of tokens the model is, on average, as unsure between. With `validation_data`,
     `val_loss[e]` and `val_accuracy[e]` are measured on it after epoch e, in eval mode. For
     the accuracy of the trained model, call `accuracy(model, X, y)`.
+
+    `step_loss` has the loss of every step, in order (each batch's mean, before its update):
+    `loss[e]` is the mean of epoch e's, each weighted by its batch size.
     """
 
     loss: list[float] = field(default_factory=list)
@@ -87,6 +90,7 @@ class History:
     val_r2: list[float] = field(default_factory=list)
     perplexity: list[float] = field(default_factory=list)
     val_perplexity: list[float] = field(default_factory=list)
+    step_loss: list[float] = field(default_factory=list)
     best_epoch: int | None = None
 
     def latest(self) -> dict[str, float]:
@@ -256,8 +260,9 @@ def fit(
     limits = threadpool_limits(1)
     try:
         for epoch in bar:
-            value, measured = train.epoch(epoch)
+            value, measured, step_losses = train.epoch(epoch)
             history.loss.append(value)
+            history.step_loss += step_losses
             (history.r2 if regression else history.accuracy).append(measured)
             if sequence:
                 history.perplexity.append(_perplexity(value))
@@ -329,25 +334,27 @@ class _Loop:
         # One batch of every sample in order (batch gradient descent) is the same every epoch.
         self.whole = batch_size is None or batch_size >= len(self.indices)
 
-    def epoch(self, epoch: int) -> tuple[float, float]:
-        """Train one epoch: the mean loss and the score, measured before each step's update."""
+    def epoch(self, epoch: int) -> tuple[float, float, list[float]]:
+        """Train one epoch: the mean loss and the score, measured before each step's update,
+        and each step's loss."""
         n = len(self.indices)
         if self.whole:
             epoch_batches = [self.indices]
         else:  # shuffled mini-batches, drawn as `nn.data.batches` draws them
             mixed = batches(self.indices, self.indices, self.batch_size, True, self.rng)
             epoch_batches = [batch for batch, _ in mixed]
-        loss_sum, outputs = 0.0, []
+        loss_sum, outputs, step_losses = 0.0, [], []
         for number, batch in enumerate(epoch_batches, start=1):
             where = f"epoch {epoch}/{self.epochs}, step {number}/{len(epoch_batches)}"
             value, batch_outputs = self.step.run(self.data, batch, self.l2, where)
             loss_sum += value * len(batch)
             outputs.append(batch_outputs)
+            step_losses.append(value)
         if self.whole:  # the outputs are in the labels' order already
-            return loss_sum / n, self.score(outputs[0], self.data.labels)
+            return loss_sum / n, self.score(outputs[0], self.data.labels), step_losses
         order = [i for batch in epoch_batches for i in batch]
         joined = np.concatenate(outputs)
-        return loss_sum / n, self.score(joined, self.data.labels[order])
+        return loss_sum / n, self.score(joined, self.data.labels[order]), step_losses
 
 
 def accuracy(

@@ -111,6 +111,23 @@ def test_history_draws_loss_and_accuracy_per_epoch(tmp_path):
     assert (tmp_path / "loss.png").read_bytes().startswith(PNG_SIGNATURE)
 
 
+def test_history_draws_each_steps_loss_faintly_behind_a_few_long_epochs():
+    # two epochs of three steps: the epochs' means at 1 and 2, the steps at 1/3 .. 2
+    record = History(loss=[0.8, 0.5], accuracy=[0.5, 0.7], step_loss=[1.0, 0.8, 0.6, 0.5, 0.5, 0.5])
+    ax = history(record, ax=new_axes())
+    by_label = {line.get_label(): line for line in ax.get_lines()}
+    steps = by_label["loss per step"]
+    assert list(steps.get_ydata()) == record.step_loss
+    assert list(steps.get_xdata()) == pytest.approx([1 / 3, 2 / 3, 1.0, 4 / 3, 5 / 3, 2.0])
+    assert steps.get_alpha() < 1.0 and by_label["loss"].get_alpha() in (None, 1.0)
+    assert list(by_label["loss"].get_xdata()) == [1, 2]
+    plt.close(ax.figure)
+    # one step an epoch (full batch): nothing more to draw than the means
+    ax = history(History(loss=[0.8, 0.5], accuracy=[], step_loss=[0.8, 0.5]), ax=new_axes())
+    assert [line.get_label() for line in ax.get_lines()] == ["loss"]
+    plt.close(ax.figure)
+
+
 def test_history_without_accuracy_draws_the_loss_alone():
     ax = history(History(loss=[1.0, 0.5], accuracy=[]), ax=new_axes())
     assert len(ax.figure.axes) == 1

@@ -158,6 +158,22 @@ def test_history_has_one_loss_and_one_accuracy_per_epoch():
     assert all(0.0 <= a <= 1.0 for a in history.accuracy)
 
 
+@pytest.mark.parametrize("jit", [False, True])
+def test_history_has_every_steps_loss_whose_weighted_mean_is_the_epochs(jit):
+    # 22 samples in batches of 8: steps of 8, 8 and 6 samples, three epochs
+    X, y = make_moons(22, seed=0)
+    model = MLP(2, [4, 1], seed=0)
+    history = fit(
+        model, X, y, loss="hinge", optimizer=optim.SGD(model.parameters(), lr=0.1), epochs=3,
+        batch_size=8, seed=1, progress=False, jit=jit,
+    )  # fmt: skip
+    assert len(history.step_loss) == 9
+    for epoch, loss in enumerate(history.loss):
+        steps = history.step_loss[3 * epoch : 3 * epoch + 3]
+        assert loss == pytest.approx((8 * steps[0] + 8 * steps[1] + 6 * steps[2]) / 22, rel=1e-12)
+    assert len(set(history.step_loss)) > 3  # each step measured its own batch
+
+
 def test_full_batch_loss_is_the_loss_of_the_model_before_the_step():
     X, y = make_moons(20, seed=0)
     model = MLP(2, [4, 1], seed=0)
