@@ -43,7 +43,8 @@ def _program_and_input():
 )
 def test_an_operator_on_a_var_records_the_same_op_a_value_records(expression, op, inputs, params):
     program, x = _program_and_input()
-    out = expression(x)
+    with program.recording():
+        out = expression(x)
     recorded = [(eq.op, eq.inputs, eq.out, eq.params) for eq in program.equations]
     assert recorded == [(op, inputs(x), out, params)]
     a = Value(1.5)

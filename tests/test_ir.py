@@ -173,6 +173,27 @@ def test_multiplying_by_one_and_adding_zero_emit_no_equation():
     assert [(eq.op, eq.inputs, eq.out) for eq in program.equations] == [(ops.MUL, (x, 2.0), y)]
 
 
+def test_arithmetic_on_variables_is_recorded_only_in_the_program_being_written():
+    program, other = ir.Program(), ir.Program()
+    x = program.new_var("input")
+    with other.recording():
+        y = x * 2.0
+    assert program.equations == [] and [eq.out for eq in other.equations] == [y]
+    with pytest.raises(RuntimeError, match=r"'\*' on a traced variable, while no program"):
+        x * 2.0
+
+
+def test_with_gradients_leaves_the_traced_program_as_it_was():
+    program = ir.trace(lambda x, y: (x * y).tanh() + x.exp(), 2)
+    before = (str(program), list(program.equations), set(program.products), program._count)
+    differentiated = ir.with_gradients(program, program.inputs)
+    assert (str(program), program.equations, program.products, program._count) == before
+    assert len(differentiated.equations) > len(program.equations)
+    assert differentiated.equations[: len(program.equations)] == program.equations
+    again = ir.with_gradients(program, program.inputs)  # the same backward pass, written anew
+    assert str(again) == str(differentiated)
+
+
 def test_a_traced_variable_refuses_a_truth_value():
     program = ir.Program()
     x = program.new_var("input")

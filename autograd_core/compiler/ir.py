@@ -12,12 +12,13 @@ Each variable is a parameter (`p`, the same for every sample), an input (`x`, on
 sample), a constant (a number written in place) or the result of one equation. An equation
 is one op of the table applied to variables and numbers.
 
-`with_gradients` appends the backward pass to a program, as more equations of the same kind:
-the chain rule, node by node from the output back (the walk eager `backward` runs,
-`backward.reverse_walk`, taken step for step on the program's variables), with each local
-partial written down by evaluating the op table's own rule on them (`Var` has the arithmetic
-of a number and records what is done to it). So the same table entry that gives eager mode its
-partials gives the traced program its backward pass, and a back-end only has to run equations.
+`with_gradients` gives a new program: the traced one followed by the backward pass, as more
+equations of the same kind. The chain rule runs node by node from the output back (the walk
+eager `backward` runs, `backward.reverse_walk`, taken step for step on the program's
+variables), each local partial written down by evaluating the op table's own rule on them:
+`Var` has the arithmetic of a number, and what is done to it is recorded in the program being
+written, as JAX records into its current trace. So the same table entry that gives eager mode
+its partials gives the traced program its backward pass, and a back-end only runs equations.
 """
 
 from __future__ import annotations
@@ -27,6 +28,7 @@ import gc
 import itertools
 from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext
+from contextvars import ContextVar
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -43,20 +45,20 @@ _PREFIX = {"temp": "v", "grad": "t"}  # the printed names of computed variables
 
 
 class Var(Arithmetic):
-    """A variable of a traced program; arithmetic on it records equations in its program."""
+    """A variable of a traced program; arithmetic on it records equations in the program being
+    written (`Program.recording`)."""
 
     # `inputs`, `_op`, `params` and `grad` make a variable a node for the chain rule's walk
     # (`_chain_rule`): the inputs, op and op parameters of the equation that computes it (none
     # for a parameter or an input), and its gradient while `with_gradients` writes the backward
     # pass.
-    __slots__ = ("name", "kind", "program", "inputs", "_op", "params", "grad")
+    __slots__ = ("name", "kind", "inputs", "_op", "params", "grad")
 
-    def __init__(self, name: str, kind: str, program: Program) -> None:
+    def __init__(self, name: str, kind: str) -> None:
         self.name = name
         # "param", "input", "temp" (a forward equation's result) or "grad" (the backward
         # pass's: a term, a sum or a partial of the chain rule)
         self.kind = kind
-        self.program = program
         self.inputs: tuple[Operand, ...] = ()
         self._op: ops.Op | None = None
         self.params: tuple = ()
@@ -67,7 +69,13 @@ class Var(Arithmetic):
 
     @staticmethod
     def apply_op(op: ops.Op, args: Sequence[Operand], params: tuple = ()) -> Operand:
-        program = next(arg.program for arg in args if isinstance(arg, Var))
+        program = _RECORDING.get()
+        if program is None:
+            raise RuntimeError(
+                f"{op.name!r} on a traced variable, while no program is being written: a "
+                "variable's arithmetic is recorded as equations of a program, inside "
+                "`program.recording()` (as `with_gradients` writes the backward pass)"
+            )
         return program.emit(op, [a if isinstance(a, Var) else float(a) for a in args], params)
 
     @staticmethod
@@ -124,11 +132,20 @@ class Program:
         """A new variable of this kind, named p0.. (parameters), x0.. (inputs), v0.. (forward
         results) or t0.. (the backward pass's); only the printed text reads the names."""
         if kind == "param":
-            return Var(f"p{len(self.params)}", kind, self)
+            return Var(f"p{len(self.params)}", kind)
         if kind == "input":
-            return Var(f"x{len(self.inputs)}", kind, self)
+            return Var(f"x{len(self.inputs)}", kind)
         self._count += 1
-        return Var(f"{_PREFIX[kind]}{self._count - 1}", kind, self)
+        return Var(f"{_PREFIX[kind]}{self._count - 1}", kind)
+
+    @contextmanager
+    def recording(self) -> Iterator[Program]:
+        """Within the block, arithmetic on variables appends equations to this program."""
+        token = _RECORDING.set(self)
+        try:
+            yield self
+        finally:
+            _RECORDING.reset(token)
 
     def emit(self, op: ops.Op, inputs: Sequence[Operand], params: tuple = ()) -> Operand:
         """Record `op(*inputs)` and return its result, folding what needs no equation where it
@@ -183,6 +200,10 @@ class Program:
             results += " ; reported " + " ".join(map(_text, reported))
         lines.append(f"  in ({results}) }}")
         return "\n".join(lines)
+
+
+_RECORDING: ContextVar[Program | None] = ContextVar("recording", default=None)
+"""The program that arithmetic on variables writes to (`Program.recording`)."""
 
 
 def op_label(op: ops.Op, params: tuple = ()) -> str:
@@ -442,8 +463,8 @@ def _with_equations(program: Program, equations: list[Equation]) -> Program:
 
 
 def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
-    """`program` followed by the backward pass of `outputs[0]` with respect to `wrt`: a new
-    program (`program` itself keeps its equations).
+    """A new program: `program` followed by the backward pass of `outputs[0]` with respect to
+    `wrt` (`program` itself is left as it was; the two share the forward pass's variables).
 
     The chain rule is the walk eager `backward(create_graph=True)` runs
     (`backward.reverse_walk`), here on the program's variables (`_chain_rule`): each partial is
@@ -451,8 +472,6 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     terms are the same, added in the same order, and a term that is 0 times inf or nan is left
     out alike. Each variable's gradient is named d<var>; equations nothing needs are dropped.
     """
-    traced = program
-    forward, products = list(program.equations), set(program.products)
     out = program.outputs[0]
     order: list[Var] = [*program.params, *program.inputs]
     if isinstance(out, Var) and out.kind == "temp":
@@ -462,21 +481,21 @@ def with_gradients(program: Program, wrt: Sequence[Var]) -> Program:
     elif isinstance(out, Var):
         order.remove(out)
         order.append(out)
+    result = dataclasses.replace(
+        program, equations=list(program.equations), products=set(program.products), wrt=list(wrt)
+    )
     if isinstance(out, Var):
-        _chain_rule(program, order)
+        with result.recording():
+            _chain_rule(result, order)
     named: set[Var] = set()  # a gradient shared by several variables is named after the first
     for node in reversed(order):
         grad = node.grad
         if isinstance(grad, Var) and grad.kind == "grad" and grad not in named:
             grad.name = "d" + node.name
             named.add(grad)
-    gradients = [w.grad if isinstance(out, Var) else 0.0 for w in wrt]
-    # The variables record equations in the program they were traced in: the backward pass
-    # went there; it moves to the new program, and `traced` keeps its forward pass.
-    program = dataclasses.replace(traced, wrt=list(wrt), gradients=gradients)
-    traced.equations, traced.products = forward, products
-    eliminate_dead_code(program)
-    return program
+    result.gradients = [w.grad if isinstance(out, Var) else 0.0 for w in wrt]
+    eliminate_dead_code(result)
+    return result
 
 
 def _chain_rule(program: Program, order: list[Var]) -> None:
