@@ -299,39 +299,45 @@ def test_defop_refuses_a_name_that_exists_or_is_no_identifier():
         ops.defop("soft plus", math.tanh, lambda out, x: (1.0,))
 
 
-@pytest.mark.parametrize("x", [-30.0, -1.3, 0.0, 0.6, 25.0])
-def test_a_defop_op_works_eagerly_under_create_graph_gradcheck_jit_and_batched(torch, softplus, x):
+def check_on_every_path(torch, f, twin, x):
+    """f (a function of one Value) against PyTorch's `twin` at x: eagerly (value and first
+    derivative), under create_graph (second derivative), by gradcheck, by jit's Python back-end
+    (exactly the eager numbers) and by its batched back-end. Returns the traced function."""
     import numpy as np
 
     from autograd_core import gradcheck, jit
 
-    def f(v):
-        return softplus(v) * softplus(v * 0.5)
-
     t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    # threshold: PyTorch's softplus returns x itself above 20; ours is the formula everywhere
-    softplus_t = torch.nn.functional.softplus
-    expected = softplus_t(t, threshold=100.0) * softplus_t(t * 0.5, threshold=100.0)
+    expected = twin(t)
     (first,) = torch.autograd.grad(expected, t, create_graph=True)
     (second,) = torch.autograd.grad(first, t)
-    # eager
     leaf = Value(x)
     out = f(leaf)
     out.backward()
     assert_close(out.data, expected.item(), "value")
     assert_close(leaf.grad, first.item(), "first derivative")
-    # create_graph: the rule on Values gives the second derivative
     assert_close(grad(grad(f))(x), second.item(), "second derivative")
-    # gradcheck against central differences
     assert gradcheck(f, x)
-    # jit's Python back-end: exactly the eager numbers
     traced = jit(f)
     assert traced.value_and_grad(x) == (out.data, leaf.grad)
-    assert "softplus(" in traced.source
-    # the batched back-end, over an array
     values, grads = traced.batched(np.array([x, x / 2.0]))
     assert_close(values[0], expected.item(), "batched value")
     assert_close(grads[0], first.item(), "batched first derivative")
+    return traced
+
+
+@pytest.mark.parametrize("x", [-30.0, -1.3, 0.0, 0.6, 25.0])
+def test_a_defop_op_works_eagerly_under_create_graph_gradcheck_jit_and_batched(torch, softplus, x):
+    def f(v):
+        return softplus(v) * softplus(v * 0.5)
+
+    def twin(t):
+        # threshold: PyTorch's softplus returns x itself above 20; ours is the formula everywhere
+        softplus_t = torch.nn.functional.softplus
+        return softplus_t(t, threshold=100.0) * softplus_t(t * 0.5, threshold=100.0)
+
+    traced = check_on_every_path(torch, f, twin, x)
+    assert "softplus(" in traced.source
 
 
 @pytest.fixture
@@ -354,34 +360,18 @@ def softplus_beta():
 def test_an_op_with_a_parameter_works_on_every_path_and_two_parameters_stay_apart(
     torch, softplus_beta, x
 ):
-    import numpy as np
-
-    from autograd_core import gradcheck, jit
-
     def f(v):
         # two parameters of one op at one depth: packed apart by the batched back-end
         return softplus_beta(v, beta=2.0) * softplus_beta(v, beta=0.5)
 
-    t = torch.tensor(x, dtype=torch.float64, requires_grad=True)
-    softplus_t = torch.nn.functional.softplus
-    expected = softplus_t(t, beta=2.0, threshold=100.0) * softplus_t(t, beta=0.5, threshold=100.0)
-    (first,) = torch.autograd.grad(expected, t, create_graph=True)
-    (second,) = torch.autograd.grad(first, t)
-    leaf = Value(x)
-    out = f(leaf)
-    out.backward()
-    assert_close(out.data, expected.item(), "value")
-    assert_close(leaf.grad, first.item(), "first derivative")
-    assert [node.params for node in out.inputs] == [(2.0,), (0.5,)]
-    assert_close(grad(grad(f))(x), second.item(), "second derivative")
-    assert gradcheck(f, x)
-    traced = jit(f)
-    assert traced.value_and_grad(x) == (out.data, leaf.grad)
+    def twin(t):
+        softplus_t = torch.nn.functional.softplus
+        return softplus_t(t, beta=2.0, threshold=100.0) * softplus_t(t, beta=0.5, threshold=100.0)
+
+    traced = check_on_every_path(torch, f, twin, x)
+    assert [node.params for node in f(Value(x)).inputs] == [(2.0,), (0.5,)]
     assert "op_softplus_beta(x0, 2.0)" in traced.source
     assert "op_softplus_beta(x0, 0.5)" in traced.source
-    values, grads = traced.batched(np.array([x, x / 2.0]))
-    assert_close(values[0], expected.item(), "batched value")
-    assert_close(grads[0], first.item(), "batched first derivative")
     assert softplus_beta(x, beta=2.0) == softplus_beta.forward(x, 2.0)
 
 
