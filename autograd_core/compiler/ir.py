@@ -258,40 +258,49 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
 
     The nodes are written in `backward.topological_order` (of a root joining all `roots`), each
     as it comes: the same depth-first walk with an explicit stack, each node's equation
-    appended once all its inputs have theirs.
+    appended once all its inputs have theirs. Only computed nodes go on the stack: a leaf
+    needs no equation (it is a parameter, an input, or a constant written in place), and a
+    layer's nodes read a million weights, which a walk that stacked them would visit one by
+    one. The parameters' variables are made in one go, for the same reason.
     """
     program = Program()
-    variables: dict[Value, Operand] = {}
-    for p in params:
-        variables[p] = program.new_var("param")
-        program.params.append(variables[p])
-    for a in args:
-        variables[a] = program.new_var("input")
-        program.inputs.append(variables[a])
-    hooked = hooked_nodes()
+    program.params = _new_vars(program, "param", len(params))
+    program.inputs = _new_vars(program, "input", len(args))
+    variables: dict[Value, Operand] = dict(zip(params, program.params, strict=True))
+    variables.update(zip(args, program.inputs, strict=True))
     visited: set[Value] = set()
     stack: list[Any] = list(reversed(roots))
     while stack:
         node = stack.pop()
         if node is _INPUTS_DONE:
             node = stack.pop()
-            if hooked is not None and id(node) in hooked:
-                _refuse_hook(node)
-            if node in variables:
-                continue
+            inputs = tuple(map(variables.__getitem__, node.inputs))
+            variables[node] = program.equation(node._op, inputs, program.new_var("temp"))
+        elif node not in visited and node not in variables:
+            visited.add(node)
             if not node.inputs:
                 variables[node] = node.data  # a leaf that is not an argument: a constant
                 continue
-            inputs = tuple(map(variables.__getitem__, node.inputs))
-            variables[node] = program.equation(node._op, inputs, program.new_var("temp"))
-        elif node not in visited:
-            visited.add(node)
             stack += (node, _INPUTS_DONE)
             # Reversed, so that the first input is walked first (one visited already is passed
             # over when it comes off the stack).
-            stack += reversed(node.inputs)
+            stack += [x for x in reversed(node.inputs) if x not in variables]
+    hooked = hooked_nodes()
+    if hooked is not None:
+        read = {x for node in visited for x in node.inputs}
+        for used in (*roots, *visited, *read):
+            if id(used) in hooked:
+                _refuse_hook(used)
     program.outputs = [variables[r] for r in roots]
     return program
+
+
+def _new_vars(program: Program, kind: str, n: int) -> list[Var]:
+    """n new variables of kind "param" or "input" of a new program, named as `new_var` names
+    them (p0.., x0..), made in one go."""
+    prefix = {"param": "p", "input": "x"}[kind]
+    names = [f"{prefix}{i}" for i in range(n)]
+    return list(map(Var, names, itertools.repeat(kind), itertools.repeat(program)))
 
 
 # Pushed onto the stack just above a node whose inputs are being written: when it comes off
