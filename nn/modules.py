@@ -113,10 +113,12 @@ class Module:
 
     # -- the declaration, read from the attributes ---------------------------------------------
 
-    def _members(self) -> Iterator[tuple[str, str, Any]]:
+    def _members(self, parameters: bool = True) -> Iterator[tuple[str, str, Any]]:
         """(kind, attribute name, value) of each declared member, in attribute order.
 
         kind is "parameter", "child", "children" (a list of modules) or "buffer" (last).
+        `parameters=False` leaves the parameters out without looking at them (a walk over the
+        submodules would otherwise check every weight of a wide layer to be a Value).
         """
         for name, value in vars(self).items():
             if name.startswith("_") or name in self.buffers:
@@ -125,7 +127,7 @@ class Module:
                 yield "child", name, value
             elif _is_module_list(value):
                 yield "children", name, value
-            elif _is_parameter_tree(value):
+            elif parameters and _is_parameter_tree(value):
                 yield "parameter", name, value
         for name in self.buffers:
             yield "buffer", name, getattr(self, name)
@@ -174,7 +176,7 @@ class Module:
     def children(self) -> list[Module]:
         """The direct submodules, in attribute order."""
         found: list[Module] = []
-        for kind, _, value in self._members():
+        for kind, _, value in self._members(parameters=False):
             if kind == "child":
                 found.append(value)
             elif kind == "children":

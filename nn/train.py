@@ -569,20 +569,35 @@ class _BatchedStep:
         # One program per sample length and mode: in train mode batch norm uses the batch's
         # statistics and dropout its masks, in eval mode neither.
         self._program_for: dict[tuple[int, bool], batched.TrainingStep] = {}
+        self.traced_outputs: dict[tuple[int, bool], list[float]] = {}
 
-    def _step_for(self, n_features: int) -> batched.TrainingStep:
+    def _step_for(self, n_features: int, at: Sequence[float] | None = None) -> batched.TrainingStep:
+        """The program for samples of `n_features` features in the model's mode, traced when
+        first asked for: at the numbers `at` (a sample's features, then its label's), or at
+        zeros. A trace runs the model eagerly on the way: the outputs it computed at `at` are
+        kept in `traced_outputs`, by the same key as the program."""
         key = (n_features, self.model.training)
         if key not in self._program_for:
             sample_loss, n_labels = self._sample_loss(n_features)
             n_inputs = n_features + n_labels
+            outputs: list[float] = []
+
+            def recorded(*inputs: Value) -> list[Value]:
+                loss_and_outputs = sample_loss(*inputs)
+                outputs.extend(float(v) for v in loss_and_outputs[1:])
+                return loss_and_outputs
+
             warn = self.optimizer is not None and self.warns_unused and not self._program_for
+            values = [0.0] * n_inputs if at is None else list(at)
             with ir.without_gc():
-                program = ir.trace(sample_loss, n_inputs, self.params, [0.0] * n_inputs, batch=True)
+                program = ir.trace(recorded, n_inputs, self.params, values, batch=True)
                 used = _parameters_read(program, self.params) if warn else set()
                 step = batched.TrainingStep(program, n_labels=n_labels)
             if warn:
                 _warn_unused(self.optimizer, used)
             self._program_for[key] = step
+            if at is not None:
+                self.traced_outputs[key] = outputs
         return self._program_for[key]
 
     def _sample_loss(self, n_features: int) -> tuple[Callable[..., list[Value]], int]:
@@ -886,20 +901,22 @@ def _why_traced_differs(
     Python control flow on the data (`if x > 0`) is frozen by a trace, and then they differ.
     The first 16 samples are compared, fewer for a model of many weights (`_CHECKED_WEIGHTS`).
 
-    The program compared is the one `fit` then trains with, traced in train mode, so the model
-    is traced once. Where that program reads feeds or gives reports (dropout's masks, batch
-    norm's statistics: see `autograd_core.compiler.batch`), its train-mode outputs depend on random
-    numbers or on the batch and running it would change a module's state, so the comparison is
-    made in eval mode (on the program for the validation data). Nothing changes: no update, no
-    report. A row the program computes as inf or nan is left out, as `predict_outputs`
-    recomputes such rows eagerly.
+    The program compared is the one `fit` then trains with, traced in train mode at the first
+    sample, so the model is traced once and that trace is the first sample's eager run (the
+    others run eagerly without a graph). Where that program reads feeds or gives reports
+    (dropout's masks, batch norm's statistics: see `autograd_core.compiler.batch`), its
+    train-mode outputs depend on random numbers or on the batch and running it would change a
+    module's state, so the comparison is made in eval mode (on the program for the validation
+    data), every sample run eagerly. Nothing changes: no update, no report. A row the program
+    computes as inf or nan is left out, as `predict_outputs` recomputes such rows eagerly.
     """
     n = min(len(X), max(2, min(_CHECKED_SAMPLES, _CHECKED_WEIGHTS // max(len(step.params), 1))))
     sample = [list(map(float, row)) for row in X[:n]]
     inputs = step._inputs(step.data(sample, y[:n]), None)
+    first = [*inputs[0][0].tolist(), *inputs[1][0].tolist()]  # its features, its label's numbers
     try:
         with _in_mode(model, True):
-            program = step._step_for(len(sample[0]))  # the one fit trains with
+            program = step._step_for(len(sample[0]), at=first)  # the one fit trains with
         training = not (program.feeds or program.reports)
         if not training:
             with _eval_mode(model):
@@ -915,8 +932,12 @@ def _why_traced_differs(
                 _, traced = program.evaluate(theta, *inputs)
         except (ArithmeticError, ValueError):  # a loss that is not finite: the first step says so
             return None
+        first_run = step.traced_outputs.get((len(sample[0]), True)) if training else None
         with no_grad():
-            eager = _outputs([model(row) for row in sample])
+            if first_run is None:
+                eager = _outputs([model(row) for row in sample])
+            else:
+                eager = _outputs([first_run, *(model(row) for row in sample[1:])])
     finite = np.isfinite(traced).all(axis=1)
     if not np.allclose(traced[finite], eager[finite], rtol=1e-12, atol=1e-12, equal_nan=True):
         return (
