@@ -950,10 +950,12 @@ def _why_traced_differs(
 _CHECKED_SAMPLES = 16
 """How many samples `fit` runs both ways before it trains on the batched back-end, at most."""
 
-_CHECKED_WEIGHTS = 1_600_000
-"""Samples times weights that check runs eagerly, at most: a model of more than 100,000
-weights is checked on fewer samples (2 at least), so that the eager runs do not cost more
-than the trace itself (each sample is a forward pass through every weight, in Python)."""
+_CHECKED_WEIGHTS = 400_000
+"""Samples times weights that check runs, at most: a model of more than 25,000 weights is
+checked on fewer samples (2 at least, the first of them run by the trace), so that the eager
+runs cost less than the trace itself (each sample is a forward pass through every weight, in
+Python: about a third of a microsecond per weight, where tracing and lowering cost about
+three)."""
 
 
 def _traceable(model: Module) -> bool:

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from ..engine import ops
@@ -122,17 +123,19 @@ class MatMul(BlockOp):
     def groups(blocks: Blocks) -> dict[int, list[ir.Equation]]:
         """dot equations pairing parameters with the same per-sample operands, by first member."""
         param_index = blocks.param_index
+        is_param = param_index.__contains__
         by_key: dict[tuple, list[ir.Equation]] = {}
         for eq in blocks.program.equations:
             if eq.op is not ops.DOT:
                 continue
-            pairs = blocks.dot_pairs(eq)
-            if all(w in param_index for w, _ in pairs) and any(
-                isinstance(x, ir.Var) and x not in param_index for _, x in pairs
+            # (each test in C: a layer's neuron has a thousand pairs)
+            weights, operands = zip(*blocks.dot_pairs(eq), strict=True)
+            if (
+                all(map(is_param, weights))
+                and not any(map(is_param, operands))
+                and any(map(isinstance, operands, repeat(ir.Var)))
             ):
-                key = tuple(x if isinstance(x, ir.Var) else ("c", x) for _, x in pairs)
-                if not any(x in param_index for _, x in pairs):
-                    by_key.setdefault(key, []).append(eq)
+                by_key.setdefault(operands, []).append(eq)  # a constant keys by its number
         # Keyed by the first in program order; the neurons in the order of their parameters, so
         # that copies of one layer (over windows, over positions) list them alike.
         return {
@@ -146,7 +149,7 @@ class MatMul(BlockOp):
         if one of their operands is a scalar of the program."""
         pairs = [blocks.dot_pairs(eq) for eq in group]
         operands = [x for _, x in pairs[0]]
-        rows = [[blocks.param_index[w] for w, _ in row] for row in pairs]
+        rows = [list(map(blocks.param_index.__getitem__, blocks.dot_weights(eq))) for eq in group]
         batched_cols = [k for k, x in enumerate(operands) if blocks.per_sample(x)]
         const_cols = [k for k, x in enumerate(operands) if not isinstance(x, ir.Var)]
         other_cols = [k for k in range(len(operands)) if k not in batched_cols + const_cols]
@@ -220,7 +223,7 @@ class Convolution(BlockOp):
         sequence), by the first equation of the first."""
         by_rows: dict[tuple, list[list[ir.Equation]]] = {}
         for group in matmul_groups.values():
-            rows = tuple(tuple(w for w, _ in blocks.dot_pairs(eq)) for eq in group)
+            rows = tuple(map(blocks.dot_weights, group))
             by_rows.setdefault((blocks.depth[group[0].out], rows), []).append(group)
         found = {}
         for windows in by_rows.values():

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 from dataclasses import dataclass
+from operator import itemgetter
 from typing import Any
 
 from ..engine import ops
@@ -104,7 +105,7 @@ class Blocks:
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
         self.careful = careful
         self.checks: dict[int, Any] = {}  # equation number -> the elementwise op it computes
-        self.param_index = {v: i for i, v in enumerate(program.params)}
+        self.param_index = dict(zip(program.params, range(len(program.params)), strict=True))
         # The per-sample inputs: the features X, then the labels as numbers Y, then the
         # numbers modules feed the program at each run F (see `autograd_core.compiler.batch`).
         n_feeds = sum(len(feed.values) for feed in program.feeds)
@@ -145,11 +146,18 @@ class Blocks:
         pairs = self._pairs.get(id(eq))
         if pairs is None:
             half = len(eq.inputs) // 2
-            pairs = self._pairs[id(eq)] = [
-                (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
-                for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
-            ]
+            ws, xs = eq.inputs[:half], eq.inputs[half:]
+            is_param = self.param_index.__contains__
+            if any(map(is_param, xs)):  # (asked in C: a layer's neuron has a thousand pairs)
+                pairs = [(x, w) if is_param(x) else (w, x) for w, x in zip(ws, xs, strict=True)]
+            else:
+                pairs = list(zip(ws, xs, strict=True))
+            self._pairs[id(eq)] = pairs
         return pairs
+
+    def dot_weights(self, eq: ir.Equation) -> tuple[ir.Operand, ...]:
+        """The weights of dot's pairs (see `dot_pairs`), in order."""
+        return tuple(map(itemgetter(0), self.dot_pairs(eq)))
 
     @staticmethod
     def alike_key(eq: ir.Equation, depth: int) -> tuple:
