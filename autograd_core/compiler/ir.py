@@ -259,38 +259,41 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
     The nodes are written in `backward.topological_order` (of a root joining all `roots`), each
     as it comes: the same depth-first walk with an explicit stack, each node's equation
     appended once all its inputs have theirs. Only computed nodes go on the stack: a leaf
-    needs no equation (it is a parameter, an input, or a constant written in place), and a
-    layer's nodes read a million weights, which a walk that stacked them would visit one by
-    one. The parameters' variables are made in one go, for the same reason.
+    needs no equation (it is a parameter, an input, or a constant written in place, looked up
+    when its reader is written), and a layer's nodes read a million weights, which a walk
+    that stacked them would visit one by one. The parameters' variables are made in one go,
+    for the same reason.
     """
     program = Program()
     program.params = _new_vars(program, "param", len(params))
     program.inputs = _new_vars(program, "input", len(args))
     variables: dict[Value, Operand] = dict(zip(params, program.params, strict=True))
     variables.update(zip(args, program.inputs, strict=True))
-    visited: set[Value] = set()
     stack: list[Any] = list(reversed(roots))
+    pop, lookup, equation, new_var = stack.pop, variables.get, program.equation, program.new_var
     while stack:
-        node = stack.pop()
+        node = pop()
         if node is _INPUTS_DONE:
-            node = stack.pop()
-            inputs = tuple(map(variables.__getitem__, node.inputs))
-            variables[node] = program.equation(node._op, inputs, program.new_var("temp"))
-        elif node not in visited and node not in variables:
-            visited.add(node)
-            if not node.inputs:
-                variables[node] = node.data  # a leaf that is not an argument: a constant
+            node = pop()
+            inputs = tuple(map(lookup, node.inputs))
+            if None in inputs:  # a leaf that is not an argument, met first: a constant
+                for x in node.inputs:
+                    if x not in variables:
+                        variables[x] = x.data
+                inputs = tuple(map(variables.__getitem__, node.inputs))
+            variables[node] = equation(node._op, inputs, new_var("temp"))
+        elif node not in variables:  # (not written, and not on the way: a first visit)
+            if not node.inputs:  # a root that is a leaf: a constant
+                variables[node] = node.data
                 continue
+            variables[node] = _ON_THE_WAY
             stack += (node, _INPUTS_DONE)
-            # Reversed, so that the first input is walked first (one visited already is passed
-            # over when it comes off the stack).
-            stack += [x for x in reversed(node.inputs) if x not in variables]
+            # Reversed, so that the first input is walked first (one written already by then
+            # is passed over when it comes off the stack).
+            stack += [x for x in reversed(node.inputs) if x not in variables and x.inputs]
     hooked = hooked_nodes()
     if hooked is not None:
-        read = {x for node in visited for x in node.inputs}
-        for used in (*roots, *visited, *read):
-            if id(used) in hooked:
-                _refuse_hook(used)
+        _refuse_hooks(roots, variables, hooked)
     program.outputs = [variables[r] for r in roots]
     return program
 
@@ -306,6 +309,22 @@ def _new_vars(program: Program, kind: str, n: int) -> list[Var]:
 # Pushed onto the stack just above a node whose inputs are being written: when it comes off
 # again, every input of that node has its variable.
 _INPUTS_DONE = object()
+
+# A node's variable while its inputs are being written (a node on the way is never an input
+# of one written then: the graph has no cycles).
+_ON_THE_WAY = object()
+
+
+def _refuse_hooks(
+    roots: Sequence[Value], variables: dict[Value, Operand], hooked: dict[int, Any]
+) -> None:
+    """Refuse a hook on any Value the program reads: a root, a computed node or an input of
+    one (see `_refuse_hook`)."""
+    computed = [v for v, x in variables.items() if isinstance(x, Var) and x.kind == "temp"]
+    read = {x for node in computed for x in node.inputs}
+    for node in (*roots, *computed, *read):
+        if id(node) in hooked:
+            _refuse_hook(node)
 
 
 def _refuse_hook(node: Value) -> None:
