@@ -250,7 +250,7 @@ def fit(
     train = _Loop(step, step.data(X, y), score, batch_size, l2, as_rng(seed), epochs)
     validation = step.data(*validation_data) if validation_data is not None else None
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress)
-    best = _Best(params)
+    best = _Best(params) if patience is not None else None  # (it copies every weight)
     model.train()
     # Small matrices: a second BLAS thread only fights the first for 2 shared cores.
     limits = threadpool_limits(1)
@@ -275,13 +275,13 @@ def fit(
                 callback(epoch, model, history)
             if progress:
                 bar.set_postfix(history.latest(), refresh=False)
-            if patience is not None and best.stop_after(epoch, history.val_loss[-1], patience):
+            if best is not None and best.stop_after(epoch, history.val_loss[-1], patience):
                 break
     finally:
         limits.restore_original_limits()
         step.finish()
         model.eval()
-    if patience is not None:
+    if best is not None:
         best.restore()
         history.best_epoch = best.epoch
     return history
@@ -554,7 +554,7 @@ class _BatchedStep:
         self.loss = loss
         self.n_outputs = n_outputs
         self.optimizer = optimizer
-        self.theta = np.array([p.data for p in params])
+        self.theta = np.fromiter(map(_data, params), np.float64, len(params))
         self.grad = np.zeros_like(self.theta)
         # An optimizer of nn.optim updates the array; any other steps the Values. `fit` comes
         # here only with an optimizer of the model's own parameters (`_updates_only`).
@@ -591,10 +591,10 @@ class _BatchedStep:
             values = [0.0] * n_inputs if at is None else list(at)
             with ir.without_gc():
                 program = ir.trace(recorded, n_inputs, self.params, values, batch=True)
-                used = _parameters_read(program, self.params) if warn else set()
+                unread = _parameters_unread(program, self.params) if warn else []
                 step = batched.TrainingStep(program, n_labels=n_labels)
-            if warn:
-                _warn_unused(self.optimizer, used)
+            if unread:  # (the optimizer updates the model's parameters only: `_updates_only`)
+                _warn_unused(self.optimizer, set(self.params).difference(unread))
             self._program_for[key] = step
             if at is not None:
                 self.traced_outputs[key] = outputs
@@ -836,13 +836,14 @@ def _eval_mode(model: Module) -> Any:
     return _in_mode(model, False)
 
 
-def _parameters_read(program: ir.Program, params: list[Value]) -> set[Value]:
-    """The parameters some equation of the program reads (in C loops: a layer's equation
-    reads a million weights)."""
+def _parameters_unread(program: ir.Program, params: list[Value]) -> list[Value]:
+    """The parameters no equation of the program reads (in C loops: a layer's equation reads a
+    million weights)."""
     read: set[Any] = set()
     for eq in program.equations:
         read.update(eq.inputs)
-    return set(itertools.compress(params, map(read.__contains__, program.params)))
+    unread = map(operator.not_, map(read.__contains__, program.params))
+    return list(itertools.compress(params, unread))
 
 
 def _same_values(these: Sequence[Value], those: Sequence[Value]) -> bool:
@@ -1174,6 +1175,9 @@ def _is_finite(x: Any) -> bool:
         return math.isfinite(x)
     except OverflowError:
         return False
+
+
+_data = operator.attrgetter("data")
 
 
 def _as_list(output: Any) -> list[Any]:
