@@ -259,9 +259,10 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
     The nodes are written in `backward.topological_order` (of a root joining all `roots`), each
     as it comes: the same depth-first walk with an explicit stack, each node's equation
     appended once all its inputs have theirs. Only computed nodes go on the stack: a leaf
-    needs no equation (it is a parameter, an input, or a constant written in place, looked up
-    when its reader is written), and a layer's nodes read a million weights, which a walk
-    that stacked them would visit one by one. The parameters' variables are made in one go,
+    needs no equation (it is a parameter, an input, or a constant written in place), and a
+    layer's nodes read a million weights, which a walk that stacked them would visit one by
+    one; a node's inputs are looked up together when it is met (in C), and again when it is
+    written only if some were not written then. The parameters' variables are made in one go,
     for the same reason.
     """
     program = Program()
@@ -270,27 +271,32 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
     variables: dict[Value, Operand] = dict(zip(params, program.params, strict=True))
     variables.update(zip(args, program.inputs, strict=True))
     stack: list[Any] = list(reversed(roots))
-    pop, lookup, equation, new_var = stack.pop, variables.get, program.equation, program.new_var
+    pop, push, variable = stack.pop, stack.append, variables.__getitem__
+    equation, new_var = program.equation, program.new_var
     while stack:
         node = pop()
         if node is _INPUTS_DONE:
-            node = pop()
-            inputs = tuple(map(lookup, node.inputs))
-            if None in inputs:  # a leaf that is not an argument, met first: a constant
-                for x in node.inputs:
-                    if x not in variables:
-                        variables[x] = x.data
-                inputs = tuple(map(variables.__getitem__, node.inputs))
+            node, inputs = pop(), pop()
+            if inputs is None:  # some were not written when the node was met
+                inputs = tuple(map(variable, node.inputs))
             variables[node] = equation(node._op, inputs, new_var("temp"))
         elif node not in variables:  # (not written, and not on the way: a first visit)
             if not node.inputs:  # a root that is a leaf: a constant
                 variables[node] = node.data
                 continue
             variables[node] = _ON_THE_WAY
-            stack += (node, _INPUTS_DONE)
-            # Reversed, so that the first input is walked first (one written already by then
-            # is passed over when it comes off the stack).
-            stack += [x for x in reversed(node.inputs) if x not in variables and x.inputs]
+            try:  # every input written already, as a layer's weights and inputs (in C)
+                stack += (tuple(map(variable, node.inputs)), node, _INPUTS_DONE)
+            except KeyError:  # some met first: walk them
+                stack += (None, node, _INPUTS_DONE)
+                # Reversed, so that the first input is walked first (one written already by
+                # then is passed over when it comes off the stack).
+                for x in reversed(node.inputs):
+                    if x not in variables:
+                        if x.inputs:
+                            push(x)
+                        else:  # a leaf that is not an argument: a constant
+                            variables[x] = x.data
     hooked = hooked_nodes()
     if hooked is not None:
         _refuse_hooks(roots, variables, hooked)
@@ -306,8 +312,8 @@ def _new_vars(program: Program, kind: str, n: int) -> list[Var]:
     return list(map(Var, names, itertools.repeat(kind), itertools.repeat(program)))
 
 
-# Pushed onto the stack just above a node whose inputs are being written: when it comes off
-# again, every input of that node has its variable.
+# Pushed onto the stack just above a node whose inputs are being written (and the inputs'
+# variables found when it was met): when it comes off again, every input has its variable.
 _INPUTS_DONE = object()
 
 # A node's variable while its inputs are being written (a node on the way is never an input
