@@ -79,6 +79,38 @@ def ours(hidden: int) -> dict[str, float]:
     return {"seconds": seconds, "cpu": cpu, "mib": _peak_mib() - before, "weights": weights}
 
 
+def phases(hidden: int) -> dict[str, float]:
+    """CPU seconds of the parts of `fit(jit=True)`'s setup, in this process, each timed alone
+    on the same model: one eager forward pass without a graph (fit runs two: the count of
+    outputs and the check on a second sample), the trace (a forward pass building the graph,
+    then `ir.from_graph`), the lowering to matrix code (`batched.TrainingStep`), and the
+    whole `fit` to its first step as `ours` times it."""
+    from autograd_core.compiler import batched, ir
+    from autograd_core.engine.modes import no_grad
+    from nn import MLP, optim, train
+
+    X, y = _samples()
+    ours(1)  # the once-per-process start-up, as in `ours`
+    model = MLP(784, [hidden, 10], seed=0)
+    params = model.parameters()
+    step = train._BatchedStep(model, params, "cross_entropy", 10, optim.SGD(params, lr=0.1))
+    sample_loss, n_labels = step._sample_loss(784)
+    n_inputs = 784 + n_labels
+
+    def cpu(work: Any) -> tuple[float, Any]:
+        start = time.process_time()
+        result = work()
+        return time.process_time() - start, result
+
+    with no_grad():
+        eager, _ = cpu(lambda: model(X[0]))
+    with ir.without_gc():
+        trace, traced = cpu(lambda: ir.trace(sample_loss, n_inputs, params, batch=True))
+        lowering, _ = cpu(lambda: batched.TrainingStep(traced, n_labels=n_labels))
+    whole = ours(hidden)["cpu"]
+    return {"eager": eager, "trace": trace, "lowering": lowering, "whole": whole}
+
+
 def torch(hidden: int) -> dict[str, float]:
     """The same span in PyTorch: the model and optimizer built, then one step."""
     import torch as pytorch
@@ -150,12 +182,29 @@ def report() -> str:
             f"{ours_['cpu'] / n * 1e6:.2f} | {ours_['mib']:.0f} | {theirs['seconds']:.3f} | "
             f"{theirs['cpu'] / n * 1e6:.3f} | {theirs['mib']:.0f} |"
         )
+    lines += [
+        "",
+        "Where the time goes (CPU seconds, each part timed alone in one process, median of 3; "
+        "fit runs two eager passes: the count of outputs, the check on a second sample): every "
+        "part is work per weight, a Python object or a dict entry for each.",
+        "",
+        "| model | one eager pass | trace | lowering | the rest | fit, whole |",
+        "|---|---:|---:|---:|---:|---:|",
+    ]
+    for width in r:
+        runs = [_in_fresh_process("phases", width) for _ in range(3)]
+        t = {key: statistics.median(run[key] for run in runs) for key in runs[0]}
+        rest = t["whole"] - 2 * t["eager"] - t["trace"] - t["lowering"]
+        lines.append(
+            f"| 784-{width}-10 | {t['eager']:.2f} | {t['trace']:.2f} | {t['lowering']:.2f} | "
+            f"{rest:.2f} | {t['whole']:.2f} |"
+        )
     return "\n".join([*lines, ""])
 
 
 if __name__ == "__main__":
     if sys.argv[1:2] == ["--one"]:
         which, width = sys.argv[2], int(sys.argv[3])
-        print(json.dumps((ours if which == "ours" else torch)(width)))
+        print(json.dumps({"ours": ours, "torch": torch, "phases": phases}[which](width)))
     else:
         print(report())

@@ -113,10 +113,12 @@ class Module:
 
     # -- the declaration, read from the attributes ---------------------------------------------
 
-    def _members(self) -> Iterator[tuple[str, str, Any]]:
+    def _members(self, parameters: bool = True) -> Iterator[tuple[str, str, Any]]:
         """(kind, attribute name, value) of each declared member, in attribute order.
 
         kind is "parameter", "child", "children" (a list of modules) or "buffer" (last).
+        `parameters=False` leaves the parameters out without looking at them (a walk over the
+        submodules would otherwise check every weight of a wide layer to be a Value).
         """
         for name, value in vars(self).items():
             if name.startswith("_") or name in self.buffers:
@@ -125,7 +127,7 @@ class Module:
                 yield "child", name, value
             elif _is_module_list(value):
                 yield "children", name, value
-            elif _is_parameter_tree(value):
+            elif parameters and _is_parameter_tree(value):
                 yield "parameter", name, value
         for name in self.buffers:
             yield "buffer", name, getattr(self, name)
@@ -154,15 +156,20 @@ class Module:
         """Every trainable Value of the module, always in the same order (attribute order,
         depth first: a neuron's weights then its bias, neuron after neuron, as in micrograd)."""
         found: list[Value] = []
+        self._parameters_into(found)
+        return found
+
+    def _parameters_into(self, found: list[Value]) -> None:
+        """Append `parameters()` to `found` (one list for the whole tree: a wide model's
+        weights are not copied from list to list on the way up)."""
         for kind, _, value in self._members():
             if kind == "parameter":
                 _flatten(value, found)
             elif kind == "child":
-                found += value.parameters()
+                value._parameters_into(found)
             elif kind == "children":
                 for child in value:
-                    found += child.parameters()
-        return found
+                    child._parameters_into(found)
 
     def named_parameters(self) -> list[tuple[str, ParameterTree]]:
         """(name, parameter tensor) pairs with PyTorch's names: `layers.0.weight` is a list of
@@ -174,7 +181,7 @@ class Module:
     def children(self) -> list[Module]:
         """The direct submodules, in attribute order."""
         found: list[Module] = []
-        for kind, _, value in self._members():
+        for kind, _, value in self._members(parameters=False):
             if kind == "child":
                 found.append(value)
             elif kind == "children":
@@ -330,7 +337,10 @@ class Outputs(list):
 
 
 def _is_module_list(value: Any) -> bool:
-    return isinstance(value, list) and bool(value) and all(isinstance(v, Module) for v in value)
+    if not (isinstance(value, list) and value):
+        return False
+    # (checked in C: every walk over the modules asks it of every neuron's row of weights)
+    return all(map(isinstance, value, itertools.repeat(Module)))
 
 
 def _is_parameter_tree(value: Any) -> bool:

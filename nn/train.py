@@ -254,7 +254,7 @@ def fit(
     train = _Loop(step, step.data(X, y), score, batch_size, l2, as_rng(seed), epochs)
     validation = step.data(*validation_data) if validation_data is not None else None
     bar = tqdm(range(1, epochs + 1), desc="fit", unit="epoch", disable=not progress)
-    best = _Best(params)
+    best = _Best(params) if patience is not None else None  # (it copies every weight)
     model.train()
     # Small matrices: a second BLAS thread only fights the first for 2 shared cores.
     limits = threadpool_limits(1)
@@ -280,13 +280,13 @@ def fit(
                 callback(epoch, model, history)
             if progress:
                 bar.set_postfix(history.latest(), refresh=False)
-            if patience is not None and best.stop_after(epoch, history.val_loss[-1], patience):
+            if best is not None and best.stop_after(epoch, history.val_loss[-1], patience):
                 break
     finally:
         limits.restore_original_limits()
         step.finish()
         model.eval()
-    if patience is not None:
+    if best is not None:
         best.restore()
         history.best_epoch = best.epoch
     return history
@@ -561,7 +561,7 @@ class _BatchedStep:
         self.loss = loss
         self.n_outputs = n_outputs
         self.optimizer = optimizer
-        self.theta = np.array([p.data for p in params])
+        self.theta = np.fromiter(map(_data, params), np.float64, len(params))
         self.grad = np.zeros_like(self.theta)
         # An optimizer of nn.optim updates the array; any other steps the Values. `fit` comes
         # here only with an optimizer of the model's own parameters (`_updates_only`).
@@ -576,20 +576,35 @@ class _BatchedStep:
         # One program per sample length and mode: in train mode batch norm uses the batch's
         # statistics and dropout its masks, in eval mode neither.
         self._program_for: dict[tuple[int, bool], batched.TrainingStep] = {}
+        self.traced_outputs: dict[tuple[int, bool], list[float]] = {}
 
-    def _step_for(self, n_features: int) -> batched.TrainingStep:
+    def _step_for(self, n_features: int, at: Sequence[float] | None = None) -> batched.TrainingStep:
+        """The program for samples of `n_features` features in the model's mode, traced when
+        first asked for: at the numbers `at` (a sample's features, then its label's), or at
+        zeros. A trace runs the model eagerly on the way: the outputs it computed at `at` are
+        kept in `traced_outputs`, by the same key as the program."""
         key = (n_features, self.model.training)
         if key not in self._program_for:
             sample_loss, n_labels = self._sample_loss(n_features)
             n_inputs = n_features + n_labels
+            outputs: list[float] = []
+
+            def recorded(*inputs: Value) -> list[Value]:
+                loss_and_outputs = sample_loss(*inputs)
+                outputs.extend(float(v) for v in loss_and_outputs[1:])
+                return loss_and_outputs
+
             warn = self.optimizer is not None and self.warns_unused and not self._program_for
+            values = [0.0] * n_inputs if at is None else list(at)
             with ir.without_gc():
-                program = ir.trace(sample_loss, n_inputs, self.params, [0.0] * n_inputs, batch=True)
-                used = _parameters_read(program, self.params) if warn else set()
+                program = ir.trace(recorded, n_inputs, self.params, values, batch=True)
+                unread = _parameters_unread(program, self.params) if warn else []
                 step = batched.TrainingStep(program, n_labels=n_labels)
-            if warn:
-                _warn_unused(self.optimizer, used)
+            if unread:  # (the optimizer updates the model's parameters only: `_updates_only`)
+                _warn_unused(self.optimizer, set(self.params).difference(unread))
             self._program_for[key] = step
+            if at is not None:
+                self.traced_outputs[key] = outputs
         return self._program_for[key]
 
     def _sample_loss(self, n_features: int) -> tuple[Callable[..., list[Value]], int]:
@@ -828,13 +843,14 @@ def _eval_mode(model: Module) -> Any:
     return _in_mode(model, False)
 
 
-def _parameters_read(program: ir.Program, params: list[Value]) -> set[Value]:
-    """The parameters some equation of the program reads (in C loops: a layer's equation
-    reads a million weights)."""
+def _parameters_unread(program: ir.Program, params: list[Value]) -> list[Value]:
+    """The parameters no equation of the program reads (in C loops: a layer's equation reads a
+    million weights)."""
     read: set[Any] = set()
     for eq in program.equations:
         read.update(eq.inputs)
-    return set(itertools.compress(params, map(read.__contains__, program.params)))
+    unread = map(operator.not_, map(read.__contains__, program.params))
+    return list(itertools.compress(params, unread))
 
 
 def _same_values(these: Sequence[Value], those: Sequence[Value]) -> bool:
@@ -893,20 +909,22 @@ def _why_traced_differs(
     Python control flow on the data (`if x > 0`) is frozen by a trace, and then they differ.
     The first 16 samples are compared, fewer for a model of many weights (`_CHECKED_WEIGHTS`).
 
-    The program compared is the one `fit` then trains with, traced in train mode, so the model
-    is traced once. Where that program reads feeds or gives reports (dropout's masks, batch
-    norm's statistics: see `autograd_core.compiler.batch`), its train-mode outputs depend on random
-    numbers or on the batch and running it would change a module's state, so the comparison is
-    made in eval mode (on the program for the validation data). Nothing changes: no update, no
-    report. A row the program computes as inf or nan is left out, as `predict_outputs`
-    recomputes such rows eagerly.
+    The program compared is the one `fit` then trains with, traced in train mode at the first
+    sample, so the model is traced once and that trace is the first sample's eager run (the
+    others run eagerly without a graph). Where that program reads feeds or gives reports
+    (dropout's masks, batch norm's statistics: see `autograd_core.compiler.batch`), its
+    train-mode outputs depend on random numbers or on the batch and running it would change a
+    module's state, so the comparison is made in eval mode (on the program for the validation
+    data), every sample run eagerly. Nothing changes: no update, no report. A row the program
+    computes as inf or nan is left out, as `predict_outputs` recomputes such rows eagerly.
     """
     n = min(len(X), max(2, min(_CHECKED_SAMPLES, _CHECKED_WEIGHTS // max(len(step.params), 1))))
     sample = [list(map(float, row)) for row in X[:n]]
     inputs = step._inputs(step.data(sample, y[:n]), None)
+    first = [*inputs[0][0].tolist(), *inputs[1][0].tolist()]  # its features, its label's numbers
     try:
         with _in_mode(model, True):
-            program = step._step_for(len(sample[0]))  # the one fit trains with
+            program = step._step_for(len(sample[0]), at=first)  # the one fit trains with
         training = not (program.feeds or program.reports)
         if not training:
             with _eval_mode(model):
@@ -922,8 +940,12 @@ def _why_traced_differs(
                 _, traced = program.evaluate(theta, *inputs)
         except (ArithmeticError, ValueError):  # a loss that is not finite: the first step says so
             return None
+        first_run = step.traced_outputs.get((len(sample[0]), True)) if training else None
         with no_grad():
-            eager = _outputs([model(row) for row in sample])
+            if first_run is None:
+                eager = _outputs([model(row) for row in sample])
+            else:
+                eager = _outputs([first_run, *(model(row) for row in sample[1:])])
     finite = np.isfinite(traced).all(axis=1)
     if not np.allclose(traced[finite], eager[finite], rtol=1e-12, atol=1e-12, equal_nan=True):
         return (
@@ -936,10 +958,12 @@ def _why_traced_differs(
 _CHECKED_SAMPLES = 16
 """How many samples `fit` runs both ways before it trains on the batched back-end, at most."""
 
-_CHECKED_WEIGHTS = 1_600_000
-"""Samples times weights that check runs eagerly, at most: a model of more than 100,000
-weights is checked on fewer samples (2 at least), so that the eager runs do not cost more
-than the trace itself (each sample is a forward pass through every weight, in Python)."""
+_CHECKED_WEIGHTS = 400_000
+"""Samples times weights that check runs, at most: a model of more than 25,000 weights is
+checked on fewer samples (2 at least, the first of them run by the trace), so that the eager
+runs cost less than the trace itself (each sample is a forward pass through every weight, in
+Python: about a third of a microsecond per weight, where tracing and lowering cost about
+three)."""
 
 
 def _traceable(model: Module) -> bool:
@@ -1158,6 +1182,9 @@ def _is_finite(x: Any) -> bool:
         return math.isfinite(x)
     except OverflowError:
         return False
+
+
+_data = operator.attrgetter("data")
 
 
 def _as_list(output: Any) -> list[Any]:

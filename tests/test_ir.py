@@ -305,3 +305,36 @@ def test_without_gc_restores_the_collector_and_leaves_frozen_objects_frozen():
         made = [[i] for i in range(1000)]
     assert gc.isenabled() and gc.get_freeze_count() == 0
     assert gc.is_tracked(made)  # moved to the oldest generation, still collected there
+
+
+def test_a_constant_read_by_many_nodes_is_written_in_place_in_each():
+    x = Value(0.3)
+    c = Value(2.0)  # a leaf that is neither a parameter nor an input
+    program = ir.from_graph([(x * c + c).tanh() * c], [x], [])
+    assert str(program) == (
+        "{ lambda  ; x0 .\n"
+        "    v0 = mul x0 2.0\n"
+        "    v1 = add v0 2.0\n"
+        "    v2 = tanh v1\n"
+        "    v3 = mul v2 2.0\n"
+        "  in (v3) }"
+    )
+
+
+def test_a_computed_node_given_as_a_parameter_is_a_leaf_of_the_program():
+    x = Value(0.3)
+    w = (x * 2.0).exp()  # computed, but the program takes it as a parameter
+    program = ir.from_graph([w * x], [x], [w])
+    assert [eq.op for eq in program.equations] == [ops.MUL]
+    assert evaluate(program, [5.0], [0.3]) == [5.0 * 0.3]
+
+
+def test_a_hook_on_a_parameter_the_function_reads_is_refused_and_one_it_does_not_is_kept():
+    w, unused = Value(0.5), Value(2.0)
+    unused.register_hook(lambda g: None)
+    program = ir.trace(lambda x: dot([w], [x]), 1, [w, unused])
+    assert [eq.op for eq in program.equations] == [ops.DOT]
+    w.register_hook(lambda g: 0.0)
+    message = r"cannot trace a gradient hook: .*\(an input or a parameter\)"
+    with pytest.raises(ValueError, match=message):
+        ir.trace(lambda x: dot([w], [x]).tanh(), 1, [w, unused])

@@ -28,6 +28,7 @@ from __future__ import annotations
 import math
 from collections.abc import Sequence
 from dataclasses import dataclass
+from itertools import repeat
 from typing import Any
 
 from ..engine import ops
@@ -122,17 +123,19 @@ class MatMul(BlockOp):
     def groups(blocks: Blocks) -> dict[int, list[ir.Equation]]:
         """dot equations pairing parameters with the same per-sample operands, by first member."""
         param_index = blocks.param_index
+        is_param = param_index.__contains__
         by_key: dict[tuple, list[ir.Equation]] = {}
         for eq in blocks.program.equations:
             if eq.op is not ops.DOT:
                 continue
-            pairs = blocks.dot_pairs(eq)
-            if all(w in param_index for w, _ in pairs) and any(
-                isinstance(x, ir.Var) and x not in param_index for _, x in pairs
+            # (each test in C: a layer's neuron has a thousand pairs)
+            weights, operands = blocks.dot_sides(eq)
+            if (
+                all(map(is_param, weights))
+                and not any(map(is_param, operands))
+                and any(map(isinstance, operands, repeat(ir.Var)))
             ):
-                key = tuple(x if isinstance(x, ir.Var) else ("c", x) for _, x in pairs)
-                if not any(x in param_index for _, x in pairs):
-                    by_key.setdefault(key, []).append(eq)
+                by_key.setdefault(operands, []).append(eq)  # a constant keys by its number
         # Keyed by the first in program order; the neurons in the order of their parameters, so
         # that copies of one layer (over windows, over positions) list them alike.
         return {
@@ -144,9 +147,8 @@ class MatMul(BlockOp):
     def lower(cls, blocks: Blocks, group: list[ir.Equation]) -> None:
         """`Z = A @ W.T + b` for a group of dot neurons; one elementwise op per neuron instead
         if one of their operands is a scalar of the program."""
-        pairs = [blocks.dot_pairs(eq) for eq in group]
-        operands = [x for _, x in pairs[0]]
-        rows = [[blocks.param_index[w] for w, _ in row] for row in pairs]
+        operands = list(blocks.dot_sides(group[0])[1])
+        rows = [blocks.weight_indices(eq) for eq in group]
         batched_cols = [k for k, x in enumerate(operands) if blocks.per_sample(x)]
         const_cols = [k for k, x in enumerate(operands) if not isinstance(x, ir.Var)]
         other_cols = [k for k in range(len(operands)) if k not in batched_cols + const_cols]
@@ -220,7 +222,7 @@ class Convolution(BlockOp):
         sequence), by the first equation of the first."""
         by_rows: dict[tuple, list[list[ir.Equation]]] = {}
         for group in matmul_groups.values():
-            rows = tuple(tuple(w for w, _ in blocks.dot_pairs(eq)) for eq in group)
+            rows = tuple(blocks.dot_sides(eq)[0] for eq in group)
             by_rows.setdefault((blocks.depth[group[0].out], rows), []).append(group)
         found = {}
         for windows in by_rows.values():
@@ -237,7 +239,7 @@ class Convolution(BlockOp):
         the others except for the padding, and may pair one weight with the constant 1.0 (the
         bias) in the same position in every window.
         """
-        operands = [[x for _, x in blocks.dot_pairs(window[0])] for window in windows]
+        operands = [blocks.dot_sides(window[0])[1] for window in windows]
         width = len(operands[0])
         bias = [k for k in range(width) if all(is_number(reads[k], 1.0) for reads in operands)]
         if len(bias) > 1:
@@ -278,7 +280,9 @@ class Convolution(BlockOp):
         padded position.
         """
         source = layout.source
-        rows = [[blocks.param_index[w] for w, _ in blocks.dot_pairs(eq)] for eq in windows[0]]
+        rows = [
+            list(map(blocks.param_index.__getitem__, blocks.dot_sides(eq)[0])) for eq in windows[0]
+        ]
         n_windows, n_channels = len(windows), len(windows[0])
         k = len(layout.weight_cols)
         Z = blocks.block("Z", n_windows * n_channels)
@@ -869,7 +873,7 @@ class BatchMean(BlockOp):
 
 
 def _first_weight(eq: ir.Equation) -> ir.Operand:
-    """The weight of a dot's first pair (as `dot_pairs` orients it), without the others."""
+    """The weight of a dot's first pair (as `dot_sides` orients it), without the others."""
     w, x = eq.inputs[0], eq.inputs[len(eq.inputs) // 2]
     return x if isinstance(x, ir.Var) and x.kind == "param" else w
 

@@ -104,7 +104,7 @@ class Blocks:
         # `backward` takes it (0 * inf is 0, not nan); slower, run only where nan came out.
         self.careful = careful
         self.checks: dict[int, Any] = {}  # equation number -> the elementwise op it computes
-        self.param_index = {v: i for i, v in enumerate(program.params)}
+        self.param_index = dict(zip(program.params, range(len(program.params)), strict=True))
         # The per-sample inputs: the features X, then the labels as numbers Y, then the
         # numbers modules feed the program at each run F (see `autograd_core.compiler.batch`).
         n_feeds = sum(len(feed.values) for feed in program.feeds)
@@ -127,7 +127,7 @@ class Blocks:
             self.alike_by_key.setdefault(self.alike_key(eq, self.depth[eq.out]), []).append(eq)
         self.position = {id(eq): i for i, eq in enumerate(program.equations)}
         self.pads: dict[str, Block] = {}  # constant columns that pad a row reduction
-        self._pairs: dict[int, list[tuple[ir.Operand, ir.Operand]]] = {}
+        self._sides: dict[int, tuple[tuple[ir.Operand, ...], tuple[ir.Operand, ...]]] = {}
 
     @staticmethod
     def input_block(name: str, width: int) -> Block:
@@ -139,17 +139,27 @@ class Blocks:
         """Append the equation `out = value` (`+=`, through `key`; an effect for out None)."""
         self.equations.append(Equation(out, value, update, key))
 
-    def dot_pairs(self, eq: ir.Equation) -> list[tuple[ir.Operand, ir.Operand]]:
-        """dot's (weight, operand) pairs, each oriented with the parameter first where there is
-        one; worked out once per equation (a layer's are long)."""
-        pairs = self._pairs.get(id(eq))
-        if pairs is None:
+    def dot_sides(self, eq: ir.Equation) -> tuple[tuple[ir.Operand, ...], tuple[ir.Operand, ...]]:
+        """dot's weights and the operands they meet, in pairs, each pair oriented with the
+        parameter first where there is one; worked out once per equation (a layer's are long,
+        so each side is tested in C and kept as the equation's own slice where it can be)."""
+        sides = self._sides.get(id(eq))
+        if sides is None:
             half = len(eq.inputs) // 2
-            pairs = self._pairs[id(eq)] = [
-                (x, w) if isinstance(x, ir.Var) and x.kind == "param" else (w, x)
-                for w, x in zip(eq.inputs[:half], eq.inputs[half:], strict=True)
-            ]
-        return pairs
+            weights, operands = eq.inputs[:half], eq.inputs[half:]
+            is_param = self.param_index.__contains__
+            if any(map(is_param, operands)):
+                pairs = [
+                    (x, w) if is_param(x) else (w, x)
+                    for w, x in zip(weights, operands, strict=True)
+                ]
+                weights, operands = (tuple(side) for side in zip(*pairs, strict=True))
+            sides = self._sides[id(eq)] = weights, operands
+        return sides
+
+    def weight_indices(self, eq: ir.Equation) -> list[int]:
+        """Where each of dot's weights (`dot_sides`) lies in theta; all must be parameters."""
+        return list(map(self.param_index.__getitem__, self.dot_sides(eq)[0]))
 
     @staticmethod
     def alike_key(eq: ir.Equation, depth: int) -> tuple:

@@ -291,46 +291,79 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
 
     The nodes are written in `backward.topological_order` (of a root joining all `roots`), each
     as it comes: the same depth-first walk with an explicit stack, each node's equation
-    appended once all its inputs have theirs.
+    appended once all its inputs have theirs. Only computed nodes go on the stack: a leaf
+    needs no equation (it is a parameter, an input, or a constant written in place), and a
+    layer's nodes read a million weights, which a walk that stacked them would visit one by
+    one; a node's inputs are looked up together when it is met (in C), and again when it is
+    written only if some were not written then. The parameters' variables are made in one go,
+    for the same reason.
     """
     program = Program()
-    variables: dict[Value, Operand] = {}
-    for p in params:
-        variables[p] = program.new_var("param")
-        program.params.append(variables[p])
-    for a in args:
-        variables[a] = program.new_var("input")
-        program.inputs.append(variables[a])
-    hooked = hooked_nodes()
-    visited: set[Value] = set()
+    program.params = _new_vars("param", len(params))
+    program.inputs = _new_vars("input", len(args))
+    variables: dict[Value, Operand] = dict(zip(params, program.params, strict=True))
+    variables.update(zip(args, program.inputs, strict=True))
     stack: list[Any] = list(reversed(roots))
+    pop, push, variable = stack.pop, stack.append, variables.__getitem__
+    equation, new_var = program.equation, program.new_var
     while stack:
-        node = stack.pop()
+        node = pop()
         if node is _INPUTS_DONE:
-            node = stack.pop()
-            if hooked is not None and id(node) in hooked:
-                _refuse_hook(node)
-            if node in variables:
+            node, inputs = pop(), pop()
+            if inputs is None:  # some were not written when the node was met
+                inputs = tuple(map(variable, node.inputs))
+            variables[node] = equation(node._op, inputs, new_var("temp"), node.params)
+        elif node not in variables:  # (not written, and not on the way: a first visit)
+            if not node.inputs:  # a root that is a leaf: a constant
+                variables[node] = node.data
                 continue
-            if not node.inputs:
-                variables[node] = node.data  # a leaf that is not an argument: a constant
-                continue
-            inputs = tuple(map(variables.__getitem__, node.inputs))
-            out = program.new_var("temp")
-            variables[node] = program.equation(node._op, inputs, out, node.params)
-        elif node not in visited:
-            visited.add(node)
-            stack += (node, _INPUTS_DONE)
-            # Reversed, so that the first input is walked first (one visited already is passed
-            # over when it comes off the stack).
-            stack += reversed(node.inputs)
+            variables[node] = _ON_THE_WAY
+            try:  # every input written already, as a layer's weights and inputs (in C)
+                stack += (tuple(map(variable, node.inputs)), node, _INPUTS_DONE)
+            except KeyError:  # some met first: walk them
+                stack += (None, node, _INPUTS_DONE)
+                # Reversed, so that the first input is walked first (one written already by
+                # then is passed over when it comes off the stack).
+                for x in reversed(node.inputs):
+                    if x not in variables:
+                        if x.inputs:
+                            push(x)
+                        else:  # a leaf that is not an argument: a constant
+                            variables[x] = x.data
+    hooked = hooked_nodes()
+    if hooked is not None:
+        _refuse_hooks(roots, variables, hooked)
     program.outputs = [variables[r] for r in roots]
     return program
 
 
-# Pushed onto the stack just above a node whose inputs are being written: when it comes off
-# again, every input of that node has its variable.
+def _new_vars(kind: str, n: int) -> list[Var]:
+    """n new variables of kind "param" or "input" of a new program, named as `new_var` names
+    them (p0.., x0..), made in one go."""
+    prefix = {"param": "p", "input": "x"}[kind]
+    names = [f"{prefix}{i}" for i in range(n)]
+    return list(map(Var, names, itertools.repeat(kind)))
+
+
+# Pushed onto the stack just above a node whose inputs are being written (and the inputs'
+# variables found when it was met): when it comes off again, every input has its variable.
 _INPUTS_DONE = object()
+
+# A node's variable while its inputs are being written (a node on the way is never an input
+# of one written then: the graph has no cycles).
+_ON_THE_WAY = object()
+
+
+def _refuse_hooks(
+    roots: Sequence[Value], variables: dict[Value, Operand], hooked: dict[int, Any]
+) -> None:
+    """Refuse a hook on any Value the program reads: a root, a computed node or an input of
+    one (see `_refuse_hook`)."""
+    computed = [v for v, x in variables.items() if isinstance(x, Var) and x.kind == "temp"]
+    read = {x for node in computed for x in node.inputs}
+    for node in (*roots, *computed, *read):
+        if id(node) in hooked:
+            _refuse_hook(node)
 
 
 def _refuse_hook(node: Value) -> None:
