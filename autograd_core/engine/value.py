@@ -69,10 +69,10 @@ class Value(Arithmetic):
     @property
     def params(self) -> tuple:
         """The parameters of the op that made this node: `(3.0,)` for `x ** 3`, else `()`."""
-        try:
-            return self._params
-        except AttributeError:
-            return ()
+        # (asked of the op, not by catching the empty slot's AttributeError: a trace asks every
+        # node, and raising costs a microsecond)
+        op = self._op
+        return self._params if op is not None and op.parameters else ()
 
     def __repr__(self) -> str:
         label = f", label={self.label!r}" if self.label else ""
