@@ -22,6 +22,8 @@ Names are the printer's: an array has a kind (a letter: `Z` for a layer's pre-ac
 
 from __future__ import annotations
 
+import functools
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -87,7 +89,13 @@ class Array(BlockValue):
             self.dtype = "i64"
 
     def __str__(self) -> str:
-        base = "d" + str(self.of) if self.of is not None else self.kind
+        return self.name
+
+    @functools.cached_property
+    def name(self) -> str:
+        """The printed name: kind and number, or `d` and the name of the array it is the
+        gradient of; then the suffix. (Worked out once: a walk reads it at every use.)"""
+        base = "d" + self.of.name if self.of is not None else self.kind
         if self.of is None and self.number is not None:
             base += str(self.number)
         return base + self.suffix
@@ -366,6 +374,7 @@ _FORMATS: dict[str, Callable[[NumpyPrinter, Expr], tuple[str, int]]] = {
     "scatter_rows": _call("_scatter_rows"),
     "check": _call("_check"),
     "tuple": lambda p, e: (f"({p.args(e.args)},)", _ATOM),
+    "rows": lambda p, e: (f"{p.at(e.args[0], _ATOM)}.shape[0]", _ATOM),
     "map": _map,
 }
 
@@ -434,3 +443,186 @@ def _param(p: Any) -> str:
     if isinstance(p, tuple):
         return "(" + ", ".join(map(str, p)) + ")"
     return str(p)
+
+
+# ------------------------------------------------------------------------------------------
+# What each equation needs: dead equations, and when an array is read for the last time
+
+
+def arrays_read(x: Any, names: list[str]) -> None:
+    """Append to `names` the name of every array that the operand, key or parameters x read."""
+    stack = [x]
+    while stack:
+        x = stack.pop()
+        if isinstance(x, Array):
+            names.append(x.name)
+        elif isinstance(x, Expr):
+            stack += x.args
+            stack += x.params
+        elif isinstance(x, (tuple, list)):
+            stack += x
+
+
+def live_equations(
+    equations: Sequence[Equation], results: Sequence[str]
+) -> tuple[list[Equation], list[list[str]]]:
+    """The equations that count, in order, and after each the arrays no later one reads.
+
+    One pass from the end, as a compiler's liveness analysis: an assignment `x = ...` of an
+    array that nothing after it reads (nor the `results`) is dropped; every other equation
+    stays (an update writes into an array, an effect into its first argument). An array is
+    released after the last equation that reads or assigns it, so a long program run by a
+    walk holds only the arrays still to be read, not all it ever made.
+    """
+    live = set(results)
+    kept: list[Equation] = []
+    released: list[list[str]] = []
+    for eq in reversed(equations):  # `live`: what the equations after eq read
+        read: list[str] = []
+        arrays_read(eq.value, read)
+        assigned = None
+        if eq.out is not None:
+            if eq.update == "=" and eq.key is None:
+                assigned = eq.out.name
+                if assigned not in live:
+                    continue
+            else:  # an update reads the array it writes into
+                read.append(eq.out.name)
+                if eq.key is not None:
+                    arrays_read(eq.key, read)
+        kept.append(eq)
+        released.append([name for name in dict.fromkeys(read) if name not in live])
+        live.discard(assigned)
+        live.update(read)
+    return kept[::-1], released[::-1]
+
+
+# ------------------------------------------------------------------------------------------
+# Running a long program by walking it
+
+
+class Walk:
+    """A block program run by a loop over its equations, instead of compiled as source.
+
+    CPython compiles a few MB of source a second and holds the whole syntax tree meanwhile, so
+    a long program (a chain of 100,000 nodes: over 200,000 equations) would cost more to
+    compile than to build. Walked, each expression is computed by a small function made from
+    the printer's own text for its op (`_FORMATS`), with its arguments as placeholders:
+    `map[tanh](_0)` becomes `lambda _0: tanh(_0)`, made once per op and parameters and kept.
+    So the numbers are those of the printed source, op for op, and what a block op means is
+    written in one place. The values live in a dict by array name, each released after its
+    last use (`live_equations`), so memory holds what is still to be read.
+    """
+
+    def __init__(
+        self, printer: NumpyPrinter, namespace: dict[str, Any], on_arrays: Callable[[Any], Any]
+    ) -> None:
+        self.printer = printer
+        self.namespace = namespace  # what the printed text reads (`np`, `dtype`, ...)
+        self.on_arrays = on_arrays  # an op of the table -> its function on arrays
+        self._kernels: dict[Any, Callable[..., Any]] = {}
+
+    def run(
+        self, equations: Sequence[Equation], released: Sequence[list[str]], values: dict
+    ) -> dict:
+        """Run the equations on `values` (arguments and constants by name), which it updates."""
+        value = self.value
+        for eq, done in zip(equations, released, strict=True):
+            result = value(eq.value, values)
+            out = eq.out
+            if out is not None:
+                if eq.key is None and eq.update == "=":
+                    values[out.name] = result
+                elif eq.key is None:
+                    values[out.name] = operator.iadd(values[out.name], result)
+                else:
+                    update, arrays = self._update(eq)
+                    update(values[out.name], result, *[values[a.name] for a in arrays])
+            for name in done:
+                del values[name]
+        return values
+
+    def value(self, x: Any, values: dict) -> Any:
+        """The operand's value: an array's by its name, an expression computed, a number."""
+        if isinstance(x, Array):
+            return values[x.name]
+        if not isinstance(x, Expr):
+            return x
+        arrays: list[Array] = []
+        key = (x.op, len(x.args), _shape_of(x.params, arrays))
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            kernel = self._kernels[key] = self._expression_kernel(x)
+        args = [self.value(a, values) for a in x.args]
+        return kernel(*args, *[values[a.name] for a in arrays]) if arrays else kernel(*args)
+
+    def _update(self, eq: Equation) -> tuple[Callable[..., Any], list[Array]]:
+        """`_0[key] = _1` or `_0[key] += _1`: the function for an update through a key (the
+        arrays the key reads are its last arguments, listed second)."""
+        arrays: list[Array] = []
+        key = ("update", eq.update, _shape_of(eq.key, arrays))
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            slots = _Slots()
+            target, value = slots.new(), slots.new()
+            line = self.printer.line(Equation(target, value, eq.update, slots.put(eq.key)))
+            kernel = self._kernels[key] = self._compiled(f"def kernel({slots}):\n    {line}\n")
+        return kernel, arrays
+
+    def _expression_kernel(self, x: Expr) -> Callable[..., Any]:
+        slots = _Slots()
+        args = tuple(slots.new() for _ in x.args)
+        text = self.printer.text(Expr(x.op, args, slots.put(x.params)))
+        return self._compiled(f"def kernel({slots}):\n    return {text}\n")
+
+    def _compiled(self, source: str) -> Callable[..., Any]:
+        namespace = dict(self.namespace)
+        for name, op in self.printer.ops.ops_by_name().items():  # (named as they are printed)
+            namespace[name] = self.on_arrays(op)
+        exec(compile(source, "<block op>", "exec"), namespace)
+        return namespace["kernel"]
+
+
+class _Slots:
+    """The placeholders `_0, _1, ..` a kernel's text is printed with, in argument order."""
+
+    def __init__(self) -> None:
+        self.arrays: list[Array] = []
+
+    def new(self) -> Array:
+        self.arrays.append(Array("_", len(self.arrays)))
+        return self.arrays[-1]
+
+    def put(self, params: Any) -> Any:
+        """The parameters with a new placeholder for each array among them, in order."""
+        if isinstance(params, Array):
+            return self.new()
+        if isinstance(params, tuple):
+            return tuple(self.put(p) for p in params)
+        if isinstance(params, list):
+            return [self.put(p) for p in params]
+        return params
+
+    def __str__(self) -> str:
+        return ", ".join(map(str, self.arrays))
+
+
+def _shape_of(params: Any, arrays: list[Array]) -> Any:
+    """A key for the parameters that tells kernels apart: the parameters as they are, with
+    each array among them (appended to `arrays`) a placeholder and lists and slices as
+    tuples; so `theta[index3]` and `theta[index5]` share one kernel."""
+    if isinstance(params, tuple):
+        for p in params:
+            if not isinstance(p, (int, float, str, ops.Op)) and p is not None:
+                break
+        else:
+            return params
+        return tuple(_shape_of(p, arrays) for p in params)
+    if isinstance(params, Array):
+        arrays.append(params)
+        return _Slots
+    if isinstance(params, list):
+        return ("list", tuple(_shape_of(p, arrays) for p in params))
+    if isinstance(params, slice):
+        return ("slice", params.start, params.stop, params.step)
+    return params

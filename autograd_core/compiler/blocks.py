@@ -127,6 +127,9 @@ class Blocks:
             self.alike_by_key.setdefault(self.alike_key(eq, self.depth[eq.out]), []).append(eq)
         self.position = {id(eq): i for i, eq in enumerate(program.equations)}
         self.pads: dict[str, Block] = {}  # constant columns that pad a row reduction
+        # The gradients that hold ones (the seed, and what passes it on as it is): a partial
+        # times one of these is the partial itself (`block_calculus.elementwise`).
+        self.ones: set[int] = set()
         self._pairs: dict[int, list[tuple[ir.Operand, ir.Operand]]] = {}
 
     @staticmethod
@@ -358,9 +361,12 @@ class Blocks:
             block.grad = Array("d", of=block.array, shape=block.array.shape)
             self.emit(block.grad, term)
             block.grad_is_alias = alias
+            if id(term) in self.ones or _is_ones(term):
+                self.ones.add(id(block.grad))
         else:
             self.emit(block.grad, bp.add(block.grad, term))
             block.grad_is_alias = False
+            self.ones.discard(id(block.grad))
 
     def own(self, block: Block) -> None:
         """Make sure the block's gradient is an array of its own that may be written in place."""
@@ -370,6 +376,7 @@ class Blocks:
         elif block.grad_is_alias:
             self.emit(block.grad, bp.expr("copy", block.grad))
         block.grad_is_alias = False
+        self.ones.discard(id(block.grad))
 
     def add_to_pieces(self, matrix: Assembled, term: bp.Operand) -> None:
         """Send the gradient of an assembled matrix back to the blocks it was taken from."""
@@ -408,6 +415,11 @@ class Blocks:
     def product(self, a: bp.Operand, b: bp.Operand) -> bp.Expr:
         """a * b, in careful mode 0 where either is 0 (see `careful`)."""
         return bp.times(a, b, self.careful)
+
+
+def _is_ones(term: bp.Operand) -> bool:
+    """The term is `np.full(shape, 1.0)`: a seed of ones."""
+    return isinstance(term, bp.Expr) and term.op == "full" and is_number(term.args[0], 1.0)
 
 
 def shaped(width: int) -> Block:

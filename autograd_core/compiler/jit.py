@@ -134,27 +134,30 @@ class Jitted:
         given = [np.asarray(a) for a in arrays]
         if not given:  # no array, no batch: not even its size is known
             raise TypeError("jit(f).batched takes one array per argument of f, got none")
-        for a in given:
-            if a.dtype.kind not in "iuf":  # as a call refuses bool, complex, Value and str
+        dtypes = {a.dtype for a in given}
+        for dtype in dtypes:
+            if dtype.kind not in "iuf":  # as a call refuses bool, complex, Value and str
+                a = next(a for a in given if a.dtype == dtype)
                 raise TypeError(
                     "jit(f).batched takes arrays of real numbers (int or float), got an array "
                     f"of {a.dtype}: {a!r}"
                 )
-        shape = given[0].shape
-        if any(a.shape != shape for a in given):
-            shape = np.broadcast_shapes(*[a.shape for a in given])
+        shapes = {a.shape for a in given}
+        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
         # One column per argument, each contiguous (Fortran order), so that the program's
         # slices X[:, i:i+1] are too; in float32 where every array is, else in float64.
-        dtype = np.float32 if all(a.dtype == np.float32 for a in given) else np.float64
+        dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
         X = np.empty((math.prod(shape), len(given)), dtype, order="F")
         for i, a in enumerate(given):
             X[:, i] = (a if a.shape == shape else np.broadcast_to(a, shape)).reshape(-1)
         if self._arity is None:
             self._trace([float(x) for x in X[0]] if len(X) else [0.5] * len(given))
-        self._check_arity(len(given))
-        values, grads = self._batched_function()(X)
-        grads = [g.reshape(shape) for g in grads.T]
-        return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
+        if len(given) != self._arity:
+            self._check_arity(len(given))
+        values, grads = (self._batched or self._batched_function())(X)
+        if len(given) == 1:
+            return values.reshape(shape), grads.reshape(shape)
+        return values.reshape(shape), tuple(g.reshape(shape) for g in grads.T)
 
     def _check_traced(self) -> None:
         if self._program is None:
