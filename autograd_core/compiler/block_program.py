@@ -536,8 +536,7 @@ class Walk:
                 elif eq.key is None:
                     values[out.name] = operator.iadd(values[out.name], result)
                 else:
-                    update, arrays = self._update(eq)
-                    update(values[out.name], result, *[values[a.name] for a in arrays])
+                    self._update(eq, values)(values[out.name], result)
             for name in done:
                 del values[name]
         return values
@@ -548,31 +547,37 @@ class Walk:
             return values[x.name]
         if not isinstance(x, Expr):
             return x
-        arrays: list[Array] = []
-        key = (x.op, len(x.args), _shape_of(x.params, arrays))
+        extra: list[Any] = []  # what the parameters hold that is an argument of the kernel
+        if x.op == "index":
+            key = ("index", len(x.args), _key_shape(x.params, extra))
+        else:
+            key = (x.op, len(x.args), _shape_of(x.params, extra))
         kernel = self._kernels.get(key)
         if kernel is None:
             kernel = self._kernels[key] = self._expression_kernel(x)
-        args = [self.value(a, values) for a in x.args]
-        return kernel(*args, *[values[a.name] for a in arrays]) if arrays else kernel(*args)
+        args = [values[a.name] if type(a) is Array else self.value(a, values) for a in x.args]
+        if extra:
+            args += [_argument(item, values) for item in extra]
+        return kernel(*args)
 
-    def _update(self, eq: Equation) -> tuple[Callable[..., Any], list[Array]]:
-        """`_0[key] = _1` or `_0[key] += _1`: the function for an update through a key (the
-        arrays the key reads are its last arguments, listed second)."""
-        arrays: list[Array] = []
-        key = ("update", eq.update, _shape_of(eq.key, arrays))
+    def _update(self, eq: Equation, values: dict) -> Callable[[Any, Any], None]:
+        """`out[key] = value` or `out[key] += value`, as a function of out and value."""
+        extra: list[Any] = []
+        key = ("update", eq.update, _key_shape(eq.key, extra))
         kernel = self._kernels.get(key)
         if kernel is None:
             slots = _Slots()
             target, value = slots.new(), slots.new()
-            line = self.printer.line(Equation(target, value, eq.update, slots.put(eq.key)))
+            line = self.printer.line(Equation(target, value, eq.update, slots.put_key(eq.key)))
             kernel = self._kernels[key] = self._compiled(f"def kernel({slots}):\n    {line}\n")
-        return kernel, arrays
+        items = [_argument(item, values) for item in extra]
+        return lambda out, value: kernel(out, value, *items)
 
     def _expression_kernel(self, x: Expr) -> Callable[..., Any]:
         slots = _Slots()
         args = tuple(slots.new() for _ in x.args)
-        text = self.printer.text(Expr(x.op, args, slots.put(x.params)))
+        params = slots.put_key(x.params) if x.op == "index" else slots.put(x.params)
+        text = self.printer.text(Expr(x.op, args, params))
         return self._compiled(f"def kernel({slots}):\n    return {text}\n")
 
     def _compiled(self, source: str) -> Callable[..., Any]:
@@ -603,14 +608,43 @@ class _Slots:
             return [self.put(p) for p in params]
         return params
 
+    def put_key(self, key: tuple) -> tuple:
+        """An index key with a new placeholder for each item but `:` and None (see
+        `_key_shape`)."""
+        return tuple(item if item is ALL or item is None else self.new() for item in key)
+
     def __str__(self) -> str:
         return ", ".join(map(str, self.arrays))
+
+
+def _key_shape(key: tuple, extra: list[Any]) -> tuple:
+    """A key for an index that tells kernels apart: where it has `:` and None. Its other
+    items (a slice's bounds, a column, a list or an index array) are appended to `extra`, as
+    arguments of the kernel: `dA[:, 9:10]` and `dA[:, 10:11]` share `_0[:, _1]`."""
+    shape = []
+    for item in key:
+        if item is ALL or item is None:
+            shape.append(item is ALL)
+        else:
+            extra.append(item)
+            shape.append("argument")
+    return tuple(shape)
+
+
+def _argument(item: Any, values: dict) -> Any:
+    """The value of a parameter that is an argument of a kernel: an array's, a slice's
+    (start, stop) as a slice, else itself."""
+    if isinstance(item, Array):
+        return values[item.name]
+    if isinstance(item, tuple):
+        return slice(*item)
+    return item
 
 
 def _shape_of(params: Any, arrays: list[Array]) -> Any:
     """A key for the parameters that tells kernels apart: the parameters as they are, with
     each array among them (appended to `arrays`) a placeholder and lists and slices as
-    tuples; so `theta[index3]` and `theta[index5]` share one kernel."""
+    tuples; so `np.zeros((n, 3))` is one kernel for every n."""
     if isinstance(params, tuple):
         for p in params:
             if not isinstance(p, (int, float, str, ops.Op)) and p is not None:

@@ -172,7 +172,9 @@ class Compiler(Blocks):
         namespace = self.namespace(dtype)
         walk = bp.Walk(NumpyPrinter(self.printer), namespace, _array_kernel)
         # The arguments by name, as `header` takes them; the result as `returned` reads them.
-        arguments = compile_source(f"{header}\n    return locals()\n", owner)["run"]
+        stub: dict[str, Any] = {}
+        exec(compile(f"{header}\n    return locals()\n", "<arguments>", "exec"), stub)
+        arguments = stub["run"]
         result = compile(returned, "<returned>", "eval")
         constants = {c.name: namespace[c.name] for c in self.constants}
 
