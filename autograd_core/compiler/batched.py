@@ -51,7 +51,8 @@ class _Compiled:
 
     def _compile_run(self, dtype: Any) -> Any:
         """`run` for arrays of `dtype`: the source compiled, or a long program's walk."""
-        return self._compiler.function(self._header, self._returned, self, dtype=dtype)
+        with ir.without_gc():  # (a long program's walk is prepared with lists per equation)
+            return self._compiler.function(self._header, self._returned, self, dtype=dtype)
 
 
 class BatchedFunction(_Compiled):

@@ -22,7 +22,6 @@ Names are the printer's: an array has a kind (a letter: `Z` for a layer's pre-ac
 
 from __future__ import annotations
 
-import functools
 import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
@@ -71,7 +70,7 @@ def _is_number(x: Any, number: float) -> bool:
     return not isinstance(x, BlockValue) and x == number
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Array(BlockValue):
     """A variable of the block program. `shape` counts the batch axis as "n"; () is a
     number. A constant (an index array) carries its `value`."""
@@ -83,29 +82,27 @@ class Array(BlockValue):
     suffix: str = ""  # a second array of the same kind and number (`dZ2w`, `dH1p`)
     value: Any = None  # a constant's numbers
     dtype: str = "f64"  # "i64" for row numbers and index constants
+    # The printed name: the kind and number, or `d` and the name of the array it is the
+    # gradient of; then the suffix. (Worked out once: a walk reads it at every use.)
+    name: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.value is not None and self.value.dtype.kind != "f":
             self.dtype = "i64"
-
-    def __str__(self) -> str:
-        return self.name
-
-    @functools.cached_property
-    def name(self) -> str:
-        """The printed name: kind and number, or `d` and the name of the array it is the
-        gradient of; then the suffix. (Worked out once: a walk reads it at every use.)"""
         base = "d" + self.of.name if self.of is not None else self.kind
         if self.of is None and self.number is not None:
             base += str(self.number)
-        return base + self.suffix
+        self.name = base + self.suffix
+
+    def __str__(self) -> str:
+        return self.name
 
 
 BATCH = Array("n", shape=())  # the number of samples, known when the program runs
 ALL = slice(None)  # `:` in an index
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Expr(BlockValue):
     """`op(*args)` with parameters `params` (an axis, a shape, an op of the table)."""
 
@@ -117,7 +114,7 @@ class Expr(BlockValue):
 Operand = Array | Expr | float
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Equation:
     """`out = value`, `out += value`, `out[key] += value` or `out[key] = value`, or an effect
     (`out` None: `value` is a call that writes into its first argument)."""

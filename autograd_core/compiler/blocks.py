@@ -29,7 +29,7 @@ from .block_program import ALL, BATCH, Array, Equation
 THETA, DTHETA = Array("theta"), Array("dtheta")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Block:
     """A (batch, width) matrix of the block program; a (1, width) row, the same for every
     sample, when `wide` (a mean over the batch axis and what is computed from it alone); a
@@ -43,7 +43,7 @@ class Block:
     grad_is_alias: bool = False  # the gradient is another array: copy before writing into it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where columns of an assembled matrix come from: the columns `cols` of `block` (None:
     the whole block), at the positions `positions` of the matrix (None: all, in order)."""
@@ -57,7 +57,7 @@ class Source:
         return self.cols is None or list(self.cols) == list(range(self.block.width))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Assembled:
     """A (batch, width) matrix read from the columns of blocks (`Blocks.assemble`): its value
     in the program, and the blocks its gradient goes back to."""
@@ -68,7 +68,7 @@ class Assembled:
     wide: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operand:
     """How a block op reads one input: a whole block, some of its columns, a matrix assembled
     from columns of several blocks, a parameter, a row of parameters (one per column), a
@@ -262,9 +262,13 @@ class Blocks:
             for s in sources:
                 offsets[id(s.block)], start = start, start + s.block.width
             numbers = [offsets[id(self.where[x][0])] + self.where[x][1] for x in xs]
-            gather = self.constant("gather", numpy().array(numbers))
             joined = bp.concatenate([s.block.array for s in sources])
-            self.emit(matrix, bp.columns(joined, gather))
+            if numbers == list(range(start)):  # every column, in order: no gather
+                self.emit(matrix, joined)
+            else:
+                self.emit(
+                    matrix, bp.columns(joined, self.constant("gather", numpy().array(numbers)))
+                )
         return Assembled(matrix, sources, len(xs), wide)
 
     def columns_value(self, block: Block, cols: Sequence[int] | None) -> bp.Operand:
@@ -408,7 +412,7 @@ class Blocks:
     def needs_grad(self, block: Block) -> bool:
         """Whether the block's gradient is of any use: not for the inputs of a training step,
         nor for the padding of a reduction."""
-        if any(block is pad for pad in self.pads.values()):
+        if block.array.kind == "pad":  # (`pad` makes these)
             return False
         return self.input_grads or block not in self.inputs
 
