@@ -525,7 +525,8 @@ class Walk:
         """Run the equations on `values` (arguments and constants by name), which it updates."""
         value = self.value
         for eq, done in zip(equations, released, strict=True):
-            result = value(eq.value, values)
+            x = eq.value
+            result = value(x, values) if type(x) is Expr else _leaf(x, values)
             out = eq.out
             if out is not None:
                 if eq.key is None and eq.update == "=":
@@ -538,21 +539,22 @@ class Walk:
                 del values[name]
         return values
 
-    def value(self, x: Any, values: dict) -> Any:
-        """The operand's value: an array's by its name, an expression computed, a number."""
-        if isinstance(x, Array):
-            return values[x.name]
-        if not isinstance(x, Expr):
-            return x
+    def value(self, x: Expr, values: dict) -> Any:
+        """An expression's value: its kernel applied to the values of its arguments."""
+        args = [
+            values[a.name] if type(a) is Array else self.value(a, values) if type(a) is Expr else a
+            for a in x.args
+        ]
+        if x.op == "map":  # (most expressions: keyed by the op alone, its parameters plain)
+            key = (x.params, len(args) if len(args) <= 3 else "*")
+            kernel = self._kernels.get(key) or self._new_kernel(key, x)
+            return kernel(*args)
         extra: list[Any] = []  # what the parameters hold that is an argument of the kernel
         if x.op == "index":
-            key = ("index", len(x.args), _key_shape(x.params, extra))
+            key = ("index", len(args), _key_shape(x.params, extra))
         else:
-            key = (x.op, len(x.args), _shape_of(x.params, extra))
-        kernel = self._kernels.get(key)
-        if kernel is None:
-            kernel = self._kernels[key] = self._expression_kernel(x)
-        args = [values[a.name] if type(a) is Array else self.value(a, values) for a in x.args]
+            key = (x.op, len(args), _shape_of(x.params, extra))
+        kernel = self._kernels.get(key) or self._new_kernel(key, x)
         if extra:
             args += [_argument(item, values) for item in extra]
         return kernel(*args)
@@ -570,12 +572,18 @@ class Walk:
         items = [_argument(item, values) for item in extra]
         return lambda out, value: kernel(out, value, *items)
 
-    def _expression_kernel(self, x: Expr) -> Callable[..., Any]:
+    def _new_kernel(self, key: Any, x: Expr) -> Callable[..., Any]:
+        """The function for the expressions of x's key: x printed with placeholders for its
+        arguments (one starred for an op of the table on many, `vsum(*_0)`), compiled."""
         slots = _Slots()
-        args = tuple(slots.new() for _ in x.args)
+        if x.op == "map" and len(x.args) > 3:
+            args: tuple = (slots.new("*_"),)
+        else:
+            args = tuple(slots.new() for _ in x.args)
         params = slots.put_key(x.params) if x.op == "index" else slots.put(x.params)
         text = self.printer.text(Expr(x.op, args, params))
-        return self._compiled(f"def kernel({slots}):\n    return {text}\n")
+        kernel = self._kernels[key] = self._compiled(f"def kernel({slots}):\n    return {text}\n")
+        return kernel
 
     def _compiled(self, source: str) -> Callable[..., Any]:
         namespace = dict(self.namespace)
@@ -591,8 +599,8 @@ class _Slots:
     def __init__(self) -> None:
         self.arrays: list[Array] = []
 
-    def new(self) -> Array:
-        self.arrays.append(Array("_", len(self.arrays)))
+    def new(self, kind: str = "_") -> Array:
+        self.arrays.append(Array(kind, len(self.arrays)))
         return self.arrays[-1]
 
     def put(self, params: Any) -> Any:
@@ -626,6 +634,11 @@ def _key_shape(key: tuple, extra: list[Any]) -> tuple:
             extra.append(item)
             shape.append("argument")
     return tuple(shape)
+
+
+def _leaf(x: Any, values: dict) -> Any:
+    """The value of an operand that is no expression: an array's, or a number."""
+    return values[x.name] if type(x) is Array else x
 
 
 def _argument(item: Any, values: dict) -> Any:
