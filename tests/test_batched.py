@@ -881,5 +881,5 @@ def test_a_seed_of_ones_and_a_negation_are_not_multiplied_in():
     traced.batched(np.array([0.5]), np.array([2.0]))
     source = traced.matrix_source
     assert "np.full" not in source  # d(value) = 1: no array of ones, nothing times it
-    assert "1.0 *" not in source and "-dv2" in source
+    assert "1.0 *" not in source and "dX[:, 1:2] -= dv2" in source  # not `+= -1.0 * dv2`
     assert "dv1 = 1.0 - v3 * v3" in source  # tanh's partial is the term itself

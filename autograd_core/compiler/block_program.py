@@ -116,12 +116,13 @@ Operand = Array | Expr | float
 
 @dataclass(eq=False, slots=True)
 class Equation:
-    """`out = value`, `out += value`, `out[key] += value` or `out[key] = value`, or an effect
-    (`out` None: `value` is a call that writes into its first argument)."""
+    """`out = value`, `out += value` (or `-=`), `out[key] += value` (or `-=`) or
+    `out[key] = value`, or an effect (`out` None: `value` is a call that writes into its first
+    argument)."""
 
     out: Array | None
     value: Operand
-    update: str = "="  # "=" or "+="
+    update: str = "="  # "=", "+=" or "-="
     key: tuple | None = None
 
 
@@ -532,7 +533,7 @@ class Walk:
                 if eq.key is None and eq.update == "=":
                     values[out.name] = result
                 elif eq.key is None:
-                    values[out.name] = operator.iadd(values[out.name], result)
+                    values[out.name] = _IN_PLACE[eq.update](values[out.name], result)
                 else:
                     self._update(eq, values)(values[out.name], result)
             for name in done:
@@ -634,6 +635,9 @@ def _key_shape(key: tuple, extra: list[Any]) -> tuple:
             extra.append(item)
             shape.append("argument")
     return tuple(shape)
+
+
+_IN_PLACE = {"+=": operator.iadd, "-=": operator.isub}  # `x += t`, `x -= t`
 
 
 def _leaf(x: Any, values: dict) -> Any:

@@ -356,7 +356,12 @@ class Blocks:
             index = self.constant("cols", numpy().array(cols))
             self.emit(None, bp.expr("scatter_add", block.grad, index, term))
             return
-        self.emit(block.grad, term, "+=", (ALL, self.index_key(cols)))
+        negated = _negated(term)
+        key = (ALL, self.index_key(cols))
+        if negated is None:
+            self.emit(block.grad, term, "+=", key)
+        else:  # `dX[:, 1:2] -= t`, not `+= -t`
+            self.emit(block.grad, negated, "-=", key)
 
     def accumulate(self, block: Block, term: bp.Operand, alias: bool = True) -> None:
         """Add `term`, the gradient of the whole block, to it (its first term names it).
@@ -368,7 +373,9 @@ class Blocks:
             if id(term) in self.ones or _is_ones(term):
                 self.ones.add(id(block.grad))
         else:
-            self.emit(block.grad, bp.add(block.grad, term))
+            negated = _negated(term)
+            total = bp.add(block.grad, term) if negated is None else bp.sub(block.grad, negated)
+            self.emit(block.grad, total)
             block.grad_is_alias = False
             self.ones.discard(id(block.grad))
 
@@ -419,6 +426,13 @@ class Blocks:
     def product(self, a: bp.Operand, b: bp.Operand) -> bp.Expr:
         """a * b, in careful mode 0 where either is 0 (see `careful`)."""
         return bp.times(a, b, self.careful)
+
+
+def _negated(term: bp.Operand) -> bp.Operand | None:
+    """t where the term is -t (a partial of -1 times the gradient), else None."""
+    if isinstance(term, bp.Expr) and term.op == "map" and term.params[0] is ops.NEG:
+        return term.args[0]
+    return None
 
 
 def _is_ones(term: bp.Operand) -> bool:

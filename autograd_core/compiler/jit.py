@@ -166,9 +166,11 @@ class Jitted:
         if len(given) != self._arity:
             self._check_arity(len(given))
         values, grads = (self._batched or self._batched_function())(X)
-        if len(given) == 1:
-            return values.reshape(shape), grads.reshape(shape)
-        return values.reshape(shape), tuple(g.reshape(shape) for g in grads.T)
+        if len(shape) == 1:  # a row of points: the columns have its shape already
+            columns = list(grads.T)
+        else:
+            values, columns = values.reshape(shape), [g.reshape(shape) for g in grads.T]
+        return values, columns[0] if len(columns) == 1 else tuple(columns)
 
     def _check_traced(self) -> None:
         if self._traced is None:
