@@ -8,6 +8,9 @@ with the feeds and reports of a batch trace (`autograd_core.compiler.batch`).
 
 The program is kept as `.block_program` (data; `str()` prints it as a matrix jaxpr) and as
 `.source`, the NumPy source it is printed to and run as: the matrix form a learner can read.
+A program of more than `lowering.LONG_PROGRAM` equations (a long chain, which nothing packs)
+is run by a walk over its equations instead (`block_program.Walk`): compiling its source
+would cost more than building it. Its `.source` is printed only when asked for.
 
 Errors: the arrays are computed without NumPy's warnings. If a result is not finite, the batch
 is run again with a check after every op, and the first element that went wrong is recomputed

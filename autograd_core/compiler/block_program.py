@@ -449,16 +449,20 @@ def _param(p: Any) -> str:
 
 def arrays_read(x: Any, names: list[str]) -> None:
     """Append to `names` the name of every array that the operand, key or parameters x read."""
-    stack = [x]
-    while stack:
-        x = stack.pop()
-        if isinstance(x, Array):
-            names.append(x.name)
-        elif isinstance(x, Expr):
-            stack += x.args
-            stack += x.params
-        elif isinstance(x, (tuple, list)):
-            stack += x
+    kind = type(x)
+    if kind is Array:
+        names.append(x.name)
+    elif kind is Expr:
+        for arg in x.args:
+            if type(arg) is Array:
+                names.append(arg.name)
+            elif type(arg) is Expr:
+                arrays_read(arg, names)
+        if x.op != "map":  # (a map's one parameter is an op of the table)
+            arrays_read(x.params, names)
+    elif kind is tuple or kind is list:
+        for item in x:
+            arrays_read(item, names)
 
 
 def live_equations(
@@ -489,7 +493,9 @@ def live_equations(
                 if eq.key is not None:
                     arrays_read(eq.key, read)
         kept.append(eq)
-        released.append([name for name in dict.fromkeys(read) if name not in live])
+        if len(read) > 1:
+            read = list(dict.fromkeys(read))
+        released.append([name for name in read if name not in live])
         live.discard(assigned)
         live.update(read)
     return kept[::-1], released[::-1]

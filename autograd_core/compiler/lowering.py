@@ -84,7 +84,10 @@ class Compiler(Blocks):
             else:
                 group = Elementwise.group(self, eq, done)
                 Elementwise.lower(self, group)
-            done.update(id(member) for member in (group or [eq]))
+            if group and len(group) > 1:
+                done.update(id(member) for member in group)
+            else:
+                done.add(id(eq))
 
     def backward(self, seeds: list[tuple[ir.Var, bp.Operand]]) -> None:
         """Seed the gradients of `seeds`, then let each block op, last first, write its own
