@@ -64,6 +64,7 @@ class BatchedFunction(_Compiled):
     def __init__(self, program: ir.Program) -> None:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
+        compiler.forget_the_scalars()
         self._header, self._returned = "def run(X):", "value[:, 0], dX"
         self._arguments, self._results = [compiler.X.array], [_VALUE, compiler.X.grad]
         self._compiler, self._forward_end = compiler, forward_end
@@ -149,6 +150,7 @@ class TrainingStep(_Compiled):
             compiler.backward([(loss, bp.full((BATCH, 1), bp.div(1.0, BATCH)))])
         header = "def run(theta, X, Y=None, F=None):"
         returned = f"loss, outputs, dtheta, {'reports' if program.reports else 'None'}"
+        compiler.forget_the_scalars()
         theta = Array("theta", shape=(len(program.params),))
         self._arguments = [theta, *(block.array for block in compiler.inputs)]
         self._results = [*results[:2], DTHETA, *results[2:]]

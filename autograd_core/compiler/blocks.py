@@ -132,6 +132,13 @@ class Blocks:
         self.ones: set[int] = set()
         self._pairs: dict[int, list[tuple[ir.Operand, ir.Operand]]] = {}
 
+    def forget_the_scalars(self) -> None:
+        """Drop the books of the scalar program (where each variable went, its equations by
+        depth): of no use once the block program is written, and a long program's walk would
+        hold them all the while (a few hundred bytes per equation)."""
+        self.where, self.columns, self.alike_by_key = {}, {}, {}
+        self.position, self.depth, self._pairs = {}, {}, {}
+
     @staticmethod
     def input_block(name: str, width: int) -> Block:
         return Block(Array(name, shape=("n", width)), width)
