@@ -512,7 +512,8 @@ class Walk:
     a long program (a chain of 100,000 nodes: over 200,000 equations) would cost more to
     compile than to build. Walked, each expression is computed by a small function made from
     the printer's own text for its op (`_FORMATS`), with its arguments as placeholders:
-    `map[tanh](_0)` becomes `lambda _0: tanh(_0)`, made once per op and parameters and kept.
+    `map[tanh](v2)` is computed by `def kernel(_0): return tanh(_0)`, made once per op and
+    parameters and kept.
     So the numbers are those of the printed source, op for op, and what a block op means is
     written in one place. The values live in a dict by array name, each released after its
     last use (`live_equations`), so memory holds what is still to be read.
