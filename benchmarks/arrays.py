@@ -432,13 +432,12 @@ def trace_seconds(n_nodes: int, repeats: int = 3) -> tuple[float, int]:
     return statistics.median(times), equations
 
 
-def trace_peak_mib(n_nodes: int) -> float:
-    """How far tracing and compiling the chain raises a fresh process's peak memory, in MiB.
-
-    Read from Linux's VmHWM (the peak resident set of this program image); `ru_maxrss` would
-    not do, as a child started from a big parent keeps the parent's peak across exec.
-    """
+def _in_fresh_process(n_nodes: int, measured: str) -> str:
+    """What a fresh Python prints after defining `peak()` (the process's peak memory so far,
+    KiB) and `chain` (`_chain(n_nodes)`'s function), then running `measured`."""
     code = f"""
+import time
+import numpy as np
 from autograd_core import jit, vsum
 
 def peak():
@@ -451,12 +450,41 @@ def chain(x):
         terms.append((terms[-1] * 0.999 + 0.001).tanh())
     return vsum(terms)
 
-before = peak()
-jit(chain).value_and_grad(0.3)
-print(peak() - before)
+{measured}
 """
     run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
-    return int(run.stdout) / 1024
+    return run.stdout
+
+
+def trace_peak_mib(n_nodes: int) -> float:
+    """How far tracing and compiling the chain raises a fresh process's peak memory, in MiB.
+
+    Read from Linux's VmHWM (the peak resident set of this program image); `ru_maxrss` would
+    not do, as a child started from a big parent keeps the parent's peak across exec.
+    """
+    measured = "before = peak()\njit(chain).value_and_grad(0.3)\nprint(peak() - before)"
+    return int(_in_fresh_process(n_nodes, measured)) / 1024
+
+
+def chain_batched(n_nodes: int = 100_000, n_points: int = 1000, repeats: int = 3) -> dict:
+    """The first call of `jit(chain).batched` over n_points (trace, lowering, backward pass and
+    the run, by a walk over its equations for a program this long), each in a fresh process:
+    median seconds and median growth of the peak memory (VmHWM, as `trace_peak_mib`), MiB."""
+    measured = f"""
+x = np.linspace(-1.0, 1.0, {n_points})
+before = peak()
+start = time.perf_counter()
+values, grads = jit(chain).batched(x)
+print(time.perf_counter() - start, peak() - before)
+"""
+    runs = []
+    for _ in range(repeats):
+        seconds, kib = _in_fresh_process(n_nodes, measured).split()
+        runs.append((float(seconds), int(kib) / 1024))
+    return {
+        "seconds": statistics.median(seconds for seconds, _ in runs),
+        "peak_mib": statistics.median(mib for _, mib in runs),
+    }
 
 
 def tracing() -> dict[str, Any]:
@@ -554,6 +582,14 @@ def resources() -> list[str]:
         "goal: under 2 s and 250 MB). A program's source leaves `linecache` "
         f"when the program is collected ({'yes' if traced['freed'] else 'NO'}); after 200 "
         f"`fit(jit=True)` calls, {traced['kept']} sources are kept.",
+    ]
+    chain = chain_batched()
+    lines += [
+        "",
+        "`jit(f).batched` over 1,000 points of the 100,000-node chain (its first call: trace, "
+        "lowering, backward pass and run; a program this long is run by a walk over its "
+        f"equations, not compiled; fresh process, median of 3): {chain['seconds']:.1f} s, "
+        f"peak memory +{chain['peak_mib']:.0f} MiB (goal: under 5 s and 500 MB).",
     ]
     call = five_op_call()
     batched, value = call["batched"], call["numpy_value"]

@@ -7,6 +7,7 @@ activation, every loss of `fit`, a hand-written network of `dot` neurons, and ba
 odd and full. Bad values raise the eager engine's errors, never a NumPy warning.
 """
 
+import linecache
 import math
 import warnings
 
@@ -790,3 +791,96 @@ def test_minus_zero_to_a_negative_odd_power_is_minus_infinity_on_every_path(torc
     assert ops.IEEE_POW.forward(-0.0, -2.0) == math.inf
     values, _ = run_batched(jit(lambda x: ops.IEEE_POW(x, -1.0)), [(-0.0,), (0.0,)])
     assert values.tolist() == [-math.inf, math.inf]
+
+
+# -- a long program: run by a walk over its equations, not compiled ----------------------------
+
+
+def chain_of_units(x):
+    """A chain of tanh units and their sum: nothing in it packs (a long program's shape)."""
+    terms = [x]
+    for _ in range(12):
+        terms.append((terms[-1] * 0.999 + 0.001).tanh())
+    return vsum(terms)
+
+
+def gathered_and_reduced(x, y, z):
+    """Columns read out of order, a row reduction, a log-sum-exp and a sum of products."""
+    return ops.LOGSUMEXP(x * y, z, y - x) + dot([x, z, y, x], [y, y, z, 2.0]) + (z - x).relu()
+
+
+def walked(f, *arrays, dtype=np.float64):
+    """jit(f).batched over the arrays with the walk forced (every program counts as long), and
+    the `<jit-` sources it compiled meanwhile."""
+    from autograd_core.compiler import lowering
+
+    before = {key for key in linecache.cache if key.startswith("<jit-")}
+    original = lowering.LONG_PROGRAM
+    lowering.LONG_PROGRAM = 0
+    try:
+        traced = jit(f)
+        result = traced.batched(*[np.asarray(a, dtype) for a in arrays])
+    finally:
+        lowering.LONG_PROGRAM = original
+    compiled = {key for key in linecache.cache if key.startswith("<jit-")} - before
+    return traced, result, compiled
+
+
+def dot_network(x, y):
+    """A network of dot neurons: matrix products."""
+    return HandWritten(seed=3)([x, y])
+
+
+@pytest.mark.parametrize(
+    ("f", "n_args"),
+    [(chain_of_units, 1), (gathered_and_reduced, 3), (dot_network, 2)],
+    ids=["chain", "gathers-and-reductions", "matrix-products"],
+)
+def test_a_long_program_walked_gives_the_numbers_of_its_compiled_source(f, n_args):
+    rng = np.random.default_rng(0)
+    arrays = [rng.normal(size=9) for _ in range(n_args)]
+    traced, (values, grads), compiled = walked(f, *arrays)
+    expected_values, expected_grads = jit(f).batched(*arrays)
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(np.array(grads), np.array(expected_grads))
+    assert not compiled  # nothing of it was compiled: the function's source is not needed
+    assert "def run(X):" in traced.matrix_source  # and still prints
+
+
+def test_a_long_program_walked_stays_float32():
+    x = np.linspace(-1.0, 1.0, 7)
+    _, (values, grads), _ = walked(chain_of_units, x, dtype=np.float32)
+    expected_values, expected_grads = jit(chain_of_units).batched(np.float32(x))
+    assert values.dtype == grads.dtype == np.float32
+    np.testing.assert_array_equal(values, expected_values)
+    np.testing.assert_array_equal(grads, expected_grads)
+
+
+def test_a_long_program_walked_raises_the_eager_error_and_no_numpy_warning():
+    def f(x):
+        return chain_of_units(x) + (x * 2.0).log()
+
+    with pytest.raises(ValueError, match=r"log domain error: log\(-1.0\)"):
+        with warnings.catch_warnings():
+            warnings.simplefilter("error")
+            walked(f, [1.0, -0.5, 3.0])
+
+
+def test_a_long_training_step_walked_gives_the_eager_training(monkeypatch):
+    from autograd_core.compiler import lowering
+
+    monkeypatch.setattr(lowering, "LONG_PROGRAM", 0)
+    X, y = make_moons(30, noise=0.1, seed=2)
+    runs = fit_both_ways(
+        lambda: MLP(2, [5, 1], seed=0), X, y, loss="bce", epochs=3, batch_size=7, seed=1
+    )
+    assert_same_training(runs)
+
+
+def test_a_seed_of_ones_and_a_negation_are_not_multiplied_in():
+    traced = jit(lambda x, y: (x * y).tanh() + (x - y).exp())
+    traced.batched(np.array([0.5]), np.array([2.0]))
+    source = traced.matrix_source
+    assert "np.full" not in source  # d(value) = 1: no array of ones, nothing times it
+    assert "1.0 *" not in source and "dX[:, 1:2] -= dv2" in source  # not `+= -1.0 * dv2`
+    assert "dv1 = 1.0 - v3 * v3" in source  # tanh's partial is the term itself

@@ -158,3 +158,18 @@ def test_row_numbers_of_a_gather_are_typed_as_integers():
     text = str(step.block_program)
     assert "I1:i64[n,2] = row_indices(X, 5)" in text
     assert "E1:f64[n,6] = reshape[n, 6](T1[I1])" in text
+
+
+def test_liveness_drops_dead_assignments_and_releases_each_array_after_its_last_read():
+    X = Array("X", shape=("n", 1))
+    a, b, c, d = (Array("v", k, ("n", 1)) for k in range(1, 5))
+    equations = [
+        bp.Equation(a, bp.map_op(ops.TANH, X)),
+        bp.Equation(b, bp.map_op(ops.EXP, X)),  # read by nothing
+        bp.Equation(c, bp.add(a, 1.0)),
+        bp.Equation(c, a, "+="),  # an update reads what it writes into
+        bp.Equation(d, c),
+    ]
+    kept, released = bp.live_equations(equations, ["v4"])
+    assert kept == [equations[0], *equations[2:]]
+    assert released == [["X"], [], ["v1"], ["v3"]]  # v4, a result, is kept to the end

@@ -8,6 +8,9 @@ with the feeds and reports of a batch trace (`autograd_core.compiler.batch`).
 
 The program is kept as `.block_program` (data; `str()` prints it as a matrix jaxpr) and as
 `.source`, the NumPy source it is printed to and run as: the matrix form a learner can read.
+A program of more than `lowering.LONG_PROGRAM` equations (a long chain, which nothing packs)
+is run by a walk over its equations instead (`block_program.Walk`): compiling its source
+would cost more than building it. Its `.source` is printed only when asked for.
 
 Errors: the arrays are computed without NumPy's warnings. If a result is not finite, the batch
 is run again with a check after every op, and the first element that went wrong is recomputed
@@ -17,6 +20,8 @@ number names the op and the number).
 
 from __future__ import annotations
 
+import functools
+import math
 from collections.abc import Callable
 from typing import Any
 
@@ -24,19 +29,33 @@ from . import block_program as bp
 from . import ir
 from .block_program import BATCH, Array
 from .blocks import DTHETA, THETA, numpy
-from .codegen import compile_source
 from .lowering import Compiler
 
 
 class _Compiled:
-    """What the two runners share: the NumPy `source` of their program and its `_compiler`."""
+    """What the two runners share: their program as data (`block_program`) and as NumPy source
+    (`source`), both made when first asked for, and the function `run` it is compiled to."""
 
-    source: str
     _compiler: Compiler
+    _header: str  # the function's first line, `def run(X):`
+    _returned: str  # what it returns, `value[:, 0], dX`
+    _arguments: list[Array]
+    _results: list[bp.Operand]
+
+    @functools.cached_property
+    def block_program(self) -> bp.Program:
+        """The program as data: `str(block_program)` reads it as a matrix jaxpr."""
+        return self._compiler.block_program(self._arguments, self._results)
+
+    @functools.cached_property
+    def source(self) -> str:
+        """The NumPy source the program is printed to: the function `run`."""
+        return self._compiler.source(self._header, self._returned)
 
     def _compile_run(self, dtype: Any) -> Any:
-        """`source` compiled for arrays of `dtype`."""
-        return compile_source(self.source, self, self._compiler.namespace(dtype))["run"]
+        """`run` for arrays of `dtype`: the source compiled, or a long program's walk."""
+        with ir.without_gc():  # (a long program's walk is prepared with lists per equation)
+            return self._compiler.function(self._header, self._returned, self, dtype=dtype)
 
 
 class BatchedFunction(_Compiled):
@@ -45,11 +64,12 @@ class BatchedFunction(_Compiled):
     def __init__(self, program: ir.Program) -> None:
         self.program = program
         compiler, forward_end = self._compiler_for(careful=False)
-        # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
-        self.block_program = compiler.block_program([compiler.X.array], [_VALUE, compiler.X.grad])
-        self.source = compiler.source("def run(X):", "value[:, 0], dX")
+        compiler.forget_the_scalars()
+        self._header, self._returned = "def run(X):", "value[:, 0], dX"
+        self._arguments, self._results = [compiler.X.array], [_VALUE, compiler.X.grad]
         self._compiler, self._forward_end = compiler, forward_end
         self._runs: dict[Any, Any] = {}  # by the float type of X (see `_compiled`)
+        self._ones: dict[int, Any] = {}  # a vector of ones by its size, for the check
         # Compiled the first time a value or gradient comes out inf or nan.
         self._checked: Any = None
         self._careful: dict[Any, Any] = {}
@@ -69,13 +89,19 @@ class BatchedFunction(_Compiled):
     def __call__(self, X: Any) -> tuple[Any, Any]:
         """f and its gradient at each row of X, in X's float type (float32 or float64)."""
         np = numpy()
-        run = _compiled(self._runs, X.dtype, self._compile_run)
+        run = self._runs.get(X.dtype) or _compiled(self._runs, X.dtype, self._compile_run)
         with np.errstate(all="ignore"):
             value, dX = run(X)
-        if not (np.isfinite(value).all() and np.isfinite(dX).all()):
+            # One sum of both (a product with ones, the quickest): inf or nan if any element
+            # is (or, rarely, if finite numbers overflow it: then the check finds nothing).
+            ones = self._ones.get(dX.size)
+            if ones is None or ones.dtype != dX.dtype:
+                ones = self._ones[dX.size] = np.ones(dX.size, dX.dtype)
+            total = value.dot(ones[: value.size]) + dX.ravel("K").dot(ones)
+        if not math.isfinite(total):
             if self._checked is None:
                 self._checked = self._compiler.function(
-                    "def run(X):", "None", self, self._forward_end, checked=True
+                    self._header, "None", self, self._forward_end, checked=True
                 )
             with np.errstate(all="ignore"):
                 self._checked(X)
@@ -88,7 +114,7 @@ class BatchedFunction(_Compiled):
 
     def _compile_careful(self, dtype: Any) -> Any:
         compiler, _ = self._compiler_for(careful=True)
-        return compiler.function("def run(X):", "value[:, 0], dX", self, dtype=dtype)
+        return compiler.function(self._header, self._returned, self, dtype=dtype)
 
 
 class TrainingStep(_Compiled):
@@ -124,15 +150,13 @@ class TrainingStep(_Compiled):
             compiler.backward([(loss, bp.full((BATCH, 1), bp.div(1.0, BATCH)))])
         header = "def run(theta, X, Y=None, F=None):"
         returned = f"loss, outputs, dtheta, {'reports' if program.reports else 'None'}"
-        # The program as data (`str(block_program)` reads it) and as the NumPy source it runs.
+        compiler.forget_the_scalars()
         theta = Array("theta", shape=(len(program.params),))
-        self.block_program = compiler.block_program(
-            [theta, *(block.array for block in compiler.inputs)],
-            [*results[:2], DTHETA, *results[2:]],
-        )
-        self.source = compiler.source(header, returned)
+        self._arguments = [theta, *(block.array for block in compiler.inputs)]
+        self._results = [*results[:2], DTHETA, *results[2:]]
         self.feeds, self.reports = program.feeds, program.reports
-        self._compiler, self._header, self._forward_end = compiler, header, forward_end
+        self._compiler, self._forward_end = compiler, forward_end
+        self._header, self._returned = header, returned
         # Compiled when first needed, for each float type of theta: the whole step and the
         # forward alone (`evaluate`); and the forward with a check after every op (the first
         # time a loss comes out inf or nan).

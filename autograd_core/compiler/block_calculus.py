@@ -55,10 +55,31 @@ def elementwise(op: Elementwise, blocks: Blocks) -> None:
     g = op.out.grad
     args = [blocks.value_of(o) for o in op.operands]
     partials = op.op.partials(op.out.array, *args, *op.params)
+    # A gradient of ones (the seed, passed on by a sum) is not multiplied in, where the
+    # partial is an array of the result's shape (see `_shaped_as_result`).
+    ones = id(g) in blocks.ones and not blocks.careful and _shaped_as_result(op)
     for o, local in zip(op.operands, partials, strict=True):
         # A partial that is the number 0 adds nothing, as in eager `backward` (0 * inf).
         if blocks.wanted(o) and not is_number(local, 0.0):
-            blocks.add_grad(o, _chain(blocks, local, g), op.out)
+            term = local if ones and isinstance(local, bp.BlockValue) else _chain(blocks, local, g)
+            blocks.add_grad(o, term, op.out)
+
+
+def _shaped_as_result(op: Elementwise) -> bool:
+    """Every operand is an array of the result's shape, so a partial that is an array (made
+    of them and the result) is too: none is a number, a parameter or a row of either."""
+    out = op.out
+    if out.scalar:
+        return False
+    for o in op.operands:
+        if o.kind == "matrix":
+            if o.matrix.width != out.width or o.matrix.wide != out.wide:
+                return False
+        elif o.kind != "block" or o.block.scalar or o.block.wide != out.wide:
+            return False
+        elif (o.block.width if o.columns is None else len(o.columns)) != out.width:
+            return False
+    return True
 
 
 def row_reduce(op: RowReduce, blocks: Blocks) -> None:
@@ -267,6 +288,8 @@ def _chain(blocks: Blocks, local: Any, g: Array) -> Any:
     """local * g, the chain rule's product (a partial 1 passes g on as it is)."""
     if is_number(local, 1.0):
         return g
+    if is_number(local, -1.0) and not blocks.careful:
+        return bp.map_op(ops.NEG, g)
     if blocks.careful:
         return bp.times(local, g, careful=True)
     return bp.map_op(ops.MUL, local, g)

@@ -48,7 +48,7 @@ from .blocks import (
 )
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class BlockOp:
     """One op of the block program, computing the block `out`."""
 
@@ -467,6 +467,11 @@ class RowReduce(BlockOp):
             if id(other) not in done and (other is eq or all(map(blocks.per_sample, other.inputs)))
         ]
         least = {ops.VSUM: 2, ops.DOT: 4, ops.LOGSUMEXP: 1}[eq.op]
+        if len(group) == 1 and eq.op is ops.VSUM:
+            # A sum of the columns of many blocks (the terms of a long chain) is added up as
+            # they are (an elementwise vsum), not first gathered into one matrix.
+            blocks_read = {id(blocks.where[x][0]) for x in eq.inputs}
+            least = 2 if len(blocks_read) <= 4 else math.inf
         return group if len(group) > 1 or len(eq.inputs) >= least else []
 
     @classmethod
@@ -741,7 +746,7 @@ def _single_source(blocks: Blocks, xs: Sequence[ir.Operand]) -> Block | None:
 # One op of the table over the columns of blocks
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Elementwise(BlockOp):
     """One op of the table applied column by column: `H = tanh(Z)`, `v = a * theta[3]`,
     with the op's parameters (each column's the same)."""
@@ -755,10 +760,13 @@ class Elementwise(BlockOp):
         """eq and the equations of its depth applying its op to operands of the same kinds
         (per-sample columns, parameters, constants, ...), as an SLP vectoriser packs
         isomorphic statements: each becomes a column of one array op."""
+        alike = blocks.alike(eq)
+        if len(alike) == 1:  # (alone at its depth, as each step of a chain)
+            return alike
         kinds = cls._kinds(blocks, eq)
         return [
             other
-            for other in blocks.alike(eq)
+            for other in alike
             if id(other) not in done and (other is eq or cls._kinds(blocks, other) == kinds)
         ]
 
@@ -785,14 +793,14 @@ class Elementwise(BlockOp):
         inputs are one column (common subexpressions)."""
         column: dict[tuple, int] = {}  # the inputs of each distinct equation -> its column
         unique, repeats = [], []
-        for member in group:
+        for member in group if len(group) > 1 else ():
             key = tuple(x if isinstance(x, ir.Var) else repr(x) for x in member.inputs)
             if key in column:
                 repeats.append((member, column[key]))
             else:
                 column[key] = len(unique)
                 unique.append(member)
-        group = unique
+        group = unique or group
         first = group[0]
         operands = [cls._operand(blocks, group, k) for k in range(len(first.inputs))]
         if first.op is ops.BATCH_MEAN and blocks.per_sample(first.inputs[0]):
@@ -824,6 +832,8 @@ class Elementwise(BlockOp):
         """How the op reads its k-th input over the group: one operand, a row of parameters
         or of constants, columns of a block, or a matrix assembled from several blocks."""
         x = group[0].inputs[k]
+        if len(group) == 1:
+            return blocks.operand(x)
         xs = [member.inputs[k] for member in group]
         if all(_same(y, x) for y in xs):
             return blocks.operand(x)

@@ -22,6 +22,7 @@ Names are the printer's: an array has a kind (a letter: `Z` for a layer's pre-ac
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from typing import Any
@@ -70,7 +71,7 @@ def _is_number(x: Any, number: float) -> bool:
     return not isinstance(x, BlockValue) and x == number
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Array(BlockValue):
     """A variable of the block program. `shape` counts the batch axis as "n"; () is a
     number. A constant (an index array) carries its `value`."""
@@ -82,23 +83,27 @@ class Array(BlockValue):
     suffix: str = ""  # a second array of the same kind and number (`dZ2w`, `dH1p`)
     value: Any = None  # a constant's numbers
     dtype: str = "f64"  # "i64" for row numbers and index constants
+    # The printed name: the kind and number, or `d` and the name of the array it is the
+    # gradient of; then the suffix. (Worked out once: a walk reads it at every use.)
+    name: str = field(init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.value is not None and self.value.dtype.kind != "f":
             self.dtype = "i64"
-
-    def __str__(self) -> str:
-        base = "d" + str(self.of) if self.of is not None else self.kind
+        base = "d" + self.of.name if self.of is not None else self.kind
         if self.of is None and self.number is not None:
             base += str(self.number)
-        return base + self.suffix
+        self.name = base + self.suffix
+
+    def __str__(self) -> str:
+        return self.name
 
 
 BATCH = Array("n", shape=())  # the number of samples, known when the program runs
 ALL = slice(None)  # `:` in an index
 
 
-@dataclass(frozen=True, eq=False)
+@dataclass(frozen=True, eq=False, slots=True)
 class Expr(BlockValue):
     """`op(*args)` with parameters `params` (an axis, a shape, an op of the table)."""
 
@@ -110,14 +115,15 @@ class Expr(BlockValue):
 Operand = Array | Expr | float
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Equation:
-    """`out = value`, `out += value`, `out[key] += value` or `out[key] = value`, or an effect
-    (`out` None: `value` is a call that writes into its first argument)."""
+    """`out = value`, `out += value` (or `-=`), `out[key] += value` (or `-=`) or
+    `out[key] = value`, or an effect (`out` None: `value` is a call that writes into its first
+    argument)."""
 
     out: Array | None
     value: Operand
-    update: str = "="  # "=" or "+="
+    update: str = "="  # "=", "+=" or "-="
     key: tuple | None = None
 
 
@@ -370,6 +376,7 @@ _FORMATS: dict[str, Callable[[NumpyPrinter, Expr], tuple[str, int]]] = {
     "scatter_rows": _call("_scatter_rows"),
     "check": _call("_check"),
     "tuple": lambda p, e: (f"({p.args(e.args)},)", _ATOM),
+    "rows": lambda p, e: (f"{p.at(e.args[0], _ATOM)}.shape[0]", _ATOM),
     "map": _map,
 }
 
@@ -439,3 +446,243 @@ def _param(p: Any) -> str:
     if isinstance(p, tuple):
         return "(" + ", ".join(map(str, p)) + ")"
     return str(p)
+
+
+# ------------------------------------------------------------------------------------------
+# What each equation needs: dead equations, and when an array is read for the last time
+
+
+def arrays_read(x: Any, names: list[str]) -> None:
+    """Append to `names` the name of every array that the operand, key or parameters x read."""
+    kind = type(x)
+    if kind is Array:
+        names.append(x.name)
+    elif kind is Expr:
+        for arg in x.args:
+            if type(arg) is Array:
+                names.append(arg.name)
+            elif type(arg) is Expr:
+                arrays_read(arg, names)
+        if x.op != "map":  # (a map's one parameter is an op of the table)
+            arrays_read(x.params, names)
+    elif kind is tuple or kind is list:
+        for item in x:
+            arrays_read(item, names)
+
+
+def live_equations(
+    equations: Sequence[Equation], results: Sequence[str]
+) -> tuple[list[Equation], list[list[str]]]:
+    """The equations that count, in order, and after each the arrays no later one reads.
+
+    One pass from the end, as a compiler's liveness analysis: an assignment `x = ...` of an
+    array that nothing after it reads (nor the `results`) is dropped; every other equation
+    stays (an update writes into an array, an effect into its first argument). An array is
+    released after the last equation that reads or assigns it, so a long program run by a
+    walk holds only the arrays still to be read, not all it ever made.
+    """
+    live = set(results)
+    kept: list[Equation] = []
+    released: list[list[str]] = []
+    for eq in reversed(equations):  # `live`: what the equations after eq read
+        read: list[str] = []
+        arrays_read(eq.value, read)
+        assigned = None
+        if eq.out is not None:
+            if eq.update == "=" and eq.key is None:
+                assigned = eq.out.name
+                if assigned not in live:
+                    continue
+            else:  # an update reads the array it writes into
+                read.append(eq.out.name)
+                if eq.key is not None:
+                    arrays_read(eq.key, read)
+        kept.append(eq)
+        if len(read) > 1:
+            read = list(dict.fromkeys(read))
+        released.append([name for name in read if name not in live])
+        live.discard(assigned)
+        live.update(read)
+    return kept[::-1], released[::-1]
+
+
+# ------------------------------------------------------------------------------------------
+# Running a long program by walking it
+
+
+class Walk:
+    """A block program run by a loop over its equations, instead of compiled as source.
+
+    CPython compiles a few MB of source a second and holds the whole syntax tree meanwhile, so
+    a long program (a chain of 100,000 nodes: over 200,000 equations) would cost more to
+    compile than to build. Walked, each expression is computed by a small function made from
+    the printer's own text for its op (`_FORMATS`), with its arguments as placeholders:
+    `map[tanh](v2)` is computed by `def kernel(_0): return tanh(_0)`, made once per op and
+    parameters and kept.
+    So the numbers are those of the printed source, op for op, and what a block op means is
+    written in one place. The values live in a dict by array name, each released after its
+    last use (`live_equations`), so memory holds what is still to be read.
+    """
+
+    def __init__(
+        self, printer: NumpyPrinter, namespace: dict[str, Any], on_arrays: Callable[[Any], Any]
+    ) -> None:
+        self.printer = printer
+        self.namespace = namespace  # what the printed text reads (`np`, `dtype`, ...)
+        self.on_arrays = on_arrays  # an op of the table -> its function on arrays
+        self._kernels: dict[Any, Callable[..., Any]] = {}
+
+    def run(
+        self, equations: Sequence[Equation], released: Sequence[list[str]], values: dict
+    ) -> dict:
+        """Run the equations on `values` (arguments and constants by name), which it updates."""
+        value = self.value
+        for eq, done in zip(equations, released, strict=True):
+            x = eq.value
+            result = value(x, values) if type(x) is Expr else _leaf(x, values)
+            out = eq.out
+            if out is not None:
+                if eq.key is None and eq.update == "=":
+                    values[out.name] = result
+                elif eq.key is None:
+                    values[out.name] = _IN_PLACE[eq.update](values[out.name], result)
+                else:
+                    self._update(eq, values)(values[out.name], result)
+            for name in done:
+                del values[name]
+        return values
+
+    def value(self, x: Expr, values: dict) -> Any:
+        """An expression's value: its kernel applied to the values of its arguments."""
+        args = [
+            values[a.name] if type(a) is Array else self.value(a, values) if type(a) is Expr else a
+            for a in x.args
+        ]
+        if x.op == "map":  # (most expressions: keyed by the op alone, its parameters plain)
+            key = (x.params, len(args) if len(args) <= 3 else "*")
+            kernel = self._kernels.get(key) or self._new_kernel(key, x)
+            return kernel(*args)
+        extra: list[Any] = []  # what the parameters hold that is an argument of the kernel
+        if x.op == "index":
+            key = ("index", len(args), _key_shape(x.params, extra))
+        else:
+            key = (x.op, len(args), _shape_of(x.params, extra))
+        kernel = self._kernels.get(key) or self._new_kernel(key, x)
+        if extra:
+            args += [_argument(item, values) for item in extra]
+        return kernel(*args)
+
+    def _update(self, eq: Equation, values: dict) -> Callable[[Any, Any], None]:
+        """`out[key] = value` or `out[key] += value`, as a function of out and value."""
+        extra: list[Any] = []
+        key = ("update", eq.update, _key_shape(eq.key, extra))
+        kernel = self._kernels.get(key)
+        if kernel is None:
+            slots = _Slots()
+            target, value = slots.new(), slots.new()
+            line = self.printer.line(Equation(target, value, eq.update, slots.put_key(eq.key)))
+            kernel = self._kernels[key] = self._compiled(f"def kernel({slots}):\n    {line}\n")
+        items = [_argument(item, values) for item in extra]
+        return lambda out, value: kernel(out, value, *items)
+
+    def _new_kernel(self, key: Any, x: Expr) -> Callable[..., Any]:
+        """The function for the expressions of x's key: x printed with placeholders for its
+        arguments (one starred for an op of the table on many, `vsum(*_0)`), compiled."""
+        slots = _Slots()
+        if x.op == "map" and len(x.args) > 3:
+            args: tuple = (slots.new("*_"),)
+        else:
+            args = tuple(slots.new() for _ in x.args)
+        params = slots.put_key(x.params) if x.op == "index" else slots.put(x.params)
+        text = self.printer.text(Expr(x.op, args, params))
+        kernel = self._kernels[key] = self._compiled(f"def kernel({slots}):\n    return {text}\n")
+        return kernel
+
+    def _compiled(self, source: str) -> Callable[..., Any]:
+        namespace = dict(self.namespace)
+        for name, op in self.printer.ops.ops_by_name().items():  # (named as they are printed)
+            namespace[name] = self.on_arrays(op)
+        exec(compile(source, "<block op>", "exec"), namespace)
+        return namespace["kernel"]
+
+
+class _Slots:
+    """The placeholders `_0, _1, ..` a kernel's text is printed with, in argument order."""
+
+    def __init__(self) -> None:
+        self.arrays: list[Array] = []
+
+    def new(self, kind: str = "_") -> Array:
+        self.arrays.append(Array(kind, len(self.arrays)))
+        return self.arrays[-1]
+
+    def put(self, params: Any) -> Any:
+        """The parameters with a new placeholder for each array among them, in order."""
+        if isinstance(params, Array):
+            return self.new()
+        if isinstance(params, tuple):
+            return tuple(self.put(p) for p in params)
+        if isinstance(params, list):
+            return [self.put(p) for p in params]
+        return params
+
+    def put_key(self, key: tuple) -> tuple:
+        """An index key with a new placeholder for each item but `:` and None (see
+        `_key_shape`)."""
+        return tuple(item if item is ALL or item is None else self.new() for item in key)
+
+    def __str__(self) -> str:
+        return ", ".join(map(str, self.arrays))
+
+
+def _key_shape(key: tuple, extra: list[Any]) -> tuple:
+    """A key for an index that tells kernels apart: where it has `:` and None. Its other
+    items (a slice's bounds, a column, a list or an index array) are appended to `extra`, as
+    arguments of the kernel: `dA[:, 9:10]` and `dA[:, 10:11]` share `_0[:, _1]`."""
+    shape = []
+    for item in key:
+        if item is ALL or item is None:
+            shape.append(item is ALL)
+        else:
+            extra.append(item)
+            shape.append("argument")
+    return tuple(shape)
+
+
+_IN_PLACE = {"+=": operator.iadd, "-=": operator.isub}  # `x += t`, `x -= t`
+
+
+def _leaf(x: Any, values: dict) -> Any:
+    """The value of an operand that is no expression: an array's, or a number."""
+    return values[x.name] if type(x) is Array else x
+
+
+def _argument(item: Any, values: dict) -> Any:
+    """The value of a parameter that is an argument of a kernel: an array's, a slice's
+    (start, stop) as a slice, else itself."""
+    if isinstance(item, Array):
+        return values[item.name]
+    if isinstance(item, tuple):
+        return slice(*item)
+    return item
+
+
+def _shape_of(params: Any, arrays: list[Array]) -> Any:
+    """A key for the parameters that tells kernels apart: the parameters as they are, with
+    each array among them (appended to `arrays`) a placeholder and lists and slices as
+    tuples; so `np.zeros((n, 3))` is one kernel for every n."""
+    if isinstance(params, tuple):
+        for p in params:
+            if not isinstance(p, (int, float, str, ops.Op)) and p is not None:
+                break
+        else:
+            return params
+        return tuple(_shape_of(p, arrays) for p in params)
+    if isinstance(params, Array):
+        arrays.append(params)
+        return _Slots
+    if isinstance(params, list):
+        return ("list", tuple(_shape_of(p, arrays) for p in params))
+    if isinstance(params, slice):
+        return ("slice", params.start, params.stop, params.step)
+    return params

@@ -29,7 +29,7 @@ from .block_program import ALL, BATCH, Array, Equation
 THETA, DTHETA = Array("theta"), Array("dtheta")
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Block:
     """A (batch, width) matrix of the block program; a (1, width) row, the same for every
     sample, when `wide` (a mean over the batch axis and what is computed from it alone); a
@@ -43,7 +43,7 @@ class Block:
     grad_is_alias: bool = False  # the gradient is another array: copy before writing into it
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Source:
     """Where columns of an assembled matrix come from: the columns `cols` of `block` (None:
     the whole block), at the positions `positions` of the matrix (None: all, in order)."""
@@ -57,7 +57,7 @@ class Source:
         return self.cols is None or list(self.cols) == list(range(self.block.width))
 
 
-@dataclass(eq=False)
+@dataclass(eq=False, slots=True)
 class Assembled:
     """A (batch, width) matrix read from the columns of blocks (`Blocks.assemble`): its value
     in the program, and the blocks its gradient goes back to."""
@@ -68,7 +68,7 @@ class Assembled:
     wide: bool = False
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, slots=True)
 class Operand:
     """How a block op reads one input: a whole block, some of its columns, a matrix assembled
     from columns of several blocks, a parameter, a row of parameters (one per column), a
@@ -127,7 +127,17 @@ class Blocks:
             self.alike_by_key.setdefault(self.alike_key(eq, self.depth[eq.out]), []).append(eq)
         self.position = {id(eq): i for i, eq in enumerate(program.equations)}
         self.pads: dict[str, Block] = {}  # constant columns that pad a row reduction
+        # The gradients that hold ones (the seed, and what passes it on as it is): a partial
+        # times one of these is the partial itself (`block_calculus.elementwise`).
+        self.ones: set[int] = set()
         self._sides: dict[int, tuple[tuple[ir.Operand, ...], tuple[ir.Operand, ...]]] = {}
+
+    def forget_the_scalars(self) -> None:
+        """Drop the books of the scalar program (where each variable went, its equations by
+        depth): of no use once the block program is written, and a long program's walk would
+        hold them all the while (a few hundred bytes per equation)."""
+        self.where, self.columns, self.alike_by_key = {}, {}, {}
+        self.position, self.depth, self._sides = {}, {}, {}
 
     @staticmethod
     def input_block(name: str, width: int) -> Block:
@@ -269,9 +279,13 @@ class Blocks:
             for s in sources:
                 offsets[id(s.block)], start = start, start + s.block.width
             numbers = [offsets[id(self.where[x][0])] + self.where[x][1] for x in xs]
-            gather = self.constant("gather", numpy().array(numbers))
             joined = bp.concatenate([s.block.array for s in sources])
-            self.emit(matrix, bp.columns(joined, gather))
+            if numbers == list(range(start)):  # every column, in order: no gather
+                self.emit(matrix, joined)
+            else:
+                self.emit(
+                    matrix, bp.columns(joined, self.constant("gather", numpy().array(numbers)))
+                )
         return Assembled(matrix, sources, len(xs), wide)
 
     def columns_value(self, block: Block, cols: Sequence[int] | None) -> bp.Operand:
@@ -359,7 +373,12 @@ class Blocks:
             index = self.constant("cols", numpy().array(cols))
             self.emit(None, bp.expr("scatter_add", block.grad, index, term))
             return
-        self.emit(block.grad, term, "+=", (ALL, self.index_key(cols)))
+        negated = _negated(term)
+        key = (ALL, self.index_key(cols))
+        if negated is None:
+            self.emit(block.grad, term, "+=", key)
+        else:  # `dX[:, 1:2] -= t`, not `+= -t`
+            self.emit(block.grad, negated, "-=", key)
 
     def accumulate(self, block: Block, term: bp.Operand, alias: bool = True) -> None:
         """Add `term`, the gradient of the whole block, to it (its first term names it).
@@ -368,9 +387,14 @@ class Blocks:
             block.grad = Array("d", of=block.array, shape=block.array.shape)
             self.emit(block.grad, term)
             block.grad_is_alias = alias
+            if id(term) in self.ones or _is_ones(term):
+                self.ones.add(id(block.grad))
         else:
-            self.emit(block.grad, bp.add(block.grad, term))
+            negated = _negated(term)
+            total = bp.add(block.grad, term) if negated is None else bp.sub(block.grad, negated)
+            self.emit(block.grad, total)
             block.grad_is_alias = False
+            self.ones.discard(id(block.grad))
 
     def own(self, block: Block) -> None:
         """Make sure the block's gradient is an array of its own that may be written in place."""
@@ -380,6 +404,7 @@ class Blocks:
         elif block.grad_is_alias:
             self.emit(block.grad, bp.expr("copy", block.grad))
         block.grad_is_alias = False
+        self.ones.discard(id(block.grad))
 
     def add_to_pieces(self, matrix: Assembled, term: bp.Operand) -> None:
         """Send the gradient of an assembled matrix back to the blocks it was taken from."""
@@ -411,13 +436,25 @@ class Blocks:
     def needs_grad(self, block: Block) -> bool:
         """Whether the block's gradient is of any use: not for the inputs of a training step,
         nor for the padding of a reduction."""
-        if any(block is pad for pad in self.pads.values()):
+        if block.array.kind == "pad":  # (`pad` makes these)
             return False
         return self.input_grads or block not in self.inputs
 
     def product(self, a: bp.Operand, b: bp.Operand) -> bp.Expr:
         """a * b, in careful mode 0 where either is 0 (see `careful`)."""
         return bp.times(a, b, self.careful)
+
+
+def _negated(term: bp.Operand) -> bp.Operand | None:
+    """t where the term is -t (a partial of -1 times the gradient), else None."""
+    if isinstance(term, bp.Expr) and term.op == "map" and term.params[0] is ops.NEG:
+        return term.args[0]
+    return None
+
+
+def _is_ones(term: bp.Operand) -> bool:
+    """The term is `np.full(shape, 1.0)`: a seed of ones."""
+    return isinstance(term, bp.Expr) and term.op == "full" and is_number(term.args[0], 1.0)
 
 
 def shaped(width: int) -> Block:

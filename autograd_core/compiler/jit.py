@@ -47,11 +47,10 @@ class Jitted:
     def __init__(self, f: Callable[..., Any]) -> None:
         self._f = f
         self._arity: int | None = None  # None until the first call traces f
-        self._value_and_grad: Callable[..., tuple[float, Any]]
         # Compiled when first needed: the forward alone, and the careful version for 0 * inf.
         self._forward: Callable[..., float] | None = None
         self._careful: Callable[..., tuple[float, Any]] | None = None
-        self._program: ir.Program | None = None
+        self._traced: ir.Program | None = None  # f's forward program, from the first call
         self._batched: Any = None
 
     @property
@@ -64,13 +63,24 @@ class Jitted:
 
     @functools.cached_property
     def _generated(self) -> Generated:
-        return python_source(self._program)  # type: ignore[arg-type]
+        return python_source(self._program)
+
+    @functools.cached_property
+    def _program(self) -> ir.Program:
+        """The traced program with its backward pass, written when first needed (`.batched`
+        lowers the forward program and differentiates it by itself)."""
+        with ir.without_gc():
+            return ir.with_gradients(self._traced, self._traced.inputs)  # type: ignore[arg-type]
+
+    @functools.cached_property
+    def _value_and_grad(self) -> Callable[..., tuple[float, Any]]:
+        return self._function("value_and_grad")
 
     def _function(self, name: str, careful: bool = False) -> Callable[..., Any]:
         """The program's `forward` or `value_and_grad` (`careful`: with the chain rule's
         products as eager takes them): the generated source compiled, or for a program longer
         than `LONG_PROGRAM`, the interpreter's."""
-        program: ir.Program = self._program  # type: ignore[assignment]
+        program = self._program
         if len(program.equations) > LONG_PROGRAM:
             return getattr(Interpreter(program, careful), name)
         generated = python_source(program, careful=True) if careful else self._generated
@@ -80,7 +90,7 @@ class Jitted:
     def program(self) -> ir.Program:
         """The traced program, forward and backward equations (after the first call)."""
         self._check_traced()
-        return self._program  # type: ignore[return-value]
+        return self._program
 
     @property
     def matrix_source(self) -> str:
@@ -101,7 +111,8 @@ class Jitted:
         from . import batched
 
         if self._batched is None:
-            self._batched = batched.compile_function(self._program_forward)
+            with ir.without_gc():  # (as for tracing: the lowering makes objects, frees few)
+                self._batched = batched.compile_function(self._traced)  # type: ignore[arg-type]
         return self._batched
 
     def __call__(self, *xs: float) -> float:
@@ -134,30 +145,35 @@ class Jitted:
         given = [np.asarray(a) for a in arrays]
         if not given:  # no array, no batch: not even its size is known
             raise TypeError("jit(f).batched takes one array per argument of f, got none")
-        for a in given:
-            if a.dtype.kind not in "iuf":  # as a call refuses bool, complex, Value and str
+        dtypes = {a.dtype for a in given}
+        for dtype in dtypes:
+            if dtype.kind not in "iuf":  # as a call refuses bool, complex, Value and str
+                a = next(a for a in given if a.dtype == dtype)
                 raise TypeError(
                     "jit(f).batched takes arrays of real numbers (int or float), got an array "
                     f"of {a.dtype}: {a!r}"
                 )
-        shape = given[0].shape
-        if any(a.shape != shape for a in given):
-            shape = np.broadcast_shapes(*[a.shape for a in given])
+        shapes = {a.shape for a in given}
+        shape = shapes.pop() if len(shapes) == 1 else np.broadcast_shapes(*shapes)
         # One column per argument, each contiguous (Fortran order), so that the program's
         # slices X[:, i:i+1] are too; in float32 where every array is, else in float64.
-        dtype = np.float32 if all(a.dtype == np.float32 for a in given) else np.float64
+        dtype = np.float32 if dtypes == {np.dtype(np.float32)} else np.float64
         X = np.empty((math.prod(shape), len(given)), dtype, order="F")
         for i, a in enumerate(given):
             X[:, i] = (a if a.shape == shape else np.broadcast_to(a, shape)).reshape(-1)
         if self._arity is None:
             self._trace([float(x) for x in X[0]] if len(X) else [0.5] * len(given))
-        self._check_arity(len(given))
-        values, grads = self._batched_function()(X)
-        grads = [g.reshape(shape) for g in grads.T]
-        return values.reshape(shape), grads[0] if len(grads) == 1 else tuple(grads)
+        if len(given) != self._arity:
+            self._check_arity(len(given))
+        values, grads = (self._batched or self._batched_function())(X)
+        if len(shape) == 1:  # a row of points: the columns have its shape already
+            columns = list(grads.T)
+        else:
+            values, columns = values.reshape(shape), [g.reshape(shape) for g in grads.T]
+        return values, columns[0] if len(columns) == 1 else tuple(columns)
 
     def _check_traced(self) -> None:
-        if self._program is None:
+        if self._traced is None:
             raise RuntimeError("nothing traced yet: call the jitted function once first")
 
     def _check_arity(self, n: int) -> None:
@@ -196,16 +212,10 @@ class Jitted:
         return _output(self._f(*xs))
 
     def _trace(self, xs: Sequence[float]) -> None:
+        # f is called once, as the first call promises: its forward program serves both
+        # back-ends (the backward pass is appended to a copy, `_program`).
         with ir.without_gc():
-            self._trace_and_compile(xs)
-
-    def _trace_and_compile(self, xs: Sequence[float]) -> None:
-        program = ir.trace(self._one_output, len(xs), input_values=xs)
-        # The forward program for the batched back-end is this one before the backward pass
-        # is appended to it: f is called once, as the first call promises.
-        self._program_forward = program
-        self._program = ir.with_gradients(program, program.inputs)
-        self._value_and_grad = self._function("value_and_grad")
+            self._traced = ir.trace(self._one_output, len(xs), input_values=xs)
         self._arity = len(xs)
 
 

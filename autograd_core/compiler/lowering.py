@@ -84,7 +84,10 @@ class Compiler(Blocks):
             else:
                 group = Elementwise.group(self, eq, done)
                 Elementwise.lower(self, group)
-            done.update(id(member) for member in (group or [eq]))
+            if group and len(group) > 1:
+                done.update(id(member) for member in group)
+            else:
+                done.add(id(eq))
 
     def backward(self, seeds: list[tuple[ir.Var, bp.Operand]]) -> None:
         """Seed the gradients of `seeds`, then let each block op, last first, write its own
@@ -123,21 +126,28 @@ class Compiler(Blocks):
 
     # -- the generated function -------------------------------------------------------------
 
-    def source(
-        self, header: str, returned: str, end: int | None = None, checked: bool = False
-    ) -> str:
-        """The function: its equations up to `end` (all by default), then `return returned`.
-        `checked` adds a check after every elementwise op of the forward pass, which raises
-        the eager error at the first element that went wrong."""
-        printer = NumpyPrinter(self.printer)
-        body = []
+    def statements(self, end: int | None = None, checked: bool = False) -> list[bp.Equation]:
+        """The function's equations: `n = X.shape[0]`, then the program's up to `end` (all by
+        default). `checked` adds a check after every elementwise op of the forward pass, which
+        raises the eager error at the first element that went wrong."""
+        statements = [bp.Equation(BATCH, bp.expr("rows", self.X.array))]
         for number, eq in enumerate(self.equations[:end]):
-            body.append(printer.line(eq))
+            statements.append(eq)
             if checked and number in self.checks:
                 block_op = self.checks[number]
                 args = bp.expr("tuple", *[self.value_of(o) for o in block_op.operands])
-                body.append(printer.text(bp.expr("check", number, block_op.out.array, args)))
-        lines = [header, "    n = X.shape[0]", *["    " + b for b in body]]
+                check = bp.expr("check", number, block_op.out.array, args)
+                statements.append(bp.Equation(None, check))
+        return statements
+
+    def source(
+        self, header: str, returned: str, end: int | None = None, checked: bool = False
+    ) -> str:
+        """The function: its equations (`statements`) but those whose result nothing reads,
+        then `return returned`."""
+        equations, _ = bp.live_equations(self.statements(end, checked), _names_in(returned))
+        printer = NumpyPrinter(self.printer)
+        lines = [header, *["    " + printer.line(eq) for eq in equations]]
         return "\n".join([*lines, f"    return {returned}", ""])
 
     @functools.cached_property
@@ -154,9 +164,29 @@ class Compiler(Blocks):
         checked: bool = False,
         dtype: Any = None,
     ) -> Any:
-        """The generated function `run` (see `source`), compiled for arrays of `dtype`."""
-        source = self.source(header, returned, end, checked)
-        return compile_source(source, owner, self.namespace(dtype))["run"]
+        """The generated function `run` (see `source`), compiled for arrays of `dtype`; for a
+        program of more than `LONG_PROGRAM` equations, the same function run by a walk over
+        its equations (`block_program.Walk`) instead of compiled."""
+        statements = self.statements(end, checked)
+        if len(statements) <= LONG_PROGRAM:
+            source = self.source(header, returned, end, checked)
+            return compile_source(source, owner, self.namespace(dtype))["run"]
+        equations, released = bp.live_equations(statements, _names_in(returned))
+        namespace = self.namespace(dtype)
+        walk = bp.Walk(NumpyPrinter(self.printer), namespace, _array_kernel)
+        # The arguments by name, as `header` takes them; the result as `returned` reads them.
+        stub: dict[str, Any] = {}
+        exec(compile(f"{header}\n    return locals()\n", "<arguments>", "exec"), stub)
+        arguments = stub["run"]
+        result = compile(returned, "<returned>", "eval")
+        constants = {c.name: namespace[c.name] for c in self.constants}
+
+        def run(*args: Any, **kwargs: Any) -> Any:
+            values = arguments(*args, **kwargs)
+            values.update(constants)
+            return eval(result, namespace, walk.run(equations, released, values))
+
+        return run
 
     def namespace(self, dtype: Any = None) -> dict[str, Any]:
         """The names the source reads. `dtype` (float64 unless given) is the float type of the
@@ -165,8 +195,9 @@ class Compiler(Blocks):
         dtype = np.dtype(dtype or np.float64)
         names: dict[str, Any] = {"np": np, "inf": math.inf, "nan": math.nan, "dtype": dtype}
         names.update((name, _array_kernel(op)) for name, op in self.printer.ops_by_name().items())
-        for name, value in self.block_program([], []).bindings().items():
-            names[name] = value.astype(dtype) if value.dtype.kind == "f" else value
+        for constant in self.constants:
+            value = constant.value
+            names[constant.name] = value.astype(dtype) if value.dtype.kind == "f" else value
         names["_check"] = self._check
         names["_times"] = _times
         names["_row_indices"] = _row_indices
@@ -184,6 +215,16 @@ class Compiler(Blocks):
         bad = ~np.isfinite(arrays[0])
         for row in np.stack([a[bad] for a in arrays[1:]], axis=1).tolist():
             block_op.op.forward(*row, *block_op.params)
+
+
+LONG_PROGRAM = 20_000
+"""A function of more equations than this is run by a walk over them, not compiled (as for
+the Python back-end's `jit.LONG_PROGRAM`: compiling it would cost more than building it)."""
+
+
+def _names_in(returned: str) -> tuple[str, ...]:
+    """The arrays the text of a function's result reads: `value[:, 0], dX` reads value, dX."""
+    return compile(returned, "<returned>", "eval").co_names
 
 
 def _times(a: Any, b: Any) -> Any:
