@@ -383,7 +383,8 @@ def _refuse_hook(node: Value) -> None:
 
 
 def fold_sums_of_products(program: Program) -> Program:
-    """A new program in which each sum of products is one `dot` equation.
+    """A new program in which each sum of products is one `dot` equation (`program` itself when
+    none is).
 
     Code written for a micrograd-style Value builds a neuron as a chain of two-input nodes,
     `sum(w * x for w, x in zip(ws, xs)) + b`: n products and n additions, where `nn` writes one
@@ -419,10 +420,15 @@ def fold_sums_of_products(program: Program) -> Program:
     results = {x for x in (*program.outputs, *program.gradients) if isinstance(x, Var)}
     absorbed = {x for x, count in uses.items() if count == 1 and x not in results}
     folded = _with_equations(program, [])
+    changed = False
     for eq in program.equations:
         if eq.op in sums and eq.out not in absorbed:
-            eq = _folded_sum(eq, absorbed, made_by, folded)
+            written = _folded_sum(eq, absorbed, made_by, folded)
+            changed = changed or written is not eq
+            eq = written
         folded.equations.append(eq)
+    if not changed:  # sums of one product each (a chain of `w * x + b`): nothing to fold
+        return program
     eliminate_dead_code(folded)
     return folded
 
