@@ -18,27 +18,34 @@ def topological_order(root: Value, stop_at: Collection[Value] = ()) -> list[Valu
     """Every node `root` depends on, each listed after all of its inputs; `root` comes last.
 
     A depth-first walk with an explicit stack instead of recursion, so a graph of any depth
-    works, in time and memory linear in its size. The stack is the path from `root` to the node
-    on top: that node follows its inputs into the order once none of them is left unvisited
-    (the first input is walked first). Nodes in `stop_at` other than `root` are treated as
-    leaves: the walk does not pass them.
+    works, in time and memory linear in its size: a node taken off the stack for the first time
+    goes back on under a marker, with its inputs above it (the first input on top, so walked
+    first); when the marker comes off, every input is in the order, and the node follows.
+    Nodes in `stop_at` other than `root` are treated as leaves: the walk does not pass them.
     """
     order: list[Value] = []
-    visited = {root}
-    path: list[Value] = [root]
+    visited: set[Value] = set()
+    stack: list[Any] = [root]
     # The methods, looked up once: the loop runs once per node and per input.
-    visit, go_down, go_up, follow = visited.add, path.append, path.pop, order.append
-    while path:
-        for child in path[-1].inputs:
-            if child not in visited:
-                visit(child)
-                if child.inputs and not (stop_at and child in stop_at):
-                    go_down(child)
-                    break
-                follow(child)  # a leaf, or a node the walk stops at: it waits for nothing
-        else:
-            follow(go_up())  # every input of the node on top is in the order
+    visit, take, follow = visited.add, stack.pop, order.append
+    while stack:
+        node = take()
+        if node is _INPUTS_DONE:
+            follow(take())
+        elif node not in visited:
+            visit(node)
+            edges = node._edges
+            if edges and (node is root or node not in stop_at):
+                stack += (node, _INPUTS_DONE)
+                stack += edges[-2::-2]  # the inputs, last first: (a, da, b, db) gives (b, a)
+            else:
+                follow(node)  # a leaf, or a node the walk stops at: it waits for nothing
     return order
+
+
+# Pushed onto the stack just above a node whose inputs are being walked: when it comes off
+# again, they all are in the order.
+_INPUTS_DONE = object()
 
 
 def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
@@ -56,7 +63,7 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
             "no_grad() (or inside enable_grad()) to differentiate it"
         )
     order = topological_order(root)
-    leaves = [node for node in order if not node.inputs]
+    leaves = [node for node in order if not node._edges]
     earlier = [leaf.grad for leaf in leaves]
     try:
         chain_rule(order, Value(seed) if create_graph else float(seed), create_graph)
@@ -126,9 +133,10 @@ def reverse_walk(
             g = node.grad
             if g - g == 0.0:  # g is finite: every term counts, or none when g is 0
                 if g:
-                    # One partial per input, by construction; zip's strict=True would cost a
-                    # keyword call per node, a sixth of the whole loop on a graph of small nodes.
-                    for child, local in zip(node.inputs, node.local_grads):  # noqa: B905
+                    # Each input and its partial, from the one tuple (a, da, b, db): zip over
+                    # one iterator takes them two at a time.
+                    edges = iter(node._edges)
+                    for child, local in zip(edges, edges):  # noqa: B905
                         child.grad += local * g
             else:
                 for child, local in zip(node.inputs, node.local_grads, strict=True):
