@@ -103,7 +103,9 @@ def _order_marking_grads(root: Value) -> tuple[list[Value], list[Value], list[An
                 follow(take())
             elif node.grad is not visited:
                 edges = node._edges
-                if edges:
+                if len(edges) == 4:  # two inputs (a, da, b, db), as most nodes: b, then a on top
+                    stack += (node, _INPUTS_DONE, edges[2], edges[0])
+                elif edges:
                     stack += (node, _INPUTS_DONE)
                     stack += edges[-2::-2]  # the inputs, last first
                 else:
@@ -171,11 +173,22 @@ def reverse_walk(
             g = node.grad
             if g - g == 0.0:  # g is finite: every term counts, or none when g is 0
                 if g:
-                    # Each input and its partial, from the one tuple (a, da, b, db): zip over
-                    # one iterator takes them two at a time.
-                    edges = iter(node._edges)
-                    for child, local in zip(edges, edges):  # noqa: B905
-                        child.grad += local * g
+                    # Each input and its partial, from the one tuple (a, da, b, db). The nodes
+                    # of one and two inputs (every operator and function) are written out: the
+                    # iterator and zip a loop needs would cost as much as the arithmetic.
+                    edges = node._edges
+                    n = len(edges)
+                    if n == 4:
+                        a, da, b, db = edges
+                        a.grad += da * g
+                        b.grad += db * g
+                    elif n == 2:
+                        a, da = edges
+                        a.grad += da * g
+                    else:  # a leaf (no inputs), or a sum, dot, ... of many
+                        pairs = iter(edges)
+                        for child, local in zip(pairs, pairs):  # noqa: B905
+                            child.grad += local * g
             else:
                 for child, local in zip(node.inputs, node.local_grads, strict=True):
                     if counts(child, local, g):
