@@ -35,11 +35,13 @@ def topological_order(root: Value, stop_at: Collection[Value] = ()) -> list[Valu
         elif node not in visited:
             visit(node)
             edges = node._edges
-            if edges and (node is root or node not in stop_at):
-                stack += (node, _INPUTS_DONE)
-                stack += edges[-2::-2]  # the inputs, last first: (a, da, b, db) gives (b, a)
-            else:
+            if not edges or (stop_at and node is not root and node in stop_at):
                 follow(node)  # a leaf, or a node the walk stops at: it waits for nothing
+            elif len(edges) == 4:  # two inputs (a, da, b, db), as most nodes: b, then a on top
+                stack += (node, _INPUTS_DONE, edges[2], edges[0])
+            else:
+                stack += (node, _INPUTS_DONE)
+                stack += edges[-2::-2]  # the inputs, last first
     return order
 
 
