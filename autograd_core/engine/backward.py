@@ -197,14 +197,15 @@ def reverse_walk(
                         child.grad += local * g
         return
     for node in reversed(order):
-        inputs = node.inputs
+        edges = node._edges
         if watch:
             if hooked is not None and id(node) in hooked:
                 node.grad = run_hooks(hooked[id(node)](), node.grad)
             if stop is not None and node in stop:
                 continue
-        if not inputs:
+        if not edges:
             continue  # a leaf: its gradient is complete, and there is nothing to pass on
+        inputs = edges[::2]
         g = node.grad
         if create_graph:
             if g is NOTHING:
@@ -218,7 +219,7 @@ def reverse_walk(
                 yield node, g, []
             continue  # 0 times any partial adds nothing
         else:
-            local_grads = node.local_grads
+            local_grads = edges[1::2]
             number = g
         if check:
             _check_contributions(node, local_grads, g)
