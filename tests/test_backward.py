@@ -84,6 +84,28 @@ def test_the_plain_pass_and_a_watched_pass_give_the_same_gradients(seed):
     assert [node.grad for node in nodes] == plain
 
 
+@pytest.mark.parametrize("seed", range(10))
+def test_backward_adds_the_terms_in_the_order_gradients_does(seed):
+    # backward walks the graph with its own marks; a different order would round differently.
+    nodes = _random_graph(seed)
+    leaves = nodes[:4]
+    expected = gradients(nodes[-1], leaves)
+    nodes[-1].backward()
+    assert [leaf.grad for leaf in leaves] == expected
+
+
+def test_a_backward_pass_stopped_in_its_walk_leaves_every_gradient_as_a_number():
+    a, b = Value(2.0), Value(-3.0)
+    a.grad = 0.5
+    product = a * b
+    product._edges = (a, b.data, object(), a.data)  # an input that is not a node stops the walk
+    out = (product + b).tanh()
+    with pytest.raises(AttributeError):
+        out.backward()
+    assert a.grad == 0.5 and b.grad == 0.0
+    assert all(type(node.grad) is float for node in (product, out))
+
+
 @pytest.mark.parametrize("watched", [False, True])
 def test_an_infinite_gradient_adds_nothing_through_a_zero_partial(watched):
     # relu(-1) = 0, and d/dr sqrt(r) is inf at 0: relu's node gets an infinite gradient, which

@@ -273,8 +273,7 @@ def test_equations_come_in_the_topological_order_of_the_graph():
     shared = x * y
     roots = [(shared + x).tanh(), shared.exp() * y, vsum([shared, x, y])]
     program = ir.from_graph(roots, [x, y], [])
-    top = Value.__new__(Value)  # one root over all results, as the trace orders them
-    top.inputs = tuple(roots)
+    top = vsum(roots)  # one root over all results, as the trace orders them
     computed = [node for node in topological_order(top)[:-1] if node.inputs]
     assert [eq.op for eq in program.equations] == [node._op for node in computed]
     assert len({eq.out for eq in program.equations}) == len(computed)  # each node once

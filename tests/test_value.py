@@ -54,6 +54,14 @@ def test_an_op_result_records_its_op_and_its_inputs_in_order():
     assert (c.op, c.inputs, c.data) == ("-", (a, b), -3.0)
 
 
+def test_an_op_result_keeps_the_partial_for_each_input_in_order():
+    a, b = Value(2.0), Value(5.0)
+    assert (a * b).local_grads == (5.0, 2.0)
+    assert a.exp().local_grads == (math.exp(2.0),)
+    product = dot([a, b], [b, a])
+    assert product.inputs == (a, b, b, a) and product.local_grads == (5.0, 2.0, 2.0, 5.0)
+
+
 def test_a_number_operand_becomes_a_constant_leaf():
     a = Value(3.0)
     c = 2 - a

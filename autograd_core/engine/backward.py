@@ -18,27 +18,36 @@ def topological_order(root: Value, stop_at: Collection[Value] = ()) -> list[Valu
     """Every node `root` depends on, each listed after all of its inputs; `root` comes last.
 
     A depth-first walk with an explicit stack instead of recursion, so a graph of any depth
-    works, in time and memory linear in its size. The stack is the path from `root` to the node
-    on top: that node follows its inputs into the order once none of them is left unvisited
-    (the first input is walked first). Nodes in `stop_at` other than `root` are treated as
-    leaves: the walk does not pass them.
+    works, in time and memory linear in its size: a node taken off the stack for the first time
+    goes back on under a marker, with its inputs above it (the first input on top, so walked
+    first); when the marker comes off, every input is in the order, and the node follows.
+    Nodes in `stop_at` other than `root` are treated as leaves: the walk does not pass them.
     """
     order: list[Value] = []
-    visited = {root}
-    path: list[Value] = [root]
+    visited: set[Value] = set()
+    stack: list[Any] = [root]
     # The methods, looked up once: the loop runs once per node and per input.
-    visit, go_down, go_up, follow = visited.add, path.append, path.pop, order.append
-    while path:
-        for child in path[-1].inputs:
-            if child not in visited:
-                visit(child)
-                if child.inputs and not (stop_at and child in stop_at):
-                    go_down(child)
-                    break
-                follow(child)  # a leaf, or a node the walk stops at: it waits for nothing
-        else:
-            follow(go_up())  # every input of the node on top is in the order
+    visit, take, follow = visited.add, stack.pop, order.append
+    while stack:
+        node = take()
+        if node is _INPUTS_DONE:
+            follow(take())
+        elif node not in visited:
+            visit(node)
+            edges = node._edges
+            if not edges or (stop_at and node is not root and node in stop_at):
+                follow(node)  # a leaf, or a node the walk stops at: it waits for nothing
+            elif len(edges) == 4:  # two inputs (a, da, b, db), as most nodes: b, then a on top
+                stack += (node, _INPUTS_DONE, edges[2], edges[0])
+            else:
+                stack += (node, _INPUTS_DONE)
+                stack += edges[-2::-2]  # the inputs, last first
     return order
+
+
+# Pushed onto the stack just above a node whose inputs are being walked: when it comes off
+# again, they all are in the order.
+_INPUTS_DONE = object()
 
 
 def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
@@ -56,9 +65,7 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
             "recorded, so no gradient can reach anything it came from. Compute it outside "
             "no_grad() (or inside enable_grad()) to differentiate it"
         )
-    order = topological_order(root)
-    leaves = [node for node in order if not node.inputs]
-    earlier = [leaf.grad for leaf in leaves]
+    order, leaves, earlier = _order_marking_grads(root)
     try:
         chain_rule(order, Value(seed) if create_graph else float(seed), create_graph)
     except BaseException:
@@ -75,6 +82,48 @@ def backward(root: Value, seed: Any = 1.0, create_graph: bool = False) -> None:
     for leaf, grad in zip(leaves, earlier, strict=True):
         if not (type(grad) is float and grad == 0.0):
             leaf.grad = grad + leaf.grad
+
+
+def _order_marking_grads(root: Value) -> tuple[list[Value], list[Value], list[Any]]:
+    """`topological_order(root)`, its leaves, and the leaves' gradients before this pass.
+
+    The same walk, with one difference: a node is marked as visited in its own `grad`, which
+    the chain rule resets next, instead of in a set. Asking a set of tens of thousands of nodes
+    whether it holds one costs more than the rest of the walk (the set's table is too large
+    for the processor's cache, and each node lands in a different part of it), while the
+    node's own slot is at hand: the walk reads the node's inputs from it anyway.
+    """
+    visited = object()  # this walk's own mark, which no gradient left by another pass can be
+    order: list[Value] = []
+    leaves: list[Value] = []
+    earlier: list[Any] = []
+    stack: list[Any] = [root]
+    take, follow = stack.pop, order.append
+    try:
+        while stack:
+            node = take()
+            if node is _INPUTS_DONE:
+                follow(take())
+            elif node.grad is not visited:
+                edges = node._edges
+                if len(edges) == 4:  # two inputs (a, da, b, db), as most nodes: b, then a on top
+                    stack += (node, _INPUTS_DONE, edges[2], edges[0])
+                elif edges:
+                    stack += (node, _INPUTS_DONE)
+                    stack += edges[-2::-2]  # the inputs, last first
+                else:
+                    leaves.append(node)
+                    earlier.append(node.grad)
+                    follow(node)
+                node.grad = visited
+    except BaseException:  # stopped (KeyboardInterrupt, MemoryError): no node keeps the mark
+        for node in order + stack:
+            if node is not _INPUTS_DONE and node.grad is visited:
+                node.grad = 0.0
+        for leaf, grad in zip(leaves, earlier, strict=True):
+            leaf.grad = grad
+        raise
+    return order, leaves, earlier
 
 
 def chain_rule(
@@ -127,24 +176,37 @@ def reverse_walk(
             g = node.grad
             if g - g == 0.0:  # g is finite: every term counts, or none when g is 0
                 if g:
-                    # One partial per input, by construction; zip's strict=True would cost a
-                    # keyword call per node, a sixth of the whole loop on a graph of small nodes.
-                    for child, local in zip(node.inputs, node.local_grads):  # noqa: B905
-                        child.grad += local * g
+                    # Each input and its partial, from the one tuple (a, da, b, db). The nodes
+                    # of one and two inputs (every operator and function) are written out: the
+                    # iterator and zip a loop needs would cost as much as the arithmetic.
+                    edges = node._edges
+                    n = len(edges)
+                    if n == 4:
+                        a, da, b, db = edges
+                        a.grad += da * g
+                        b.grad += db * g
+                    elif n == 2:
+                        a, da = edges
+                        a.grad += da * g
+                    else:  # a leaf (no inputs), or a sum, dot, ... of many
+                        pairs = iter(edges)
+                        for child, local in zip(pairs, pairs):  # noqa: B905
+                            child.grad += local * g
             else:
                 for child, local in zip(node.inputs, node.local_grads, strict=True):
                     if counts(child, local, g):
                         child.grad += local * g
         return
     for node in reversed(order):
-        inputs = node.inputs
+        edges = node._edges
         if watch:
             if hooked is not None and id(node) in hooked:
                 node.grad = run_hooks(hooked[id(node)](), node.grad)
             if stop is not None and node in stop:
                 continue
-        if not inputs:
+        if not edges:
             continue  # a leaf: its gradient is complete, and there is nothing to pass on
+        inputs = edges[::2]
         g = node.grad
         if create_graph:
             if g is NOTHING:
@@ -158,7 +220,7 @@ def reverse_walk(
                 yield node, g, []
             continue  # 0 times any partial adds nothing
         else:
-            local_grads = node.local_grads
+            local_grads = edges[1::2]
             number = g
         if check:
             _check_contributions(node, local_grads, g)
