@@ -831,10 +831,15 @@ def dot_network(x, y):
     return HandWritten(seed=3)([x, y])
 
 
+def with_op_parameters(x, y):
+    """Ops with parameters, two of one op at one depth: each its own kernel in the walk."""
+    return (x * x + 1.0) ** 2.5 + (x - y).leaky_relu(0.2) * (y - x).leaky_relu(0.05) + y**-1
+
+
 @pytest.mark.parametrize(
     ("f", "n_args"),
-    [(chain_of_units, 1), (gathered_and_reduced, 3), (dot_network, 2)],
-    ids=["chain", "gathers-and-reductions", "matrix-products"],
+    [(chain_of_units, 1), (gathered_and_reduced, 3), (dot_network, 2), (with_op_parameters, 2)],
+    ids=["chain", "gathers-and-reductions", "matrix-products", "op-parameters"],
 )
 def test_a_long_program_walked_gives_the_numbers_of_its_compiled_source(f, n_args):
     rng = np.random.default_rng(0)

@@ -69,7 +69,7 @@ class BatchedFunction(_Compiled):
         self._arguments, self._results = [compiler.X.array], [_VALUE, compiler.X.grad]
         self._compiler, self._forward_end = compiler, forward_end
         self._runs: dict[Any, Any] = {}  # by the float type of X (see `_compiled`)
-        self._ones: dict[int, Any] = {}  # a vector of ones by its size, for the check
+        self._ones: Any = None  # a vector of ones for the check, as long as the largest dX
         # Compiled the first time a value or gradient comes out inf or nan.
         self._checked: Any = None
         self._careful: dict[Any, Any] = {}
@@ -94,10 +94,10 @@ class BatchedFunction(_Compiled):
             value, dX = run(X)
             # One sum of both (a product with ones, the quickest): inf or nan if any element
             # is (or, rarely, if finite numbers overflow it: then the check finds nothing).
-            ones = self._ones.get(dX.size)
-            if ones is None or ones.dtype != dX.dtype:
-                ones = self._ones[dX.size] = np.ones(dX.size, dX.dtype)
-            total = value.dot(ones[: value.size]) + dX.ravel("K").dot(ones)
+            ones = self._ones
+            if ones is None or ones.size < dX.size or ones.dtype != dX.dtype:
+                ones = self._ones = np.ones(dX.size, dX.dtype)  # the largest batch's, sliced
+            total = value.dot(ones[: value.size]) + dX.ravel("K").dot(ones[: dX.size])
         if not math.isfinite(total):
             if self._checked is None:
                 self._checked = self._compiler.function(

@@ -27,6 +27,7 @@ from __future__ import annotations
 
 import functools
 import math
+import threading
 from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
@@ -68,8 +69,9 @@ class Jitted:
     @functools.cached_property
     def _program(self) -> ir.Program:
         """The traced program with its backward pass, written when first needed (`.batched`
-        lowers the forward program and differentiates it by itself)."""
-        with ir.without_gc():
+        lowers the forward program and differentiates it by itself). One thread at a time:
+        the chain rule keeps each gradient on the traced program's variables as it goes."""
+        with _WRITING_GRADIENTS, ir.without_gc():
             return ir.with_gradients(self._traced, self._traced.inputs)  # type: ignore[arg-type]
 
     @functools.cached_property
@@ -285,6 +287,8 @@ def _in_forward(eq: ir.Equation) -> bool:
 def _indent(lines: list[str]) -> list[str]:
     return ["    " + line for line in lines]
 
+
+_WRITING_GRADIENTS = threading.Lock()
 
 LONG_PROGRAM = 20_000
 """A program of more equations than this runs by `Interpreter`, not as compiled source."""
