@@ -314,19 +314,20 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
                 inputs = tuple(map(variable, node.inputs))
             variables[node] = equation(node._op, inputs, new_var("temp"), node.params)
         elif node not in variables:  # (not written, and not on the way: a first visit)
-            if not node.inputs:  # a root that is a leaf: a constant
+            inputs = node.inputs  # (read once: a slice of the node's edges)
+            if not inputs:  # a root that is a leaf: a constant
                 variables[node] = node.data
                 continue
             variables[node] = _ON_THE_WAY
             try:  # every input written already, as a layer's weights and inputs (in C)
-                stack += (tuple(map(variable, node.inputs)), node, _INPUTS_DONE)
+                stack += (tuple(map(variable, inputs)), node, _INPUTS_DONE)
             except KeyError:  # some met first: walk them
                 stack += (None, node, _INPUTS_DONE)
                 # Reversed, so that the first input is walked first (one written already by
                 # then is passed over when it comes off the stack).
-                for x in reversed(node.inputs):
+                for x in reversed(inputs):
                     if x not in variables:
-                        if x.inputs:
+                        if x._edges:  # computed
                             push(x)
                         else:  # a leaf that is not an argument: a constant
                             variables[x] = x.data
