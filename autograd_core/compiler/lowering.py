@@ -145,7 +145,10 @@ class Compiler(Blocks):
     ) -> str:
         """The function: its equations (`statements`) but those whose result nothing reads,
         then `return returned`."""
-        equations, _ = bp.live_equations(self.statements(end, checked), _names_in(returned))
+        return self._printed(header, returned, self.statements(end, checked))
+
+    def _printed(self, header: str, returned: str, statements: list[bp.Equation]) -> str:
+        equations, _ = bp.live_equations(statements, _names_in(returned))
         printer = NumpyPrinter(self.printer)
         lines = [header, *["    " + printer.line(eq) for eq in equations]]
         return "\n".join([*lines, f"    return {returned}", ""])
@@ -169,7 +172,7 @@ class Compiler(Blocks):
         its equations (`block_program.Walk`) instead of compiled."""
         statements = self.statements(end, checked)
         if len(statements) <= LONG_PROGRAM:
-            source = self.source(header, returned, end, checked)
+            source = self._printed(header, returned, statements)
             return compile_source(source, owner, self.namespace(dtype))["run"]
         equations, released = bp.live_equations(statements, _names_in(returned))
         namespace = self.namespace(dtype)
