@@ -41,7 +41,7 @@ from .batch import Feed, Report, batch_trace
 
 Operand = Any  # a Var or a float constant
 
-_PREFIX = {"temp": "v", "grad": "t"}  # the printed names of computed variables
+_PREFIX = {"param": "p", "input": "x", "temp": "v", "grad": "t"}  # each kind's printed names
 
 
 class Var(Arithmetic):
@@ -132,9 +132,9 @@ class Program:
         """A new variable of this kind, named p0.. (parameters), x0.. (inputs), v0.. (forward
         results) or t0.. (the backward pass's); only the printed text reads the names."""
         if kind == "param":
-            return Var(f"p{len(self.params)}", kind)
+            return Var(f"{_PREFIX[kind]}{len(self.params)}", kind)
         if kind == "input":
-            return Var(f"x{len(self.inputs)}", kind)
+            return Var(f"{_PREFIX[kind]}{len(self.inputs)}", kind)
         self._count += 1
         return Var(f"{_PREFIX[kind]}{self._count - 1}", kind)
 
@@ -341,8 +341,7 @@ def from_graph(roots: Sequence[Value], args: Sequence[Value], params: Sequence[V
 def _new_vars(kind: str, n: int) -> list[Var]:
     """n new variables of kind "param" or "input" of a new program, named as `new_var` names
     them (p0.., x0..), made in one go."""
-    prefix = {"param": "p", "input": "x"}[kind]
-    names = [f"{prefix}{i}" for i in range(n)]
+    names = [f"{_PREFIX[kind]}{i}" for i in range(n)]
     return list(map(Var, names, itertools.repeat(kind)))
 
 
