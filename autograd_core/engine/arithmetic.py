@@ -5,9 +5,9 @@ Each operator applies one op of the table: `a * b` is `MUL` on a and b, `-a` is 
 A class that mixes `Arithmetic` in says how an op is applied to it with
 `apply_op(op, args, params)` (`params`: the op's parameters, such as a power's exponent) and
 what a comparison compares with `_number(x)`. `Value` records a node of the graph, `Var`
-an equation of its program, a block an array expression. (`Value` also has its own `_binary`,
-`_unary` and `_parametrised`, the operators' fast path: a number on either side,
-NotImplemented when Python should offer the other operand.)
+an equation of its program, a block an array expression. (`Value` also has its own `_binary`
+and `_unary`, the operators' fast path: a number on either side, NotImplemented when Python
+should offer the other operand.)
 """
 
 from __future__ import annotations

@@ -139,18 +139,6 @@ class Value(Arithmetic):
         return out
 
     @staticmethod
-    def _parametrised(op: ops.Op, a: Value, params: tuple) -> Value:
-        """`op(a)` for the one-input ops with parameters (`x ** 3`, `leaky_relu`)."""
-        x = a.data
-        data = op.forward(x, *params)
-        if usual.everywhere:
-            out = _node(op, data, (a,), op.partials(data, x, *params))
-        else:
-            out = _node_in_mode(op, data, (a,), params)
-        out._params = params
-        return out
-
-    @staticmethod
     def _number(x: Operand) -> float:
         """What a comparison compares: `data` (`<` and the others return a bool)."""
         return _data(x)
